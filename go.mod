@@ -1,0 +1,3 @@
+module github.com/licensor/licensor
+
+go 1.26.8

@@ -1,0 +1,190 @@
+package licensor
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Service is a way of watching a channel that a product can grant.
+type Service string
+
+// The services of the Amino v4 product relationships.
+const (
+	ServiceLive      Service = "live"
+	ServiceCatchup   Service = "catchup"
+	ServiceNPVR      Service = "npvr"
+	ServiceStartover Service = "startover"
+)
+
+// Services lists every service in the order of the contract.
+var Services = []Service{ServiceLive, ServiceCatchup, ServiceNPVR, ServiceStartover}
+
+// Limits on product attributes.
+const (
+	MaxTitleLen           = 255
+	MaxDescriptionLen     = 4096
+	MaxChannelsPerService = 10000
+)
+
+// DefaultProductType is the type of a product created without one.
+const DefaultProductType = "CHANNEL_GROUP"
+
+// KnownProductTypes are the product types seen in Amino deployments. Any
+// upper-case identifier is accepted; these are documented.
+var KnownProductTypes = []string{
+	"CHANNEL_GROUP", "SVOD", "TVOD", "CATEGORY", "SEASON", "SERIES", "SEASON_GROUP",
+	"SERIES_GROUP", "CATCHUP", "CHANNELNCATCHUP", "SEQUEL",
+}
+
+// Channels maps each service to the channel ids a product grants for it.
+// A service that is absent grants nothing.
+type Channels map[Service][]string
+
+// Product is a set of services a user can be granted access to, and the
+// defaults of the licenses issued for it.
+type Product struct {
+	ID          int64
+	Title       string
+	Description string
+	Type        string
+	IsPremium   bool
+	IsBuyable   bool
+	IsVisible   bool
+	Recurring   bool
+
+	PriceAmount   *int64  // minor units
+	PriceCurrency *string // ISO 4217
+	// LicensePeriod is an ISO-8601 duration ("P1M"); "" means licenses do
+	// not end by default.
+	LicensePeriod string
+
+	Channels Channels
+
+	CreatedAt int64
+	UpdatedAt int64
+	// Version counts updates; it makes the ETag.
+	Version int64
+}
+
+// ETag is the strong entity tag of the product's current version.
+func (p *Product) ETag() string { return fmt.Sprintf(`"%d.%d"`, p.ID, p.Version) }
+
+// NewProduct returns a product with the defaults of the contract.
+func NewProduct(title string) Product {
+	return Product{Title: title, Type: DefaultProductType, IsBuyable: true, IsVisible: true, Channels: Channels{}}
+}
+
+// ProductPatch is a partial update of a product: non-nil fields replace the
+// current values; a non-nil Channels entry replaces that service's list.
+type ProductPatch struct {
+	Title         *string
+	Description   *string
+	Type          *string
+	IsPremium     *bool
+	IsBuyable     *bool
+	IsVisible     *bool
+	Recurring     *bool
+	PriceAmount   **int64  // set to a nil *int64 to clear
+	PriceCurrency **string // set to a nil *string to clear
+	LicensePeriod *string  // "" clears
+	Channels      Channels // services present replace their list
+}
+
+// Apply returns p with the patch applied (ID, times and version untouched).
+func (u *ProductPatch) Apply(p Product) Product {
+	if u.Title != nil {
+		p.Title = *u.Title
+	}
+	if u.Description != nil {
+		p.Description = *u.Description
+	}
+	if u.Type != nil {
+		p.Type = *u.Type
+	}
+	if u.IsPremium != nil {
+		p.IsPremium = *u.IsPremium
+	}
+	if u.IsBuyable != nil {
+		p.IsBuyable = *u.IsBuyable
+	}
+	if u.IsVisible != nil {
+		p.IsVisible = *u.IsVisible
+	}
+	if u.Recurring != nil {
+		p.Recurring = *u.Recurring
+	}
+	if u.PriceAmount != nil {
+		p.PriceAmount = *u.PriceAmount
+	}
+	if u.PriceCurrency != nil {
+		p.PriceCurrency = *u.PriceCurrency
+	}
+	if u.LicensePeriod != nil {
+		p.LicensePeriod = *u.LicensePeriod
+	}
+	if len(u.Channels) > 0 {
+		merged := Channels{}
+		for s, ids := range p.Channels {
+			merged[s] = ids
+		}
+		for s, ids := range u.Channels {
+			merged[s] = ids
+		}
+		p.Channels = merged
+	}
+	return p
+}
+
+var productTypePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+// ValidProductType reports whether t is an upper-case identifier.
+func ValidProductType(t string) bool { return productTypePattern.MatchString(t) }
+
+var channelIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// ValidChannelID reports whether id is a well-formed channel id (the same
+// alphabet as user ids).
+func ValidChannelID(id string) bool { return channelIDPattern.MatchString(id) }
+
+// Validate checks the rules of a whole product (after defaults or a patch).
+// Pointers are relative to the resource object.
+func (p *Product) Validate() error {
+	var errs Errors
+	if n := len([]rune(p.Title)); n < 1 || n > MaxTitleLen {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/title", "title must be 1 to %d characters", MaxTitleLen))
+	}
+	if len([]rune(p.Description)) > MaxDescriptionLen {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/description", "description must be at most %d characters", MaxDescriptionLen))
+	}
+	if !ValidProductType(p.Type) {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/type", "type must be an upper-case identifier such as CHANNEL_GROUP"))
+	}
+	if p.PriceAmount != nil && *p.PriceAmount < 0 {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/price_currency_amount", "price must not be negative"))
+	}
+	if p.PriceCurrency != nil && !ValidCurrency(*p.PriceCurrency) {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/price_currency_iso4217", "unknown ISO 4217 currency %q", *p.PriceCurrency))
+	}
+	if (p.PriceAmount == nil) != (p.PriceCurrency == nil) {
+		if p.PriceAmount == nil {
+			errs = append(errs, AttrError(CodeMissingAttribute, "/attributes/price_currency_amount", "a currency needs a price amount"))
+		} else {
+			errs = append(errs, AttrError(CodeMissingAttribute, "/attributes/price_currency_iso4217", "a price needs a currency"))
+		}
+	}
+	if p.LicensePeriod != "" {
+		if _, err := ParsePeriod(p.LicensePeriod); err != nil {
+			errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/license_period", "%v", err))
+		}
+	}
+	for _, s := range Services {
+		ids := p.Channels[s]
+		if len(ids) > MaxChannelsPerService {
+			errs = append(errs, AttrError(CodeInvalidRelationship, "/relationships/"+string(s), "at most %d channels per service", MaxChannelsPerService))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package licensor
+
+import "context"
+
+// Change says when and by whom a write is made. Stores keep it on
+// tombstones (and, later, on change events).
+type Change struct {
+	Time      int64  // unix seconds; also the "now" of defaults and checks
+	Actor     string // name of the API key (or "cli", "system")
+	RequestID string
+}
+
+// Store is the system of record. Both engines (internal/sqlite and
+// internal/postgres) implement it and pass internal/storetest.
+//
+// Methods return *Error (or Errors / ItemErrors) for everything a client can
+// act on, and other errors only for internal failures.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+
+	// CreateProduct stores p, setting its ID, CreatedAt, UpdatedAt and
+	// Version. p must already be valid (Product.Validate).
+	CreateProduct(ctx context.Context, p *Product, c Change) error
+	// FindProductByID returns a live product, or CodeProductNotFound.
+	FindProductByID(ctx context.Context, id int64) (*Product, error)
+	// FindProducts lists live products.
+	FindProducts(ctx context.Context, q ProductQuery) (*ProductPage, error)
+	// UpdateProduct applies patch atomically. When ifMatch is not empty and
+	// differs from the current ETag it returns CodePreconditionFailed. The
+	// patched product is validated (Product.Validate) before it is written.
+	// Errors: CodeProductNotFound, CodePreconditionFailed, validation codes.
+	UpdateProduct(ctx context.Context, id int64, patch ProductPatch, ifMatch string, c Change) (*Product, error)
+	// DeleteProduct removes a product (keeping a tombstone). With live
+	// licenses it returns CodeProductInUse unless cascade is set, in which
+	// case those licenses are deleted too, each as a normal deletion.
+	// Errors: CodeProductNotFound, CodePreconditionFailed, CodeProductInUse.
+	DeleteProduct(ctx context.Context, id int64, opts DeleteProductOptions, c Change) error
+
+	// CreateLicenses creates every draft or none, atomically, resolving
+	// defaults from each draft's product at c.Time (LicenseDraft.Resolve).
+	// Failures are returned as ItemErrors naming every failing item:
+	// CodeProductNotFound (pointer /relationships/product), CodeOrderIDConflict
+	// (pointer /attributes/order_id, Meta["existing_id"] the live license
+	// id as a string), CodeDuplicateInBatch, and Resolve's errors. Uniqueness
+	// of live order ids is enforced by the database.
+	CreateLicenses(ctx context.Context, drafts []LicenseDraft, c Change) ([]License, error)
+	// FindLicenseByID returns a live license, or CodeLicenseNotFound.
+	FindLicenseByID(ctx context.Context, id int64) (*License, error)
+	// FindLicenses lists live licenses.
+	FindLicenses(ctx context.Context, q LicenseQuery) (*LicensePage, error)
+	// DeleteLicenses deletes licenses atomically, keeping tombstones. Ids
+	// that are not live licenses fail the whole call with ItemErrors
+	// (CodeLicenseNotFound) unless allowMissing is set; then they are
+	// returned in missing and the others are deleted.
+	DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool, c Change) (deleted, missing []int64, err error)
+
+	// CreateAPIKey stores k, setting its ID and CreatedAt. A name already
+	// taken gives CodeConflict.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// FindAPIKeys lists every key, revoked ones included, by id.
+	FindAPIKeys(ctx context.Context) ([]APIKey, error)
+	// FindAPIKeyByPrefix returns the key with that prefix, or CodeAPIKeyInvalid.
+	FindAPIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error)
+	// RevokeAPIKey revokes the key with that name or prefix at c.Time.
+	// Errors: CodeNotFound.
+	RevokeAPIKey(ctx context.Context, nameOrPrefix string, c Change) error
+	// TouchAPIKeys records the last use of keys (id → unix seconds); times
+	// older than the stored one are ignored.
+	TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error
+}
+
+// DeleteProductOptions modify DeleteProduct.
+type DeleteProductOptions struct {
+	Cascade bool
+	IfMatch string // when not empty, must equal the current ETag
+}
+
+// Limits of lists.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// SortOrder is a sort field and direction.
+type SortOrder struct {
+	Field string
+	Desc  bool
+}
+
+// Cursor is a position in a keyset walk: the sort key and id of the last
+// row of the previous page. Exactly one of Int or Str is meaningful,
+// depending on the sort field (Str for product titles). Nullable time
+// fields (stop_date, expiry_date) sort a missing value as MaxInt64: "never".
+type Cursor struct {
+	Int int64
+	Str string
+	ID  int64
+}
+
+// License sort fields.
+var LicenseSortFields = []string{"id", "created_at", "start_date", "stop_date", "expiry_date"}
+
+// License range filter fields.
+var LicenseRangeFields = []string{"start_date", "stop_date", "expiry_date", "purchase_timestamp", "created_at"}
+
+// Range operators.
+var RangeOps = []string{"gt", "gte", "lt", "lte"}
+
+// Range is filter[FIELD][OP]=Value.
+type Range struct {
+	Field string // one of LicenseRangeFields
+	Op    string // one of RangeOps
+	Value int64
+}
+
+// LicenseFilter selects licenses. Zero fields select everything.
+type LicenseFilter struct {
+	UserID    *string
+	ProductID *int64
+	OrderID   *string
+	// Statuses match the effective status (see License.EffectiveStatus).
+	Statuses  []Status
+	Recurring *bool
+	Ranges    []Range
+}
+
+// LicenseQuery is one page of a license list.
+type LicenseQuery struct {
+	Filter LicenseFilter
+	Sort   SortOrder // Field "" means id ascending
+	After  *Cursor   // nil: the first page
+	Limit  int       // 1..MaxPageSize
+	Count  bool      // also compute the total number of matches
+	Now    int64     // unix seconds; decides effective statuses
+}
+
+// LicensePage is one page of licenses.
+type LicensePage struct {
+	Licenses []License
+	Next     *Cursor // nil on the last page
+	Total    *int64  // set when the query asked for Count
+}
+
+// Product sort fields.
+var ProductSortFields = []string{"id", "title", "created_at"}
+
+// ProductFilter selects products.
+type ProductFilter struct {
+	Type      *string
+	IsPremium *bool
+	IsBuyable *bool
+	IsVisible *bool
+	// Title is a case-insensitive substring (Unicode simple folding via
+	// strings.ToLower on both sides, the same on every engine).
+	Title *string
+}
+
+// ProductQuery is one page of a product list.
+type ProductQuery struct {
+	Filter ProductFilter
+	Sort   SortOrder
+	After  *Cursor
+	Limit  int
+	Count  bool
+}
+
+// ProductPage is one page of products.
+type ProductPage struct {
+	Products []Product
+	Next     *Cursor
+	Total    *int64
+}
