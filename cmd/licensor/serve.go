@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/api"
+)
+
+// serveConfig is everything serve can be told.
+type serveConfig struct {
+	db             string
+	listen         string
+	migrate        bool
+	maxBody        int64
+	maxBatch       int
+	trustedProxies prefixList
+	readHeader     time.Duration
+	read           time.Duration
+	write          time.Duration
+	idle           time.Duration
+	shutdown       time.Duration
+	logFormat      string
+	logLevel       slog.Level
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var cfg serveConfig
+	fs.StringVar(&cfg.listen, "listen", envOr(getenv, "LICENSOR_LISTEN", ":8080"), "address to listen on (env LICENSOR_LISTEN)")
+	db := dbFlag(fs, getenv)
+	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start-up (with false, refuse to start on an old schema)")
+	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")
+	fs.IntVar(&cfg.maxBatch, "max-batch", licensor.DefaultMaxBatch, "most items in one batch request (400 beyond)")
+	fs.Var(&cfg.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is honoured (repeatable; env LICENSOR_TRUSTED_PROXIES, comma-separated)")
+	fs.DurationVar(&cfg.readHeader, "read-header-timeout", 5*time.Second, "time to read request headers")
+	fs.DurationVar(&cfg.read, "read-timeout", 30*time.Second, "time to read a whole request")
+	fs.DurationVar(&cfg.write, "write-timeout", 60*time.Second, "time to write a response")
+	fs.DurationVar(&cfg.idle, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LICENSOR_LOG_FORMAT", "json"), "log format: json or text (env LICENSOR_LOG_FORMAT)")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	if v := getenv("LICENSOR_TRUSTED_PROXIES"); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			if err := cfg.trustedProxies.Set(strings.TrimSpace(p)); err != nil {
+				return usageError{"LICENSOR_TRUSTED_PROXIES: " + err.Error()}
+			}
+		}
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	cfg.db = *db
+	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, nil)
+}
+
+// serve runs the server until ctx ends, then shuts down gracefully. ready,
+// if not nil, receives the listening address.
+func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan<- string) error {
+	var (
+		db  database
+		err error
+	)
+	if cfg.migrate {
+		db, err = openMigrated(ctx, cfg.db, logger)
+	} else {
+		db, err = openDatabase(ctx, cfg.db, logger)
+		if err == nil {
+			err = checkSchema(ctx, db)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	srv := api.New(db, api.Options{
+		Logger:         logger,
+		MaxBodyBytes:   cfg.maxBody,
+		MaxBatch:       cfg.maxBatch,
+		TrustedProxies: cfg.trustedProxies,
+	})
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	background := make(chan struct{})
+	go func() {
+		defer close(background)
+		srv.Run(bgCtx, 10*time.Second)
+	}()
+	defer func() {
+		stopBackground()
+		<-background
+	}()
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: cfg.readHeader,
+		ReadTimeout:       cfg.read,
+		WriteTimeout:      cfg.write,
+		IdleTimeout:       cfg.idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+	logger.Info("licensor listening", "addr", ln.Addr().String(), "database", redact(cfg.db), "version", version())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdown)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdown)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// checkSchema refuses a database whose schema is behind this binary.
+func checkSchema(ctx context.Context, db database) error {
+	current, latest, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current < latest {
+		return fmt.Errorf("the database schema is at version %d but this licensor needs %d: run licensor migrate (or serve without --migrate=false)", current, latest)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("unknown log format %q: use json or text", format)}
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// prefixList is a repeatable CIDR flag.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(s string) error {
+	p, err := parsePrefix(s)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, p)
+	return nil
+}
+
+// parsePrefix accepts a CIDR or a bare address (a /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or 2001:db8::/32", s)
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q: write IPv4 networks in IPv4 form", s)
+	}
+	return p.Masked(), nil
+}

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/licensor/licensor"
+)
+
+// statusOf maps every domain error code to its HTTP status: the one place
+// where that decision is made.
+var statusOf = map[licensor.Code]int{
+	licensor.CodeMalformedJSON:        http.StatusBadRequest,
+	licensor.CodeInvalidAttribute:     http.StatusBadRequest,
+	licensor.CodeUnknownAttribute:     http.StatusBadRequest,
+	licensor.CodeMissingAttribute:     http.StatusBadRequest,
+	licensor.CodeInvalidRelationship:  http.StatusBadRequest,
+	licensor.CodeInvalidID:            http.StatusBadRequest,
+	licensor.CodeInvalidParameter:     http.StatusBadRequest,
+	licensor.CodeUnknownParameter:     http.StatusBadRequest,
+	licensor.CodeInvalidCursor:        http.StatusBadRequest,
+	licensor.CodeBatchTooLarge:        http.StatusBadRequest,
+	licensor.CodeDuplicateInBatch:     http.StatusBadRequest,
+	licensor.CodeInvalidRequest:       http.StatusBadRequest,
+	licensor.CodeAPIKeyMissing:        http.StatusUnauthorized,
+	licensor.CodeAPIKeyInvalid:        http.StatusUnauthorized,
+	licensor.CodeAPIKeyRevoked:        http.StatusUnauthorized,
+	licensor.CodeAPIKeyExpired:        http.StatusUnauthorized,
+	licensor.CodeInsufficientScope:    http.StatusForbidden,
+	licensor.CodeAddressNotAllowed:    http.StatusForbidden,
+	licensor.CodeNotFound:             http.StatusNotFound,
+	licensor.CodeLicenseNotFound:      http.StatusNotFound,
+	licensor.CodeProductNotFound:      http.StatusNotFound,
+	licensor.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	licensor.CodeOrderIDConflict:      http.StatusConflict,
+	licensor.CodeProductInUse:         http.StatusConflict,
+	licensor.CodeConflict:             http.StatusConflict,
+	licensor.CodePreconditionFailed:   http.StatusPreconditionFailed,
+	licensor.CodeBodyTooLarge:         http.StatusRequestEntityTooLarge,
+	licensor.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	licensor.CodeInternal:             http.StatusInternalServerError,
+	licensor.CodeUnavailable:          http.StatusServiceUnavailable,
+}
+
+// titles are the short, fixed titles of error objects.
+var titles = map[licensor.Code]string{
+	licensor.CodeMalformedJSON:        "Malformed JSON",
+	licensor.CodeInvalidAttribute:     "Invalid attribute",
+	licensor.CodeUnknownAttribute:     "Unknown attribute",
+	licensor.CodeMissingAttribute:     "Missing attribute",
+	licensor.CodeInvalidRelationship:  "Invalid relationship",
+	licensor.CodeInvalidID:            "Invalid id",
+	licensor.CodeInvalidParameter:     "Invalid query parameter",
+	licensor.CodeUnknownParameter:     "Unknown query parameter",
+	licensor.CodeInvalidCursor:        "Invalid cursor",
+	licensor.CodeBatchTooLarge:        "Batch too large",
+	licensor.CodeDuplicateInBatch:     "Duplicate in batch",
+	licensor.CodeInvalidRequest:       "Invalid request",
+	licensor.CodeAPIKeyMissing:        "API key missing",
+	licensor.CodeAPIKeyInvalid:        "API key invalid",
+	licensor.CodeAPIKeyRevoked:        "API key revoked",
+	licensor.CodeAPIKeyExpired:        "API key expired",
+	licensor.CodeInsufficientScope:    "Insufficient scope",
+	licensor.CodeAddressNotAllowed:    "Address not allowed",
+	licensor.CodeNotFound:             "Not found",
+	licensor.CodeLicenseNotFound:      "License not found",
+	licensor.CodeProductNotFound:      "Product not found",
+	licensor.CodeMethodNotAllowed:     "Method not allowed",
+	licensor.CodeOrderIDConflict:      "Order id already used",
+	licensor.CodeProductInUse:         "Product in use",
+	licensor.CodeConflict:             "Conflict",
+	licensor.CodePreconditionFailed:   "Precondition failed",
+	licensor.CodeBodyTooLarge:         "Request body too large",
+	licensor.CodeUnsupportedMediaType: "Unsupported media type",
+	licensor.CodeInternal:             "Internal error",
+	licensor.CodeUnavailable:          "Service unavailable",
+}
+
+// errorObject is a JSON:API error object.
+type errorObject struct {
+	Status string         `json:"status"`
+	Code   licensor.Code  `json:"code"`
+	Title  string         `json:"title"`
+	Detail string         `json:"detail,omitempty"`
+	Source *errorSource   `json:"source,omitempty"`
+	Meta   map[string]any `json:"meta,omitempty"`
+}
+
+type errorSource struct {
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+type errorDocument struct {
+	Errors []errorObject `json:"errors"`
+}
+
+// resourceBase is where a single request resource sits in the document
+// ("/data" or "/data/0"), or, for batches, the index → base mapping.
+type resourceBase func(index int) string
+
+func singleBase(base string) resourceBase { return func(int) string { return base } }
+
+func batchBase(index int) string { return "/data/" + strconv.Itoa(index) }
+
+// problem is an error carrying the pointer base of the request resource, so
+// that store errors (relative to the resource) get absolute pointers.
+type problem struct {
+	err  error
+	base resourceBase
+}
+
+func (p *problem) Error() string { return p.err.Error() }
+func (p *problem) Unwrap() error { return p.err }
+
+// at attaches the resource location to err (nil stays nil).
+func at(base resourceBase, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &problem{err: err, base: base}
+}
+
+// errorResponse turns any error into a status and JSON:API error objects.
+// Errors that are not *licensor.Error become a bare 500.
+func errorResponse(err error) (int, []errorObject) {
+	base := singleBase("")
+	var p *problem
+	if errors.As(err, &p) {
+		base = p.base
+	}
+	var objs []errorObject
+	add := func(e *licensor.Error, index int) {
+		obj := errorObject{Code: e.Code, Title: titles[e.Code], Detail: e.Detail, Meta: e.Meta}
+		if obj.Title == "" {
+			obj.Title = "Error"
+		}
+		status, ok := statusOf[e.Code]
+		if !ok {
+			status = http.StatusInternalServerError
+		}
+		obj.Status = strconv.Itoa(status)
+		switch {
+		case e.Pointer != "":
+			obj.Source = &errorSource{Pointer: base(index) + e.Pointer}
+		case e.Parameter != "":
+			obj.Source = &errorSource{Parameter: e.Parameter}
+		}
+		objs = append(objs, obj)
+	}
+	var (
+		one   *licensor.Error
+		many  licensor.Errors
+		items licensor.ItemErrors
+	)
+	switch {
+	case errors.As(err, &items):
+		for _, it := range items {
+			add(it.Err, it.Index)
+		}
+	case errors.As(err, &many):
+		for _, e := range many {
+			add(e, 0)
+		}
+	case errors.As(err, &one):
+		add(one, 0)
+	default:
+		add(&licensor.Error{Code: licensor.CodeInternal, Detail: "the server failed; the request id identifies the failure in its log"}, 0)
+	}
+	return documentStatus(objs), objs
+}
+
+// documentStatus is the status of a response with these errors: their common
+// status, or the most general 4xx (400) when they differ, or 500 if any is.
+func documentStatus(objs []errorObject) int {
+	status := 0
+	for _, o := range objs {
+		s, _ := strconv.Atoi(o.Status)
+		switch {
+		case status == 0:
+			status = s
+		case s >= 500 || status >= 500:
+			status = max(s, status)
+		case s != status:
+			status = http.StatusBadRequest
+		}
+	}
+	return status
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/licensor/licensor"
+)
+
+// keyring verifies presented API keys. Lookups are cached for ttl, so a
+// revoked or expired key stops working on every instance within ttl, and a
+// burst of requests costs one query per key per ttl. Last use is gathered in
+// memory and written by flush, never on the request path.
+type keyring struct {
+	store licensor.Store
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu       sync.Mutex
+	cache    map[string]cachedKey // by prefix
+	lastUsed map[int64]int64      // key id → unix seconds, not yet written
+}
+
+type cachedKey struct {
+	key     *licensor.APIKey // nil when the prefix is unknown
+	fetched time.Time
+}
+
+func newKeyring(store licensor.Store, ttl time.Duration, now func() time.Time) *keyring {
+	return &keyring{store: store, ttl: ttl, now: now, cache: map[string]cachedKey{}, lastUsed: map[int64]int64{}}
+}
+
+// maxCachedKeys bounds the cache against floods of made-up prefixes.
+const maxCachedKeys = 10000
+
+// verify returns the key that secret belongs to, if it is usable now.
+func (k *keyring) verify(ctx context.Context, secret string) (*licensor.APIKey, error) {
+	invalid := licensor.Errorf(licensor.CodeAPIKeyInvalid, "the API key is not valid")
+	prefix, ok := licensor.APIKeyPrefix(secret)
+	if !ok {
+		return nil, invalid
+	}
+	now := k.now()
+	k.mu.Lock()
+	c, hit := k.cache[prefix]
+	k.mu.Unlock()
+	if !hit || now.Sub(c.fetched) >= k.ttl || now.Before(c.fetched) {
+		key, err := k.store.FindAPIKeyByPrefix(ctx, prefix)
+		if err != nil && licensor.ErrorCode(err) != licensor.CodeAPIKeyInvalid {
+			return nil, err
+		}
+		c = cachedKey{key: key, fetched: now}
+		k.mu.Lock()
+		if len(k.cache) >= maxCachedKeys {
+			clear(k.cache)
+		}
+		k.cache[prefix] = c
+		k.mu.Unlock()
+	}
+	if c.key == nil || !c.key.Matches(secret) {
+		return nil, invalid
+	}
+	if err := c.key.Usable(now.Unix()); err != nil {
+		return nil, err
+	}
+	return c.key, nil
+}
+
+// used notes that key admitted a request now.
+func (k *keyring) used(key *licensor.APIKey) {
+	now := k.now().Unix()
+	k.mu.Lock()
+	k.lastUsed[key.ID] = now
+	k.mu.Unlock()
+}
+
+// flush writes the gathered last-use times.
+func (k *keyring) flush(ctx context.Context) error {
+	k.mu.Lock()
+	pending := k.lastUsed
+	k.lastUsed = map[int64]int64{}
+	k.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	if err := k.store.TouchAPIKeys(ctx, pending); err != nil {
+		k.mu.Lock()
+		for id, t := range pending {
+			if t > k.lastUsed[id] {
+				k.lastUsed[id] = t
+			}
+		}
+		k.mu.Unlock()
+		return err
+	}
+	return nil
+}

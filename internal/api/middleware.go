@@ -1,0 +1,280 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/licensor/licensor"
+)
+
+// handlerFunc is a handler that returns its failure; adapt turns the
+// failure into a JSON:API error response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) adapt(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// writeError sends err as a JSON:API error document. Internal errors are
+// logged with their detail and answered with a bare 500.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		err = &licensor.Error{Code: licensor.CodeUnavailable, Detail: "the request was cancelled"}
+	}
+	status, objs := errorResponse(err)
+	info := infoOf(r)
+	if status >= 500 {
+		info.err = err
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Apikey realm="licensor"`)
+	}
+	_ = encode(w, status, errorDocument{Errors: objs})
+}
+
+// reqInfo is what the layers of one request tell the access log.
+type reqInfo struct {
+	requestID string
+	keyName   string
+	err       error // the internal error behind a 5xx
+}
+
+type infoKey struct{}
+
+func infoOf(r *http.Request) *reqInfo {
+	if info, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+		return info
+	}
+	return &reqInfo{}
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID gives every request an id: the client's X-Request-Id when it
+// is sane, a random one otherwise. It is echoed on every response.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		info := &reqInfo{requestID: id}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	})
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog writes one structured line per request: 5xx at Error with the
+// internal error, everything else at Info.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		info := infoOf(r)
+		level := slog.LevelInfo
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", r.Pattern),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", info.requestID),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if info.keyName != "" {
+			attrs = append(attrs, slog.String("key", info.keyName))
+		}
+		if info.err != nil {
+			level = slog.LevelError
+			attrs = append(attrs, slog.String("err", info.err.Error()))
+		}
+		s.log.LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
+
+// recoverPanics turns a panic into a logged 500 (http.ErrAbortHandler
+// still aborts).
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noStore marks management responses as uncacheable.
+func (s *Server) noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps the request body; a declared length over the cap is
+// refused before reading.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			return licensor.Errorf(licensor.CodeBodyTooLarge, "the request body is larger than %d bytes", s.opts.MaxBodyBytes)
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// authenticate admits a request with a usable API key of sufficient scope
+// from an allowed network.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		scheme, secret, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		secret = strings.TrimSpace(secret)
+		if !strings.EqualFold(scheme, "Apikey") || secret == "" {
+			return licensor.Errorf(licensor.CodeAPIKeyMissing, "send the header Authorization: Apikey <key>")
+		}
+		key, err := s.keys.verify(r.Context(), secret)
+		if err != nil {
+			return err
+		}
+		infoOf(r).keyName = key.Name
+		if addr := s.clientAddr(r); !key.AllowsAddr(addr) {
+			return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
+		}
+		if !key.Scope.Allows(r.Method) {
+			return licensor.Errorf(licensor.CodeInsufficientScope, "the API key %q has scope %s; this route needs write", key.Name, key.Scope)
+		}
+		s.keys.used(key)
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// clientAddr is the TCP peer, or, when the peer is a trusted proxy, the
+// right-most X-Forwarded-For address that is not a trusted proxy.
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	peer := parseAddr(r.RemoteAddr)
+	if !s.trusted(peer) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	var list []string
+	for _, h := range hops {
+		list = append(list, strings.Split(h, ",")...)
+	}
+	addr := peer
+	for i := len(list) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(list[i]))
+		if err != nil {
+			break // a garbled hop: stop at the last address we could trust
+		}
+		addr = a.Unmap()
+		if !s.trusted(addr) {
+			break
+		}
+	}
+	return addr
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseAddr(hostport string) netip.Addr {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func methodNotAllowed(allow string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if isBatchPath(r) {
+			allow = "POST"
+		}
+		w.Header().Set("Allow", allow)
+		return licensor.Errorf(licensor.CodeMethodNotAllowed, "%s is not allowed here; use %s", r.Method, allow)
+	}
+}
+
+// isBatchPath reports whether a request matched .../licenses/{license_id}
+// with one of the batch paths, which only take POST.
+func isBatchPath(r *http.Request) bool {
+	v := r.PathValue("license_id")
+	return v == "batch_create" || v == "batch_delete"
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) error {
+	return licensor.Errorf(licensor.CodeNotFound, "no route for %s", truncate(r.URL.Path, 200))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return licensor.Errorf(licensor.CodeUnavailable, "the database is not reachable")
+	}
+	return writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+}
