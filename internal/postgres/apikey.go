@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor"
+)
+
+const apiKeyColumns = `id, name, prefix, hash, scope, networks, expires_at, created_at, revoked_at, last_used_at`
+
+func scanAPIKey(s rowScanner) (licensor.APIKey, error) {
+	var k licensor.APIKey
+	var networks, scope string
+	err := s.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scope, &networks, &k.ExpiresAt, &k.CreatedAt, &k.RevokedAt, &k.LastUsedAt)
+	if err != nil {
+		return k, err
+	}
+	k.Scope = licensor.Scope(scope)
+	k.Networks, err = decodeNetworks(networks)
+	if err != nil {
+		return k, fmt.Errorf("API key %d: %w", k.ID, err)
+	}
+	return k, nil
+}
+
+// encodeNetworks writes CIDR prefixes as "10.0.0.0/8,2001:db8::/32".
+func encodeNetworks(ns []netip.Prefix) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func decodeNetworks(s string) ([]netip.Prefix, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	ns := make([]netip.Prefix, len(parts))
+	for i, p := range parts {
+		n, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("decode networks: %w", err)
+		}
+		ns[i] = n
+	}
+	return ns, nil
+}
+
+// CreateAPIKey stores k and sets its ID, and its CreatedAt when zero.
+func (db *DB) CreateAPIKey(ctx context.Context, k *licensor.APIKey) error {
+	created := k.CreatedAt
+	if created == 0 {
+		created = db.now().Unix()
+	}
+	hash := k.Hash
+	if hash == nil {
+		hash = []byte{}
+	}
+	var id int64
+	err := db.pool.QueryRow(ctx, `INSERT INTO api_keys (name, prefix, hash, scope, networks, expires_at,
+	created_at, revoked_at, last_used_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING id`,
+		k.Name, k.Prefix, hash, string(k.Scope), encodeNetworks(k.Networks), k.ExpiresAt,
+		created, k.RevokedAt, k.LastUsedAt).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("postgres: create API key: %w", interpretError(err))
+	}
+	k.ID, k.CreatedAt = id, created
+	return nil
+}
+
+// FindAPIKeys lists every key, revoked ones included, by id.
+func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find API keys: %w", err)
+	}
+	defer rows.Close()
+	keys := []licensor.APIKey{}
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: find API keys: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: find API keys: %w", err)
+	}
+	return keys, nil
+}
+
+// FindAPIKeyByPrefix returns the key with that prefix, usable or not.
+func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
+	k, err := scanAPIKey(db.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = $1`, prefix))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find API key: %w", err)
+	}
+	return &k, nil
+}
+
+// RevokeAPIKey revokes the key with that name, or else with that prefix.
+// Revoking a revoked key keeps the first revocation time.
+func (db *DB) RevokeAPIKey(ctx context.Context, nameOrPrefix string, c licensor.Change) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1)
+WHERE id = COALESCE((SELECT id FROM api_keys WHERE name = $2), (SELECT id FROM api_keys WHERE prefix = $2))`,
+		c.Time, nameOrPrefix)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = licensor.Errorf(licensor.CodeNotFound, "no API key is named %q or has that prefix", nameOrPrefix)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: revoke API key: %w", err)
+	}
+	return nil
+}
+
+// TouchAPIKeys records the last use of keys; older times are ignored, and
+// so are unknown ids.
+func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(lastUsed))
+	for id := range lastUsed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	times := make([]int64, len(ids))
+	for i, id := range ids {
+		times[i] = lastUsed[id]
+	}
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE api_keys AS k SET last_used_at = u.t
+FROM unnest($1::bigint[], $2::bigint[]) AS u(id, t)
+WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.t)`, ids, times)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: touch API keys: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,443 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor"
+)
+
+const licenseColumns = `id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
+	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at`
+
+func scanLicense(s rowScanner) (licensor.License, error) {
+	var l licensor.License
+	var status string
+	err := s.Scan(&l.ID, &l.UserID, &l.ProductID, &status, &l.StartDate, &l.StopDate, &l.OrderID, &l.Recurring,
+		&l.ExpiryDate, &l.PriceAmount, &l.PriceCurrency, &l.PurchaseTimestamp, &l.PaymentMethod, &l.CreatedAt)
+	l.Status = licensor.Status(status)
+	return l, err
+}
+
+const insertLicense = `INSERT INTO licenses (user_id, product_id, status, start_date, stop_date,
+	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
+RETURNING id`
+
+func insertArgs(l *licensor.License) []any {
+	return []any{l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
+		l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
+		l.PaymentMethod, l.CreatedAt}
+}
+
+// CreateLicenses creates every draft or none in one transaction. Every
+// failing item is reported; see licensor.Store.
+//
+// The products are locked FOR SHARE, so a concurrent DeleteProduct (FOR
+// UPDATE) either completes first, and the product is not found, or waits
+// for this transaction and then counts its licenses. The inserts are sent
+// as one pipelined batch: a round trip for the whole batch, not per item.
+func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+	if errs := licensor.CheckBatchOrderIDs(drafts); len(errs) > 0 {
+		return nil, errs
+	}
+	var out []licensor.License
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = createLicenses(ctx, tx, drafts, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: create licenses: %w", err)
+	}
+	return out, nil
+}
+
+func createLicenses(ctx context.Context, tx pgx.Tx, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+	var ids []int64
+	for _, d := range drafts {
+		if !slices.Contains(ids, d.ProductID) {
+			ids = append(ids, d.ProductID)
+		}
+	}
+	// Lock in id order, the same order in every transaction.
+	rows, err := tx.Query(ctx, `SELECT `+productColumns+` FROM products
+WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	products := map[int64]*licensor.Product{}
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		products[p.ID] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	var errs licensor.ItemErrors
+	licenses := make([]licensor.License, len(drafts))
+	var valid []int // indexes of the drafts to insert
+	for i, d := range drafts {
+		p := products[d.ProductID]
+		if p == nil {
+			errs = append(errs, licensor.ItemError{Index: i, Err: &licensor.Error{
+				Code: licensor.CodeProductNotFound, Pointer: "/relationships/product",
+				Detail: fmt.Sprintf("product %d does not exist", d.ProductID),
+			}})
+			continue
+		}
+		l, err := d.Resolve(p, c.Time)
+		if err != nil {
+			var e *licensor.Error
+			if !errors.As(err, &e) {
+				return nil, err
+			}
+			errs = append(errs, licensor.ItemError{Index: i, Err: e})
+			continue
+		}
+		l.CreatedAt = c.Time
+		licenses[i] = l
+		valid = append(valid, i)
+	}
+
+	var batch pgx.Batch
+	for _, i := range valid {
+		batch.Queue(insertLicense, insertArgs(&licenses[i])...)
+	}
+	var taken []int // indexes whose order id a live license holds
+	results := tx.SendBatch(ctx, &batch)
+	for _, i := range valid {
+		err := results.QueryRow().Scan(&licenses[i].ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			taken = append(taken, i)
+			continue
+		}
+		if err != nil {
+			results.Close()
+			return nil, err
+		}
+	}
+	if err := results.Close(); err != nil {
+		return nil, err
+	}
+
+	// ON CONFLICT DO NOTHING waited for any transaction inserting the same
+	// order id and skipped the row only if that one committed, so each
+	// statement from here sees the holder. If the holder was deleted in
+	// between, the order id is free again: insert once more.
+	for attempt := 0; len(taken) > 0; attempt++ {
+		if attempt == 3 {
+			return nil, errors.New("order ids keep changing hands; giving up")
+		}
+		orderIDs := make([]string, len(taken))
+		for k, i := range taken {
+			orderIDs[k] = *licenses[i].OrderID
+		}
+		rows, err := tx.Query(ctx, `SELECT order_id, id FROM licenses WHERE order_id = ANY($1) AND deleted_at IS NULL`, orderIDs)
+		if err != nil {
+			return nil, err
+		}
+		holders := map[string]int64{}
+		for rows.Next() {
+			var o string
+			var id int64
+			if err := rows.Scan(&o, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			holders[o] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		var again []int
+		for _, i := range taken {
+			o := *licenses[i].OrderID
+			if id, ok := holders[o]; ok {
+				errs = append(errs, licensor.ItemError{Index: i, Err: orderIDConflict(o, id)})
+				continue
+			}
+			err := tx.QueryRow(ctx, insertLicense, insertArgs(&licenses[i])...).Scan(&licenses[i].ID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				again = append(again, i)
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		taken = again
+	}
+
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b licensor.ItemError) int { return a.Index - b.Index })
+		return nil, errs
+	}
+	return licenses, nil
+}
+
+func orderIDConflict(orderID string, existing int64) *licensor.Error {
+	return &licensor.Error{
+		Code:    licensor.CodeOrderIDConflict,
+		Pointer: "/attributes/order_id",
+		Detail:  fmt.Sprintf("order_id %s is already used by license %d", strconv.Quote(orderID), existing),
+		Meta:    map[string]any{"existing_id": strconv.FormatInt(existing, 10)},
+	}
+}
+
+func licenseNotFound(id int64) *licensor.Error {
+	return licensor.Errorf(licensor.CodeLicenseNotFound, "license %d does not exist", id)
+}
+
+// FindLicenseByID returns a live license with its stored status.
+func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
+	l, err := scanLicense(db.pool.QueryRow(ctx,
+		`SELECT `+licenseColumns+` FROM licenses WHERE id = $1 AND deleted_at IS NULL`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: find license: %w", licenseNotFound(id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find license: %w", err)
+	}
+	return &l, nil
+}
+
+// DeleteLicenses tombstones live licenses in one statement and reports
+// them in request order.
+func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool, c licensor.Change) (deleted, missing []int64, err error) {
+	if errs := licensor.CheckBatchIDs(ids); len(errs) > 0 {
+		return nil, nil, errs
+	}
+	err = db.writeTx(ctx, func(tx pgx.Tx) error {
+		deleted, missing = make([]int64, 0, len(ids)), nil
+		rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
+WHERE id = ANY($4) AND deleted_at IS NULL
+RETURNING id`, c.Time, c.Actor, c.RequestID, ids)
+		if err != nil {
+			return err
+		}
+		gone, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		isGone := make(map[int64]bool, len(gone))
+		for _, id := range gone {
+			isGone[id] = true
+		}
+		var errs licensor.ItemErrors
+		for i, id := range ids {
+			if isGone[id] {
+				deleted = append(deleted, id)
+				continue
+			}
+			missing = append(missing, id)
+			e := licenseNotFound(id)
+			e.Pointer = "/id"
+			errs = append(errs, licensor.ItemError{Index: i, Err: e})
+		}
+		if len(errs) > 0 && !allowMissing {
+			return errs
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: delete licenses: %w", err)
+	}
+	return deleted, missing, nil
+}
+
+// licenseSortKey returns the SQL expression a license sort field orders
+// by. Missing stop and expiry dates sort as MaxInt64, "never".
+func licenseSortKey(field string) (string, bool) {
+	switch field {
+	case "id", "created_at", "start_date":
+		return field, true
+	case "stop_date", "expiry_date":
+		return "COALESCE(" + field + ", 9223372036854775807)", true
+	}
+	return "", false
+}
+
+func rangeOperator(op string) (string, bool) {
+	switch op {
+	case "gt":
+		return ">", true
+	case "gte":
+		return ">=", true
+	case "lt":
+		return "<", true
+	case "lte":
+		return "<=", true
+	}
+	return "", false
+}
+
+// licenseConditions returns the WHERE conditions of a license filter.
+// Statuses match the effective status at now.
+func licenseConditions(ph *placeholders, f licensor.LicenseFilter, now int64) ([]string, error) {
+	conds := []string{"deleted_at IS NULL"}
+	if f.UserID != nil {
+		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
+	}
+	if f.ProductID != nil {
+		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
+	}
+	if f.OrderID != nil {
+		conds = append(conds, "order_id = "+ph.arg(*f.OrderID))
+	}
+	if len(f.Statuses) > 0 {
+		var alts, literal []string
+		for _, s := range f.Statuses {
+			switch s {
+			case licensor.StatusActive:
+				alts = append(alts, "(status = 'ACTIVE' AND (stop_date IS NULL OR stop_date > "+ph.arg(now)+"))")
+			case licensor.StatusExpired:
+				alts = append(alts, "(status = 'EXPIRED' OR (status = 'ACTIVE' AND stop_date <= "+ph.arg(now)+"))")
+			default:
+				literal = append(literal, ph.arg(string(s)))
+			}
+		}
+		if len(literal) > 0 {
+			alts = append(alts, "status IN ("+strings.Join(literal, ", ")+")")
+		}
+		conds = append(conds, "("+strings.Join(alts, " OR ")+")")
+	}
+	if f.Recurring != nil {
+		conds = append(conds, "recurring = "+ph.arg(*f.Recurring))
+	}
+	for _, r := range f.Ranges {
+		op, ok := rangeOperator(r.Op)
+		if !ok || !slices.Contains(licensor.LicenseRangeFields, r.Field) {
+			return nil, &licensor.Error{Code: licensor.CodeInvalidParameter,
+				Parameter: fmt.Sprintf("filter[%s][%s]", r.Field, r.Op),
+				Detail:    fmt.Sprintf("cannot filter licenses on %s %s", r.Field, r.Op)}
+		}
+		// A NULL never satisfies a comparison: licenses without the
+		// date never match a range on it.
+		conds = append(conds, r.Field+" "+op+" "+ph.arg(r.Value))
+	}
+	return conds, nil
+}
+
+// FindLicenses lists live licenses, one keyset page at a time, with their
+// effective status at q.Now.
+func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
+	field := q.Sort.Field
+	if field == "" {
+		field = "id"
+	}
+	key, ok := licenseSortKey(field)
+	if !ok {
+		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
+			Detail: fmt.Sprintf("cannot sort licenses by %q", field)}
+	}
+	limit := pageLimit(q.Limit)
+
+	var ph placeholders
+	conds, err := licenseConditions(&ph, q.Filter, q.Now)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find licenses: %w", err)
+	}
+	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
+
+	op, dir := ">", "ASC"
+	if q.Sort.Desc {
+		op, dir = "<", "DESC"
+	}
+	if a := q.After; a != nil {
+		if field == "id" {
+			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
+		} else {
+			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s::bigint, %s::bigint)", key, op, ph.arg(a.Int), ph.arg(a.ID)))
+		}
+	}
+	order := "id " + dir
+	if field != "id" {
+		order = key + " " + dir + ", id " + dir
+	}
+	query := `SELECT ` + licenseColumns + ` FROM licenses WHERE ` + strings.Join(conds, " AND ") +
+		` ORDER BY ` + order + ` LIMIT ` + ph.arg(limit+1)
+
+	var page *licensor.LicensePage
+	run := func(qr querier) error {
+		page = &licensor.LicensePage{Licenses: []licensor.License{}}
+		rows, err := qr.Query(ctx, query, ph.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			l, err := scanLicense(rows)
+			if err != nil {
+				return err
+			}
+			page.Licenses = append(page.Licenses, l)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if q.Count {
+			var total int64
+			if err := qr.QueryRow(ctx, `SELECT count(*) FROM licenses WHERE `+countWhere, countArgs...).Scan(&total); err != nil {
+				return err
+			}
+			page.Total = &total
+		}
+		return nil
+	}
+	if q.Count {
+		err = db.readTx(ctx, func(tx pgx.Tx) error { return run(tx) })
+	} else {
+		err = run(db.pool)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find licenses: %w", err)
+	}
+	if len(page.Licenses) > limit {
+		page.Licenses = page.Licenses[:limit]
+		page.Next = licenseCursor(&page.Licenses[limit-1], field)
+	}
+	for i := range page.Licenses {
+		page.Licenses[i].Status = page.Licenses[i].EffectiveStatus(q.Now)
+	}
+	return page, nil
+}
+
+// licenseCursor is the keyset position of l in a walk sorted by field.
+func licenseCursor(l *licensor.License, field string) *licensor.Cursor {
+	orNever := func(t *int64) int64 {
+		if t == nil {
+			return math.MaxInt64
+		}
+		return *t
+	}
+	c := &licensor.Cursor{ID: l.ID}
+	switch field {
+	case "id":
+		c.Int = l.ID
+	case "created_at":
+		c.Int = l.CreatedAt
+	case "start_date":
+		c.Int = l.StartDate
+	case "stop_date":
+		c.Int = orNever(l.StopDate)
+	case "expiry_date":
+		c.Int = orNever(l.ExpiryDate)
+	}
+	return c
+}

@@ -1,0 +1,186 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migration is one numbered, forward-only schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order. Versions must be
+// 1, 2, 3, ... without gaps: the file names are NNNN_what.sql.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration %q is not named NNNN_name.sql", e.Name())
+		}
+		b, err := fs.ReadFile(migrationFiles, path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %q: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// Migrate applies the pending embedded migrations, each in its own
+// transaction together with its row in schema_migrations. It is idempotent,
+// and safe when several instances start at once: they take turns on a
+// session advisory lock named after the search_path, and each reads the
+// applied versions only once it holds the lock.
+//
+// When the URL named a search_path whose first schema does not exist yet,
+// Migrate creates it (tests give every store its own schema).
+func (db *DB) Migrate(ctx context.Context) error {
+	if err := db.migrate(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) migrate(ctx context.Context) (err error) {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	const key = `hashtext('licensor.migrate:' || current_setting('search_path'))`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer func() {
+		// A session lock outlives errors: release it, or else drop the
+		// connection (and the session with it).
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`); uerr != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	if err := db.createSchema(ctx, conn); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    applied_at BIGINT  NOT NULL
+)`); err != nil {
+		return err
+	}
+	applied := map[int]bool{}
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return err
+	}
+	current := 0
+	for _, v := range versions {
+		applied[v] = true
+		current = max(current, v)
+	}
+	if current > len(ms) {
+		db.log.Warn("postgres: the database schema is newer than this program", "current", current, "latest", len(ms))
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.version, db.now().Unix())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		db.log.Info("postgres: applied migration", "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// createSchema creates the first schema of the URL's search_path when no
+// schema of the search_path exists.
+func (db *DB) createSchema(ctx context.Context, conn *pgxpool.Conn) error {
+	if db.searchPath == "" {
+		return nil
+	}
+	var current *string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&current); err != nil {
+		return err
+	}
+	if current != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(db.searchPath, ",")
+	first = strings.TrimSpace(first)
+	if unq, ok := strings.CutPrefix(first, `"`); ok {
+		first = strings.ReplaceAll(strings.TrimSuffix(unq, `"`), `""`, `"`)
+	}
+	if first == "" || first == "$user" {
+		return nil
+	}
+	_, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{first}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the version of the database schema (0 before the
+// first migration) and the latest version this program knows.
+func (db *DB) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	ms, err := migrations()
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: schema version: %w", err)
+	}
+	latest = len(ms)
+	var exists bool
+	if err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, 0, fmt.Errorf("postgres: schema version: %w", err)
+	}
+	if !exists {
+		return 0, latest, nil
+	}
+	err = db.pool.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM schema_migrations`).Scan(&current)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: schema version: %w", err)
+	}
+	return current, latest, nil
+}

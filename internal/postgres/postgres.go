@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licensor/licensor"
+)
+
+// Options configure a DB.
+type Options struct {
+	// Logger receives operational messages (applied migrations, retried
+	// transactions). Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for the few writes that carry no licensor.Change
+	// (migration records, an API key created without CreatedAt). Nil
+	// means time.Now.
+	Now func() time.Time
+	// MaxConns caps the connection pool; 0 keeps pgx's default (the larger
+	// of 4 and the number of CPUs) or the URL's pool_max_conns.
+	MaxConns int32
+}
+
+// DB is a licensor.Store on a PostgreSQL database.
+type DB struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+	// searchPath is the search_path the URL asked for, if any; Migrate
+	// creates its first schema when it does not exist.
+	searchPath string
+}
+
+var _ licensor.Store = (*DB)(nil)
+
+// Open connects to the database at url (postgres://user@host/db?...).
+// Parameters pgx does not know are sent as run-time parameters, so
+// "?search_path=t_abc" puts every table in schema t_abc. Open checks that
+// the database answers; it does not migrate (call Migrate).
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The error of ParseConfig may quote the URL, password included.
+		return nil, errors.New("postgres: open: the database URL is malformed")
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	db := &DB{log: opts.Logger, now: opts.Now, searchPath: cfg.ConnConfig.RuntimeParams["search_path"]}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return db, nil
+}
+
+// Close closes every connection of the pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping makes a round trip to the database.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction and commits it if fn returns nil. A
+// transaction the server aborted as a deadlock victim or a serialization
+// failure is retried a few times, so fn must be safe to run again.
+func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, db.pool, opts, fn)
+		if err == nil || attempt == 5 || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		db.log.Warn("postgres: transaction aborted, retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(5+rand.IntN(20*attempt)) * time.Millisecond):
+		}
+	}
+}
+
+// writeTx runs fn in a READ COMMITTED transaction, the isolation of every
+// write: each statement sees what committed before it started, and row
+// locks (FOR SHARE, FOR UPDATE) order the transactions that touch one
+// product.
+func (db *DB) writeTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+}
+
+// readTx runs fn in a read-only REPEATABLE READ transaction: every query
+// in fn sees the same snapshot (a page and its count agree).
+func (db *DB) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// retryable reports whether err is a deadlock or a serialization failure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// interpretError turns the database errors a client can act on into
+// *licensor.Error and returns every other error unchanged. The details
+// never carry SQL or the server's message.
+func interpretError(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case "23505": // unique_violation
+		switch pe.ConstraintName {
+		case "api_keys_name_key":
+			return licensor.Errorf(licensor.CodeConflict, "an API key with this name already exists")
+		case "api_keys_prefix_key":
+			return licensor.Errorf(licensor.CodeConflict, "an API key with this prefix already exists")
+		}
+		return licensor.Errorf(licensor.CodeConflict, "the resource conflicts with an existing one")
+	}
+	return err
+}
+
+// placeholders collects query arguments; arg returns the placeholder of a
+// new argument ($1, $2, ...). The sqlite package has the same type with ?
+// placeholders.
+type placeholders struct{ args []any }
+
+func (p *placeholders) arg(v any) string {
+	p.args = append(p.args, v)
+	return "$" + strconv.Itoa(len(p.args))
+}
+
+// querier is *pgxpool.Pool or pgx.Tx.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// rowScanner is pgx.Row or pgx.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// nullIfEmpty maps "" to SQL NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,51 @@
+// Package sqlite is the SQLite storage engine: a licensor.Store on one
+// database file, through modernc.org/sqlite (pure Go, no cgo) and
+// database/sql, with hand-written SQL.
+//
+// # Connections
+//
+// SQLite allows one writer at a time per file. A DB therefore holds two
+// pools: a writer with a single connection, on which every write runs as a
+// BEGIN IMMEDIATE transaction (the DSN's _txlock=immediate), and a pool of
+// query_only reader connections. Writers of one process queue in
+// database/sql instead of spinning on the file lock; writers of several
+// processes wait for each other through busy_timeout (5 s), and a write
+// transaction that still finds the database busy is retried a few times.
+// BEGIN IMMEDIATE takes the write lock before the first read, so a
+// transaction never reads a snapshot that another writer then invalidates
+// (no SQLITE_BUSY_SNAPSHOT), and a check followed by a write inside one
+// transaction (a product still live, an order id still free, an ETag
+// still current) cannot be raced. The journal is WAL, so readers never block the
+// writer nor the writer the readers; synchronous=FULL makes every commit
+// durable before it returns. Foreign keys are enforced.
+//
+// An in-memory database (":memory:") exists only inside its connection, so
+// it gets a single read-write connection; tests use files in t.TempDir().
+//
+// # Schema
+//
+// Numbered, forward-only migrations are embedded from migrations/ and
+// applied by Migrate, each in its own transaction with its row in
+// schema_migrations; the numbering is the same as in internal/postgres.
+// Times are unix seconds in INTEGER columns; tables are STRICT.
+//
+// Nothing is ever removed: deleting sets deleted_at (a tombstone kept for
+// audit and the change feed), and every read and index is restricted to
+// deleted_at IS NULL. The partial unique index on licenses(order_id) makes
+// the database, not the code, guarantee that a live order id is unique;
+// CreateLicenses inserts with ON CONFLICT ... DO NOTHING and reports the
+// holder of a taken order id.
+//
+// # Behaving like PostgreSQL
+//
+// Both engines must answer every query identically, so the SQL avoids what
+// differs between them: product titles are matched with instr() on a
+// lower-cased copy computed in Go (strings.ToLower, not SQL lower() or
+// LIKE, whose case folding differs), titles sort bytewise (SQLite's BINARY,
+// COLLATE "C" on PostgreSQL), and the nullable stop and expiry dates sort
+// through COALESCE(date, 9223372036854775807) because the engines disagree
+// on where NULLs sort; the same expression makes the keyset cursor a plain
+// integer and is what the expression indexes are built on. Lists are keyset
+// pages: (key, id) compared as a row value with the cursor, ties broken by
+// id in the same direction.
+package sqlite

@@ -1,0 +1,365 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/licensor/licensor"
+)
+
+const licenseColumns = `id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
+	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at`
+
+func scanLicense(s rowScanner) (licensor.License, error) {
+	var l licensor.License
+	err := s.Scan(&l.ID, &l.UserID, &l.ProductID, &l.Status, &l.StartDate, &l.StopDate, &l.OrderID, &l.Recurring,
+		&l.ExpiryDate, &l.PriceAmount, &l.PriceCurrency, &l.PurchaseTimestamp, &l.PaymentMethod, &l.CreatedAt)
+	return l, err
+}
+
+// CreateLicenses creates every draft or none in one write transaction.
+// Every failing item is reported; see licensor.Store.
+func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+	if errs := licensor.CheckBatchOrderIDs(drafts); len(errs) > 0 {
+		return nil, errs
+	}
+	var out []licensor.License
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = createLicenses(ctx, tx, drafts, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
+	}
+	return out, nil
+}
+
+func createLicenses(ctx context.Context, tx *sql.Tx, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+	// The products, each loaded once. The write lock held since BEGIN
+	// IMMEDIATE keeps them live until the commit.
+	products := map[int64]*licensor.Product{}
+	for _, d := range drafts {
+		if _, ok := products[d.ProductID]; ok {
+			continue
+		}
+		p, err := findProduct(ctx, tx, d.ProductID)
+		if err != nil && licensor.ErrorCode(err) != licensor.CodeProductNotFound {
+			return nil, err
+		}
+		products[d.ProductID] = p // nil when missing
+	}
+
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO licenses (user_id, product_id, status, start_date, stop_date,
+	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
+RETURNING id`)
+	if err != nil {
+		return nil, err
+	}
+	defer insert.Close()
+
+	var errs licensor.ItemErrors
+	out := make([]licensor.License, 0, len(drafts))
+	for i, d := range drafts {
+		p := products[d.ProductID]
+		if p == nil {
+			errs = append(errs, licensor.ItemError{Index: i, Err: &licensor.Error{
+				Code: licensor.CodeProductNotFound, Pointer: "/relationships/product",
+				Detail: fmt.Sprintf("product %d does not exist", d.ProductID),
+			}})
+			continue
+		}
+		l, err := d.Resolve(p, c.Time)
+		if err != nil {
+			var e *licensor.Error
+			if !errors.As(err, &e) {
+				return nil, err
+			}
+			errs = append(errs, licensor.ItemError{Index: i, Err: e})
+			continue
+		}
+		l.CreatedAt = c.Time
+		err = insert.QueryRowContext(ctx, l.UserID, l.ProductID, l.Status, l.StartDate, l.StopDate,
+			l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
+			l.PaymentMethod, l.CreatedAt).Scan(&l.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The order id is taken by a live license. Writers are
+			// serialized, so that license is committed and visible.
+			var existing int64
+			err = tx.QueryRowContext(ctx,
+				`SELECT id FROM licenses WHERE order_id = ? AND deleted_at IS NULL`, *l.OrderID).Scan(&existing)
+			if err != nil {
+				return nil, fmt.Errorf("find the holder of an order id: %w", err)
+			}
+			errs = append(errs, licensor.ItemError{Index: i, Err: orderIDConflict(*l.OrderID, existing)})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b licensor.ItemError) int { return a.Index - b.Index })
+		return nil, errs
+	}
+	return out, nil
+}
+
+func orderIDConflict(orderID string, existing int64) *licensor.Error {
+	return &licensor.Error{
+		Code:    licensor.CodeOrderIDConflict,
+		Pointer: "/attributes/order_id",
+		Detail:  fmt.Sprintf("order_id %s is already used by license %d", strconv.Quote(orderID), existing),
+		Meta:    map[string]any{"existing_id": strconv.FormatInt(existing, 10)},
+	}
+}
+
+func licenseNotFound(id int64) *licensor.Error {
+	return licensor.Errorf(licensor.CodeLicenseNotFound, "license %d does not exist", id)
+}
+
+// FindLicenseByID returns a live license with its stored status.
+func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
+	l, err := scanLicense(db.read.QueryRowContext(ctx,
+		`SELECT `+licenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: find license: %w", licenseNotFound(id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find license: %w", err)
+	}
+	return &l, nil
+}
+
+// DeleteLicenses tombstones live licenses in request order, in one
+// transaction.
+func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool, c licensor.Change) (deleted, missing []int64, err error) {
+	if errs := licensor.CheckBatchIDs(ids); len(errs) > 0 {
+		return nil, nil, errs
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		deleted, missing = make([]int64, 0, len(ids)), nil
+		stmt, err := tx.PrepareContext(ctx, `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
+WHERE id = ? AND deleted_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		var errs licensor.ItemErrors
+		for i, id := range ids {
+			res, err := stmt.ExecContext(ctx, c.Time, c.Actor, c.RequestID, id)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				deleted = append(deleted, id)
+				continue
+			}
+			missing = append(missing, id)
+			e := licenseNotFound(id)
+			e.Pointer = "/id"
+			errs = append(errs, licensor.ItemError{Index: i, Err: e})
+		}
+		if len(errs) > 0 && !allowMissing {
+			return errs
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
+	}
+	return deleted, missing, nil
+}
+
+// licenseSortKey returns the SQL expression a license sort field orders
+// by. Missing stop and expiry dates sort as MaxInt64, "never".
+func licenseSortKey(field string) (string, bool) {
+	switch field {
+	case "id", "created_at", "start_date":
+		return field, true
+	case "stop_date", "expiry_date":
+		return "COALESCE(" + field + ", 9223372036854775807)", true
+	}
+	return "", false
+}
+
+func rangeOperator(op string) (string, bool) {
+	switch op {
+	case "gt":
+		return ">", true
+	case "gte":
+		return ">=", true
+	case "lt":
+		return "<", true
+	case "lte":
+		return "<=", true
+	}
+	return "", false
+}
+
+// licenseConditions returns the WHERE conditions of a license filter.
+// Statuses match the effective status at now.
+func licenseConditions(ph *placeholders, f licensor.LicenseFilter, now int64) ([]string, error) {
+	conds := []string{"deleted_at IS NULL"}
+	if f.UserID != nil {
+		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
+	}
+	if f.ProductID != nil {
+		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
+	}
+	if f.OrderID != nil {
+		conds = append(conds, "order_id = "+ph.arg(*f.OrderID))
+	}
+	if len(f.Statuses) > 0 {
+		var alts, literal []string
+		for _, s := range f.Statuses {
+			switch s {
+			case licensor.StatusActive:
+				alts = append(alts, "(status = 'ACTIVE' AND (stop_date IS NULL OR stop_date > "+ph.arg(now)+"))")
+			case licensor.StatusExpired:
+				alts = append(alts, "(status = 'EXPIRED' OR (status = 'ACTIVE' AND stop_date <= "+ph.arg(now)+"))")
+			default:
+				literal = append(literal, ph.arg(s))
+			}
+		}
+		if len(literal) > 0 {
+			alts = append(alts, "status IN ("+strings.Join(literal, ", ")+")")
+		}
+		conds = append(conds, "("+strings.Join(alts, " OR ")+")")
+	}
+	if f.Recurring != nil {
+		conds = append(conds, "recurring = "+ph.arg(*f.Recurring))
+	}
+	for _, r := range f.Ranges {
+		op, ok := rangeOperator(r.Op)
+		if !ok || !slices.Contains(licensor.LicenseRangeFields, r.Field) {
+			return nil, &licensor.Error{Code: licensor.CodeInvalidParameter,
+				Parameter: fmt.Sprintf("filter[%s][%s]", r.Field, r.Op),
+				Detail:    fmt.Sprintf("cannot filter licenses on %s %s", r.Field, r.Op)}
+		}
+		// A NULL never satisfies a comparison: licenses without the
+		// date never match a range on it.
+		conds = append(conds, r.Field+" "+op+" "+ph.arg(r.Value))
+	}
+	return conds, nil
+}
+
+// FindLicenses lists live licenses, one keyset page at a time, with their
+// effective status at q.Now.
+func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
+	field := q.Sort.Field
+	if field == "" {
+		field = "id"
+	}
+	key, ok := licenseSortKey(field)
+	if !ok {
+		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
+			Detail: fmt.Sprintf("cannot sort licenses by %q", field)}
+	}
+	limit := pageLimit(q.Limit)
+
+	var ph placeholders
+	conds, err := licenseConditions(&ph, q.Filter, q.Now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
+	}
+	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
+
+	op, dir := ">", "ASC"
+	if q.Sort.Desc {
+		op, dir = "<", "DESC"
+	}
+	if a := q.After; a != nil {
+		if field == "id" {
+			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
+		} else {
+			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s, %s)", key, op, ph.arg(a.Int), ph.arg(a.ID)))
+		}
+	}
+	order := "id " + dir
+	if field != "id" {
+		order = key + " " + dir + ", id " + dir
+	}
+	query := `SELECT ` + licenseColumns + ` FROM licenses WHERE ` + strings.Join(conds, " AND ") +
+		` ORDER BY ` + order + ` LIMIT ` + ph.arg(limit+1)
+
+	page := &licensor.LicensePage{Licenses: []licensor.License{}}
+	run := func(qr querier) error {
+		rows, err := qr.QueryContext(ctx, query, ph.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			l, err := scanLicense(rows)
+			if err != nil {
+				return err
+			}
+			page.Licenses = append(page.Licenses, l)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if q.Count {
+			var total int64
+			if err := qr.QueryRowContext(ctx, `SELECT count(*) FROM licenses WHERE `+countWhere, countArgs...).Scan(&total); err != nil {
+				return err
+			}
+			page.Total = &total
+		}
+		return nil
+	}
+	if q.Count {
+		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(tx) })
+	} else {
+		err = run(db.read)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
+	}
+	if len(page.Licenses) > limit {
+		page.Licenses = page.Licenses[:limit]
+		page.Next = licenseCursor(&page.Licenses[limit-1], field)
+	}
+	for i := range page.Licenses {
+		page.Licenses[i].Status = page.Licenses[i].EffectiveStatus(q.Now)
+	}
+	return page, nil
+}
+
+// licenseCursor is the keyset position of l in a walk sorted by field.
+func licenseCursor(l *licensor.License, field string) *licensor.Cursor {
+	orNever := func(t *int64) int64 {
+		if t == nil {
+			return math.MaxInt64
+		}
+		return *t
+	}
+	c := &licensor.Cursor{ID: l.ID}
+	switch field {
+	case "id":
+		c.Int = l.ID
+	case "created_at":
+		c.Int = l.CreatedAt
+	case "start_date":
+		c.Int = l.StartDate
+	case "stop_date":
+		c.Int = orNever(l.StopDate)
+	case "expiry_date":
+		c.Int = orNever(l.ExpiryDate)
+	}
+	return c
+}

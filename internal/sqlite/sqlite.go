@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/licensor/licensor"
+)
+
+// Options configure a DB.
+type Options struct {
+	// Logger receives operational messages (applied migrations). Nil
+	// discards them.
+	Logger *slog.Logger
+	// Now is the clock for the few writes that carry no licensor.Change
+	// (migration records, an API key created without CreatedAt). Nil
+	// means time.Now.
+	Now func() time.Time
+	// Readers is the size of the reader pool; 0 means max(4, GOMAXPROCS).
+	Readers int
+}
+
+// DB is a licensor.Store on one SQLite database file.
+type DB struct {
+	write *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
+	read  *sql.DB // several query_only connections; == write for in-memory databases
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+var _ licensor.Store = (*DB)(nil)
+
+// busyTimeout is how long a connection waits for another process's write
+// lock before failing with SQLITE_BUSY.
+const busyTimeout = 5000 // milliseconds
+
+// Open opens (creating it if needed) the database named by dsn: a file
+// path, a "file:" URI, or ":memory:" (a private in-memory database, for
+// tests; it gets a single connection). It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	db := &DB{log: opts.Logger, now: opts.Now}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	base, query, memory, err := splitDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+
+	bt := fmt.Sprintf("busy_timeout(%d)", busyTimeout)
+	writer := withParams(base, query,
+		"_pragma", bt,
+		"_pragma", "foreign_keys(1)",
+		"_pragma", "journal_mode(WAL)",
+		"_pragma", "synchronous(FULL)",
+		"_txlock", "immediate")
+	db.write, err = sql.Open("sqlite", writer)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// SQLite allows one writer at a time; queueing writers on one
+	// connection in the pool is cheaper and fairer than letting them spin
+	// on the file lock. The connection is kept forever (an in-memory
+	// database lives as long as its connection).
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+	// Connect the writer first: it switches the file to WAL (a persistent
+	// setting) before any reader opens it.
+	if err := db.write.PingContext(ctx); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if memory {
+		db.read = db.write
+		return db, nil
+	}
+
+	reader := withParams(base, query,
+		"_pragma", bt,
+		"_pragma", "foreign_keys(1)",
+		"_pragma", "query_only(1)")
+	db.read, err = sql.Open("sqlite", reader)
+	if err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	n := opts.Readers
+	if n <= 0 {
+		n = max(4, runtime.GOMAXPROCS(0))
+	}
+	db.read.SetMaxOpenConns(n)
+	db.read.SetMaxIdleConns(n)
+	if err := db.read.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	return db, nil
+}
+
+// splitDSN returns the "file:" URI of dsn without its query, the query, and
+// whether the database lives in memory.
+func splitDSN(dsn string) (base, query string, memory bool, err error) {
+	if dsn == "" {
+		return "", "", false, errors.New("empty database name")
+	}
+	if dsn == ":memory:" {
+		return "file::memory:", "", true, nil
+	}
+	if strings.HasPrefix(dsn, "file:") {
+		base, query, _ = strings.Cut(dsn, "?")
+		memory = base == "file::memory:" || strings.Contains("&"+query+"&", "&mode=memory&")
+		return base, query, memory, nil
+	}
+	// A plain path: escape the characters that mean something in a URI.
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return "file:" + r.Replace(dsn), "", false, nil
+}
+
+// withParams appends key/value pairs to a URI's query.
+func withParams(base, query string, kv ...string) string {
+	var b strings.Builder
+	b.WriteString(base)
+	b.WriteByte('?')
+	b.WriteString(query)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if b.Len() > len(base)+1 {
+			b.WriteByte('&')
+		}
+		b.WriteString(kv[i])
+		b.WriteByte('=')
+		b.WriteString(kv[i+1])
+	}
+	return b.String()
+}
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	var err error
+	if db.read != nil && db.read != db.write {
+		err = db.read.Close()
+	}
+	if db.write != nil {
+		err = errors.Join(err, db.write.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Ping runs a query on a reader connection.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE on the single
+// writer connection) and commits it if fn returns nil. When another
+// process holds the write lock longer than the busy timeout, the whole
+// transaction is retried a few times, so fn must be safe to run again.
+func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.writeTxOnce(ctx, fn)
+		if err == nil || attempt == 5 || !isBusy(err) || ctx.Err() != nil {
+			return err
+		}
+		db.log.Warn("sqlite: database busy, retrying", "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
+		}
+	}
+}
+
+func (db *DB) writeTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// readTx runs fn in a read transaction on a reader connection: every
+// query in fn sees the same snapshot.
+func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// isBusy reports whether err is SQLITE_BUSY (in any extended form).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// interpretError turns the database errors a client can act on into
+// *licensor.Error and returns every other error unchanged. The details
+// never carry SQL or the driver's message.
+func interpretError(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		// The message names the columns: "UNIQUE constraint failed: api_keys.name".
+		msg := se.Error()
+		switch {
+		case strings.Contains(msg, "api_keys.name"):
+			return licensor.Errorf(licensor.CodeConflict, "an API key with this name already exists")
+		case strings.Contains(msg, "api_keys.prefix"):
+			return licensor.Errorf(licensor.CodeConflict, "an API key with this prefix already exists")
+		}
+		return licensor.Errorf(licensor.CodeConflict, "the resource conflicts with an existing one")
+	}
+	return err
+}
+
+// placeholders collects query arguments; arg returns the placeholder of a
+// new argument. The postgres package has the same type with $n placeholders.
+type placeholders struct{ args []any }
+
+func (p *placeholders) arg(v any) string {
+	p.args = append(p.args, v)
+	return "?"
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// nullIfEmpty maps "" to SQL NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
