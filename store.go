@@ -49,7 +49,9 @@ type Store interface {
 	CreateLicenses(ctx context.Context, drafts []LicenseDraft, c Change) ([]License, error)
 	// FindLicenseByID returns a live license, or CodeLicenseNotFound.
 	FindLicenseByID(ctx context.Context, id int64) (*License, error)
-	// FindLicenses lists live licenses.
+	// FindLicenses lists live licenses. Each license's Status is its
+	// effective status at q.Now (License.EffectiveStatus); FindLicenseByID
+	// reports the stored status and callers apply EffectiveStatus.
 	FindLicenses(ctx context.Context, q LicenseQuery) (*LicensePage, error)
 	// DeleteLicenses deletes licenses atomically, keeping tombstones. Ids
 	// that are not live licenses fail the whole call with ItemErrors

@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor"
+)
+
+// schemaURL returns LICENSOR_POSTGRES_URL with a fresh search_path whose
+// schema does not exist yet (Migrate creates it) and is dropped at the end.
+func schemaURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("LICENSOR_POSTGRES_URL")
+	if base == "" {
+		t.Skip("LICENSOR_POSTGRES_URL is not set")
+	}
+	schema := "ti_" + strings.ToLower(rand.Text())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("connect: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func openTest(t *testing.T, u string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), u, Options{MaxConns: 8, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Several instances migrating one fresh schema at once.
+func TestConcurrentMigrate(t *testing.T) {
+	u := schemaURL(t)
+	var dbs []*DB
+	for range 4 {
+		dbs = append(dbs, openTest(t, u))
+	}
+	if cur, _, err := dbs[0].SchemaVersion(t.Context()); err != nil || cur != 0 {
+		t.Fatalf("SchemaVersion before Migrate = %d, %v", cur, err)
+	}
+	var wg sync.WaitGroup
+	for _, db := range dbs {
+		wg.Go(func() {
+			if err := db.Migrate(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	cur, latest, err := dbs[0].SchemaVersion(t.Context())
+	if err != nil || cur != latest {
+		t.Fatalf("SchemaVersion = %d, %d, %v", cur, latest, err)
+	}
+}
+
+func TestMalformedURLHidesPassword(t *testing.T) {
+	_, err := Open(t.Context(), "postgres://u:s3cret@host:notaport/db", Options{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Open: %v", err)
+	}
+}
+
+// Two instances (pools) racing multi-item batches whose order ids overlap
+// in opposite orders: exactly one license per order id, conflicts naming
+// it, and no error escapes (deadlocks are retried).
+func TestConcurrentOrderIDs(t *testing.T) {
+	u := schemaURL(t)
+	a, b := openTest(t, u), openTest(t, u)
+	if err := a.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := licensor.NewProduct("p")
+	if err := a.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	x, y := "x", "y"
+	var mu sync.Mutex
+	holders := map[string]map[int64]bool{"x": {}, "y": {}}
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Go(func() {
+			db, first, second := a, &x, &y
+			if i%2 == 1 {
+				db, first, second = b, &y, &x
+			}
+			ls, err := db.CreateLicenses(t.Context(), []licensor.LicenseDraft{
+				{UserID: "u", ProductID: p.ID, OrderID: first},
+				{UserID: "u", ProductID: p.ID, OrderID: second},
+			}, licensor.Change{Time: 2})
+			mu.Lock()
+			defer mu.Unlock()
+			var items licensor.ItemErrors
+			switch {
+			case err == nil:
+				for _, l := range ls {
+					holders[*l.OrderID][l.ID] = true
+				}
+			case errors.As(err, &items):
+				for _, it := range items {
+					if it.Err.Code != licensor.CodeOrderIDConflict {
+						t.Errorf("item error %v", it.Err)
+						continue
+					}
+					var id int64
+					fmt.Sscan(it.Err.Meta["existing_id"].(string), &id)
+					o := *[]*string{first, second}[it.Index]
+					holders[o][id] = true
+				}
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for o, ids := range holders {
+		if len(ids) != 1 {
+			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
+		}
+	}
+	page, err := a.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
+	if err != nil || *page.Total != 2 {
+		t.Fatalf("FindLicenses: %v, %v", page, err)
+	}
+}
+
+// DeleteProduct racing CreateLicenses: a product is never deleted while a
+// live license points at it.
+func TestDeleteProductVersusCreate(t *testing.T) {
+	u := schemaURL(t)
+	db := openTest(t, u)
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		p := licensor.NewProduct(fmt.Sprint("p", round))
+		if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				_, err := db.CreateLicenses(t.Context(), []licensor.LicenseDraft{{UserID: "u", ProductID: p.ID}}, licensor.Change{Time: 2})
+				if c := licensor.ErrorCode(err); c != "" && c != licensor.CodeProductNotFound {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Go(func() {
+			err := db.DeleteProduct(t.Context(), p.ID, licensor.DeleteProductOptions{}, licensor.Change{Time: 3})
+			if c := licensor.ErrorCode(err); c != "" && c != licensor.CodeProductInUse {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		var orphans int
+		err := db.pool.QueryRow(t.Context(), `SELECT count(*) FROM licenses l JOIN products p ON p.id = l.product_id
+WHERE l.deleted_at IS NULL AND p.deleted_at IS NOT NULL`).Scan(&orphans)
+		if err != nil || orphans != 0 {
+			t.Fatalf("live licenses of deleted products: %d, %v", orphans, err)
+		}
+	}
+}
+
+func TestLargeBatch(t *testing.T) {
+	u := schemaURL(t)
+	db := openTest(t, u)
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := licensor.NewProduct("p")
+	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	drafts := make([]licensor.LicenseDraft, licensor.DefaultMaxBatch)
+	for i := range drafts {
+		o := fmt.Sprint("order-", i)
+		drafts[i] = licensor.LicenseDraft{UserID: "u", ProductID: p.ID, OrderID: &o}
+	}
+	start := time.Now()
+	ls, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2})
+	if err != nil || len(ls) != len(drafts) {
+		t.Fatalf("CreateLicenses: %d, %v", len(ls), err)
+	}
+	t.Logf("%d licenses in %v", len(ls), time.Since(start))
+	for i := 1; i < len(ls); i++ {
+		if ls[i].ID <= ls[i-1].ID || *ls[i].OrderID != *drafts[i].OrderID {
+			t.Fatalf("license %d out of order", i)
+		}
+	}
+	// Again: every item conflicts, and each names its holder.
+	_, err = db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 3})
+	var items licensor.ItemErrors
+	if !errors.As(err, &items) || len(items) != len(drafts) || items[7].Err.Meta["existing_id"] != fmt.Sprint(ls[7].ID) {
+		t.Fatalf("second CreateLicenses: %v", err)
+	}
+}
