@@ -45,12 +45,19 @@ const (
 	CodeMethodNotAllowed Code = "METHOD_NOT_ALLOWED"
 
 	// 409
-	CodeOrderIDConflict Code = "ORDER_ID_CONFLICT" // meta.existing_id names the live license holding it
-	CodeProductInUse    Code = "PRODUCT_IN_USE"    // the product still has live licenses
-	CodeConflict        Code = "CONFLICT"          // any other conflicting state (e.g. a duplicate key name)
+	CodeOrderIDConflict        Code = "ORDER_ID_CONFLICT"         // meta.existing_id names the live license holding it
+	CodeProductInUse           Code = "PRODUCT_IN_USE"            // the product still has live licenses
+	CodeConflict               Code = "CONFLICT"                  // any other conflicting state (e.g. a duplicate key name)
+	CodeIdempotencyKeyInFlight Code = "IDEMPOTENCY_KEY_IN_FLIGHT" // a request with this Idempotency-Key is still running
 
 	// 412
 	CodePreconditionFailed Code = "PRECONDITION_FAILED" // If-Match does not match the current ETag
+
+	// 422
+	CodeIdempotencyKeyReused Code = "IDEMPOTENCY_KEY_REUSED" // the Idempotency-Key was used with a different request
+
+	// 429
+	CodeRateLimited Code = "RATE_LIMITED" // the API key's request rate is exceeded; see Retry-After
 
 	// 413
 	CodeBodyTooLarge Code = "BODY_TOO_LARGE"

@@ -8,6 +8,9 @@ type Change struct {
 	Time      int64  // unix seconds; also the "now" of defaults and checks
 	Actor     string // name of the API key (or "cli", "system")
 	RequestID string
+	// Idempotency, when set, is stored with the write: the store calls
+	// Idempotency.Render with the write's result inside the transaction.
+	Idempotency *IdempotencyClaim
 }
 
 // Store is the system of record. Both engines (internal/sqlite and
@@ -69,6 +72,25 @@ type Store interface {
 	// RevokeAPIKey revokes the key with that name or prefix at c.Time.
 	// Errors: CodeNotFound.
 	RevokeAPIKey(ctx context.Context, nameOrPrefix string, c Change) error
+	// ClaimIdempotencyKey starts a request under claim's key. It returns
+	// the stored response when the key already completed with the same
+	// fingerprint (the caller replays it); nil when the caller now holds
+	// the key; CodeIdempotencyKeyReused when the key was used with another
+	// fingerprint; CodeIdempotencyKeyInFlight when another request holds it
+	// and started after staleBefore (an older holder is presumed dead and
+	// the key is taken over: its write, if any, would have stored the
+	// response with it).
+	ClaimIdempotencyKey(ctx context.Context, claim *IdempotencyClaim, now, staleBefore int64) (*StoredResponse, error)
+	// CompleteIdempotencyKey stores the response of a held key whose request
+	// wrote nothing (an error response, say).
+	CompleteIdempotencyKey(ctx context.Context, claim *IdempotencyClaim, resp StoredResponse) error
+	// ReleaseIdempotencyKey gives up a held key whose request failed in a
+	// way worth retrying (a 5xx), so that a retry runs afresh.
+	ReleaseIdempotencyKey(ctx context.Context, claim *IdempotencyClaim) error
+	// PruneIdempotencyKeys deletes keys that expired before now and returns
+	// how many.
+	PruneIdempotencyKeys(ctx context.Context, now int64) (int64, error)
+
 	// TouchAPIKeys records the last use of keys (id → unix seconds); times
 	// older than the stored one are ignored.
 	TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error
@@ -174,4 +196,16 @@ type ProductPage struct {
 	Products []Product
 	Next     *Cursor
 	Total    *int64
+}
+
+// PoolStats describes a database connection pool, for metrics. Stores may
+// offer them with a PoolStats() []PoolStats method.
+type PoolStats struct {
+	Name         string // "read", "write", "pool"
+	MaxOpen      int
+	Open         int
+	InUse        int
+	Idle         int
+	WaitCount    int64
+	WaitDuration float64 // seconds, total
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"time"
@@ -31,6 +32,13 @@ type serveConfig struct {
 	shutdown       time.Duration
 	logFormat      string
 	logLevel       slog.Level
+	rateLimit      float64
+	rateBurst      int
+	idempotencyTTL time.Duration
+	tlsCert        string
+	tlsKey         string
+	metricsListen  string
+	pprofListen    string
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -49,6 +57,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LICENSOR_LOG_FORMAT", "json"), "log format: json or text (env LICENSOR_LOG_FORMAT)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.Float64Var(&cfg.rateLimit, "rate-limit", 0, "requests per second allowed per API key on this instance (0: no limit)")
+	fs.IntVar(&cfg.rateBurst, "rate-burst", 0, "token bucket size of the rate limit (default: the rate, rounded up)")
+	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long responses to Idempotency-Key requests are kept for replay")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", getenv("LICENSOR_TLS_CERT"), "PEM certificate (chain) to serve HTTPS directly (env LICENSOR_TLS_CERT)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("LICENSOR_TLS_KEY"), "PEM private key for --tls-cert (env LICENSOR_TLS_KEY)")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", getenv("LICENSOR_METRICS_LISTEN"), "serve /metrics on this address instead of on --listen (env LICENSOR_METRICS_LISTEN)")
+	fs.StringVar(&cfg.pprofListen, "pprof-listen", "", "serve net/http/pprof on this address (keep it private; off by default)")
 	if v := getenv("LICENSOR_TRUSTED_PROXIES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
 			if err := cfg.trustedProxies.Set(strings.TrimSpace(p)); err != nil {
@@ -63,6 +78,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
 	cfg.db = *db
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return usageError{"--tls-cert and --tls-key go together"}
+	}
+	if cfg.rateLimit < 0 || cfg.rateBurst < 0 {
+		return usageError{"--rate-limit and --rate-burst must not be negative"}
+	}
 	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	if err != nil {
 		return err
@@ -95,6 +116,10 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 		MaxBodyBytes:   cfg.maxBody,
 		MaxBatch:       cfg.maxBatch,
 		TrustedProxies: cfg.trustedProxies,
+		IdempotencyTTL: cfg.idempotencyTTL,
+		RateLimit:      cfg.rateLimit,
+		RateBurst:      cfg.rateBurst,
+		MetricsOnAPI:   cfg.metricsListen == "",
 	})
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	background := make(chan struct{})
@@ -121,12 +146,27 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
-	logger.Info("licensor listening", "addr", ln.Addr().String(), "database", redact(cfg.db), "version", version())
+	served := make(chan error, 3)
+	side, err := sideServers(cfg, srv, logger, served)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	logger.Info("licensor listening", "addr", ln.Addr().String(), "scheme", scheme, "database", redact(cfg.db), "version", version())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() {
+		if cfg.tlsCert != "" {
+			served <- hs.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			return
+		}
+		served <- hs.Serve(ln)
+	}()
 
 	select {
 	case err := <-served:
@@ -136,6 +176,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 	logger.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdown)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdown)
 	defer cancel()
+	for _, s := range side {
+		_ = s.Shutdown(shutdownCtx)
+	}
 	if err := hs.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -144,6 +187,49 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// sideServers starts the optional metrics and pprof listeners, which are
+// never behind the API's keys and so belong on private addresses.
+func sideServers(cfg serveConfig, srv *api.Server, logger *slog.Logger, served chan<- error) ([]*http.Server, error) {
+	var out []*http.Server
+	start := func(name, addr string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
+		}
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: cfg.idle}
+		out = append(out, hs)
+		logger.Info(name+" listening", "addr", ln.Addr().String())
+		go func() {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+		return nil
+	}
+	if cfg.metricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		if err := start("metrics", cfg.metricsListen, mux); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.pprofListen != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if err := start("pprof", cfg.pprofListen, mux); err != nil {
+			for _, s := range out {
+				s.Close()
+			}
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // checkSchema refuses a database whose schema is behind this binary.

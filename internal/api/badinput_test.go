@@ -19,11 +19,11 @@ func TestBadInput(t *testing.T) {
 		user := map[string]any{"data": map[string]any{"type": "User", "id": "u1"}}
 		prod := map[string]any{"data": map[string]any{"type": "Product", "id": pid}}
 		cases := []struct {
-			name        string
-			r           req
-			status      int
-			code        string
-			pointer     string // or "?param" for source.parameter
+			name    string
+			r       req
+			status  int
+			code    string
+			pointer string // or "?param" for source.parameter
 		}{
 			{"malformed JSON", req{method: "POST", path: base + "/licenses", body: `{"data": {`}, 400, "MALFORMED_JSON", ""},
 			{"empty body", req{method: "POST", path: base + "/licenses", body: ``}, 400, "MALFORMED_JSON", ""},

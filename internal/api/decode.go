@@ -23,13 +23,18 @@ func readDocument(r *http.Request) (map[string]any, error) {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, licensor.Errorf(licensor.CodeBodyTooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-		}
-		return nil, licensor.Errorf(licensor.CodeMalformedJSON, "the request body could not be read")
+		return nil, bodyReadError(err)
 	}
 	return parseDocument(body)
+}
+
+// bodyReadError explains a failure to read the request body.
+func bodyReadError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return licensor.Errorf(licensor.CodeBodyTooLarge, "the request body is larger than %d bytes", tooBig.Limit)
+	}
+	return licensor.Errorf(licensor.CodeMalformedJSON, "the request body could not be read")
 }
 
 // parseDocument parses body as one JSON object.
@@ -75,10 +80,10 @@ func checkMediaType(ct string) error {
 // object walks a JSON object, remembering which members were read so that
 // the rest can be reported as unknown, and collecting errors with pointers.
 type object struct {
-	m     map[string]any
-	ptr   string // JSON pointer of this object, relative to the resource
-	seen  map[string]bool
-	errs  *licensor.Errors
+	m    map[string]any
+	ptr  string // JSON pointer of this object, relative to the resource
+	seen map[string]bool
+	errs *licensor.Errors
 }
 
 func newObject(m map[string]any, ptr string, errs *licensor.Errors) *object {

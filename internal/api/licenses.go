@@ -25,7 +25,7 @@ type (
 		Meta batchDeleteMeta `json:"meta"`
 	}
 	batchDeleteMeta struct {
-		Deleted []string `json:"deleted"`
+		Deleted []string  `json:"deleted"`
 		Missing *[]string `json:"missing,omitempty"` // present with allow_missing=true
 	}
 )
@@ -138,13 +138,25 @@ func (s *Server) createLicense(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return at(base, err)
 	}
-	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.change(r))
+	now := s.unix()
+	rend := func(result any) (licensor.StoredResponse, error) {
+		l := &result.([]licensor.License)[0]
+		return jsonResponse(http.StatusCreated, licenseDocument{Data: licenseOut(l, now)}, "Location", basePath+"/licenses/"+id(l.ID))
+	}
+	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, rend))
 	if err != nil {
 		return at(base, err)
 	}
-	l := &created[0]
-	w.Header().Set("Location", basePath+"/licenses/"+id(l.ID))
-	return encode(w, http.StatusCreated, licenseDocument{Data: licenseOut(l, s.unix())})
+	return respond(w, rend, created)
+}
+
+// respond renders result and sends it.
+func respond(w http.ResponseWriter, rend render, result any) error {
+	resp, err := rend(result)
+	if err != nil {
+		return err
+	}
+	return writeStored(w, resp)
 }
 
 func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) error {
@@ -162,6 +174,7 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 	if err := s.checkBatchSize(len(items)); err != nil {
 		return err
 	}
+	s.metrics.batchSize.WithLabelValues("batch_create").Observe(float64(len(items)))
 	drafts := make([]licensor.LicenseDraft, len(items))
 	var bad licensor.ItemErrors
 	for i, m := range items {
@@ -176,16 +189,20 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 	if len(bad) > 0 {
 		return at(batchBase, bad)
 	}
-	created, err := s.store.CreateLicenses(r.Context(), drafts, s.change(r))
+	now := s.unix()
+	rend := func(result any) (licensor.StoredResponse, error) {
+		created := result.([]licensor.License)
+		out := licenseBatchDocument{Data: make([]licenseResource, len(created))}
+		for i := range created {
+			out.Data[i] = licenseOut(&created[i], now)
+		}
+		return jsonResponse(http.StatusCreated, out)
+	}
+	created, err := s.store.CreateLicenses(r.Context(), drafts, s.writeChange(r, rend))
 	if err != nil {
 		return at(batchBase, err)
 	}
-	now := s.unix()
-	out := licenseBatchDocument{Data: make([]licenseResource, len(created))}
-	for i := range created {
-		out.Data[i] = licenseOut(&created[i], now)
-	}
-	return encode(w, http.StatusCreated, out)
+	return respond(w, rend, created)
 }
 
 func (s *Server) checkBatchSize(n int) error {
@@ -248,6 +265,7 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 	if err := s.checkBatchSize(len(items)); err != nil {
 		return err
 	}
+	s.metrics.batchSize.WithLabelValues("batch_delete").Observe(float64(len(items)))
 	ids := make([]int64, len(items))
 	var bad licensor.ItemErrors
 	for i, m := range items {
@@ -272,16 +290,21 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 	if len(bad) > 0 {
 		return at(batchBase, bad)
 	}
-	deleted, missing, err := s.store.DeleteLicenses(r.Context(), ids, allowMissing != nil && *allowMissing, s.change(r))
+	lenient := allowMissing != nil && *allowMissing
+	rend := func(result any) (licensor.StoredResponse, error) {
+		res := result.(licensor.DeleteResult)
+		out := batchDeleteDocument{Meta: batchDeleteMeta{Deleted: idStrings(res.Deleted)}}
+		if lenient {
+			m := idStrings(res.Missing)
+			out.Meta.Missing = &m
+		}
+		return jsonResponse(http.StatusOK, out)
+	}
+	deleted, missing, err := s.store.DeleteLicenses(r.Context(), ids, lenient, s.writeChange(r, rend))
 	if err != nil {
 		return at(batchBase, err)
 	}
-	out := batchDeleteDocument{Meta: batchDeleteMeta{Deleted: idStrings(deleted)}}
-	if allowMissing != nil && *allowMissing {
-		m := idStrings(missing)
-		out.Meta.Missing = &m
-	}
-	return encode(w, http.StatusOK, out)
+	return respond(w, rend, licensor.DeleteResult{Deleted: deleted, Missing: missing})
 }
 
 func idStrings(ids []int64) []string {

@@ -37,6 +37,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		err = &licensor.Error{Code: licensor.CodeUnavailable, Detail: "the request was cancelled"}
 	}
 	status, objs := errorResponse(err)
+	for _, o := range objs {
+		s.metrics.rejections.WithLabelValues(string(o.Code)).Inc()
+	}
 	info := infoOf(r)
 	if status >= 500 {
 		info.err = err
@@ -50,8 +53,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // reqInfo is what the layers of one request tell the access log.
 type reqInfo struct {
 	requestID string
+	keyID     int64
 	keyName   string
-	err       error // the internal error behind a 5xx
+	claim     *licensor.IdempotencyClaim // the request's Idempotency-Key, if any
+	err       error                      // the internal error behind a 5xx
 }
 
 type infoKey struct{}
@@ -112,7 +117,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		s.metrics.inFlight.Inc()
 		next.ServeHTTP(rec, r)
+		s.metrics.inFlight.Dec()
+		elapsed := time.Since(start)
+		s.metrics.observe(r.Pattern, r.Method, rec.status, elapsed)
 		info := infoOf(r)
 		level := slog.LevelInfo
 		attrs := []slog.Attr{
@@ -121,7 +130,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("route", r.Pattern),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.String("request_id", info.requestID),
 			slog.String("remote", r.RemoteAddr),
 		}
@@ -187,7 +196,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			return err
 		}
-		infoOf(r).keyName = key.Name
+		info := infoOf(r)
+		info.keyID, info.keyName = key.ID, key.Name
 		if addr := s.clientAddr(r); !key.AllowsAddr(addr) {
 			return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
 		}

@@ -82,11 +82,15 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return at(base, err)
 	}
-	if err := s.store.CreateProduct(r.Context(), &p, s.change(r)); err != nil {
+	rend := func(result any) (licensor.StoredResponse, error) {
+		p := result.(*licensor.Product)
+		return jsonResponse(http.StatusCreated, productDocument{Data: productOut(p)},
+			"Location", basePath+"/products/"+id(p.ID), "ETag", p.ETag())
+	}
+	if err := s.store.CreateProduct(r.Context(), &p, s.writeChange(r, rend)); err != nil {
 		return at(base, err)
 	}
-	w.Header().Set("Location", basePath+"/products/"+id(p.ID))
-	return writeProduct(w, http.StatusCreated, &p)
+	return respond(w, rend, &p)
 }
 
 func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request) error {

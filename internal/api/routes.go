@@ -34,11 +34,20 @@ func (s *Server) managementRoutes() []route {
 
 // publicRoutes need no API key.
 func (s *Server) publicRoutes() []route {
-	return []route{
+	routes := []route{
 		{"GET", "/healthz", "GetHealth", s.healthz},
 		{"GET", "/readyz", "GetReadiness", s.readyz},
 		{"GET", basePath + "/openapi.json", "GetOpenAPI", s.openAPI},
 	}
+	if s.opts.MetricsOnAPI {
+		routes = append(routes, route{"GET", "/metrics", "GetMetrics", s.serveMetrics})
+	}
+	return routes
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.handler().ServeHTTP(w, r)
+	return nil
 }
 
 // routes builds the handler: middleware in the order a request meets it,
@@ -47,7 +56,11 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	methods := map[string][]string{}
 	for _, rt := range s.managementRoutes() {
-		mux.Handle(rt.method+" "+rt.path, s.noStore(s.authenticate(s.limitBody(s.adapt(rt.handle)))))
+		h := s.adapt(rt.handle)
+		if rt.method == "POST" {
+			h = s.idempotent(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, s.noStore(s.authenticate(s.limitRate(s.limitBody(h)))))
 		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
 	for _, rt := range s.publicRoutes() {

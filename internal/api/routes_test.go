@@ -26,7 +26,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			documented[strings.ToUpper(method)+" "+p] = op.OperationID
 		}
 	}
-	s := New(nil, Options{})
+	s := New(nil, Options{MetricsOnAPI: true})
 	served := map[string]string{}
 	for _, rt := range append(s.managementRoutes(), s.publicRoutes()...) {
 		served[rt.method+" "+rt.path] = rt.operation

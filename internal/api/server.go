@@ -31,6 +31,21 @@ type Options struct {
 	// KeyCacheTTL bounds how long a key lookup is reused (and so how long
 	// a revocation takes to reach this instance); default 1s.
 	KeyCacheTTL time.Duration
+	// IdempotencyTTL is how long a response to an Idempotency-Key is kept;
+	// default 24h.
+	IdempotencyTTL time.Duration
+	// IdempotencyStaleAfter is how long a key may stay claimed by a request
+	// that never finished (its process died) before a retry takes it over;
+	// default 2 minutes, more than any request may run.
+	IdempotencyStaleAfter time.Duration
+	// RateLimit is the sustained requests per second allowed per API key
+	// on this instance; 0 disables rate limiting. RateBurst is the bucket
+	// size (default: the rate, rounded up).
+	RateLimit float64
+	RateBurst int
+	// MetricsOnAPI serves GET /metrics on the API handler (without an API
+	// key). Otherwise serve MetricsHandler on a listener of its own.
+	MetricsOnAPI bool
 }
 
 // DefaultMaxBodyBytes is the default request body cap.
@@ -43,8 +58,13 @@ type Server struct {
 	now     func() time.Time
 	opts    Options
 	keys    *keyring
+	limiter *limiter // nil: no rate limit
+	metrics *metrics
 	handler http.Handler
 }
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 
 // New returns a Server over store. Call Run to flush key usage in the
 // background, and Flush before exiting.
@@ -64,8 +84,16 @@ func New(store licensor.Store, opts Options) *Server {
 	if opts.KeyCacheTTL <= 0 {
 		opts.KeyCacheTTL = time.Second
 	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = licensor.DefaultIdempotencyTTL * time.Second
+	}
+	if opts.IdempotencyStaleAfter <= 0 {
+		opts.IdempotencyStaleAfter = 2 * time.Minute
+	}
 	s := &Server{store: store, log: opts.Logger, now: opts.Now, opts: opts}
 	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
+	s.limiter = newLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
+	s.metrics = newMetrics(store)
 	s.handler = s.routes()
 	return s
 }
@@ -73,7 +101,9 @@ func New(store licensor.Store, opts Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Run records API key usage every interval until ctx ends, then once more.
+// Run does the server's background work until ctx ends: it records API
+// key usage every interval (and once more at the end) and prunes expired
+// idempotency keys.
 func (s *Server) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -84,7 +114,20 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			s.Flush(ctx)
+			s.prune(ctx)
 		}
+	}
+}
+
+// prune deletes expired idempotency keys.
+func (s *Server) prune(ctx context.Context) {
+	n, err := s.store.PruneIdempotencyKeys(ctx, s.unix())
+	if err != nil {
+		s.log.Warn("prune idempotency keys", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Debug("pruned idempotency keys", "count", n)
 	}
 }
 

@@ -26,14 +26,15 @@ func scanLicense(s rowScanner) (licensor.License, error) {
 	return l, err
 }
 
-const insertLicense = `INSERT INTO licenses (user_id, product_id, status, start_date, stop_date,
+const insertLicense = `INSERT INTO licenses (id, user_id, product_id, status, start_date, stop_date,
 	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+OVERRIDING SYSTEM VALUE
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
 RETURNING id`
 
 func insertArgs(l *licensor.License) []any {
-	return []any{l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
+	return []any{l.ID, l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
 		l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
 		l.PaymentMethod, l.CreatedAt}
 }
@@ -43,8 +44,13 @@ func insertArgs(l *licensor.License) []any {
 //
 // The products are locked FOR SHARE, so a concurrent DeleteProduct (FOR
 // UPDATE) either completes first, and the product is not found, or waits
-// for this transaction and then counts its licenses. The inserts are sent
-// as one pipelined batch: a round trip for the whole batch, not per item.
+// for this transaction and then counts its licenses.
+//
+// The ids are drawn from the identity sequence first, in draft order, and
+// the rows are then inserted in order_id order: a transaction waiting for
+// another's insert of the same order id holds only smaller ones, so
+// concurrent batches cannot deadlock on their order ids. The inserts are
+// sent as one pipelined batch: one round trip for the whole batch.
 func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
 	if errs := licensor.CheckBatchOrderIDs(drafts); len(errs) > 0 {
 		return nil, errs
@@ -52,12 +58,15 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	var out []licensor.License
 	err := db.writeTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = createLicenses(ctx, tx, drafts, c)
-		return err
+		if out, err = createLicenses(ctx, tx, drafts, c); err != nil {
+			return err
+		}
+		return storeWithWrite(ctx, tx, c, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create licenses: %w", err)
 	}
+	markStored(c)
 	return out, nil
 }
 
@@ -114,6 +123,33 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 		valid = append(valid, i)
 	}
 
+	if len(valid) > 0 {
+		rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('licenses', 'id')) FROM generate_series(1, $1)`, len(valid))
+		if err != nil {
+			return nil, err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(ids)
+		for k, i := range valid {
+			licenses[i].ID = ids[k]
+		}
+	}
+	// Insert without order id first, then by order id.
+	slices.SortStableFunc(valid, func(i, j int) int {
+		a, b := licenses[i].OrderID, licenses[j].OrderID
+		switch {
+		case a == nil && b == nil:
+			return 0
+		case a == nil:
+			return -1
+		case b == nil:
+			return 1
+		}
+		return strings.Compare(*a, *b)
+	})
 	var batch pgx.Batch
 	for _, i := range valid {
 		batch.Queue(insertLicense, insertArgs(&licenses[i])...)
@@ -253,11 +289,12 @@ RETURNING id`, c.Time, c.Actor, c.RequestID, ids)
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		return nil
+		return storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing})
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: delete licenses: %w", err)
 	}
+	markStored(c)
 	return deleted, missing, nil
 }
 

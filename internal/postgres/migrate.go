@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -85,8 +86,10 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 	defer func() {
 		// A session lock outlives errors: release it, or else drop the
 		// connection (and the session with it).
-		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`); uerr != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx))
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock(`+key+`)`); uerr != nil {
+			conn.Conn().Close(ctx)
 		}
 	}()
 

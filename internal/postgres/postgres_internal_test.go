@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +28,7 @@ func schemaURL(t *testing.T) string {
 	if base == "" {
 		t.Skip("LICENSOR_POSTGRES_URL is not set")
 	}
-	schema := "ti_" + strings.ToLower(rand.Text())
+	schema := "ti_" + strings.ToLower(crand.Text())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -52,7 +54,7 @@ func schemaURL(t *testing.T) string {
 
 func openTest(t *testing.T, u string) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), u, Options{MaxConns: 8, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	db, err := Open(t.Context(), u, Options{MaxConns: 8, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,10 +94,10 @@ func TestMalformedURLHidesPassword(t *testing.T) {
 	}
 }
 
-// Two instances (pools) racing multi-item batches whose order ids overlap
-// in opposite orders: exactly one license per order id, conflicts naming
-// it, and no error escapes (deadlocks are retried).
-func TestConcurrentOrderIDs(t *testing.T) {
+// Two instances (pools) racing batches of the same order ids in shuffled
+// orders: exactly one license per order id, conflicts naming it, and no
+// error escapes.
+func TestConcurrentOverlappingBatches(t *testing.T) {
 	u := schemaURL(t)
 	a, b := openTest(t, u), openTest(t, u)
 	if err := a.Migrate(t.Context()); err != nil {
@@ -105,27 +107,31 @@ func TestConcurrentOrderIDs(t *testing.T) {
 	if err := a.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
 		t.Fatal(err)
 	}
-	x, y := "x", "y"
+	const orders = 10
 	var mu sync.Mutex
-	holders := map[string]map[int64]bool{"x": {}, "y": {}}
+	holders := map[string]map[int64]bool{}
+	hold := func(o string, id int64) {
+		if holders[o] == nil {
+			holders[o] = map[int64]bool{}
+		}
+		holders[o][id] = true
+	}
 	var wg sync.WaitGroup
-	for i := range 24 {
+	for i := range 64 {
 		wg.Go(func() {
-			db, first, second := a, &x, &y
-			if i%2 == 1 {
-				db, first, second = b, &y, &x
+			db := []*DB{a, b}[i%2]
+			var drafts []licensor.LicenseDraft
+			for _, k := range rand.Perm(orders) {
+				drafts = append(drafts, licensor.LicenseDraft{UserID: "u", ProductID: p.ID, OrderID: new(fmt.Sprint("o", k))})
 			}
-			ls, err := db.CreateLicenses(t.Context(), []licensor.LicenseDraft{
-				{UserID: "u", ProductID: p.ID, OrderID: first},
-				{UserID: "u", ProductID: p.ID, OrderID: second},
-			}, licensor.Change{Time: 2})
+			ls, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2})
 			mu.Lock()
 			defer mu.Unlock()
 			var items licensor.ItemErrors
 			switch {
 			case err == nil:
 				for _, l := range ls {
-					holders[*l.OrderID][l.ID] = true
+					hold(*l.OrderID, l.ID)
 				}
 			case errors.As(err, &items):
 				for _, it := range items {
@@ -133,10 +139,8 @@ func TestConcurrentOrderIDs(t *testing.T) {
 						t.Errorf("item error %v", it.Err)
 						continue
 					}
-					var id int64
-					fmt.Sscan(it.Err.Meta["existing_id"].(string), &id)
-					o := *[]*string{first, second}[it.Index]
-					holders[o][id] = true
+					id, _ := strconv.ParseInt(it.Err.Meta["existing_id"].(string), 10, 64)
+					hold(*drafts[it.Index].OrderID, id)
 				}
 			default:
 				t.Error(err)
@@ -144,13 +148,16 @@ func TestConcurrentOrderIDs(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if len(holders) != orders {
+		t.Errorf("order ids seen: %d, want %d", len(holders), orders)
+	}
 	for o, ids := range holders {
 		if len(ids) != 1 {
 			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
 		}
 	}
 	page, err := a.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
-	if err != nil || *page.Total != 2 {
+	if err != nil || *page.Total != orders {
 		t.Fatalf("FindLicenses: %v, %v", page, err)
 	}
 }
@@ -224,5 +231,42 @@ func TestLargeBatch(t *testing.T) {
 	var items licensor.ItemErrors
 	if !errors.As(err, &items) || len(items) != len(drafts) || items[7].Err.Meta["existing_id"] != fmt.Sprint(ls[7].ID) {
 		t.Fatalf("second CreateLicenses: %v", err)
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	db := openTest(t, schemaURL(t))
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	testIdempotency(t, db)
+}
+
+// Many requests claiming one new key at once: one holds it, the others are
+// told it is in flight.
+func TestConcurrentClaims(t *testing.T) {
+	u := schemaURL(t)
+	a, b := openTest(t, u), openTest(t, u)
+	if err := a.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	codes := map[licensor.Code]int{}
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			c := &licensor.IdempotencyClaim{APIKeyID: 1, Key: "k", Fingerprint: "fp", ExpiresAt: 1000}
+			r, err := []*DB{a, b}[i%2].ClaimIdempotencyKey(t.Context(), c, 10, 0)
+			mu.Lock()
+			defer mu.Unlock()
+			if r != nil {
+				t.Errorf("replay %+v", r)
+			}
+			codes[licensor.ErrorCode(err)]++
+		})
+	}
+	wg.Wait()
+	if codes[""] != 1 || codes[licensor.CodeIdempotencyKeyInFlight] != 31 {
+		t.Fatalf("claims: %v, want one holder and 31 in flight", codes)
 	}
 }

@@ -84,18 +84,27 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 		return fmt.Errorf("postgres: create product: %w", err)
 	}
 	var id int64
-	err = db.pool.QueryRow(ctx, `INSERT INTO products (title, title_lower, description, type,
+	err = db.writeTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO products (title, title_lower, description, type,
 	is_premium, is_buyable, is_visible, recurring, price_amount, price_currency, license_period,
 	channels, created_at, updated_at, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)
 RETURNING id`,
-		p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-		p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, nullIfEmpty(p.LicensePeriod),
-		channels, c.Time, c.Time).Scan(&id)
+			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
+			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, nullIfEmpty(p.LicensePeriod),
+			channels, c.Time, c.Time).Scan(&id)
+		if err != nil {
+			return err
+		}
+		created := *p
+		created.ID, created.CreatedAt, created.UpdatedAt, created.Version = id, c.Time, c.Time, 1
+		return storeWithWrite(ctx, tx, c, &created)
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
+	markStored(c)
 	return nil
 }
 

@@ -32,12 +32,15 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	var out []licensor.License
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = createLicenses(ctx, tx, drafts, c)
-		return err
+		if out, err = createLicenses(ctx, tx, drafts, c); err != nil {
+			return err
+		}
+		return storeWithWrite(ctx, tx, c, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
 	}
+	markStored(c)
 	return out, nil
 }
 
@@ -176,11 +179,12 @@ WHERE id = ? AND deleted_at IS NULL`)
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		return nil
+		return storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing})
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
 	}
+	markStored(c)
 	return deleted, missing, nil
 }
 
@@ -286,7 +290,11 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		if field == "id" {
 			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
 		} else {
-			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s, %s)", key, op, ph.arg(a.Int), ph.arg(a.ID)))
+			// The leading bound, implied by the row comparison, lets
+			// SQLite search the index (it does not for a row value on an
+			// expression) instead of scanning it from the start.
+			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
+				key, op, ph.arg(a.Int), key, op, ph.arg(a.Int), ph.arg(a.ID)))
 		}
 	}
 	order := "id " + dir

@@ -82,7 +82,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 	}
 	var id int64
 	err = db.writeTx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO products (title, title_lower, description, type,
+		err := tx.QueryRowContext(ctx, `INSERT INTO products (title, title_lower, description, type,
 	is_premium, is_buyable, is_visible, recurring, price_amount, price_currency, license_period,
 	channels, created_at, updated_at, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
@@ -90,11 +90,18 @@ RETURNING id`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
 			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, nullIfEmpty(p.LicensePeriod),
 			channels, c.Time, c.Time).Scan(&id)
+		if err != nil {
+			return err
+		}
+		created := *p
+		created.ID, created.CreatedAt, created.UpdatedAt, created.Version = id, c.Time, c.Time, 1
+		return storeWithWrite(ctx, tx, c, &created)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
+	markStored(c)
 	return nil
 }
 
@@ -250,9 +257,13 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		case "id":
 			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
 		case "title":
-			conds = append(conds, fmt.Sprintf("(title, id) %s (%s, %s)", op, ph.arg(a.Str), ph.arg(a.ID)))
+			// The leading bound, implied by the row comparison, makes
+			// SQLite search the index rather than scan it.
+			conds = append(conds, fmt.Sprintf("title %s= %s AND (title, id) %s (%s, %s)",
+				op, ph.arg(a.Str), op, ph.arg(a.Str), ph.arg(a.ID)))
 		default:
-			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s, %s)", key, op, ph.arg(a.Int), ph.arg(a.ID)))
+			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
+				key, op, ph.arg(a.Int), key, op, ph.arg(a.Int), ph.arg(a.ID)))
 		}
 	}
 	order := "id " + dir

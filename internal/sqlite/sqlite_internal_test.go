@@ -188,3 +188,5 @@ func TestConcurrentOrderID(t *testing.T) {
 		}
 	}
 }
+
+func TestIdempotency(t *testing.T) { testIdempotency(t, openTest(t, "i.db")) }

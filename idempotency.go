@@ -1,0 +1,44 @@
+package licensor
+
+// Idempotency keys make POST requests safe to retry: the first response to
+// a key is kept (for at least DefaultIdempotencyTTL) and replayed to repeats.
+//
+// The response of a request that writes is stored in the same transaction as
+// the write (Change.Idempotency), so after a crash either both the write and
+// its response exist or neither does, and a retry can never write twice.
+
+// DefaultIdempotencyTTL is how long a key's response is kept: 24 hours.
+const DefaultIdempotencyTTL = 24 * 60 * 60
+
+// MaxIdempotencyKeyLen bounds the Idempotency-Key header.
+const MaxIdempotencyKeyLen = 255
+
+// IdempotencyClaim is a request's hold on an idempotency key.
+type IdempotencyClaim struct {
+	APIKeyID int64
+	Key      string
+	// Fingerprint identifies the request (method, path, query and body);
+	// the same key with another fingerprint is refused.
+	Fingerprint string
+	// ExpiresAt is when the stored response may be pruned (unix seconds).
+	ExpiresAt int64
+	// Render builds the response of a successful write from its result
+	// ([]License for CreateLicenses, DeleteResult for DeleteLicenses,
+	// *Product for CreateProduct). The store calls it inside the write's
+	// transaction and stores what it returns with the write.
+	Render func(result any) (StoredResponse, error)
+	// Stored is set by the store once the response has been stored with the write.
+	Stored bool
+}
+
+// StoredResponse is a response kept for replay.
+type StoredResponse struct {
+	Status  int
+	Headers map[string]string // Location, ETag
+	Body    []byte
+}
+
+// DeleteResult is the result of DeleteLicenses, as given to Render.
+type DeleteResult struct {
+	Deleted, Missing []int64
+}

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/licensor/licensor"
+)
+
+// render builds the response of a successful write from its result. The
+// same function renders the live response and, with an Idempotency-Key,
+// the one the store keeps in the write's transaction, so the two are equal.
+type render func(result any) (licensor.StoredResponse, error)
+
+// jsonResponse renders a JSON:API document with headers (name, value pairs).
+func jsonResponse(status int, doc any, headers ...string) (licensor.StoredResponse, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return licensor.StoredResponse{}, err
+	}
+	resp := licensor.StoredResponse{Status: status, Body: b}
+	if len(headers) > 0 {
+		resp.Headers = map[string]string{}
+		for i := 0; i+1 < len(headers); i += 2 {
+			resp.Headers[headers[i]] = headers[i+1]
+		}
+	}
+	return resp, nil
+}
+
+// writeStored sends a rendered response.
+func writeStored(w http.ResponseWriter, resp licensor.StoredResponse) error {
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	if resp.Body == nil {
+		w.WriteHeader(resp.Status)
+		return nil
+	}
+	w.Header().Set("Content-Type", mediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+	return nil
+}
+
+// writeChange is the Change of a writing request whose response render
+// builds; with an Idempotency-Key the store keeps that response with the write.
+func (s *Server) writeChange(r *http.Request, rend render) licensor.Change {
+	c := s.change(r)
+	if claim := infoOf(r).claim; claim != nil {
+		claim.Render = rend
+		c.Idempotency = claim
+	}
+	return c
+}
+
+// idempotent honours the Idempotency-Key header on a POST route: the first
+// response to a key is kept and replayed to repeats of the same request
+// (with Idempotent-Replayed: true); the same key with another request gets
+// 422, and a repeat while the first still runs gets 409. Keys are scoped to
+// the API key that sent them.
+func (s *Server) idempotent(next http.Handler) http.Handler {
+	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" {
+			next.ServeHTTP(w, r)
+			return nil
+		}
+		if !validIdempotencyKey(key) {
+			return licensor.Errorf(licensor.CodeInvalidRequest, "Idempotency-Key must be 1 to %d printable ASCII characters", licensor.MaxIdempotencyKeyLen)
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return bodyReadError(err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		info := infoOf(r)
+		now := s.unix()
+		claim := &licensor.IdempotencyClaim{
+			APIKeyID:    info.keyID,
+			Key:         key,
+			Fingerprint: fingerprint(r, body),
+			ExpiresAt:   now + int64(s.opts.IdempotencyTTL.Seconds()),
+		}
+		stored, err := s.store.ClaimIdempotencyKey(r.Context(), claim, now, now-int64(s.opts.IdempotencyStaleAfter.Seconds()))
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			s.metrics.idempotentReplays.Inc()
+			w.Header().Set("Idempotent-Replayed", "true")
+			return writeStored(w, *stored)
+		}
+		info.claim = claim
+		rec := &teeWriter{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if claim.Stored {
+			return nil // kept with the write, in its transaction
+		}
+		ctx := r.Context()
+		if rec.status >= 500 || rec.status == 0 {
+			if err := s.store.ReleaseIdempotencyKey(ctx, claim); err != nil {
+				s.log.Warn("release idempotency key", "err", err, "request_id", info.requestID)
+			}
+			return nil
+		}
+		resp := licensor.StoredResponse{Status: rec.status, Body: rec.body.Bytes()}
+		for _, h := range []string{"Location", "ETag", "Allow", "WWW-Authenticate"} {
+			if v := w.Header().Get(h); v != "" {
+				if resp.Headers == nil {
+					resp.Headers = map[string]string{}
+				}
+				resp.Headers[h] = v
+			}
+		}
+		if err := s.store.CompleteIdempotencyKey(ctx, claim, resp); err != nil {
+			s.log.Warn("store idempotent response", "err", err, "request_id", info.requestID)
+		}
+		return nil
+	})
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > licensor.MaxIdempotencyKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// fingerprint identifies a request: method, path, query and body.
+func fingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// teeWriter passes a response through and keeps a copy of it.
+type teeWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *teeWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *teeWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/licensor/licensor"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of its own
+// (no global state).
+type metrics struct {
+	registry          *prometheus.Registry
+	requests          *prometheus.CounterVec
+	duration          *prometheus.HistogramVec
+	inFlight          prometheus.Gauge
+	batchSize         *prometheus.HistogramVec
+	idempotentReplays prometheus.Counter
+	rejections        *prometheus.CounterVec
+}
+
+func newMetrics(store licensor.Store) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "licensor_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "licensor_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "licensor_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "licensor_batch_items",
+			Help:    "Items per batch request, by operation.",
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 750, 1000},
+		}, []string{"operation"}),
+		idempotentReplays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "licensor_idempotent_replays_total",
+			Help: "Responses replayed for a repeated Idempotency-Key.",
+		}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "licensor_rejections_total",
+			Help: "Requests refused, by error code (API_KEY_INVALID, RATE_LIMITED, BODY_TOO_LARGE, ...).",
+		}, []string{"code"}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.batchSize, m.idempotentReplays, m.rejections,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if ps, ok := store.(interface{ PoolStats() []licensor.PoolStats }); ok {
+		m.registry.MustRegister(poolCollector{ps.PoolStats})
+	}
+	return m
+}
+
+// observe records one finished request.
+func (m *metrics) observe(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+var (
+	poolMaxOpen = prometheus.NewDesc("licensor_db_pool_max_open", "Most connections the pool may open.", []string{"pool"}, nil)
+	poolOpen    = prometheus.NewDesc("licensor_db_pool_open", "Open connections.", []string{"pool"}, nil)
+	poolInUse   = prometheus.NewDesc("licensor_db_pool_in_use", "Connections in use.", []string{"pool"}, nil)
+	poolIdle    = prometheus.NewDesc("licensor_db_pool_idle", "Idle connections.", []string{"pool"}, nil)
+	poolWaits   = prometheus.NewDesc("licensor_db_pool_waits_total", "Times a request waited for a connection.", []string{"pool"}, nil)
+	poolWaited  = prometheus.NewDesc("licensor_db_pool_wait_seconds_total", "Time spent waiting for connections.", []string{"pool"}, nil)
+)
+
+// poolCollector reads the store's pool statistics at scrape time.
+type poolCollector struct{ stats func() []licensor.PoolStats }
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolMaxOpen, poolOpen, poolInUse, poolIdle, poolWaits, poolWaited} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(poolMaxOpen, prometheus.GaugeValue, float64(s.MaxOpen), s.Name)
+		ch <- prometheus.MustNewConstMetric(poolOpen, prometheus.GaugeValue, float64(s.Open), s.Name)
+		ch <- prometheus.MustNewConstMetric(poolInUse, prometheus.GaugeValue, float64(s.InUse), s.Name)
+		ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.Idle), s.Name)
+		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.WaitCount), s.Name)
+		ch <- prometheus.MustNewConstMetric(poolWaited, prometheus.CounterValue, s.WaitDuration, s.Name)
+	}
+}

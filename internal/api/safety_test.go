@@ -1,0 +1,171 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor/internal/api"
+)
+
+func TestIdempotencyKey(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e)
+		pid := en.createProduct(map[string]any{})
+		idem := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
+		body := licenseBody("u1", pid, nil)
+
+		first := en.must(201, req{method: "POST", path: base + "/licenses", body: body, header: idem("k1")})
+		again := en.must(201, req{method: "POST", path: base + "/licenses", body: body, header: idem("k1")})
+		if again.Header.Get("Idempotent-Replayed") != "true" || first.Header.Get("Idempotent-Replayed") != "" {
+			t.Errorf("Idempotent-Replayed: first %q, repeat %q", first.Header.Get("Idempotent-Replayed"), again.Header.Get("Idempotent-Replayed"))
+		}
+		if string(again.body) != string(first.body) || again.Header.Get("Location") != first.Header.Get("Location") {
+			t.Errorf("replay differs:\n%s\n%s", first.body, again.body)
+		}
+		list := en.must(200, req{method: "GET", path: base + "/licenses?count=true"}).json(t)
+		if n := num(path(list, "meta", "total")); n != 1 {
+			t.Errorf("%d licenses after a replayed create, want 1", n)
+		}
+
+		// The same key with another request: 422, nothing written.
+		r := en.must(422, req{method: "POST", path: base + "/licenses", body: licenseBody("u2", pid, nil), header: idem("k1")})
+		if codes := r.errorCodes(t); !slices.Equal(codes, []string{"IDEMPOTENCY_KEY_REUSED"}) {
+			t.Errorf("codes %v", codes)
+		}
+		// Keys are scoped to the API key: another key may use "k1" afresh.
+		other := en.createKey("other", "write", nil)
+		en.must(201, req{method: "POST", path: base + "/licenses", body: body, header: idem("k1"), key: other})
+
+		// An error response is kept and replayed too (nothing was written).
+		bad := licenseBody("u1", "999999", nil)
+		en.must(404, req{method: "POST", path: base + "/licenses", body: bad, header: idem("k-bad")})
+		r = en.must(404, req{method: "POST", path: base + "/licenses", body: bad, header: idem("k-bad")})
+		if r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("error response not replayed")
+		}
+
+		// Batches and products too.
+		batch := map[string]any{"data": []any{licenseObject("b1", pid, nil), licenseObject("b2", pid, nil)}}
+		b1 := en.must(201, req{method: "POST", path: base + "/licenses/batch_create", body: batch, header: idem("kb")})
+		b2 := en.must(201, req{method: "POST", path: base + "/licenses/batch_create", body: batch, header: idem("kb")})
+		if string(b1.body) != string(b2.body) {
+			t.Errorf("batch replay differs")
+		}
+		p1 := en.must(201, req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "P"}), header: idem("kp")})
+		p2 := en.must(201, req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "P"}), header: idem("kp")})
+		if p1.Header.Get("ETag") != p2.Header.Get("ETag") || string(p1.body) != string(p2.body) {
+			t.Errorf("product replay differs")
+		}
+		list = en.must(200, req{method: "GET", path: base + "/licenses?count=true"}).json(t)
+		if n := num(path(list, "meta", "total")); n != 4 {
+			t.Errorf("%d licenses, want 4", n)
+		}
+
+		en.must(400, req{method: "POST", path: base + "/licenses", body: body, header: idem(strings.Repeat("x", 256))})
+	})
+}
+
+// TestIdempotencyConcurrent sends one key many times at once: one write,
+// every other answer a replay of it or 409 IDEMPOTENCY_KEY_IN_FLIGHT.
+func TestIdempotencyConcurrent(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e)
+		pid := en.createProduct(map[string]any{})
+		body := licenseBody("u1", pid, nil)
+		const n = 20
+		var wg sync.WaitGroup
+		resps := make([]*response, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resps[i] = en.do(req{method: "POST", path: base + "/licenses", body: body, header: map[string]string{"Idempotency-Key": "same"}})
+			}()
+		}
+		wg.Wait()
+		var created string
+		for _, r := range resps {
+			switch {
+			case r.StatusCode == 201 && r.Header.Get("Idempotent-Replayed") == "":
+				if created != "" {
+					t.Fatalf("two creates ran under one key")
+				}
+				created = string(r.body)
+			case r.StatusCode == 201:
+			case r.StatusCode == 409:
+				if codes := r.errorCodes(t); !slices.Equal(codes, []string{"IDEMPOTENCY_KEY_IN_FLIGHT"}) {
+					t.Errorf("409 with %v", codes)
+				}
+			default:
+				t.Errorf("status %d: %s", r.StatusCode, r.body)
+			}
+		}
+		for _, r := range resps {
+			if r.StatusCode == 201 && string(r.body) != created {
+				t.Errorf("a replay differs from the created response")
+			}
+		}
+		list := en.must(200, req{method: "GET", path: base + "/licenses?count=true"}).json(t)
+		if got := num(path(list, "meta", "total")); got != 1 {
+			t.Errorf("%d licenses, want 1", got)
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	en := newEnv(t, engines(t)[0], func(o *api.Options) { o.RateLimit = 1; o.RateBurst = 3 })
+	for i := range 3 {
+		r := en.must(200, req{method: "GET", path: base + "/products"})
+		if got := r.Header.Get("RateLimit-Remaining"); got != []string{"2", "1", "0"}[i] {
+			t.Errorf("request %d: RateLimit-Remaining %q", i, got)
+		}
+		if r.Header.Get("RateLimit-Limit") != "3" {
+			t.Errorf("RateLimit-Limit %q", r.Header.Get("RateLimit-Limit"))
+		}
+	}
+	r := en.must(429, req{method: "GET", path: base + "/products"})
+	if codes := r.errorCodes(t); !slices.Equal(codes, []string{"RATE_LIMITED"}) {
+		t.Errorf("codes %v", codes)
+	}
+	if r.Header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q, want 1", r.Header.Get("Retry-After"))
+	}
+	// Another key has its own bucket.
+	en.must(200, req{method: "GET", path: base + "/products", key: en.readKey})
+	// Time refills the bucket (the server's clock is the test's).
+	en.clock.Set(en.clock.Now().Add(2 * time.Second))
+	en.must(200, req{method: "GET", path: base + "/products"})
+}
+
+func TestMetrics(t *testing.T) {
+	en := newEnv(t, engines(t)[0], func(o *api.Options) { o.MetricsOnAPI = true })
+	pid := en.createProduct(map[string]any{})
+	en.must(201, req{method: "POST", path: base + "/licenses/batch_create", body: map[string]any{"data": []any{licenseObject("m", pid, nil)}}})
+	en.must(401, req{method: "GET", path: base + "/licenses", key: "-"})
+	resp, err := http.Get(en.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	text := string(b)
+	for _, want := range []string{
+		`licensor_http_requests_total{method="POST",route="POST /api/license/management/v4/products",status="201"} 1`,
+		`licensor_http_request_duration_seconds_bucket{method="GET",route="GET /api/license/management/v4/licenses"`,
+		`licensor_batch_items_count{operation="batch_create"} 1`,
+		`licensor_rejections_total{code="API_KEY_MISSING"} 1`,
+		`licensor_db_pool_open{pool=`,
+		`licensor_idempotent_replays_total 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	_ = context.Background
+}

@@ -1,0 +1,182 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor"
+)
+
+// ClaimIdempotencyKey starts a request under claim's key; see
+// licensor.Store. A new key is inserted with ON CONFLICT DO NOTHING, which
+// waits for a concurrent claim of the same key; an existing one is read
+// FOR UPDATE, which waits for a write storing its response.
+func (db *DB) ClaimIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim, now, staleBefore int64) (*licensor.StoredResponse, error) {
+	var replay *licensor.StoredResponse
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		replay = nil
+		for range 3 {
+			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint, started_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (api_key_id, idempotency_key) DO NOTHING`, claim.APIKeyID, claim.Key, claim.Fingerprint, now, claim.ExpiresAt)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				return nil
+			}
+			var (
+				fingerprint          string
+				startedAt, expiresAt int64
+				completedAt, status  *int64
+				headers              *string
+				body                 []byte
+			)
+			err = tx.QueryRow(ctx, `SELECT fingerprint, started_at, expires_at, completed_at, status, headers, body
+FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 FOR UPDATE`, claim.APIKeyID, claim.Key).
+				Scan(&fingerprint, &startedAt, &expiresAt, &completedAt, &status, &headers, &body)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				continue // released meanwhile: insert again
+			case err != nil:
+				return err
+			case expiresAt < now:
+				// Expired but not yet pruned: the key is free again.
+				return takeOver(ctx, tx, claim, now)
+			case fingerprint != claim.Fingerprint:
+				return licensor.Errorf(licensor.CodeIdempotencyKeyReused,
+					"the Idempotency-Key was already used with a different request")
+			case completedAt != nil:
+				replay, err = storedResponse(status, headers, body)
+				return err
+			case startedAt > staleBefore:
+				return licensor.Errorf(licensor.CodeIdempotencyKeyInFlight,
+					"a request with this Idempotency-Key is still in progress")
+			default:
+				// The holder is presumed dead; had it written, its
+				// response would be stored with the write.
+				return takeOver(ctx, tx, claim, now)
+			}
+		}
+		return errors.New("the idempotency key keeps changing hands")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim idempotency key: %w", err)
+	}
+	return replay, nil
+}
+
+// takeOver makes claim the holder of an existing key, forgetting the
+// previous holder and any response.
+func takeOver(ctx context.Context, tx pgx.Tx, claim *licensor.IdempotencyClaim, now int64) error {
+	_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET fingerprint = $1, started_at = $2, expires_at = $3,
+	completed_at = NULL, status = NULL, headers = NULL, body = NULL
+WHERE api_key_id = $4 AND idempotency_key = $5`, claim.Fingerprint, now, claim.ExpiresAt, claim.APIKeyID, claim.Key)
+	return err
+}
+
+func storedResponse(status *int64, headers *string, body []byte) (*licensor.StoredResponse, error) {
+	r := &licensor.StoredResponse{Body: body}
+	if status != nil {
+		r.Status = int(*status)
+	}
+	if headers != nil {
+		if err := json.Unmarshal([]byte(*headers), &r.Headers); err != nil {
+			return nil, fmt.Errorf("decode stored headers: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// saveResponse stores the response of a held key; it reports whether the
+// key was still held (pending, with the claim's fingerprint).
+func saveResponse(ctx context.Context, tx pgx.Tx, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse, at int64) (bool, error) {
+	headers, err := json.Marshal(resp.Headers)
+	if err != nil {
+		return false, fmt.Errorf("encode headers: %w", err)
+	}
+	body := resp.Body
+	if body == nil {
+		body = []byte{}
+	}
+	tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET completed_at = $1, status = $2, headers = $3, body = $4
+WHERE api_key_id = $5 AND idempotency_key = $6 AND fingerprint = $7 AND completed_at IS NULL`,
+		at, resp.Status, string(headers), body, claim.APIKeyID, claim.Key, claim.Fingerprint)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// storeWithWrite renders the response of a successful write and stores it
+// in the write's transaction (c.Idempotency, when set). A key no longer
+// held (taken over, or completed by another request) fails the write, so
+// that one key never stands for two writes.
+func storeWithWrite(ctx context.Context, tx pgx.Tx, c licensor.Change, result any) error {
+	claim := c.Idempotency
+	if claim == nil {
+		return nil
+	}
+	if claim.Render == nil {
+		return errors.New("idempotency claim without Render")
+	}
+	resp, err := claim.Render(result)
+	if err != nil {
+		return fmt.Errorf("render the response: %w", err)
+	}
+	held, err := saveResponse(ctx, tx, claim, resp, c.Time)
+	if err != nil {
+		return fmt.Errorf("store the response: %w", err)
+	}
+	if !held {
+		return licensor.Errorf(licensor.CodeIdempotencyKeyInFlight,
+			"another request with this Idempotency-Key took it over")
+	}
+	return nil
+}
+
+// markStored records on the claim that its response was committed with
+// the write.
+func markStored(c licensor.Change) {
+	if c.Idempotency != nil {
+		c.Idempotency.Stored = true
+	}
+}
+
+// CompleteIdempotencyKey stores the response of a held key whose request
+// wrote nothing. A key no longer held is left alone.
+func (db *DB) CompleteIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) error {
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		_, err := saveResponse(ctx, tx, claim, resp, db.now().Unix())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: complete idempotency key: %w", err)
+	}
+	return nil
+}
+
+// ReleaseIdempotencyKey forgets a held key, so that a retry runs afresh.
+// A completed key is kept.
+func (db *DB) ReleaseIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM idempotency_keys
+WHERE api_key_id = $1 AND idempotency_key = $2 AND fingerprint = $3 AND completed_at IS NULL`,
+		claim.APIKeyID, claim.Key, claim.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("postgres: release idempotency key: %w", err)
+	}
+	return nil
+}
+
+// PruneIdempotencyKeys deletes the keys that expired before now.
+func (db *DB) PruneIdempotencyKeys(ctx context.Context, now int64) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at < $1`, now)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune idempotency keys: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
