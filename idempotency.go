@@ -27,6 +27,11 @@ type IdempotencyClaim struct {
 	// *Product for CreateProduct). The store calls it inside the write's
 	// transaction and stores what it returns with the write.
 	Render func(result any) (StoredResponse, error)
+	// HeldSince is set by ClaimIdempotencyKey: the time the claim was
+	// taken. Writes, Complete and Release act only while the key is still
+	// held since then, so a holder whose key was taken over (it ran past
+	// the stale limit) can never write under it as well.
+	HeldSince int64
 	// Stored is set by the store once the response has been stored with the write.
 	Stored bool
 }

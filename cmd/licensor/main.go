@@ -45,6 +45,7 @@ Usage:
   licensor keys create --name NAME --scope read|write [--allow CIDR]... [--expires DURATION]
   licensor keys list   [--json]
   licensor keys revoke NAME|PREFIX
+  licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
   licensor version
 
 Every command takes --db (or DATABASE_URL): a SQLite file path (default
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "licensor", version())
 		return nil

@@ -32,6 +32,15 @@
 //     sees what committed before it) and reported as ORDER_ID_CONFLICT.
 //     Concurrent creates of one order id thus yield one license and
 //     conflicts naming it, never an error.
+//   - CreateLicenses draws its ids from the identity sequence in draft
+//     order, then inserts in order_id order: a batch waiting for another's
+//     insert of an order id holds only smaller ones, so overlapping batches
+//     cannot deadlock, and ids still follow the draft order.
+//   - Idempotency keys: a claim inserts the key with ON CONFLICT DO NOTHING
+//     (waiting for a concurrent claim) or reads it FOR UPDATE (waiting for
+//     a write that is storing its response), so two requests never both
+//     hold a key. A write under a key stores its response in its own
+//     transaction, after checking that its request still holds the key.
 //   - A transaction aborted as a deadlock victim or by a serialization
 //     failure (40P01, 40001) is retried a few times.
 //

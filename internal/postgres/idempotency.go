@@ -67,6 +67,9 @@ FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 FOR UPDATE`
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim idempotency key: %w", err)
 	}
+	if replay == nil {
+		claim.HeldSince = now // the INSERT or take-over above set started_at = now
+	}
 	return replay, nil
 }
 
@@ -99,13 +102,13 @@ func saveResponse(ctx context.Context, tx pgx.Tx, claim *licensor.IdempotencyCla
 	if err != nil {
 		return false, fmt.Errorf("encode headers: %w", err)
 	}
-	body := resp.Body
-	if body == nil {
-		body = []byte{}
+	var body any // NULL for no body, so that a replay sends none either
+	if resp.Body != nil {
+		body = resp.Body
 	}
 	tag, err := tx.Exec(ctx, `UPDATE idempotency_keys SET completed_at = $1, status = $2, headers = $3, body = $4
-WHERE api_key_id = $5 AND idempotency_key = $6 AND fingerprint = $7 AND completed_at IS NULL`,
-		at, resp.Status, string(headers), body, claim.APIKeyID, claim.Key, claim.Fingerprint)
+WHERE api_key_id = $5 AND idempotency_key = $6 AND fingerprint = $7 AND started_at = $8 AND completed_at IS NULL`,
+		at, resp.Status, string(headers), body, claim.APIKeyID, claim.Key, claim.Fingerprint, claim.HeldSince)
 	if err != nil {
 		return false, err
 	}
@@ -164,8 +167,8 @@ func (db *DB) CompleteIdempotencyKey(ctx context.Context, claim *licensor.Idempo
 // A completed key is kept.
 func (db *DB) ReleaseIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim) error {
 	_, err := db.pool.Exec(ctx, `DELETE FROM idempotency_keys
-WHERE api_key_id = $1 AND idempotency_key = $2 AND fingerprint = $3 AND completed_at IS NULL`,
-		claim.APIKeyID, claim.Key, claim.Fingerprint)
+WHERE api_key_id = $1 AND idempotency_key = $2 AND fingerprint = $3 AND started_at = $4 AND completed_at IS NULL`,
+		claim.APIKeyID, claim.Key, claim.Fingerprint, claim.HeldSince)
 	if err != nil {
 		return fmt.Errorf("postgres: release idempotency key: %w", err)
 	}

@@ -174,3 +174,12 @@ func nullIfEmpty(s string) any {
 	}
 	return s
 }
+
+// PoolStats describes the connection pool, for metrics. Waits are the
+// acquisitions that found no idle connection.
+func (db *DB) PoolStats() []licensor.PoolStats {
+	s := db.pool.Stat()
+	return []licensor.PoolStats{{Name: "pool", MaxOpen: int(s.MaxConns()), Open: int(s.TotalConns()),
+		InUse: int(s.AcquiredConns()), Idle: int(s.IdleConns()), WaitCount: s.EmptyAcquireCount(),
+		WaitDuration: s.EmptyAcquireWaitTime().Seconds()}}
+}

@@ -36,6 +36,16 @@
 // CreateLicenses inserts with ON CONFLICT ... DO NOTHING and reports the
 // holder of a taken order id.
 //
+// # Idempotency keys
+//
+// A write made under an Idempotency-Key (licensor.Change.Idempotency)
+// renders its response and stores it in the write's own transaction, so
+// after a crash either both exist or neither does. The write checks that
+// its request still holds the key (pending, same fingerprint); if a stale
+// claim was taken over meanwhile, the write fails rather than let one key
+// stand for two writes. Claims run in write transactions, so two requests
+// never both hold a key.
+//
 // # Behaving like PostgreSQL
 //
 // Both engines must answer every query identically, so the SQL avoids what

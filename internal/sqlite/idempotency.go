@@ -54,6 +54,9 @@ VALUES (?, ?, ?, ?, ?)`, claim.APIKeyID, claim.Key, claim.Fingerprint, now, clai
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim idempotency key: %w", err)
 	}
+	if replay == nil {
+		claim.HeldSince = now // the INSERT or take-over above set started_at = now
+	}
 	return replay, nil
 }
 
@@ -86,13 +89,13 @@ func saveResponse(ctx context.Context, tx *sql.Tx, claim *licensor.IdempotencyCl
 	if err != nil {
 		return false, fmt.Errorf("encode headers: %w", err)
 	}
-	body := resp.Body
-	if body == nil {
-		body = []byte{}
+	var body any // NULL for no body, so that a replay sends none either
+	if resp.Body != nil {
+		body = resp.Body
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET completed_at = ?, status = ?, headers = ?, body = ?
-WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND completed_at IS NULL`,
-		at, resp.Status, string(headers), body, claim.APIKeyID, claim.Key, claim.Fingerprint)
+WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at = ? AND completed_at IS NULL`,
+		at, resp.Status, string(headers), body, claim.APIKeyID, claim.Key, claim.Fingerprint, claim.HeldSince)
 	if err != nil {
 		return false, err
 	}
@@ -153,8 +156,8 @@ func (db *DB) CompleteIdempotencyKey(ctx context.Context, claim *licensor.Idempo
 func (db *DB) ReleaseIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys
-WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND completed_at IS NULL`,
-			claim.APIKeyID, claim.Key, claim.Fingerprint)
+WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at = ? AND completed_at IS NULL`,
+			claim.APIKeyID, claim.Key, claim.Fingerprint, claim.HeldSince)
 		return err
 	})
 	if err != nil {

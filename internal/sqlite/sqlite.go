@@ -265,3 +265,16 @@ func nullIfEmpty(s string) any {
 	}
 	return s
 }
+
+// PoolStats describes the writer and reader connection pools, for metrics.
+func (db *DB) PoolStats() []licensor.PoolStats {
+	stat := func(name string, d *sql.DB) licensor.PoolStats {
+		s := d.Stats()
+		return licensor.PoolStats{Name: name, MaxOpen: s.MaxOpenConnections, Open: s.OpenConnections,
+			InUse: s.InUse, Idle: s.Idle, WaitCount: s.WaitCount, WaitDuration: s.WaitDuration.Seconds()}
+	}
+	if db.read == db.write {
+		return []licensor.PoolStats{stat("write", db.write)}
+	}
+	return []licensor.PoolStats{stat("write", db.write), stat("read", db.read)}
+}

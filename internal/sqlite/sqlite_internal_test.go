@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/licensor/licensor"
 )
@@ -190,3 +192,55 @@ func TestConcurrentOrderID(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) { testIdempotency(t, openTest(t, "i.db")) }
+
+// The connections are configured as the package documents: durability
+// and concurrency depend on it.
+func TestPragmas(t *testing.T) {
+	db := openTest(t, "pragma.db")
+	ctx := t.Context()
+	for _, tc := range []struct {
+		pool   *sql.DB
+		pragma string
+		want   string
+	}{
+		{db.write, "journal_mode", "wal"},
+		{db.write, "synchronous", "2"}, // FULL
+		{db.write, "foreign_keys", "1"},
+		{db.write, "busy_timeout", "5000"},
+		{db.write, "query_only", "0"},
+		{db.read, "journal_mode", "wal"},
+		{db.read, "busy_timeout", "5000"},
+		{db.read, "query_only", "1"},
+	} {
+		var got string
+		if err := tc.pool.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil || got != tc.want {
+			t.Errorf("PRAGMA %s: got %q (%v), want %q", tc.pragma, got, err, tc.want)
+		}
+	}
+	if _, err := db.read.ExecContext(ctx, `DELETE FROM products`); err == nil {
+		t.Error("a reader connection could write")
+	}
+}
+
+func TestLargeBatch(t *testing.T) {
+	db := openTest(t, "batch.db")
+	p := licensor.NewProduct("p")
+	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	drafts := make([]licensor.LicenseDraft, licensor.DefaultMaxBatch)
+	for i := range drafts {
+		drafts[i] = licensor.LicenseDraft{UserID: "u", ProductID: p.ID, OrderID: new(fmt.Sprint("order-", i))}
+	}
+	start := time.Now()
+	ls, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2})
+	if err != nil || len(ls) != len(drafts) {
+		t.Fatalf("CreateLicenses: %d, %v", len(ls), err)
+	}
+	t.Logf("%d licenses in %v", len(ls), time.Since(start))
+	_, err = db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 3})
+	var items licensor.ItemErrors
+	if !errors.As(err, &items) || len(items) != len(drafts) || items[7].Err.Meta["existing_id"] != fmt.Sprint(ls[7].ID) {
+		t.Fatalf("second CreateLicenses: %v", err)
+	}
+}

@@ -1,0 +1,750 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	_ "time/tzdata" // --timezone must not depend on the host's zone files
+
+	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/client"
+	"github.com/licensor/licensor/internal/legacy"
+)
+
+const importUsage = "usage: licensor import legacy [flags] [FILE|DIR|-]..."
+
+// runImport is "licensor import": only "import legacy" exists.
+func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "legacy" {
+		return usageError{importUsage}
+	}
+	return importLegacy(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+}
+
+// importConfig is everything "import legacy" can be told.
+type importConfig struct {
+	url, key         string
+	usersFile        string
+	productsFile     string
+	loc              *time.Location
+	service          string
+	format           legacy.Format
+	chunk            int
+	rejectFile       string
+	dryRun           bool
+	progress         string // bar, plain or none
+	progressInterval time.Duration
+	retries          int
+	retryWait        time.Duration
+	requestTimeout   time.Duration
+	inputs           []legacy.Input
+}
+
+// MaxImportChunk is the largest --chunk: the server's default batch limit.
+const MaxImportChunk = licensor.DefaultMaxBatch
+
+func parseImportFlags(args []string, getenv func(string) string, stderr io.Writer) (*importConfig, error) {
+	fs := newFlagSet("import legacy", stderr)
+	cfg := &importConfig{}
+	fs.StringVar(&cfg.url, "url", envOr(getenv, "LICENSOR_URL", "http://localhost:8080"), "base URL of the licensor server (env LICENSOR_URL)")
+	fs.StringVar(&cfg.key, "key", getenv("LICENSOR_API_KEY"), "API key with the write scope (env LICENSOR_API_KEY); with --dry-run, optional (a read key checks the products)")
+	fs.StringVar(&cfg.usersFile, "users", "", "users mapping, CSV with the header email,user_id (required)")
+	fs.StringVar(&cfg.productsFile, "products", "", "products mapping, CSV with the header legacy_product_id,product_id (required)")
+	zone := fs.String("timezone", "UTC", "IANA time zone of the legacy local times (Europe/Helsinki)")
+	fs.StringVar(&cfg.service, "service", "legacy", "legacy service name, part of every order_id: legacy:<service>:<legacy id>")
+	format := fs.String("format", "auto", "input format: json, csv, or auto (by file extension, else by content)")
+	fs.IntVar(&cfg.chunk, "chunk", 500, fmt.Sprintf("licenses per batch request (1 to %d)", MaxImportChunk))
+	fs.StringVar(&cfg.rejectFile, "reject-file", "", "write every rejected record to this file, as JSON lines {source, record, reason}")
+	fs.BoolVar(&cfg.dryRun, "dry-run", false, "validate everything and write nothing (the server is only asked whether the products exist, and only with --key)")
+	fs.StringVar(&cfg.progress, "progress", "auto", "progress display: bar, plain (a line every --progress-interval), none, or auto (bar on a terminal, plain otherwise)")
+	fs.DurationVar(&cfg.progressInterval, "progress-interval", 10*time.Second, "time between plain progress lines")
+	fs.IntVar(&cfg.retries, "retries", 6, "retries of a batch that failed for a passing reason (network, 429, 5xx) before giving up")
+	fs.DurationVar(&cfg.retryWait, "retry-wait", 500*time.Millisecond, "first wait before a retry; it doubles up to 30s (a Retry-After from the server wins)")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 2*time.Minute, "time limit of one request")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	var err error
+	switch {
+	case cfg.usersFile == "":
+		return nil, usageError{"--users is required: a CSV file with the header email,user_id"}
+	case cfg.productsFile == "":
+		return nil, usageError{"--products is required: a CSV file with the header legacy_product_id,product_id"}
+	case cfg.chunk < 1 || cfg.chunk > MaxImportChunk:
+		return nil, usageError{fmt.Sprintf("--chunk must be 1 to %d", MaxImportChunk)}
+	case !legacy.ValidService(cfg.service):
+		return nil, usageError{"--service must be 1 to 64 characters of A-Z a-z 0-9 . _ -"}
+	case cfg.retries < 0 || cfg.retryWait <= 0 || cfg.requestTimeout <= 0 || cfg.progressInterval <= 0:
+		return nil, usageError{"--retries, --retry-wait, --request-timeout and --progress-interval must be positive"}
+	case !cfg.dryRun && cfg.key == "":
+		return nil, usageError{"--key (or LICENSOR_API_KEY) is required: an API key with the write scope"}
+	case fs.NArg() == 0:
+		return nil, usageError{"no input: name legacy files, directories of them, or - for standard input; " + importUsage}
+	}
+	if cfg.loc, err = time.LoadLocation(*zone); err != nil || *zone == "" || *zone == "Local" {
+		return nil, usageError{fmt.Sprintf("--timezone %q is not an IANA time zone name (like UTC or Europe/Helsinki)", *zone)}
+	}
+	switch f := legacy.Format(*format); f {
+	case legacy.FormatAuto, legacy.FormatJSON, legacy.FormatCSV:
+		cfg.format = f
+	default:
+		return nil, usageError{"--format must be json, csv or auto"}
+	}
+	switch cfg.progress {
+	case "auto", "bar", "plain", "none":
+	default:
+		return nil, usageError{"--progress must be auto, bar, plain or none"}
+	}
+	if cfg.inputs, err = legacy.Inputs(fs.Args(), cfg.format); err != nil {
+		return nil, usageError{"input: " + err.Error()}
+	}
+	return cfg, nil
+}
+
+// importStats are the counts of a run. They are atomic because the
+// progress display reads them while the import writes them.
+type importStats struct {
+	read, imported, present, rejected, valid atomic.Int64
+	bytes                                    atomic.Int64 // input bytes consumed
+}
+
+// done is the number of records whose fate is decided.
+func (s *importStats) done() int64 {
+	return s.imported.Load() + s.present.Load() + s.rejected.Load() + s.valid.Load()
+}
+
+// importer is one run of "import legacy".
+type importer struct {
+	cfg      *importConfig
+	conv     *legacy.Converter
+	client   *client.Client // nil in a dry run without a key
+	stats    importStats
+	progress *progress
+	stderr   io.Writer
+
+	rejects      *json.Encoder // nil without --reject-file
+	rejectBuf    *bufio.Writer
+	shownRejects int
+
+	products map[int64]bool // v4 product id → exists on the server
+}
+
+// maxShownRejects is how many rejects are printed when there is no
+// --reject-file.
+const maxShownRejects = 20
+
+func importLegacy(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := parseImportFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	users, err := readMapping(cfg.usersFile, legacy.ReadUsers)
+	if err != nil {
+		return usageError{"--users: " + err.Error()}
+	}
+	products, err := readMapping(cfg.productsFile, legacy.ReadProducts)
+	if err != nil {
+		return usageError{"--products: " + err.Error()}
+	}
+	conv, err := legacy.NewConverter(users, products, cfg.loc, cfg.service)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	// Every named file must be readable, and a CSV file must have a good
+	// header, before anything is written.
+	for _, in := range cfg.inputs {
+		if in.Path == "-" {
+			continue
+		}
+		if err := readInput(in, nil, nil, func(*legacy.Record) error { return errStopReading }); err != nil && !errors.Is(err, errStopReading) {
+			return usageError{"input: " + err.Error()}
+		}
+	}
+
+	im := &importer{cfg: cfg, conv: conv, stderr: stderr, products: map[int64]bool{}}
+	if cfg.key != "" {
+		hc := &http.Client{Timeout: cfg.requestTimeout, Transport: replayTransport{http.DefaultTransport}}
+		im.client = client.New(cfg.url, cfg.key, client.WithHTTPClient(hc), client.WithUserAgent("licensor-import/"+version()))
+	}
+	if cfg.rejectFile != "" {
+		f, err := os.Create(cfg.rejectFile)
+		if err != nil {
+			return usageError{"--reject-file: " + err.Error()}
+		}
+		defer f.Close()
+		im.rejectBuf = bufio.NewWriter(f)
+		im.rejects = json.NewEncoder(im.rejectBuf)
+		im.rejects.SetEscapeHTML(false)
+	}
+
+	var total int64
+	for _, in := range cfg.inputs {
+		if in.Size < 0 {
+			total = -1
+			break
+		}
+		total += in.Size
+	}
+	im.progress = newProgress(stderr, cfg.progress, cfg.progressInterval, total, &im.stats, cfg.dryRun)
+	started := time.Now()
+	im.progress.start()
+	runErr := im.run(ctx, stdin)
+	im.progress.stop()
+	if im.rejectBuf != nil {
+		if err := im.rejectBuf.Flush(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("write %s: %w", cfg.rejectFile, err)
+		}
+	}
+	im.summary(stdout, time.Since(started))
+
+	s := &im.stats
+	switch {
+	case runErr != nil:
+		return runErr
+	case s.rejected.Load() > 0:
+		where := "the reasons are above"
+		if cfg.rejectFile != "" {
+			where = "see " + cfg.rejectFile
+		}
+		return fmt.Errorf("import legacy: %d of %d records rejected (%s)", s.rejected.Load(), s.read.Load(), where)
+	}
+	return nil
+}
+
+func readMapping[T any](path string, read func(io.Reader, string) (map[string]T, error)) (map[string]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return read(bufio.NewReader(f), path)
+}
+
+var errStopReading = errors.New("stop reading")
+
+// readInput reads one input, counting the bytes consumed into n (when not
+// nil).
+func readInput(in legacy.Input, stdin io.Reader, n *atomic.Int64, emit func(*legacy.Record) error) error {
+	var r io.Reader = stdin
+	if in.Path != "-" {
+		f, err := os.Open(in.Path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	if n != nil {
+		r = &countingReader{r: r, n: n}
+	}
+	return legacy.Read(r, in.Path, in.Format, emit)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// item is a record on its way to the server.
+type item struct {
+	rec   *legacy.Record
+	draft licensor.LicenseDraft
+}
+
+// run reads every input, converts, and sends the good records in chunks.
+// It stops after the chunk in flight when ctx is cancelled.
+func (im *importer) run(ctx context.Context, stdin io.Reader) error {
+	records := make(chan *legacy.Record, 1024)
+	readErr := make(chan error, 1)
+	quit := make(chan struct{})
+	go func() {
+		defer close(records)
+		for _, in := range im.cfg.inputs {
+			err := readInput(in, stdin, &im.stats.bytes, func(r *legacy.Record) error {
+				select {
+				case records <- r:
+					return nil
+				case <-quit:
+					return errStopReading
+				}
+			})
+			if err != nil {
+				if !errors.Is(err, errStopReading) {
+					readErr <- err
+				}
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(quit)
+		for range records { // let the reader finish
+		}
+	}()
+
+	chunk := make([]item, 0, im.cfg.chunk)
+	for rec := range records {
+		if ctx.Err() != nil {
+			return im.interrupted()
+		}
+		im.stats.read.Add(1)
+		d, err := im.conv.Convert(rec)
+		if err == nil {
+			err = im.checkProduct(ctx, d.ProductID)
+		}
+		if err != nil {
+			var rej *legacy.Rejection
+			if !errors.As(err, &rej) {
+				return err
+			}
+			if err := im.reject(rec, rej.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		if im.cfg.dryRun {
+			im.stats.valid.Add(1)
+			continue
+		}
+		chunk = append(chunk, item{rec, d})
+		if len(chunk) == im.cfg.chunk {
+			if err := im.send(ctx, chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+	}
+	select {
+	case err := <-readErr:
+		return err
+	default:
+	}
+	if ctx.Err() != nil {
+		return im.interrupted()
+	}
+	if len(chunk) > 0 {
+		if err := im.send(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (im *importer) interrupted() error {
+	left := im.stats.read.Load() - im.stats.done()
+	return fmt.Errorf("import legacy: interrupted; %d records read but not sent, and the rest not read: run the same command again to finish (licenses already imported are recognised by their order_id)", left)
+}
+
+// checkProduct asks the server once per product whether it exists. It
+// returns a *legacy.Rejection when it does not. In a dry run without a key
+// it checks nothing.
+func (im *importer) checkProduct(ctx context.Context, id int64) error {
+	if im.client == nil {
+		return nil
+	}
+	exists, ok := im.products[id]
+	if !ok {
+		_, _, err := im.client.Product(context.WithoutCancel(ctx), id)
+		switch {
+		case err == nil:
+			exists = true
+		case licensor.ErrorCode(err) == licensor.CodeProductNotFound:
+			exists = false
+		default:
+			return fmt.Errorf("import legacy: checking product %d: %w", id, err)
+		}
+		im.products[id] = exists
+	}
+	if !exists {
+		return &legacy.Rejection{Problems: []string{fmt.Sprintf("product %d (from the products mapping) does not exist on the server", id)}}
+	}
+	return nil
+}
+
+// rejectLine is one line of the reject file.
+type rejectLine struct {
+	Source string          `json:"source"`
+	Record json.RawMessage `json:"record"`
+	Reason string          `json:"reason"`
+}
+
+func (im *importer) reject(rec *legacy.Record, reason string) error {
+	im.stats.rejected.Add(1)
+	if im.rejects == nil {
+		if im.shownRejects < maxShownRejects {
+			im.progress.println(fmt.Sprintf("rejected %s: %s", rec.Source, reason))
+		}
+		im.shownRejects++
+		return nil
+	}
+	raw := rec.Raw
+	if !json.Valid(raw) {
+		raw = json.RawMessage("null")
+	}
+	if err := im.rejects.Encode(rejectLine{Source: rec.Source, Record: raw, Reason: reason}); err != nil {
+		return fmt.Errorf("write %s: %w", im.cfg.rejectFile, err)
+	}
+	return nil
+}
+
+// send creates the licenses of one chunk. Items whose order_id is taken
+// are already present; items the server refuses for themselves are
+// rejected; the rest are sent again until none is left. Passing failures
+// (network, 429, 5xx) are retried; anything else ends the import.
+//
+// The request is not cancelled by ctx: an interrupt lets it finish.
+func (im *importer) send(ctx context.Context, items []item) error {
+	if ctx.Err() != nil {
+		return im.interrupted()
+	}
+	attempt := 0
+	for len(items) > 0 {
+		drafts := make([]licensor.LicenseDraft, len(items))
+		for i := range items {
+			drafts[i] = items[i].draft
+		}
+		replayed := new(atomic.Bool)
+		rctx := context.WithValue(context.WithoutCancel(ctx), replayKey{}, replayed)
+		_, err := im.client.CreateLicenses(rctx, drafts, client.WithIdempotencyKey(idempotencyKey(drafts)))
+		if err == nil {
+			if replayed.Load() {
+				im.stats.present.Add(int64(len(items))) // created by an earlier run
+			} else {
+				im.stats.imported.Add(int64(len(items)))
+			}
+			return nil
+		}
+		var ce *client.Error
+		if errors.As(err, &ce) {
+			if perItem, ok := itemErrors(ce, len(items)); ok {
+				keep := items[:0:0]
+				for i, it := range items {
+					switch errs := perItem[i]; {
+					case len(errs) == 0:
+						keep = append(keep, it)
+					case allConflicts(errs):
+						im.stats.present.Add(1)
+					default:
+						if err := im.reject(it.rec, "refused by the server: "+describe(errs)); err != nil {
+							return err
+						}
+					}
+				}
+				items, attempt = keep, 0
+				continue
+			}
+		}
+		if !retryable(err) || attempt >= im.cfg.retries {
+			return fmt.Errorf("import legacy: batch of %d licenses (first %s): %w", len(items), items[0].rec.Source, explain(err))
+		}
+		wait := im.cfg.retryWait << attempt
+		if ce != nil && ce.RetryAfter > 0 {
+			wait = ce.RetryAfter
+		}
+		wait = min(wait, 30*time.Second)
+		attempt++
+		im.progress.println(fmt.Sprintf("batch failed (%v); retry %d of %d in %s", err, attempt, im.cfg.retries, wait.Round(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return im.interrupted()
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// itemErrors sorts the error objects of a failed batch by item. It reports
+// false when some object is not about one item (the whole request failed).
+func itemErrors(ce *client.Error, n int) ([][]client.ErrorObject, bool) {
+	per := make([][]client.ErrorObject, n)
+	for _, o := range ce.Errors {
+		i, ok := o.Index()
+		if !ok || i >= n {
+			return nil, false
+		}
+		per[i] = append(per[i], o)
+	}
+	return per, true
+}
+
+func allConflicts(errs []client.ErrorObject) bool {
+	for _, o := range errs {
+		if o.Code != licensor.CodeOrderIDConflict {
+			return false
+		}
+	}
+	return true
+}
+
+func describe(errs []client.ErrorObject) string {
+	parts := make([]string, len(errs))
+	for i, o := range errs {
+		parts[i] = string(o.Code)
+		if o.Detail != "" {
+			parts[i] += ": " + o.Detail
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// retryable reports whether a failed request may succeed if sent again.
+func retryable(err error) bool {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return true // the network, a timeout, a response cut off
+	}
+	switch ce.StatusCode {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case http.StatusConflict: // the same idempotency key still in flight
+		return ce.Code() == licensor.CodeConflict
+	}
+	return false
+}
+
+// explain adds advice to the errors an operator can fix.
+func explain(err error) error {
+	switch licensor.ErrorCode(err) {
+	case licensor.CodeBatchTooLarge, licensor.CodeBodyTooLarge:
+		return fmt.Errorf("%w (lower --chunk)", err)
+	case licensor.CodeAPIKeyMissing, licensor.CodeAPIKeyInvalid, licensor.CodeAPIKeyRevoked, licensor.CodeAPIKeyExpired:
+		return fmt.Errorf("%w (check --key)", err)
+	case licensor.CodeInsufficientScope:
+		return fmt.Errorf("%w (the key needs the write scope)", err)
+	}
+	return err
+}
+
+// idempotencyKey is derived from the content of a batch only, so that
+// sending the same batch again (a retry, or a second run of the same
+// import) uses the same key.
+func idempotencyKey(drafts []licensor.LicenseDraft) string {
+	b, err := json.Marshal(drafts)
+	if err != nil {
+		panic(err) // drafts are plain data
+	}
+	sum := sha256.Sum256(b)
+	return "legacy-import-" + hex.EncodeToString(sum[:16])
+}
+
+// replayKey marks a request context with a flag set when the server
+// answers with a replay of an earlier response (Idempotent-Replayed: true).
+type replayKey struct{}
+
+type replayTransport struct{ next http.RoundTripper }
+
+func (t replayTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err == nil && strings.EqualFold(resp.Header.Get("Idempotent-Replayed"), "true") {
+		if flag, ok := r.Context().Value(replayKey{}).(*atomic.Bool); ok {
+			flag.Store(true)
+		}
+	}
+	return resp, err
+}
+
+// summary prints the counts of the run on stdout.
+func (im *importer) summary(stdout io.Writer, took time.Duration) {
+	s := &im.stats
+	if im.cfg.dryRun {
+		fmt.Fprintf(stdout, "read:            %d\nvalid:           %d\nrejected:        %d\n", s.read.Load(), s.valid.Load(), s.rejected.Load())
+	} else {
+		fmt.Fprintf(stdout, "read:            %d\nimported:        %d\nalready present: %d\nrejected:        %d\n",
+			s.read.Load(), s.imported.Load(), s.present.Load(), s.rejected.Load())
+	}
+	if left := s.read.Load() - s.done(); left > 0 {
+		fmt.Fprintf(stdout, "not sent:        %d\n", left)
+	}
+	var notes []string
+	if im.cfg.dryRun {
+		notes = append(notes, "dry run: nothing was written")
+		if im.client == nil {
+			notes = append(notes, "products were not checked on the server (no --key)")
+		}
+	}
+	if n := im.shownRejects - maxShownRejects; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d more rejects not shown; use --reject-file to keep them all", n))
+	}
+	if im.cfg.rejectFile != "" && s.rejected.Load() > 0 {
+		notes = append(notes, "rejected records are in "+im.cfg.rejectFile)
+	}
+	notes = append(notes, fmt.Sprintf("took %s (%s records/s)", took.Round(time.Millisecond), rate(s.done(), took)))
+	for _, n := range notes {
+		fmt.Fprintln(im.stderr, n)
+	}
+}
+
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return groupDigits(int64(float64(n) / d.Seconds()))
+}
+
+// groupDigits writes n with thousands separators: 12,345.
+func groupDigits(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// progress shows how an import advances on standard error: an updating
+// line on a terminal, a plain line every interval otherwise.
+type progress struct {
+	w        io.Writer
+	mode     string // "bar", "plain" or "none"
+	interval time.Duration
+	total    int64 // input bytes; -1 when unknown
+	stats    *importStats
+	dryRun   bool
+
+	mu      sync.Mutex
+	began   time.Time
+	drawn   bool // a bar line is on the screen
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+func newProgress(w io.Writer, mode string, interval time.Duration, total int64, stats *importStats, dryRun bool) *progress {
+	if mode == "auto" {
+		mode = "plain"
+		if isTerminal(w) {
+			mode = "bar"
+		}
+	}
+	return &progress{w: w, mode: mode, interval: interval, total: total, stats: stats, dryRun: dryRun}
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+func (p *progress) start() {
+	p.began = time.Now()
+	if p.mode == "none" {
+		return
+	}
+	every := p.interval
+	if p.mode == "bar" {
+		every = 200 * time.Millisecond
+	}
+	p.quit, p.stopped = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+				p.draw()
+			}
+		}
+	}()
+}
+
+// stop ends the display, leaving a final bar on the screen.
+func (p *progress) stop() {
+	if p.quit == nil {
+		return
+	}
+	close(p.quit)
+	<-p.stopped
+	if p.mode == "bar" {
+		p.draw()
+		p.mu.Lock()
+		fmt.Fprintln(p.w)
+		p.drawn = false
+		p.mu.Unlock()
+	}
+}
+
+// println prints a message line without garbling the bar.
+func (p *progress) println(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	fmt.Fprintln(p.w, s)
+	if p.drawn {
+		fmt.Fprint(p.w, p.line())
+	}
+}
+
+func (p *progress) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == "bar" {
+		fmt.Fprint(p.w, "\r\x1b[K"+p.line())
+		p.drawn = true
+		return
+	}
+	fmt.Fprintln(p.w, "import: "+p.line())
+}
+
+// line is the progress text: counts, rate, and with known input sizes a
+// percentage and an ETA.
+func (p *progress) line() string {
+	s := p.stats
+	elapsed := time.Since(p.began)
+	var b strings.Builder
+	frac := -1.0
+	if p.total > 0 {
+		frac = min(float64(s.bytes.Load())/float64(p.total), 1)
+	}
+	if p.mode == "bar" && frac >= 0 {
+		const width = 24
+		n := int(frac * width)
+		b.WriteString("[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "] ")
+	}
+	if frac >= 0 {
+		fmt.Fprintf(&b, "%3.0f%% ", frac*100)
+	}
+	fmt.Fprintf(&b, "read %s", groupDigits(s.read.Load()))
+	if p.dryRun {
+		fmt.Fprintf(&b, ", valid %s", groupDigits(s.valid.Load()))
+	} else {
+		fmt.Fprintf(&b, ", imported %s, already present %s", groupDigits(s.imported.Load()), groupDigits(s.present.Load()))
+	}
+	fmt.Fprintf(&b, ", rejected %s, %s/s", groupDigits(s.rejected.Load()), rate(s.done(), elapsed))
+	if frac > 0 && frac < 1 {
+		eta := time.Duration(float64(elapsed) * (1 - frac) / frac)
+		fmt.Fprintf(&b, ", ETA %s", eta.Round(time.Second))
+	}
+	return b.String()
+}
