@@ -48,6 +48,7 @@ type importConfig struct {
 	retries          int
 	retryWait        time.Duration
 	requestTimeout   time.Duration
+	idempotencySalt  string
 	inputs           []legacy.Input
 }
 
@@ -72,6 +73,7 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&cfg.retries, "retries", 6, "retries of a batch that failed for a passing reason (network, 429, 5xx) before giving up")
 	fs.DurationVar(&cfg.retryWait, "retry-wait", 500*time.Millisecond, "first wait before a retry; it doubles up to 30s (a Retry-After from the server wins)")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 2*time.Minute, "time limit of one request")
+	fs.StringVar(&cfg.idempotencySalt, "idempotency-salt", "", "mixed into every batch's Idempotency-Key: set a new value to re-import, within the server's idempotency TTL, data whose licenses were deleted (the server would replay its first answers)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -422,7 +424,7 @@ func (im *importer) send(ctx context.Context, items []item) error {
 		}
 		replayed := new(atomic.Bool)
 		rctx := context.WithValue(context.WithoutCancel(ctx), replayKey{}, replayed)
-		_, err := im.client.CreateLicenses(rctx, drafts, client.WithIdempotencyKey(idempotencyKey(drafts)))
+		_, err := im.client.CreateLicenses(rctx, drafts, client.WithIdempotencyKey(idempotencyKey(im.cfg.idempotencySalt, drafts)))
 		if err == nil {
 			if replayed.Load() {
 				im.stats.present.Add(int64(len(items))) // created by an earlier run
@@ -514,8 +516,8 @@ func retryable(err error) bool {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
-	case http.StatusConflict: // the same idempotency key still in flight
-		return ce.Code() == licensor.CodeConflict
+	case http.StatusConflict: // the same batch is still running (an earlier attempt)
+		return ce.Code() == licensor.CodeIdempotencyKeyInFlight
 	}
 	return false
 }
@@ -529,20 +531,25 @@ func explain(err error) error {
 		return fmt.Errorf("%w (check --key)", err)
 	case licensor.CodeInsufficientScope:
 		return fmt.Errorf("%w (the key needs the write scope)", err)
+	case licensor.CodeIdempotencyKeyReused:
+		return fmt.Errorf("%w (another request used this batch's key; try --idempotency-salt)", err)
 	}
 	return err
 }
 
-// idempotencyKey is derived from the content of a batch only, so that
-// sending the same batch again (a retry, or a second run of the same
-// import) uses the same key.
-func idempotencyKey(drafts []licensor.LicenseDraft) string {
+// idempotencyKey is derived from the content of a batch (and the salt)
+// only, so that sending the same batch again (a retry, or a second run of
+// the same import) uses the same key.
+func idempotencyKey(salt string, drafts []licensor.LicenseDraft) string {
 	b, err := json.Marshal(drafts)
 	if err != nil {
 		panic(err) // drafts are plain data
 	}
-	sum := sha256.Sum256(b)
-	return "legacy-import-" + hex.EncodeToString(sum[:16])
+	h := sha256.New()
+	h.Write([]byte(salt))
+	h.Write([]byte{0})
+	h.Write(b)
+	return "legacy-import-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // replayKey marks a request context with a flag set when the server

@@ -180,6 +180,7 @@ func (jr *jsonReader) flushGarbage() error {
 // Raw: as it is when it is valid JSON, as a JSON string otherwise.
 func (jr *jsonReader) reject(line int, raw []byte, why error) error {
 	rec := &Record{Source: fmt.Sprintf("%s:%d", jr.name, line), Err: why}
+	raw = bytes.TrimSpace(raw)
 	if json.Valid(raw) {
 		rec.Raw = bytes.Clone(raw)
 	} else {

@@ -504,11 +504,11 @@ func (l *license) get(key string) string {
 	return ""
 }
 
-// wallTime returns a random instant between 2010 and 2026 whose local time
+// wallTime returns a random instant between 2010 and 2035 whose local time
 // in loc is unambiguous, and that local time.
 func (g *generator) wallTime() (int64, string) {
 	for {
-		t := time.Unix(1262304000+g.rnd.Int64N(16*365*86400), 0).In(g.loc)
+		t := time.Unix(1262304000+g.rnd.Int64N(25*365*86400), 0).In(g.loc)
 		s := t.Format(layout)
 		ambiguous := false
 		for _, d := range []time.Duration{-2 * time.Hour, -time.Hour, -30 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour} {
