@@ -37,9 +37,11 @@ const (
 	CodeAddressNotAllowed Code = "ADDRESS_NOT_ALLOWED" // the client address is outside the key's networks
 
 	// 404
-	CodeNotFound        Code = "NOT_FOUND" // unknown route
-	CodeLicenseNotFound Code = "LICENSE_NOT_FOUND"
-	CodeProductNotFound Code = "PRODUCT_NOT_FOUND"
+	CodeNotFound         Code = "NOT_FOUND" // unknown route
+	CodeLicenseNotFound  Code = "LICENSE_NOT_FOUND"
+	CodeProductNotFound  Code = "PRODUCT_NOT_FOUND"
+	CodeWebhookNotFound  Code = "WEBHOOK_NOT_FOUND"
+	CodeDeliveryNotFound Code = "DELIVERY_NOT_FOUND"
 
 	// 405
 	CodeMethodNotAllowed Code = "METHOD_NOT_ALLOWED"

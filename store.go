@@ -3,7 +3,7 @@ package licensor
 import "context"
 
 // Change says when and by whom a write is made. Stores keep it on
-// tombstones (and, later, on change events).
+// tombstones and on change events.
 type Change struct {
 	Time      int64  // unix seconds; also the "now" of defaults and checks
 	Actor     string // name of the API key (or "cli", "system")
@@ -94,6 +94,72 @@ type Store interface {
 	// TouchAPIKeys records the last use of keys (id → unix seconds); times
 	// older than the stored one are ignored.
 	TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error
+
+	// Every write above that changes a license or a product records its
+	// events (see EventType) in its own transaction, each with the next
+	// position in commit order (Event.Seq).
+
+	// Events returns one page of the change feed: the committed events
+	// after q.After that match q.Filter, in commit order. Readers that
+	// follow EventPage.Next see every event exactly once, whatever the
+	// concurrency of the writers. A position older than the retained
+	// history (some events after it were pruned) gives CodeInvalidCursor.
+	Events(ctx context.Context, q EventQuery) (*EventPage, error)
+	// EventsCommitted returns a channel that is closed when this store
+	// (this process) next commits events: a hint to read the feed now.
+	// Events committed by other processes are only found by reading.
+	EventsCommitted() <-chan struct{}
+	// ExpireLicenses moves up to limit live ACTIVE licenses whose
+	// stop_date is at or before c.Time to EXPIRED, each with its
+	// license.expired event, and returns them. Each license expires once,
+	// however many callers race.
+	ExpireLicenses(ctx context.Context, c Change, limit int) ([]License, error)
+	// NextExpiry returns the earliest stop_date among live ACTIVE
+	// licenses, or false when none will ever expire.
+	NextExpiry(ctx context.Context) (int64, bool, error)
+	// PruneHistory deletes up to about limit rows of each kind of history
+	// older than before (unix seconds): events, finished webhook
+	// deliveries, and license and product tombstones. It returns how many
+	// rows it deleted; callers repeat until it returns 0.
+	PruneHistory(ctx context.Context, before int64, limit int) (int64, error)
+
+	// CreateWebhook stores w (made valid by the caller), setting its ID and
+	// times. It receives the events committed after it.
+	CreateWebhook(ctx context.Context, w *Webhook, c Change) error
+	// FindWebhooks lists every webhook, by id.
+	FindWebhooks(ctx context.Context) ([]Webhook, error)
+	// FindWebhookByID returns a webhook, or CodeWebhookNotFound.
+	FindWebhookByID(ctx context.Context, id int64) (*Webhook, error)
+	// UpdateWebhook applies patch; the result is validated
+	// (Webhook.Validate) before it is written. Errors:
+	// CodeWebhookNotFound, validation codes.
+	UpdateWebhook(ctx context.Context, id int64, patch WebhookPatch, c Change) (*Webhook, error)
+	// DeleteWebhook removes a webhook and its delivery log. Errors:
+	// CodeWebhookNotFound.
+	DeleteWebhook(ctx context.Context, id int64, c Change) error
+	// FindDeliveries lists a webhook's deliveries, newest first. Errors:
+	// CodeWebhookNotFound.
+	FindDeliveries(ctx context.Context, q DeliveryQuery) (*DeliveryPage, error)
+	// Redeliver queues a delivery again, as a new pending delivery of the
+	// same event due at c.Time, and returns it. Errors:
+	// CodeWebhookNotFound, CodeDeliveryNotFound.
+	Redeliver(ctx context.Context, webhookID, deliveryID int64, c Change) (*Delivery, error)
+	// DispatchEvents queues a pending delivery of every committed event to
+	// each webhook that subscribes to its type, in commit order, up to
+	// limit events per webhook, and returns how many it queued. Several
+	// dispatchers may run at once: each event is queued once per webhook.
+	DispatchEvents(ctx context.Context, now int64, limit int) (int, error)
+	// ClaimDeliveries claims up to limit pending deliveries that are due at
+	// now for one attempt each, until leaseUntil: a claimed delivery is not
+	// claimed again before then. A delivery is only due once every earlier
+	// delivery of the same webhook about the same license (or, for
+	// product events, the same product) has been delivered or has failed,
+	// so that each webhook receives a license's events in commit order.
+	ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]DeliveryJob, error)
+	// CompleteDelivery records the outcome of an attempt. An outcome whose
+	// claim was overtaken (its lease ran out and the delivery was claimed
+	// again) is ignored.
+	CompleteDelivery(ctx context.Context, o DeliveryOutcome) error
 }
 
 // DeleteProductOptions modify DeleteProduct.

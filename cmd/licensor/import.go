@@ -41,6 +41,7 @@ type importConfig struct {
 	service          string
 	format           legacy.Format
 	chunk            int
+	parallel         int
 	rejectFile       string
 	dryRun           bool
 	progress         string // bar, plain or none
@@ -66,6 +67,7 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.service, "service", "legacy", "legacy service name, part of every order_id: legacy:<service>:<legacy id>")
 	format := fs.String("format", "auto", "input format: json, csv, or auto (by file extension, else by content)")
 	fs.IntVar(&cfg.chunk, "chunk", 500, fmt.Sprintf("licenses per batch request (1 to %d)", MaxImportChunk))
+	fs.IntVar(&cfg.parallel, "parallel", 1, "batch requests in flight at once (1 to 16); more helps a PostgreSQL server, not a SQLite one")
 	fs.StringVar(&cfg.rejectFile, "reject-file", "", "write every rejected record to this file, as JSON lines {source, record, reason}")
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "validate everything and write nothing (the server is only asked whether the products exist, and only with --key)")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress display: bar, plain (a line every --progress-interval), none, or auto (bar on a terminal, plain otherwise)")
@@ -85,6 +87,8 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 		return nil, usageError{"--products is required: a CSV file with the header legacy_product_id,product_id"}
 	case cfg.chunk < 1 || cfg.chunk > MaxImportChunk:
 		return nil, usageError{fmt.Sprintf("--chunk must be 1 to %d", MaxImportChunk)}
+	case cfg.parallel < 1 || cfg.parallel > 16:
+		return nil, usageError{"--parallel must be 1 to 16"}
 	case !legacy.ValidService(cfg.service):
 		return nil, usageError{"--service must be 1 to 64 characters of A-Z a-z 0-9 . _ -"}
 	case cfg.retries < 0 || cfg.retryWait <= 0 || cfg.requestTimeout <= 0 || cfg.progressInterval <= 0:
@@ -135,6 +139,7 @@ type importer struct {
 	progress *progress
 	stderr   io.Writer
 
+	rejectMu     sync.Mutex    // the senders reject too
 	rejects      *json.Encoder // nil without --reject-file
 	rejectBuf    *bufio.Writer
 	shownRejects int
@@ -270,8 +275,9 @@ type item struct {
 	draft licensor.LicenseDraft
 }
 
-// run reads every input, converts, and sends the good records in chunks.
-// It stops after the chunk in flight when ctx is cancelled.
+// run reads every input, converts, and sends the good records in chunks,
+// --parallel at a time, while the next chunks are read and converted. It
+// stops after the chunks in flight when ctx is cancelled or a chunk fails.
 func (im *importer) run(ctx context.Context, stdin io.Reader) error {
 	records := make(chan *legacy.Record, 1024)
 	readErr := make(chan error, 1)
@@ -301,10 +307,51 @@ func (im *importer) run(ctx context.Context, stdin io.Reader) error {
 		}
 	}()
 
+	// The senders. The first failure stops the dispatch of new chunks.
+	sending, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	var (
+		sendErr  error
+		failOnce sync.Once
+		senders  sync.WaitGroup
+	)
+	work := make(chan []item)
+	for range im.cfg.parallel {
+		senders.Go(func() {
+			for chunk := range work {
+				if err := im.send(ctx, chunk); err != nil {
+					failOnce.Do(func() { sendErr = err })
+					stopSending()
+				}
+			}
+		})
+	}
+	dispatch := func(chunk []item) bool {
+		select {
+		case work <- chunk:
+			return true
+		case <-sending.Done():
+			return false
+		}
+	}
+	finish := func(err error) error {
+		close(work)
+		senders.Wait()
+		switch {
+		case sendErr != nil:
+			return sendErr
+		case err != nil:
+			return err
+		case ctx.Err() != nil:
+			return im.interrupted()
+		}
+		return nil
+	}
+
 	chunk := make([]item, 0, im.cfg.chunk)
 	for rec := range records {
-		if ctx.Err() != nil {
-			return im.interrupted()
+		if sending.Err() != nil {
+			return finish(nil)
 		}
 		im.stats.read.Add(1)
 		d, err := im.conv.Convert(rec)
@@ -314,10 +361,10 @@ func (im *importer) run(ctx context.Context, stdin io.Reader) error {
 		if err != nil {
 			var rej *legacy.Rejection
 			if !errors.As(err, &rej) {
-				return err
+				return finish(err)
 			}
 			if err := im.reject(rec, rej.Error()); err != nil {
-				return err
+				return finish(err)
 			}
 			continue
 		}
@@ -327,26 +374,21 @@ func (im *importer) run(ctx context.Context, stdin io.Reader) error {
 		}
 		chunk = append(chunk, item{rec, d})
 		if len(chunk) == im.cfg.chunk {
-			if err := im.send(ctx, chunk); err != nil {
-				return err
+			if !dispatch(chunk) {
+				return finish(nil)
 			}
-			chunk = chunk[:0]
+			chunk = make([]item, 0, im.cfg.chunk)
 		}
 	}
 	select {
 	case err := <-readErr:
-		return err
+		return finish(err)
 	default:
 	}
-	if ctx.Err() != nil {
-		return im.interrupted()
+	if len(chunk) > 0 && sending.Err() == nil {
+		dispatch(chunk)
 	}
-	if len(chunk) > 0 {
-		if err := im.send(ctx, chunk); err != nil {
-			return err
-		}
-	}
-	return nil
+	return finish(nil)
 }
 
 func (im *importer) interrupted() error {
@@ -388,6 +430,8 @@ type rejectLine struct {
 }
 
 func (im *importer) reject(rec *legacy.Record, reason string) error {
+	im.rejectMu.Lock()
+	defer im.rejectMu.Unlock()
 	im.stats.rejected.Add(1)
 	if im.rejects == nil {
 		if im.shownRejects < maxShownRejects {
@@ -578,7 +622,7 @@ func (im *importer) summary(stdout io.Writer, took time.Duration) {
 			s.read.Load(), s.imported.Load(), s.present.Load(), s.rejected.Load())
 	}
 	if left := s.read.Load() - s.done(); left > 0 {
-		fmt.Fprintf(stdout, "not sent:        %d\n", left)
+		fmt.Fprintf(stdout, "not processed:   %d\n", left)
 	}
 	var notes []string
 	if im.cfg.dryRun {

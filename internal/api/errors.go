@@ -32,6 +32,8 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeNotFound:               http.StatusNotFound,
 	licensor.CodeLicenseNotFound:        http.StatusNotFound,
 	licensor.CodeProductNotFound:        http.StatusNotFound,
+	licensor.CodeWebhookNotFound:        http.StatusNotFound,
+	licensor.CodeDeliveryNotFound:       http.StatusNotFound,
 	licensor.CodeMethodNotAllowed:       http.StatusMethodNotAllowed,
 	licensor.CodeOrderIDConflict:        http.StatusConflict,
 	licensor.CodeProductInUse:           http.StatusConflict,
@@ -44,6 +46,14 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeUnsupportedMediaType:   http.StatusUnsupportedMediaType,
 	licensor.CodeInternal:               http.StatusInternalServerError,
 	licensor.CodeUnavailable:            http.StatusServiceUnavailable,
+	// The end-user API (enduser.go).
+	CodeIdempotencyKeyRequired: http.StatusBadRequest,
+	CodeTokenMissing:           http.StatusUnauthorized,
+	CodeTokenInvalid:           http.StatusUnauthorized,
+	CodeTokenExpired:           http.StatusUnauthorized,
+	CodeUserMismatch:           http.StatusForbidden,
+	CodePurchaseRestricted:     http.StatusForbidden,
+	CodeProductNotBuyable:      http.StatusForbidden,
 }
 
 // titles are the short, fixed titles of error objects.
@@ -69,6 +79,8 @@ var titles = map[licensor.Code]string{
 	licensor.CodeNotFound:               "Not found",
 	licensor.CodeLicenseNotFound:        "License not found",
 	licensor.CodeProductNotFound:        "Product not found",
+	licensor.CodeWebhookNotFound:        "Webhook not found",
+	licensor.CodeDeliveryNotFound:       "Delivery not found",
 	licensor.CodeMethodNotAllowed:       "Method not allowed",
 	licensor.CodeOrderIDConflict:        "Order id already used",
 	licensor.CodeProductInUse:           "Product in use",
@@ -81,6 +93,14 @@ var titles = map[licensor.Code]string{
 	licensor.CodeUnsupportedMediaType:   "Unsupported media type",
 	licensor.CodeInternal:               "Internal error",
 	licensor.CodeUnavailable:            "Service unavailable",
+	// The end-user API (enduser.go).
+	CodeIdempotencyKeyRequired: "Idempotency key required",
+	CodeTokenMissing:           "Bearer token missing",
+	CodeTokenInvalid:           "Bearer token invalid",
+	CodeTokenExpired:           "Bearer token expired",
+	CodeUserMismatch:           "Token is for another user",
+	CodePurchaseRestricted:     "Purchase restricted",
+	CodeProductNotBuyable:      "Product not buyable",
 }
 
 // errorObject is a JSON:API error object.

@@ -29,6 +29,20 @@ func (s *Server) managementRoutes() []route {
 		{"PATCH", basePath + "/products/{product_id}", "UpdateProduct", s.updateProduct},
 		{"DELETE", basePath + "/products/{product_id}", "DeleteProductById", s.deleteProduct},
 		{"GET", basePath + "/users/{user_id}/licenses", "GetLicensesByUser", s.getUserLicenses},
+		{"GET", basePath + "/users/{user_id}/entitlements", "GetEntitlementsByUser", s.getEntitlements},
+		{"POST", basePath + "/entitlements/check", "CheckEntitlements", s.checkEntitlements},
+	}
+}
+
+// endUserRoutes is the End-user License API v4, sorted by path. Every
+// route is behind a user's bearer token, whose subject must be the
+// {user_id} of the path (enduser.go).
+func (s *Server) endUserRoutes() []route {
+	return []route{
+		{"GET", endUserPath + "/products", "GetEndUserProducts", s.getEndUserProducts},
+		{"GET", endUserPath + "/users/{user_id}/entitlements", "GetUserEntitlements", s.getUserEntitlements},
+		{"GET", endUserPath + "/users/{user_id}/licenses", "GetUserLicenses", s.getEndUserLicenses},
+		{"POST", endUserPath + "/users/{user_id}/licenses", "PurchaseUserLicense", s.purchase},
 	}
 }
 
@@ -57,10 +71,18 @@ func (s *Server) routes() http.Handler {
 	methods := map[string][]string{}
 	for _, rt := range s.managementRoutes() {
 		h := s.adapt(rt.handle)
-		if rt.method == "POST" {
+		auth := s.authenticate
+		switch {
+		case rt.operation == "CheckEntitlements":
+			auth = s.authenticateQuery // a POST that only reads: a read key may
+		case rt.method == "POST":
 			h = s.idempotent(h)
 		}
-		mux.Handle(rt.method+" "+rt.path, s.noStore(s.authenticate(s.limitRate(s.limitBody(h)))))
+		mux.Handle(rt.method+" "+rt.path, s.noStore(auth(s.limitRate(s.limitBody(h)))))
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	for _, rt := range s.endUserRoutes() {
+		mux.Handle(rt.method+" "+rt.path, s.endUserHandler(rt))
 		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
 	for _, rt := range s.publicRoutes() {

@@ -28,7 +28,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	s := New(nil, Options{MetricsOnAPI: true})
 	served := map[string]string{}
-	for _, rt := range append(s.managementRoutes(), s.publicRoutes()...) {
+	for _, rt := range slices.Concat(s.managementRoutes(), s.endUserRoutes(), s.publicRoutes()) {
 		served[rt.method+" "+rt.path] = rt.operation
 	}
 	var problems []string

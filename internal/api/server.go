@@ -46,6 +46,9 @@ type Options struct {
 	// MetricsOnAPI serves GET /metrics on the API handler (without an API
 	// key). Otherwise serve MetricsHandler on a listener of its own.
 	MetricsOnAPI bool
+	// EndUser configures the end-user API's bearer tokens and the
+	// entitlement cache (enduser.go).
+	EndUser EndUserOptions
 }
 
 // DefaultMaxBodyBytes is the default request body cap.
@@ -60,6 +63,7 @@ type Server struct {
 	keys    *keyring
 	limiter *limiter // nil: no rate limit
 	metrics *metrics
+	endUser *endUser
 	handler http.Handler
 }
 
@@ -94,6 +98,7 @@ func New(store licensor.Store, opts Options) *Server {
 	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
 	s.limiter = newLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
 	s.metrics = newMetrics(store)
+	s.initEndUser(store) // wraps s.store to keep the entitlement cache true
 	s.handler = s.routes()
 	return s
 }

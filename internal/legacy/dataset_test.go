@@ -1,8 +1,10 @@
 package legacy_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +106,51 @@ func TestGeneratedDataset(t *testing.T) {
 		t.Errorf("only %d licenses", licenses)
 	}
 	t.Logf("%d records, %d good, %d bad; defects: %v", read, good, len(ds.Bad), kinds)
+}
+
+// BenchmarkReadConvert measures the importer's own work, reading and
+// converting, without a server: go test ./internal/legacy -bench ReadConvert
+func BenchmarkReadConvert(b *testing.B) {
+	loc, err := time.LoadLocation("Europe/Helsinki")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := legacytest.Generate(b.TempDir(), legacytest.Options{Seed: 7, Users: 2000, Licenses: 20000, Location: loc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	users := map[string]string{}
+	for i := range 2000 {
+		users[fmt.Sprintf("user%05d@example.com", i)] = strconv.Itoa(i + 1)
+	}
+	products := map[string]int64{}
+	for i, p := range ds.Products {
+		products[p] = int64(i + 1)
+	}
+	inputs, err := legacy.Inputs([]string{ds.Inputs}, legacy.FormatAuto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for b.Loop() {
+		conv, _ := legacy.NewConverter(users, products, loc, "bench")
+		for _, in := range inputs {
+			f, err := os.Open(in.Path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			err = legacy.Read(f, in.Path, in.Format, func(r *legacy.Record) error {
+				if _, err := conv.Convert(r); err != nil {
+					return err
+				}
+				n++
+				return nil
+			})
+			f.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

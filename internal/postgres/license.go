@@ -61,12 +61,16 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		if out, err = createLicenses(ctx, tx, drafts, c); err != nil {
 			return err
 		}
-		return storeWithWrite(ctx, tx, c, out)
+		if err := storeWithWrite(ctx, tx, c, out); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseCreated, out, c))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create licenses: %w", err)
 	}
 	markStored(c)
+	db.committed.fire()
 	return out, nil
 }
 
@@ -263,22 +267,24 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 		deleted, missing = make([]int64, 0, len(ids)), nil
 		rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
 WHERE id = ANY($4) AND deleted_at IS NULL
-RETURNING id`, c.Time, c.Actor, c.RequestID, ids)
+RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
 		if err != nil {
 			return err
 		}
-		gone, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		gone, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
 		if err != nil {
 			return err
 		}
-		isGone := make(map[int64]bool, len(gone))
-		for _, id := range gone {
-			isGone[id] = true
+		isGone := make(map[int64]*licensor.License, len(gone))
+		for i := range gone {
+			isGone[gone[i].ID] = &gone[i]
 		}
 		var errs licensor.ItemErrors
+		var events []licensor.Event // in request order
 		for i, id := range ids {
-			if isGone[id] {
+			if l := isGone[id]; l != nil {
 				deleted = append(deleted, id)
+				events = append(events, licensor.LicenseEvent(licensor.EventLicenseDeleted, l, c))
 				continue
 			}
 			missing = append(missing, id)
@@ -289,12 +295,18 @@ RETURNING id`, c.Time, c.Actor, c.RequestID, ids)
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		return storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing})
+		if err := storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: delete licenses: %w", err)
 	}
 	markStored(c)
+	if len(deleted) > 0 {
+		db.committed.fire()
+	}
 	return deleted, missing, nil
 }
 

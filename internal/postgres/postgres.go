@@ -38,6 +38,8 @@ type DB struct {
 	// searchPath is the search_path the URL asked for, if any; Migrate
 	// creates its first schema when it does not exist.
 	searchPath string
+	// committed wakes the waiters of EventsCommitted (events.go).
+	committed signal
 }
 
 var _ licensor.Store = (*DB)(nil)

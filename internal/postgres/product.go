@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -98,13 +99,17 @@ RETURNING id`,
 		}
 		created := *p
 		created.ID, created.CreatedAt, created.UpdatedAt, created.Version = id, c.Time, c.Time, 1
-		return storeWithWrite(ctx, tx, c, &created)
+		if err := storeWithWrite(ctx, tx, c, &created); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
 	markStored(c)
+	db.committed.fire()
 	return nil
 }
 
@@ -161,12 +166,16 @@ WHERE id = $15`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
 			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency,
 			nullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
+		if err != nil {
+			return err
+		}
 		out = &p
-		return err
+		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductUpdated, &p, c)})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: update product: %w", interpretError(err))
 	}
+	db.committed.fire()
 	return out, nil
 }
 
@@ -190,23 +199,35 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 		if err != nil {
 			return err
 		}
+		var events []licensor.Event
 		if live > 0 {
 			if !opts.Cascade {
 				return licensor.Errorf(licensor.CodeProductInUse,
 					"product %d still has %d live licenses; delete them first or use cascade", id, live)
 			}
-			_, err = tx.Exec(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
-WHERE product_id = $4 AND deleted_at IS NULL`, c.Time, c.Actor, c.RequestID, id)
+			rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
+WHERE product_id = $4 AND deleted_at IS NULL
+RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
 			if err != nil {
 				return err
 			}
+			gone, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
+			if err != nil {
+				return err
+			}
+			slices.SortFunc(gone, func(a, b licensor.License) int { return compareInt(a.ID, b.ID) })
+			events = licenseEvents(licensor.EventLicenseDeleted, gone, c)
 		}
 		_, err = tx.Exec(ctx, `UPDATE products SET deleted_at = $1, deleted_by = $2 WHERE id = $3`, c.Time, c.Actor, id)
-		return err
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, append(events, licensor.ProductEvent(licensor.EventProductDeleted, p, c)))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete product: %w", err)
 	}
+	db.committed.fire()
 	return nil
 }
 

@@ -35,12 +35,16 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		if out, err = createLicenses(ctx, tx, drafts, c); err != nil {
 			return err
 		}
-		return storeWithWrite(ctx, tx, c, out)
+		if err := storeWithWrite(ctx, tx, c, out); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseCreated, out, c))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
 	}
 	markStored(c)
+	db.committed.fire()
 	return out, nil
 }
 
@@ -152,24 +156,23 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		deleted, missing = make([]int64, 0, len(ids)), nil
 		stmt, err := tx.PrepareContext(ctx, `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
-WHERE id = ? AND deleted_at IS NULL`)
+WHERE id = ? AND deleted_at IS NULL
+RETURNING `+licenseColumns)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		var errs licensor.ItemErrors
+		var gone []licensor.License // as they were, for their events
 		for i, id := range ids {
-			res, err := stmt.ExecContext(ctx, c.Time, c.Actor, c.RequestID, id)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 1 {
+			l, err := scanLicense(stmt.QueryRowContext(ctx, c.Time, c.Actor, c.RequestID, id))
+			if err == nil {
 				deleted = append(deleted, id)
+				gone = append(gone, l)
 				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
 			}
 			missing = append(missing, id)
 			e := licenseNotFound(id)
@@ -179,12 +182,18 @@ WHERE id = ? AND deleted_at IS NULL`)
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		return storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing})
+		if err := storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseDeleted, gone, c))
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
 	}
 	markStored(c)
+	if len(deleted) > 0 {
+		db.committed.fire()
+	}
 	return deleted, missing, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/licensor/licensor"
@@ -95,13 +96,17 @@ RETURNING id`,
 		}
 		created := *p
 		created.ID, created.CreatedAt, created.UpdatedAt, created.Version = id, c.Time, c.Time, 1
-		return storeWithWrite(ctx, tx, c, &created)
+		if err := storeWithWrite(ctx, tx, c, &created); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
 	markStored(c)
+	db.committed.fire()
 	return nil
 }
 
@@ -160,12 +165,16 @@ WHERE id = ?`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
 			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency,
 			nullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
+		if err != nil {
+			return err
+		}
 		out = &p
-		return err
+		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductUpdated, &p, c)})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: update product: %w", interpretError(err))
 	}
+	db.committed.fire()
 	return out, nil
 }
 
@@ -186,24 +195,54 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 		if err != nil {
 			return err
 		}
+		var events []licensor.Event
 		if live > 0 {
 			if !opts.Cascade {
 				return licensor.Errorf(licensor.CodeProductInUse,
 					"product %d still has %d live licenses; delete them first or use cascade", id, live)
 			}
-			_, err = tx.ExecContext(ctx, `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
-WHERE product_id = ? AND deleted_at IS NULL`, c.Time, c.Actor, c.RequestID, id)
+			gone, err := deleteProductLicenses(ctx, tx, id, c)
 			if err != nil {
 				return err
 			}
+			events = licenseEvents(licensor.EventLicenseDeleted, gone, c)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE products SET deleted_at = ?, deleted_by = ? WHERE id = ?`, c.Time, c.Actor, id)
-		return err
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, append(events, licensor.ProductEvent(licensor.EventProductDeleted, p, c)))
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete product: %w", err)
 	}
+	db.committed.fire()
 	return nil
+}
+
+// deleteProductLicenses tombstones the live licenses of a product and
+// returns them as they were, by id.
+func deleteProductLicenses(ctx context.Context, tx *sql.Tx, productID int64, c licensor.Change) ([]licensor.License, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
+WHERE product_id = ? AND deleted_at IS NULL
+RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, productID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var gone []licensor.License
+	for rows.Next() {
+		l, err := scanLicense(rows)
+		if err != nil {
+			return nil, err
+		}
+		gone = append(gone, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(gone, func(a, b licensor.License) int { return compareInt(a.ID, b.ID) })
+	return gone, nil
 }
 
 // productSortKey returns the SQL expression a product sort field orders by.

@@ -36,6 +36,8 @@ type DB struct {
 	read  *sql.DB // several query_only connections; == write for in-memory databases
 	log   *slog.Logger
 	now   func() time.Time
+	// committed wakes the waiters of EventsCommitted (events.go).
+	committed signal
 }
 
 var _ licensor.Store = (*DB)(nil)

@@ -115,6 +115,28 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"RevokeUnknown", testAPIKeyRevokeUnknown},
 			{"Touch", testAPIKeyTouch},
 		}},
+		{"Events", []test{
+			{"EveryWrite", testEventsEveryWrite},
+			{"FailedWrites", testEventsFailedWrites},
+			{"Filters", testEventsFilters},
+			{"Next", testEventsNext},
+			{"ConcurrentWriters", testEventsConcurrentWriters},
+			{"Pruned", testEventsPruned},
+		}},
+		{"ExpireLicenses", []test{
+			{"Expires", testExpireLicenses},
+			{"Backlog", testExpireLicensesBacklog},
+			{"Concurrent", testExpireLicensesConcurrent},
+		}},
+		{"Webhooks", []test{
+			{"CRUD", testWebhookCRUD},
+			{"Dispatch", testWebhookDispatch},
+			{"Order", testWebhookOrder},
+			{"Lease", testWebhookLease},
+			{"Redeliver", testWebhookRedeliver},
+			{"ConcurrentDispatch", testWebhookConcurrentDispatch},
+			{"Prune", testWebhookPrune},
+		}},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,101 @@
+package licensor
+
+import "encoding/json"
+
+// EventType names a kind of change. Event types are part of the public API:
+// they appear in the change feed, in webhook messages and in subscriptions.
+type EventType string
+
+// The event types. Every change to a license or a product is recorded as
+// one event, in the same transaction as the change.
+const (
+	EventLicenseCreated EventType = "license.created"
+	EventLicenseDeleted EventType = "license.deleted" // also for each license of a cascading product delete
+	EventLicenseExpired EventType = "license.expired" // an ACTIVE license passed its stop_date
+	EventProductCreated EventType = "product.created"
+	EventProductUpdated EventType = "product.updated"
+	EventProductDeleted EventType = "product.deleted"
+)
+
+// EventTypes lists every event type.
+var EventTypes = []EventType{
+	EventLicenseCreated, EventLicenseDeleted, EventLicenseExpired,
+	EventProductCreated, EventProductUpdated, EventProductDeleted,
+}
+
+// Valid reports whether t is one of EventTypes.
+func (t EventType) Valid() bool {
+	for _, v := range EventTypes {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one committed change, as the change feed and webhooks carry it.
+type Event struct {
+	// Seq is the event's position in commit order: 1, 2, 3, ... without
+	// gaps. An event with a larger Seq committed after every event with a
+	// smaller one, so a reader that has seen Seq n has seen everything
+	// before it.
+	Seq       int64
+	Type      EventType
+	Time      int64  // unix seconds: the Change's time
+	Actor     string // name of the API key, or "system" (expiry)
+	RequestID string
+	LicenseID int64  // 0 for product events
+	ProductID int64  // the product, or the license's product
+	UserID    string // the license's user; "" for product events
+	// Data is the resource as the management API shows it (a JSON:API
+	// resource object; for deletions, as it was just before).
+	Data json.RawMessage
+}
+
+// ActorSystem is the Actor of changes the server makes by itself.
+const ActorSystem = "system"
+
+// EventFilter selects events. Zero fields select everything.
+type EventFilter struct {
+	Types     []EventType
+	LicenseID *int64
+	ProductID *int64
+	UserID    *string
+}
+
+// EventQuery is one page of the change feed.
+type EventQuery struct {
+	Filter EventFilter
+	// After is the position the reader has reached (EventPage.Next of its
+	// last page); 0 starts at the oldest retained event.
+	After int64
+	Limit int // 1..MaxPageSize; 0 means DefaultPageSize
+}
+
+// EventPage is one page of the change feed.
+type EventPage struct {
+	Events []Event // in commit order
+	// Next is the position to continue from: the Seq of the last event
+	// returned when the page is full, otherwise the last position
+	// committed when the page was read (so that a filtered reader skips
+	// what it has already scanned). It is never less than the query's After.
+	Next int64
+}
+
+// LicenseEvent is the event of change typ to license l at c. l is rendered
+// with its effective status at c.Time.
+func LicenseEvent(typ EventType, l *License, c Change) Event {
+	return Event{
+		Type: typ, Time: c.Time, Actor: c.Actor, RequestID: c.RequestID,
+		LicenseID: l.ID, ProductID: l.ProductID, UserID: l.UserID,
+		Data: LicenseResource(l, c.Time),
+	}
+}
+
+// ProductEvent is the event of change typ to product p at c.
+func ProductEvent(typ EventType, p *Product, c Change) Event {
+	return Event{
+		Type: typ, Time: c.Time, Actor: c.Actor, RequestID: c.RequestID,
+		ProductID: p.ID, Data: ProductResource(p),
+	}
+}

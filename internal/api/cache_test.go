@@ -1,0 +1,282 @@
+package api
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor"
+)
+
+// fakeClock is a settable monotonic clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// gatedLoader counts loads of a key and can hold them until released.
+type gatedLoader struct {
+	calls atomic.Int64
+	gate  chan struct{} // nil: loads return at once
+	value atomic.Int64  // the value the next load returns
+}
+
+func (g *gatedLoader) load(ctx context.Context, k string) (int64, error) {
+	g.calls.Add(1)
+	v := g.value.Load()
+	if g.gate != nil {
+		<-g.gate
+	}
+	return v, nil
+}
+
+func newTestCache(g *gatedLoader, capacity int, clk *fakeClock) *ttlCache[string, int64] {
+	c := newTTLCache(4, capacity, time.Second, hashString, g.load)
+	c.clock = clk.Now
+	return c
+}
+
+// waitFor polls cond (for goroutines to reach a point), failing after a
+// generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestTTLCacheSingleFlightAndTTL(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	g := &gatedLoader{gate: make(chan struct{})}
+	g.value.Store(7)
+	c := newTestCache(g, 100, clk)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if v, _, err := c.get(ctx, "a"); err != nil || v != 7 {
+				t.Errorf("get = %d, %v", v, err)
+			}
+		})
+	}
+	waitFor(t, "the first load", func() bool { return g.calls.Load() == 1 })
+	close(g.gate)
+	wg.Wait()
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("%d loads for 10 concurrent misses, want 1", n)
+	}
+
+	g.value.Store(8)
+	clk.Add(time.Second - time.Nanosecond)
+	if v, _, _ := c.get(ctx, "a"); v != 7 || g.calls.Load() != 1 {
+		t.Fatalf("within the TTL: %d after %d loads", v, g.calls.Load())
+	}
+	clk.Add(time.Nanosecond)
+	if v, _, _ := c.get(ctx, "a"); v != 8 || g.calls.Load() != 2 {
+		t.Fatalf("at the TTL: %d after %d loads, want a reload", v, g.calls.Load())
+	}
+}
+
+// TestTTLCacheInvalidateDuringLoad: a load in flight when its key is
+// invalidated is neither stored nor shared with later callers.
+func TestTTLCacheInvalidateDuringLoad(t *testing.T) {
+	for _, how := range []string{"invalidate", "dropInFlight", "clear"} {
+		t.Run(how, func(t *testing.T) {
+			clk := &fakeClock{now: time.Unix(1000, 0)}
+			g := &gatedLoader{gate: make(chan struct{})}
+			g.value.Store(1) // the state before the write
+			c := newTestCache(g, 100, clk)
+			ctx := context.Background()
+
+			early := make(chan int64)
+			go func() { v, _, _ := c.get(ctx, "a"); early <- v }()
+			waitFor(t, "the first load", func() bool { return g.calls.Load() == 1 })
+
+			g.value.Store(2) // the write commits, then invalidates
+			switch how {
+			case "invalidate":
+				c.invalidate("a")
+			case "dropInFlight":
+				c.dropInFlight(func() bool { return true })
+			case "clear":
+				c.clear()
+			}
+			late := make(chan int64)
+			go func() { v, _, _ := c.get(ctx, "a"); late <- v }()
+			waitFor(t, "a second load", func() bool { return g.calls.Load() == 2 })
+			close(g.gate)
+			if v := <-early; v != 1 {
+				t.Errorf("the caller that started before the write got %d", v)
+			}
+			if v := <-late; v != 2 {
+				t.Errorf("a caller that started after the invalidation got %d, want 2", v)
+			}
+			if v, _, _ := c.get(ctx, "a"); v != 2 {
+				t.Errorf("stored %d, want 2", v)
+			}
+		})
+	}
+}
+
+func TestTTLCacheBounded(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	g := &gatedLoader{}
+	c := newTestCache(g, 8, clk) // 4 shards of 2
+	held := map[string]bool{}
+	c.onStore = func(k string, _ int64) { held[k] = true }
+	c.onDrop = func(k string, _ int64) { delete(held, k) }
+	ctx := context.Background()
+	for i := range 100 {
+		if _, _, err := c.get(ctx, string(rune('a'+i%26))+string(rune('a'+i/26))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.len(); n > 8 {
+		t.Errorf("%d keys held, capacity 8", n)
+	}
+	if len(held) != c.len() {
+		t.Errorf("onStore/onDrop bookkeeping holds %d keys, the cache %d", len(held), c.len())
+	}
+	c.clear()
+	if len(held) != 0 {
+		t.Errorf("clear left %d keys in the bookkeeping", len(held))
+	}
+}
+
+// licenseStore serves one user's licenses and products from memory; its
+// license reads can be held.
+type licenseStore struct {
+	licensor.Store
+	mu       sync.Mutex
+	licenses []licensor.License
+	products map[int64]*licensor.Product
+	gate     chan struct{}
+	reads    atomic.Int64
+}
+
+func (s *licenseStore) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
+	s.mu.Lock()
+	var out []licensor.License
+	for _, l := range s.licenses {
+		if l.UserID == *q.Filter.UserID {
+			out = append(out, l)
+		}
+	}
+	gate := s.gate
+	s.mu.Unlock()
+	s.reads.Add(1)
+	if gate != nil {
+		<-gate
+	}
+	return &licensor.LicensePage{Licenses: out}, nil
+}
+
+func (s *licenseStore) FindProductByID(ctx context.Context, id int64) (*licensor.Product, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.products[id]; ok {
+		cp := *p
+		return &cp, nil
+	}
+	return nil, licensor.Errorf(licensor.CodeProductNotFound, "no product %d", id)
+}
+
+// TestEntitlementCacheDeleteByIDDuringLoad: a license deleted by id while
+// its user's licenses are being loaded (so the cache cannot yet know whose
+// it is) never comes back from that load.
+func TestEntitlementCacheDeleteByIDDuringLoad(t *testing.T) {
+	store := &licenseStore{
+		licenses: []licensor.License{{ID: 5, UserID: "41", ProductID: 1, Status: licensor.StatusActive}},
+		products: map[int64]*licensor.Product{1: {ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"espn"}}}},
+		gate:     make(chan struct{}),
+	}
+	ec := newEntitlementCache(store, CacheOptions{TTL: time.Hour})
+	ctx := context.Background()
+	early := make(chan bool)
+	go func() {
+		e, err := ec.At(ctx, "41", 100)
+		early <- err == nil && e.Allows(licensor.ServiceLive, "espn")
+	}()
+	waitFor(t, "the load", func() bool { return store.reads.Load() == 1 })
+	store.mu.Lock()
+	store.licenses = nil // the delete commits...
+	held := store.gate
+	store.gate = nil
+	store.mu.Unlock()
+	ec.InvalidateLicenses(5) // ...and invalidates, by license id only
+	close(held)
+	if !<-early {
+		t.Error("the check that started before the delete did not see the license")
+	}
+	e, err := ec.At(ctx, "41", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Allows(licensor.ServiceLive, "espn") {
+		t.Fatal("the deleted license came back from a load that was in flight")
+	}
+}
+
+// TestEntitlementCacheIndex: deleting a cached user's license by id
+// invalidates that user only; a product change retires computed answers.
+func TestEntitlementCacheIndex(t *testing.T) {
+	store := &licenseStore{
+		licenses: []licensor.License{
+			{ID: 5, UserID: "41", ProductID: 1, Status: licensor.StatusActive},
+			{ID: 6, UserID: "42", ProductID: 1, Status: licensor.StatusActive},
+		},
+		products: map[int64]*licensor.Product{1: {ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"espn"}}}},
+	}
+	ec := newEntitlementCache(store, CacheOptions{TTL: time.Hour})
+	ctx := context.Background()
+	for _, u := range []string{"41", "42"} {
+		if e, _ := ec.At(ctx, u, 100); !e.Allows(licensor.ServiceLive, "espn") {
+			t.Fatalf("user %s not entitled", u)
+		}
+	}
+	reads := store.reads.Load()
+	store.mu.Lock()
+	store.licenses = store.licenses[1:]
+	store.mu.Unlock()
+	ec.InvalidateLicenses(5)
+	if e, _ := ec.At(ctx, "41", 100); e.Allows(licensor.ServiceLive, "espn") {
+		t.Error("user 41 still entitled after its license was deleted")
+	}
+	if e, _ := ec.At(ctx, "42", 100); !e.Allows(licensor.ServiceLive, "espn") {
+		t.Error("user 42 lost its entitlement")
+	}
+	if got := store.reads.Load() - reads; got != 1 {
+		t.Errorf("%d reloads, want 1 (user 41 only)", got)
+	}
+
+	store.mu.Lock()
+	store.products[1] = &licensor.Product{ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"cnn"}}}
+	store.mu.Unlock()
+	ec.InvalidateProduct(1)
+	if e, _ := ec.At(ctx, "42", 100); e.Allows(licensor.ServiceLive, "espn") || !e.Allows(licensor.ServiceLive, "cnn") {
+		t.Error("a product change is not reflected")
+	}
+	ec.InvalidateAll()
+	if s := ec.Stats(); s.Users != 0 || s.Products != 0 {
+		t.Errorf("after InvalidateAll: %+v", s)
+	}
+}

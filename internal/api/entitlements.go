@@ -1,0 +1,305 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/licensor/licensor"
+)
+
+// Wire forms of the entitlement check.
+type (
+	entitlementsDocument struct {
+		Data entitlementsResource `json:"data"`
+	}
+	// entitlementsResource is what a user may use at an instant. It does
+	// not name the instant: the same answer holds until valid_until, and
+	// its representation (and ETag) stays the same all that time.
+	entitlementsResource struct {
+		ID            string                 `json:"id"` // the user id
+		Type          string                 `json:"type"`
+		Attributes    entitlementsAttributes `json:"attributes"`
+		Relationships entitlementsRelations  `json:"relationships"`
+	}
+	entitlementsAttributes struct {
+		ValidUntil *int64 `json:"valid_until"`
+	}
+	entitlementsRelations struct {
+		User      toOne  `json:"user"`
+		Products  toMany `json:"products"`
+		Live      toMany `json:"live"`
+		Catchup   toMany `json:"catchup"`
+		NPVR      toMany `json:"npvr"`
+		Startover toMany `json:"startover"`
+	}
+
+	checkDocument struct {
+		Data []checkAnswer `json:"data"`
+	}
+	checkAnswer struct {
+		Type       string           `json:"type"`
+		Attributes checkAnswerAttrs `json:"attributes"`
+	}
+	checkAnswerAttrs struct {
+		UserID     string           `json:"user_id"`
+		ChannelID  string           `json:"channel_id"`
+		Service    licensor.Service `json:"service"`
+		At         int64            `json:"at"`
+		Entitled   bool             `json:"entitled"`
+		ValidUntil *int64           `json:"valid_until"`
+	}
+)
+
+func entitlementsOut(user string, e *licensor.Entitlements) entitlementsResource {
+	channels := func(s licensor.Service) toMany {
+		ids := e.Channels[s]
+		out := toMany{Data: make([]identifier, len(ids))}
+		for i, c := range ids {
+			out.Data[i] = identifier{Type: "Channel", ID: c}
+		}
+		return out
+	}
+	products := toMany{Data: make([]identifier, len(e.Products))}
+	for i, p := range e.Products {
+		products.Data[i] = identifier{Type: "Product", ID: id(p)}
+	}
+	return entitlementsResource{
+		ID:         user,
+		Type:       "Entitlements",
+		Attributes: entitlementsAttributes{ValidUntil: e.ValidUntil},
+		Relationships: entitlementsRelations{
+			User:      toOne{identifier{Type: "User", ID: user}},
+			Products:  products,
+			Live:      channels(licensor.ServiceLive),
+			Catchup:   channels(licensor.ServiceCatchup),
+			NPVR:      channels(licensor.ServiceNPVR),
+			Startover: channels(licensor.ServiceStartover),
+		},
+	}
+}
+
+// getEntitlements serves GetEntitlementsByUser (API key).
+func (s *Server) getEntitlements(w http.ResponseWriter, r *http.Request) error {
+	return s.entitlements(w, r, "")
+}
+
+// getUserEntitlements serves GetUserEntitlements (the user's token): the
+// user's client may keep the answer, revalidating it before each use.
+func (s *Server) getUserEntitlements(w http.ResponseWriter, r *http.Request) error {
+	return s.entitlements(w, r, "private, no-cache")
+}
+
+// entitlements answers what the user of the path may use at ?at=T (default
+// now), with an ETag; If-None-Match with it gives 304. cacheControl, when
+// set, replaces the route's Cache-Control on success.
+func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheControl string) error {
+	user := r.PathValue("user_id")
+	if !licensor.ValidUserID(user) {
+		return licensor.Errorf(licensor.CodeInvalidID, "user_id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+	}
+	q := newQuery(r.URL)
+	t := s.unix()
+	if at := q.integer("at", 0); at != nil {
+		t = *at
+	}
+	if err := q.done(); err != nil {
+		return err
+	}
+	ents, err := s.endUser.cache.At(r.Context(), user, t)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(entitlementsDocument{Data: entitlementsOut(user, ents)})
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:15]) + `"`
+	w.Header().Set("ETag", etag)
+	if cacheControl != "" {
+		w.Header().Set("Cache-Control", cacheControl)
+	}
+	if noneMatch(r.Header.Values("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Type", mediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// noneMatch reports whether an If-None-Match header lists etag (weak
+// comparison, RFC 9110 §13.1.2) or is "*".
+func noneMatch(headers []string, etag string) bool {
+	for _, h := range headers {
+		for _, tag := range strings.Split(h, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkQuestion is one question of a batch check.
+type checkQuestion struct {
+	user, channel string
+	service       licensor.Service
+	at            *int64
+}
+
+// checkEntitlements serves CheckEntitlements: up to MaxBatch questions
+// "may user U use channel C on service S at T (default now)", answered in
+// order. An unknown user simply is entitled to nothing.
+func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error {
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	doc, err := readDocument(r)
+	if err != nil {
+		return err
+	}
+	items, _, err := resources(doc, true)
+	if err != nil {
+		return err
+	}
+	if err := s.checkBatchSize(len(items)); err != nil {
+		return err
+	}
+	s.metrics.batchSize.WithLabelValues("entitlements_check").Observe(float64(len(items)))
+	questions := make([]checkQuestion, len(items))
+	var bad licensor.ItemErrors
+	for i, m := range items {
+		q, err := parseCheckQuestion(m)
+		for _, e := range err {
+			bad = append(bad, licensor.ItemError{Index: i, Err: e})
+		}
+		questions[i] = q
+	}
+	if len(bad) > 0 {
+		return at(batchBase, bad)
+	}
+	ctx := r.Context()
+	ec := s.endUser.cache
+	now := s.unix()
+	if err := ec.prefetch(ctx, questions, now); err != nil {
+		return err
+	}
+	out := checkDocument{Data: make([]checkAnswer, len(questions))}
+	for i, q := range questions {
+		t := now
+		if q.at != nil {
+			t = *q.at
+		}
+		ents, err := ec.At(ctx, q.user, t)
+		if err != nil {
+			return err
+		}
+		out.Data[i] = checkAnswer{Type: "EntitlementCheck", Attributes: checkAnswerAttrs{
+			UserID: q.user, ChannelID: q.channel, Service: q.service, At: t,
+			Entitled: ents.Allows(q.service, q.channel), ValidUntil: ents.ValidUntil,
+		}}
+	}
+	return encode(w, http.StatusOK, out)
+}
+
+// parseCheckQuestion reads {"type": "EntitlementCheck", "attributes":
+// {"user_id", "channel_id", "service"[, "at"]}}.
+func parseCheckQuestion(m map[string]any) (checkQuestion, licensor.Errors) {
+	var errs licensor.Errors
+	var q checkQuestion
+	res := newObject(m, "", &errs)
+	res.typ("EntitlementCheck")
+	res.ignore("meta")
+	a, ok := res.object("attributes")
+	if !ok {
+		if _, present := m["attributes"]; !present || m["attributes"] == nil {
+			res.fail(licensor.CodeMissingAttribute, "attributes", "attributes user_id, channel_id and service are required")
+		}
+		res.done()
+		return q, errs
+	}
+	required := func(name string) *string {
+		v, ok := a.str(name, 0)
+		if !ok {
+			if _, present := a.m[name]; !present || a.m[name] == nil {
+				a.fail(licensor.CodeMissingAttribute, name, "%s is required", name)
+			}
+		}
+		return v
+	}
+	if u := required("user_id"); u != nil {
+		if !licensor.ValidUserID(*u) {
+			a.fail(licensor.CodeInvalidAttribute, "user_id", "a user id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+		}
+		q.user = *u
+	}
+	if c := required("channel_id"); c != nil {
+		if !licensor.ValidChannelID(*c) {
+			a.fail(licensor.CodeInvalidAttribute, "channel_id", "a channel id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+		}
+		q.channel = *c
+	}
+	if sv := required("service"); sv != nil {
+		if svc, ok := licensor.ParseService(*sv); ok {
+			q.service = svc
+		} else {
+			a.fail(licensor.CodeInvalidAttribute, "service", "service must be one of live, catchup, npvr, startover")
+		}
+	}
+	q.at, _ = a.integer("at", 0)
+	a.done()
+	res.done()
+	return q, errs
+}
+
+// prefetchWorkers bounds the loads one batch check runs at once.
+const prefetchWorkers = 16
+
+// prefetch loads, concurrently, the users of a batch that are not fresh
+// in memory, so that a cold batch waits for about its slowest load rather
+// than for the sum of them.
+func (ec *EntitlementCache) prefetch(ctx context.Context, questions []checkQuestion, now int64) error {
+	var cold []string
+	for _, q := range questions {
+		if !ec.users.fresh(q.user) {
+			cold = append(cold, q.user)
+		}
+	}
+	if len(cold) < 2 {
+		return nil
+	}
+	slices.Sort(cold)
+	cold = slices.Compact(cold)
+	work := make(chan string)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range min(prefetchWorkers, len(cold)) {
+		wg.Go(func() {
+			for u := range work {
+				if _, err := ec.At(ctx, u, now); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		})
+	}
+	for _, u := range cold {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
+}

@@ -1,0 +1,310 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor"
+)
+
+// signal wakes the goroutines waiting for the next commit of events. The
+// zero value is ready to use.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed by the next fire.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// EventsCommitted returns a channel closed when this DB next commits events.
+func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.wait() }
+
+// appendEvents records events in tx with the next positions of the feed.
+// It must be the transaction's last statement: it takes the row lock of
+// event_head, which orders the commits of every writer (see doc.go), and
+// the shorter the lock is held, the more writers commit per second.
+// Positions and rows go in one statement, one round trip.
+func appendEvents(ctx context.Context, tx pgx.Tx, events []licensor.Event) error {
+	n := len(events)
+	if n == 0 {
+		return nil
+	}
+	types, times, actors, requests := make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
+	licenses, products, users, data := make([]*int64, n), make([]int64, n), make([]*string, n), make([]string, n)
+	for i := range events {
+		e := &events[i]
+		types[i], times[i], actors[i], requests[i] = string(e.Type), e.Time, e.Actor, e.RequestID
+		if e.LicenseID != 0 {
+			licenses[i] = &e.LicenseID
+		}
+		if e.UserID != "" {
+			users[i] = &e.UserID
+		}
+		products[i], data[i] = e.ProductID, string(e.Data)
+	}
+	var last int64
+	err := tx.QueryRow(ctx, `WITH head AS (
+	UPDATE event_head SET seq = seq + $1 WHERE id = 1 RETURNING seq
+), ins AS (
+	INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
+	SELECT head.seq - $1 + u.ord, u.type, u.time, u.actor, u.request_id, u.license_id, u.product_id, u.user_id, u.data
+	FROM head, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
+		WITH ORDINALITY AS u(type, time, actor, request_id, license_id, product_id, user_id, data, ord)
+)
+SELECT seq FROM head`, n, types, times, actors, requests, licenses, products, users, data).Scan(&last)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	for i := range events {
+		events[i].Seq = last - int64(n) + 1 + int64(i)
+	}
+	return nil
+}
+
+func licenseEvents(typ licensor.EventType, ls []licensor.License, c licensor.Change) []licensor.Event {
+	out := make([]licensor.Event, len(ls))
+	for i := range ls {
+		out[i] = licensor.LicenseEvent(typ, &ls[i], c)
+	}
+	return out
+}
+
+const eventColumns = `seq, type, time, actor, request_id, license_id, product_id, user_id, data`
+
+// eventRow receives the columns of an event, alone or among others.
+type eventRow struct {
+	e         licensor.Event
+	typ       string
+	licenseID *int64
+	userID    *string
+	data      string
+}
+
+func (r *eventRow) dest() []any {
+	return []any{&r.e.Seq, &r.typ, &r.e.Time, &r.e.Actor, &r.e.RequestID, &r.licenseID, &r.e.ProductID, &r.userID, &r.data}
+}
+
+func (r *eventRow) event() licensor.Event {
+	e := r.e
+	e.Type, e.Data = licensor.EventType(r.typ), []byte(r.data)
+	if r.licenseID != nil {
+		e.LicenseID = *r.licenseID
+	}
+	if r.userID != nil {
+		e.UserID = *r.userID
+	}
+	return e
+}
+
+// Events reads one page of the change feed. The head is read first, then
+// the events up to it: the second statement's snapshot is younger, and
+// every position up to a committed head belongs to a transaction that
+// committed before it, so the page has no holes.
+func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
+	limit := pageLimit(q.Limit)
+	var head, pruned int64
+	if err := db.pool.QueryRow(ctx, `SELECT seq, pruned_through FROM event_head WHERE id = 1`).Scan(&head, &pruned); err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	if q.After > 0 && q.After < pruned {
+		return nil, fmt.Errorf("postgres: events: %w", cursorPruned(q.After, pruned))
+	}
+	var ph placeholders
+	conds := eventConditions(&ph, q.Filter)
+	conds = append(conds, "seq > "+ph.arg(q.After), "seq <= "+ph.arg(head))
+	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
+		` ORDER BY seq LIMIT `+ph.arg(limit), ph.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	defer rows.Close()
+	page := &licensor.EventPage{Events: []licensor.Event{}}
+	for rows.Next() {
+		var r eventRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, fmt.Errorf("postgres: events: %w", err)
+		}
+		page.Events = append(page.Events, r.event())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	page.Next = max(q.After, head)
+	if len(page.Events) == limit {
+		page.Next = page.Events[limit-1].Seq
+	}
+	return page, nil
+}
+
+func cursorPruned(after, pruned int64) error {
+	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
+		Detail: fmt.Sprintf("the events after position %d up to %d are past the retention period and were pruned; read the feed from its start again", after, pruned)}
+}
+
+// eventConditions returns the WHERE conditions of an event filter.
+func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
+	conds := []string{}
+	if len(f.Types) > 0 {
+		types := make([]string, len(f.Types))
+		for i, t := range f.Types {
+			types[i] = string(t)
+		}
+		conds = append(conds, "type = ANY("+ph.arg(types)+")")
+	}
+	if f.LicenseID != nil {
+		conds = append(conds, "license_id = "+ph.arg(*f.LicenseID))
+	}
+	if f.ProductID != nil {
+		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
+	}
+	if f.UserID != nil {
+		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
+	}
+	return conds
+}
+
+// ExpireLicenses moves due ACTIVE licenses to EXPIRED with their events,
+// earliest stop_date first. Instances running it at once take different
+// rows (FOR UPDATE SKIP LOCKED), and the UPDATE re-checks the status on
+// the row version it locked, so each license expires exactly once; a
+// license deleted meanwhile is left alone.
+func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) ([]licensor.License, error) {
+	var out []licensor.License
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		// MATERIALIZED: the locking subquery runs once (a subquery the
+		// planner rescans could lock and return more than limit rows).
+		rows, err := tx.Query(ctx, `WITH due AS MATERIALIZED (
+	SELECT id FROM licenses
+	WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date <= $1
+	ORDER BY stop_date, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+UPDATE licenses l SET status = 'EXPIRED'
+FROM due WHERE l.id = due.id AND l.status = 'ACTIVE' AND l.deleted_at IS NULL
+RETURNING `+prefixed("l.", licenseColumns), c.Time, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(out, func(a, b licensor.License) int {
+			if *a.StopDate != *b.StopDate {
+				return compareInt(*a.StopDate, *b.StopDate)
+			}
+			return compareInt(a.ID, b.ID)
+		})
+		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseExpired, out, c))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: expire licenses: %w", err)
+	}
+	if len(out) > 0 {
+		db.committed.fire()
+	}
+	return out, nil
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// NextExpiry returns the earliest stop_date of live ACTIVE licenses.
+func (db *DB) NextExpiry(ctx context.Context) (int64, bool, error) {
+	var next *int64
+	err := db.pool.QueryRow(ctx, `SELECT min(stop_date) FROM licenses
+WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL`).Scan(&next)
+	if err != nil {
+		return 0, false, fmt.Errorf("postgres: next expiry: %w", err)
+	}
+	if next == nil {
+		return 0, false, nil
+	}
+	return *next, true, nil
+}
+
+// PruneHistory deletes a batch of each kind of old history, each kind in a
+// transaction of its own. Updating pruned_through takes the event_head row
+// lock last and only for a moment, like any writer.
+func (db *DB) PruneHistory(ctx context.Context, before int64, limit int) (int64, error) {
+	var total int64
+	steps := []func(tx pgx.Tx) (int64, error){
+		func(tx pgx.Tx) (int64, error) {
+			var n int64
+			var top *int64
+			err := tx.QueryRow(ctx, `WITH gone AS (
+	DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < $1 ORDER BY seq LIMIT $2)
+	RETURNING seq)
+SELECT count(*), max(seq) FROM gone`, before, limit).Scan(&n, &top)
+			if err != nil || n == 0 {
+				return 0, err
+			}
+			_, err = tx.Exec(ctx, `UPDATE event_head SET pruned_through = GREATEST(pruned_through, $1) WHERE id = 1`, *top)
+			return n, err
+		},
+		func(tx pgx.Tx) (int64, error) {
+			// Deliveries of pruned events can never be sent again.
+			tag, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+WHERE event_seq <= (SELECT pruned_through FROM event_head WHERE id = 1) LIMIT $1)`, limit)
+			return tag.RowsAffected(), err
+		},
+		func(tx pgx.Tx) (int64, error) {
+			tag, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+WHERE state <> 'pending' AND created_at < $1 LIMIT $2)`, before, limit)
+			return tag.RowsAffected(), err
+		},
+		func(tx pgx.Tx) (int64, error) {
+			tag, err := tx.Exec(ctx, `DELETE FROM licenses WHERE id IN (SELECT id FROM licenses
+WHERE deleted_at IS NOT NULL AND deleted_at < $1 LIMIT $2)`, before, limit)
+			return tag.RowsAffected(), err
+		},
+		func(tx pgx.Tx) (int64, error) {
+			// FOR UPDATE SKIP LOCKED: a product being read FOR SHARE by a
+			// create (which will then find it deleted) is left for later.
+			tag, err := tx.Exec(ctx, `DELETE FROM products WHERE id IN (SELECT id FROM products p
+WHERE deleted_at IS NOT NULL AND deleted_at < $1
+	AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.product_id = p.id) LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
+			return tag.RowsAffected(), err
+		},
+	}
+	for _, step := range steps {
+		var n int64
+		err := db.writeTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			n, err = step(tx)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("postgres: prune history: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -1,0 +1,453 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/licensor/licensor"
+)
+
+const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at`
+
+func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
+	var w licensor.Webhook
+	var types string
+	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
+		return nil, err
+	}
+	w.EventTypes = splitEventTypes(types)
+	return &w, nil
+}
+
+func joinEventTypes(ts []licensor.EventType) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitEventTypes(s string) []licensor.EventType {
+	out := []licensor.EventType{}
+	if s == "" {
+		return out
+	}
+	for _, p := range strings.Split(s, ",") {
+		out = append(out, licensor.EventType(p))
+	}
+	return out
+}
+
+func webhookNotFound(id int64) error {
+	return licensor.Errorf(licensor.CodeWebhookNotFound, "webhook %d does not exist", id)
+}
+
+// CreateWebhook stores w; it receives the events committed after it (its
+// cursor starts at the head of the feed as the INSERT sees it).
+func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor.Change) error {
+	if w.EventTypes == nil {
+		w.EventTypes = []licensor.EventType{}
+	}
+	var id int64
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
+VALUES ($1, $2, $3, $4, (SELECT seq FROM event_head WHERE id = 1), $5, $6)
+RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
+		if err != nil {
+			return err
+		}
+		created := *w
+		created.ID, created.CreatedAt, created.UpdatedAt = id, c.Time, c.Time
+		return storeWithWrite(ctx, tx, c, &created)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: create webhook: %w", err)
+	}
+	w.ID, w.CreatedAt, w.UpdatedAt = id, c.Time, c.Time
+	markStored(c)
+	return nil
+}
+
+// FindWebhooks lists every webhook by id.
+func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find webhooks: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.Webhook, error) {
+		w, err := scanWebhook(r)
+		if err != nil {
+			return licensor.Webhook{}, err
+		}
+		return *w, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find webhooks: %w", err)
+	}
+	if out == nil {
+		out = []licensor.Webhook{}
+	}
+	return out, nil
+}
+
+func findWebhook(ctx context.Context, q querier, id int64, lock string) (*licensor.Webhook, error) {
+	w, err := scanWebhook(q.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1 `+lock, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, webhookNotFound(id)
+	}
+	return w, err
+}
+
+// FindWebhookByID returns a webhook.
+func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*licensor.Webhook, error) {
+	w, err := findWebhook(ctx, db.pool, id, "")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find webhook: %w", err)
+	}
+	return w, nil
+}
+
+// UpdateWebhook applies patch, holding the webhook's row lock from the
+// read to the write.
+func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.WebhookPatch, c licensor.Change) (*licensor.Webhook, error) {
+	var out *licensor.Webhook
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		w, err := findWebhook(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		applyWebhookPatch(w, patch)
+		if err := w.Validate(); err != nil {
+			return err
+		}
+		w.UpdatedAt = c.Time
+		_, err = tx.Exec(ctx, `UPDATE webhooks SET url = $1, event_types = $2, description = $3, secret = $4, updated_at = $5
+WHERE id = $6`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
+		out = w
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: update webhook: %w", err)
+	}
+	return out, nil
+}
+
+func applyWebhookPatch(w *licensor.Webhook, p licensor.WebhookPatch) {
+	if p.URL != nil {
+		w.URL = *p.URL
+	}
+	if p.EventTypes != nil {
+		w.EventTypes = append([]licensor.EventType{}, *p.EventTypes...)
+	}
+	if p.Description != nil {
+		w.Description = *p.Description
+	}
+	if p.Secret != nil {
+		w.Secret = *p.Secret
+	}
+}
+
+// DeleteWebhook removes a webhook; its deliveries go with it (ON DELETE
+// CASCADE).
+func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) error {
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
+		if err == nil && tag.RowsAffected() == 0 {
+			return webhookNotFound(id)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: delete webhook: %w", err)
+	}
+	return nil
+}
+
+const deliveryColumns = `id, webhook_id, event_seq, event_type, state, attempts, created_at, next_attempt_at,
+	last_attempt_at, last_status, last_error, delivered_at`
+
+func scanDelivery(s rowScanner, extra ...any) (licensor.Delivery, error) {
+	var d licensor.Delivery
+	var typ, state string
+	var lastStatus *int32
+	dest := append([]any{&d.ID, &d.WebhookID, &d.EventSeq, &typ, &state, &d.Attempts, &d.CreatedAt,
+		&d.NextAttemptAt, &d.LastAttemptAt, &lastStatus, &d.LastError, &d.DeliveredAt}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return d, err
+	}
+	d.EventType, d.State = licensor.EventType(typ), licensor.DeliveryState(state)
+	if lastStatus != nil {
+		st := int(*lastStatus)
+		d.LastStatus = &st
+	}
+	return d, nil
+}
+
+// FindDeliveries lists a webhook's deliveries, newest first.
+func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*licensor.DeliveryPage, error) {
+	limit := pageLimit(q.Limit)
+	if _, err := findWebhook(ctx, db.pool, q.WebhookID, ""); err != nil {
+		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+	}
+	var ph placeholders
+	conds := []string{"webhook_id = " + ph.arg(q.WebhookID)}
+	if q.State != nil {
+		conds = append(conds, "state = "+ph.arg(string(*q.State)))
+	}
+	if q.EventSeq != nil {
+		conds = append(conds, "event_seq = "+ph.arg(*q.EventSeq))
+	}
+	if q.Before > 0 {
+		conds = append(conds, "id < "+ph.arg(q.Before))
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
+		strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.arg(limit+1), ph.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.Delivery, error) { return scanDelivery(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+	}
+	page := &licensor.DeliveryPage{Deliveries: list}
+	if page.Deliveries == nil {
+		page.Deliveries = []licensor.Delivery{}
+	}
+	if len(page.Deliveries) > limit {
+		page.Deliveries = page.Deliveries[:limit]
+		page.Next = page.Deliveries[limit-1].ID
+	}
+	return page, nil
+}
+
+// Redeliver makes a pending delivery due now, or queues a finished one
+// again as a new delivery of the same event.
+func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c licensor.Change) (*licensor.Delivery, error) {
+	var out licensor.Delivery
+	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := findWebhook(ctx, tx, webhookID, "FOR SHARE"); err != nil {
+			return err
+		}
+		d, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+WHERE id = $1 AND webhook_id = $2 FOR UPDATE`, deliveryID, webhookID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return deliveryNotFound(webhookID, deliveryID)
+		}
+		if err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE seq = $1)`, d.EventSeq).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return licensor.Errorf(licensor.CodeDeliveryNotFound,
+				"the event of delivery %d is past the retention period and was pruned", deliveryID)
+		}
+		if d.State == licensor.DeliveryPending {
+			_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2`, c.Time, d.ID)
+			d.NextAttemptAt = c.Time
+			out = d
+			return err
+		}
+		out, err = scanDelivery(tx.QueryRow(ctx, `INSERT INTO webhook_deliveries
+	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
+SELECT webhook_id, event_seq, event_type, ordering_key, 'pending', $1, $1 FROM webhook_deliveries WHERE id = $2
+RETURNING `+deliveryColumns, c.Time, d.ID))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: redeliver: %w", err)
+	}
+	return &out, nil
+}
+
+func deliveryNotFound(webhookID, deliveryID int64) error {
+	return licensor.Errorf(licensor.CodeDeliveryNotFound, "webhook %d has no delivery %d", webhookID, deliveryID)
+}
+
+// orderingKey is the SQL expression of an event's ordering key: a
+// webhook receives the events of one license (or, for product events, of
+// one product) in commit order.
+const orderingKey = `CASE WHEN license_id IS NOT NULL THEN 'license:' || license_id ELSE 'product:' || product_id END`
+
+// DispatchEvents queues the deliveries of new events. Each webhook that is
+// behind the feed is locked FOR UPDATE SKIP LOCKED, so that concurrent
+// dispatchers (one per instance) share the webhooks and never queue an
+// event twice; an idle dispatcher costs one read.
+func (db *DB) DispatchEvents(ctx context.Context, now int64, limit int) (int, error) {
+	var behind bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks
+WHERE cursor < (SELECT seq FROM event_head WHERE id = 1))`).Scan(&behind)
+	if err != nil || !behind {
+		if err != nil {
+			err = fmt.Errorf("postgres: dispatch events: %w", err)
+		}
+		return 0, err
+	}
+	queued := 0
+	err = db.writeTx(ctx, func(tx pgx.Tx) error {
+		queued = 0
+		rows, err := tx.Query(ctx, `SELECT id, cursor, event_types FROM webhooks
+WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)
+ORDER BY id FOR UPDATE SKIP LOCKED`)
+		if err != nil {
+			return err
+		}
+		type behindHook struct {
+			id, cursor int64
+			types      []licensor.EventType
+		}
+		var hooks []behindHook
+		for rows.Next() {
+			var h behindHook
+			var types string
+			if err := rows.Scan(&h.id, &h.cursor, &types); err != nil {
+				rows.Close()
+				return err
+			}
+			h.types = splitEventTypes(types)
+			hooks = append(hooks, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(hooks) == 0 {
+			return err
+		}
+		// Read after the locks: every position up to this head is
+		// committed and visible to the statements that follow.
+		var head int64
+		if err := tx.QueryRow(ctx, `SELECT seq FROM event_head WHERE id = 1`).Scan(&head); err != nil {
+			return err
+		}
+		for _, h := range hooks {
+			var ph placeholders
+			sel := `SELECT ` + ph.arg(h.id) + `::bigint, seq, type, ` + orderingKey + `, 'pending', ` +
+				ph.arg(now) + `::bigint, ` + ph.arg(now) + `::bigint`
+			conds := eventConditions(&ph, licensor.EventFilter{Types: h.types})
+			conds = append(conds, "seq > "+ph.arg(h.cursor), "seq <= "+ph.arg(head))
+			var n int
+			var top *int64
+			err := tx.QueryRow(ctx, `WITH queued AS (
+	INSERT INTO webhook_deliveries (webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
+	`+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.arg(limit)+`
+	RETURNING event_seq)
+SELECT count(*), max(event_seq) FROM queued`, ph.args...).Scan(&n, &top)
+			if err != nil {
+				return err
+			}
+			cursor := head
+			if n == limit && top != nil {
+				cursor = *top
+			}
+			if _, err := tx.Exec(ctx, `UPDATE webhooks SET cursor = $1 WHERE id = $2`, cursor, h.id); err != nil {
+				return err
+			}
+			queued += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: dispatch events: %w", err)
+	}
+	return queued, nil
+}
+
+// ClaimDeliveries leases due deliveries for one attempt each. Instances
+// claim at once without waiting for each other (FOR UPDATE SKIP LOCKED); a
+// row another instance claimed meanwhile is re-checked on its committed
+// version and left out, its lease being in the future.
+func (db *DB) ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]licensor.DeliveryJob, error) {
+	var due bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1)`, now).Scan(&due)
+	if err != nil || !due {
+		if err != nil {
+			err = fmt.Errorf("postgres: claim deliveries: %w", err)
+		}
+		return nil, err
+	}
+	var jobs []licensor.DeliveryJob
+	err = db.writeTx(ctx, func(tx pgx.Tx) error {
+		jobs = nil
+		rows, err := tx.Query(ctx, `WITH due AS MATERIALIZED (
+	SELECT d.id FROM webhook_deliveries d
+	WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
+				AND (e.event_seq, e.id) < (d.event_seq, d.id))
+	ORDER BY d.next_attempt_at, d.id
+	LIMIT $3
+	FOR UPDATE SKIP LOCKED)
+UPDATE webhook_deliveries d SET locked_until = $2, attempts = d.attempts + 1
+FROM due WHERE d.id = due.id AND d.state = 'pending' AND d.locked_until <= $1
+RETURNING d.id`, now, leaseUntil, limit)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT `+prefixed("d.", deliveryColumns)+`, w.url, w.secret, `+prefixed("e.", eventColumns)+`
+FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
+WHERE d.id = ANY($1)
+ORDER BY d.next_attempt_at, d.id`, ids)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j licensor.DeliveryJob
+			var e eventRow
+			j.Delivery, err = scanDelivery(rows, append([]any{&j.URL, &j.Secret}, e.dest()...)...)
+			if err != nil {
+				return err
+			}
+			j.Event = e.event()
+			jobs = append(jobs, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+	}
+	return jobs, nil
+}
+
+// prefixed qualifies each column of a column list with prefix.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// CompleteDelivery records an attempt's outcome, if the attempt's claim
+// still stands (same attempt number, still pending).
+func (db *DB) CompleteDelivery(ctx context.Context, o licensor.DeliveryOutcome) error {
+	state, next := licensor.DeliveryFailed, o.At
+	var deliveredAt, status *int64
+	switch {
+	case o.Delivered:
+		state, deliveredAt = licensor.DeliveryDelivered, &o.At
+	case o.RetryAt > 0:
+		state, next = licensor.DeliveryPending, o.RetryAt
+	}
+	if o.Status > 0 {
+		s := int64(o.Status)
+		status = &s
+	}
+	_, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, locked_until = 0,
+	last_attempt_at = $3, last_status = $4, last_error = $5, delivered_at = $6
+WHERE id = $7 AND attempts = $8 AND state = 'pending'`,
+		string(state), next, o.At, status, o.Error, deliveredAt, o.ID, o.Attempt)
+	if err != nil {
+		return fmt.Errorf("postgres: complete delivery: %w", err)
+	}
+	return nil
+}

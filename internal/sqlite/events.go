@@ -1,0 +1,303 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/licensor/licensor"
+)
+
+// signal wakes the goroutines waiting for the next commit of events. The
+// zero value is ready to use.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed by the next fire.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// EventsCommitted returns a channel closed when this DB next commits events.
+func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.wait() }
+
+// appendEvents records events in tx, with the next positions of the feed.
+// SQLite has one writer at a time, so positions follow commit order; the
+// head row is still updated last, as on PostgreSQL.
+func appendEvents(ctx context.Context, tx *sql.Tx, events []licensor.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var last int64
+	err := tx.QueryRowContext(ctx, `UPDATE event_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, len(events)).Scan(&last)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	defer stmt.Close()
+	first := last - int64(len(events)) + 1
+	for i := range events {
+		e := &events[i]
+		e.Seq = first + int64(i)
+		var licenseID any
+		if e.LicenseID != 0 {
+			licenseID = e.LicenseID
+		}
+		if _, err := stmt.ExecContext(ctx, e.Seq, string(e.Type), e.Time, e.Actor, e.RequestID,
+			licenseID, e.ProductID, nullIfEmpty(e.UserID), string(e.Data)); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+	}
+	return nil
+}
+
+func licenseEvents(typ licensor.EventType, ls []licensor.License, c licensor.Change) []licensor.Event {
+	out := make([]licensor.Event, len(ls))
+	for i := range ls {
+		out[i] = licensor.LicenseEvent(typ, &ls[i], c)
+	}
+	return out
+}
+
+const eventColumns = `seq, type, time, actor, request_id, license_id, product_id, user_id, data`
+
+func scanEvent(s rowScanner) (licensor.Event, error) {
+	var (
+		e         licensor.Event
+		licenseID sql.NullInt64
+		userID    sql.NullString
+		data      string
+	)
+	err := s.Scan(&e.Seq, &e.Type, &e.Time, &e.Actor, &e.RequestID, &licenseID, &e.ProductID, &userID, &data)
+	e.LicenseID, e.UserID, e.Data = licenseID.Int64, userID.String, []byte(data)
+	return e, err
+}
+
+// Events reads one page of the change feed in one read transaction, so
+// that the head and the events agree.
+func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
+	limit := pageLimit(q.Limit)
+	page := &licensor.EventPage{Events: []licensor.Event{}}
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		var head, pruned int64
+		if err := tx.QueryRowContext(ctx, `SELECT seq, pruned_through FROM event_head WHERE id = 1`).Scan(&head, &pruned); err != nil {
+			return err
+		}
+		if q.After > 0 && q.After < pruned {
+			return cursorPruned(q.After, pruned)
+		}
+		var ph placeholders
+		conds := eventConditions(&ph, q.Filter)
+		conds = append(conds, "seq > "+ph.arg(q.After), "seq <= "+ph.arg(head))
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
+			` ORDER BY seq LIMIT `+ph.arg(limit), ph.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			page.Events = append(page.Events, e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		page.Next = max(q.After, head)
+		if len(page.Events) == limit {
+			page.Next = page.Events[limit-1].Seq
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events: %w", err)
+	}
+	return page, nil
+}
+
+func cursorPruned(after, pruned int64) error {
+	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
+		Detail: fmt.Sprintf("the events after position %d up to %d are past the retention period and were pruned; read the feed from its start again", after, pruned)}
+}
+
+// eventConditions returns the WHERE conditions of an event filter.
+func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
+	conds := []string{}
+	if len(f.Types) > 0 {
+		alts := make([]string, len(f.Types))
+		for i, t := range f.Types {
+			alts[i] = ph.arg(string(t))
+		}
+		conds = append(conds, "type IN ("+strings.Join(alts, ", ")+")")
+	}
+	if f.LicenseID != nil {
+		conds = append(conds, "license_id = "+ph.arg(*f.LicenseID))
+	}
+	if f.ProductID != nil {
+		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
+	}
+	if f.UserID != nil {
+		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
+	}
+	return conds
+}
+
+// ExpireLicenses moves due ACTIVE licenses to EXPIRED with their events,
+// earliest stop_date first. Writers are serialized, so the status guard in
+// the UPDATE is all it takes for each license to expire once.
+func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) ([]licensor.License, error) {
+	var out []licensor.License
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, `UPDATE licenses SET status = 'EXPIRED'
+WHERE id IN (SELECT id FROM licenses
+	WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL AND stop_date <= ?
+	ORDER BY stop_date, id LIMIT ?)
+RETURNING `+licenseColumns, c.Time, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			l, err := scanLicense(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, l)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		slices.SortFunc(out, func(a, b licensor.License) int {
+			if *a.StopDate != *b.StopDate {
+				return compareInt(*a.StopDate, *b.StopDate)
+			}
+			return compareInt(a.ID, b.ID)
+		})
+		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseExpired, out, c))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: expire licenses: %w", err)
+	}
+	if len(out) > 0 {
+		db.committed.fire()
+	}
+	return out, nil
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// NextExpiry returns the earliest stop_date of live ACTIVE licenses.
+func (db *DB) NextExpiry(ctx context.Context) (int64, bool, error) {
+	var next sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT min(stop_date) FROM licenses
+WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL`).Scan(&next)
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite: next expiry: %w", err)
+	}
+	return next.Int64, next.Valid, nil
+}
+
+// PruneHistory deletes a batch of each kind of old history, each kind in a
+// write transaction of its own, so that writers never wait long.
+func (db *DB) PruneHistory(ctx context.Context, before int64, limit int) (int64, error) {
+	var total int64
+	steps := []func(tx *sql.Tx) (int64, error){
+		func(tx *sql.Tx) (int64, error) {
+			rows, err := tx.QueryContext(ctx, `DELETE FROM events
+WHERE seq IN (SELECT seq FROM events WHERE time < ? ORDER BY seq LIMIT ?)
+RETURNING seq`, before, limit)
+			if err != nil {
+				return 0, err
+			}
+			var n, top int64
+			for rows.Next() {
+				var seq int64
+				if err := rows.Scan(&seq); err != nil {
+					rows.Close()
+					return 0, err
+				}
+				n, top = n+1, max(top, seq)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || n == 0 {
+				return 0, err
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE event_head SET pruned_through = max(pruned_through, ?) WHERE id = 1`, top)
+			return n, err
+		},
+		func(tx *sql.Tx) (int64, error) {
+			// Deliveries of pruned events can never be sent again.
+			return execCount(ctx, tx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+WHERE event_seq <= (SELECT pruned_through FROM event_head WHERE id = 1) LIMIT ?)`, limit)
+		},
+		func(tx *sql.Tx) (int64, error) {
+			return execCount(ctx, tx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+WHERE state <> 'pending' AND created_at < ? LIMIT ?)`, before, limit)
+		},
+		func(tx *sql.Tx) (int64, error) {
+			return execCount(ctx, tx, `DELETE FROM licenses WHERE id IN (SELECT id FROM licenses
+WHERE deleted_at IS NOT NULL AND deleted_at < ? LIMIT ?)`, before, limit)
+		},
+		func(tx *sql.Tx) (int64, error) {
+			return execCount(ctx, tx, `DELETE FROM products WHERE id IN (SELECT id FROM products p
+WHERE deleted_at IS NOT NULL AND deleted_at < ?
+	AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.product_id = p.id) LIMIT ?)`, before, limit)
+		},
+	}
+	for _, step := range steps {
+		var n int64
+		err := db.writeTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			n, err = step(tx)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sqlite: prune history: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

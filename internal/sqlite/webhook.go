@@ -1,0 +1,489 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/licensor/licensor"
+)
+
+const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at`
+
+func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
+	var w licensor.Webhook
+	var types string
+	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
+		return nil, err
+	}
+	w.EventTypes = splitEventTypes(types)
+	return &w, nil
+}
+
+func joinEventTypes(ts []licensor.EventType) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitEventTypes(s string) []licensor.EventType {
+	out := []licensor.EventType{}
+	if s == "" {
+		return out
+	}
+	for _, p := range strings.Split(s, ",") {
+		out = append(out, licensor.EventType(p))
+	}
+	return out
+}
+
+func webhookNotFound(id int64) error {
+	return licensor.Errorf(licensor.CodeWebhookNotFound, "webhook %d does not exist", id)
+}
+
+// CreateWebhook stores w; it receives the events committed after it.
+func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor.Change) error {
+	if w.EventTypes == nil {
+		w.EventTypes = []licensor.EventType{}
+	}
+	var id int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
+VALUES (?, ?, ?, ?, (SELECT seq FROM event_head WHERE id = 1), ?, ?)
+RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
+		if err != nil {
+			return err
+		}
+		created := *w
+		created.ID, created.CreatedAt, created.UpdatedAt = id, c.Time, c.Time
+		return storeWithWrite(ctx, tx, c, &created)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create webhook: %w", err)
+	}
+	w.ID, w.CreatedAt, w.UpdatedAt = id, c.Time, c.Time
+	markStored(c)
+	return nil
+}
+
+// FindWebhooks lists every webhook by id.
+func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
+	}
+	defer rows.Close()
+	out := []licensor.Webhook{}
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
+		}
+		out = append(out, *w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
+	}
+	return out, nil
+}
+
+func findWebhook(ctx context.Context, q querier, id int64) (*licensor.Webhook, error) {
+	w, err := scanWebhook(q.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, webhookNotFound(id)
+	}
+	return w, err
+}
+
+// FindWebhookByID returns a webhook.
+func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*licensor.Webhook, error) {
+	w, err := findWebhook(ctx, db.read, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find webhook: %w", err)
+	}
+	return w, nil
+}
+
+// UpdateWebhook applies patch in one transaction.
+func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.WebhookPatch, c licensor.Change) (*licensor.Webhook, error) {
+	var out *licensor.Webhook
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		w, err := findWebhook(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		applyWebhookPatch(w, patch)
+		if err := w.Validate(); err != nil {
+			return err
+		}
+		w.UpdatedAt = c.Time
+		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, event_types = ?, description = ?, secret = ?, updated_at = ?
+WHERE id = ?`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
+		out = w
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: update webhook: %w", err)
+	}
+	return out, nil
+}
+
+func applyWebhookPatch(w *licensor.Webhook, p licensor.WebhookPatch) {
+	if p.URL != nil {
+		w.URL = *p.URL
+	}
+	if p.EventTypes != nil {
+		w.EventTypes = append([]licensor.EventType{}, *p.EventTypes...)
+	}
+	if p.Description != nil {
+		w.Description = *p.Description
+	}
+	if p.Secret != nil {
+		w.Secret = *p.Secret
+	}
+}
+
+// DeleteWebhook removes a webhook; its deliveries go with it (ON DELETE
+// CASCADE).
+func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, `DELETE FROM webhooks WHERE id = ?`, id)
+		if err == nil && n == 0 {
+			return webhookNotFound(id)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete webhook: %w", err)
+	}
+	return nil
+}
+
+const deliveryColumns = `id, webhook_id, event_seq, event_type, state, attempts, created_at, next_attempt_at,
+	last_attempt_at, last_status, last_error, delivered_at`
+
+func scanDelivery(s rowScanner, extra ...any) (licensor.Delivery, error) {
+	var d licensor.Delivery
+	var lastStatus sql.NullInt64
+	dest := append([]any{&d.ID, &d.WebhookID, &d.EventSeq, &d.EventType, &d.State, &d.Attempts, &d.CreatedAt,
+		&d.NextAttemptAt, &d.LastAttemptAt, &lastStatus, &d.LastError, &d.DeliveredAt}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return d, err
+	}
+	if lastStatus.Valid {
+		st := int(lastStatus.Int64)
+		d.LastStatus = &st
+	}
+	return d, nil
+}
+
+// FindDeliveries lists a webhook's deliveries, newest first.
+func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*licensor.DeliveryPage, error) {
+	limit := pageLimit(q.Limit)
+	page := &licensor.DeliveryPage{Deliveries: []licensor.Delivery{}}
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		if _, err := findWebhook(ctx, tx, q.WebhookID); err != nil {
+			return err
+		}
+		var ph placeholders
+		conds := []string{"webhook_id = " + ph.arg(q.WebhookID)}
+		if q.State != nil {
+			conds = append(conds, "state = "+ph.arg(string(*q.State)))
+		}
+		if q.EventSeq != nil {
+			conds = append(conds, "event_seq = "+ph.arg(*q.EventSeq))
+		}
+		if q.Before > 0 {
+			conds = append(conds, "id < "+ph.arg(q.Before))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
+			strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.arg(limit+1), ph.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return err
+			}
+			page.Deliveries = append(page.Deliveries, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find deliveries: %w", err)
+	}
+	if len(page.Deliveries) > limit {
+		page.Deliveries = page.Deliveries[:limit]
+		page.Next = page.Deliveries[limit-1].ID
+	}
+	return page, nil
+}
+
+// Redeliver makes a pending delivery due now, or queues a finished one
+// again as a new delivery of the same event.
+func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c licensor.Change) (*licensor.Delivery, error) {
+	var out licensor.Delivery
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := findWebhook(ctx, tx, webhookID); err != nil {
+			return err
+		}
+		d, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+WHERE id = ? AND webhook_id = ?`, deliveryID, webhookID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return deliveryNotFound(webhookID, deliveryID)
+		}
+		if err != nil {
+			return err
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE seq = ?`, d.EventSeq).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return licensor.Errorf(licensor.CodeDeliveryNotFound,
+				"the event of delivery %d is past the retention period and was pruned", deliveryID)
+		}
+		if d.State == licensor.DeliveryPending {
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?`, c.Time, d.ID)
+			d.NextAttemptAt = c.Time
+			out = d
+			return err
+		}
+		out, err = scanDelivery(tx.QueryRowContext(ctx, `INSERT INTO webhook_deliveries
+	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
+SELECT webhook_id, event_seq, event_type, ordering_key, 'pending', ?, ? FROM webhook_deliveries WHERE id = ?
+RETURNING `+deliveryColumns, c.Time, c.Time, d.ID))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: redeliver: %w", err)
+	}
+	return &out, nil
+}
+
+func deliveryNotFound(webhookID, deliveryID int64) error {
+	return licensor.Errorf(licensor.CodeDeliveryNotFound, "webhook %d has no delivery %d", webhookID, deliveryID)
+}
+
+// orderingKey is the SQL expression of an event's ordering key: a
+// webhook receives the events of one license (or, for product events, of
+// one product) in commit order.
+const orderingKey = `CASE WHEN license_id IS NOT NULL THEN 'license:' || license_id ELSE 'product:' || product_id END`
+
+// DispatchEvents queues the deliveries of new events. It looks first, on
+// a reader, whether any webhook is behind the feed, so that an idle
+// dispatcher costs no write transaction.
+func (db *DB) DispatchEvents(ctx context.Context, now int64, limit int) (int, error) {
+	var behind int
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM webhooks
+WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
+	if err != nil || behind == 0 {
+		if err != nil {
+			err = fmt.Errorf("sqlite: dispatch events: %w", err)
+		}
+		return 0, err
+	}
+	queued := 0
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		queued = 0
+		var head int64
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM event_head WHERE id = 1`).Scan(&head); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, cursor, event_types FROM webhooks WHERE cursor < ? ORDER BY id`, head)
+		if err != nil {
+			return err
+		}
+		type behindHook struct {
+			id, cursor int64
+			types      []licensor.EventType
+		}
+		var hooks []behindHook
+		for rows.Next() {
+			var h behindHook
+			var types string
+			if err := rows.Scan(&h.id, &h.cursor, &types); err != nil {
+				rows.Close()
+				return err
+			}
+			h.types = splitEventTypes(types)
+			hooks = append(hooks, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, h := range hooks {
+			// The placeholders are positional: arguments in text order.
+			var ph placeholders
+			sel := `SELECT ` + ph.arg(h.id) + `, seq, type, ` + orderingKey + `, 'pending', ` + ph.arg(now) + `, ` + ph.arg(now)
+			conds := eventConditions(&ph, licensor.EventFilter{Types: h.types})
+			conds = append(conds, "seq > "+ph.arg(h.cursor), "seq <= "+ph.arg(head))
+			rows, err := tx.QueryContext(ctx, `INSERT INTO webhook_deliveries
+	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
+`+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.arg(limit)+`
+RETURNING event_seq`, ph.args...)
+			if err != nil {
+				return err
+			}
+			n, top := 0, int64(0)
+			for rows.Next() {
+				var seq int64
+				if err := rows.Scan(&seq); err != nil {
+					rows.Close()
+					return err
+				}
+				n, top = n+1, max(top, seq)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			cursor := head
+			if n == limit {
+				cursor = top
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET cursor = ? WHERE id = ?`, cursor, h.id); err != nil {
+				return err
+			}
+			queued += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: dispatch events: %w", err)
+	}
+	return queued, nil
+}
+
+// dueDeliveries selects the deliveries that may be attempted at ?1 (twice):
+// pending, due, not leased, and first in line for their ordering key.
+const dueDeliveries = `SELECT d.id FROM webhook_deliveries d
+WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND d.locked_until <= ?
+	AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+		WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
+			AND (e.event_seq, e.id) < (d.event_seq, d.id))
+ORDER BY d.next_attempt_at, d.id`
+
+// ClaimDeliveries leases due deliveries for one attempt each. It looks
+// first, on a reader, whether any is due, so that an idle worker costs no
+// write transaction.
+func (db *DB) ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]licensor.DeliveryJob, error) {
+	var due int
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries
+WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`, now, now).Scan(&due)
+	if err != nil || due == 0 {
+		if err != nil {
+			err = fmt.Errorf("sqlite: claim deliveries: %w", err)
+		}
+		return nil, err
+	}
+	var jobs []licensor.DeliveryJob
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		jobs = nil
+		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET locked_until = ?, attempts = attempts + 1
+WHERE id IN (`+dueDeliveries+` LIMIT ?)
+RETURNING id`, leaseUntil, now, now, limit)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		// The ids are integers this query just read: safe to inline.
+		rows, err = tx.QueryContext(ctx, `SELECT `+prefixed("d.", deliveryColumns)+`, w.url, w.secret, `+prefixed("e.", eventColumns)+`
+FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
+WHERE d.id IN (`+strings.Join(ids, ", ")+`)
+ORDER BY d.next_attempt_at, d.id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j licensor.DeliveryJob
+			var e eventRow
+			j.Delivery, err = scanDelivery(rows, append([]any{&j.URL, &j.Secret}, e.dest()...)...)
+			if err != nil {
+				return err
+			}
+			j.Event = e.event()
+			jobs = append(jobs, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+	}
+	return jobs, nil
+}
+
+// eventRow receives the columns of an event scanned with other columns.
+type eventRow struct {
+	e         licensor.Event
+	licenseID sql.NullInt64
+	userID    sql.NullString
+	data      string
+}
+
+func (r *eventRow) dest() []any {
+	return []any{&r.e.Seq, &r.e.Type, &r.e.Time, &r.e.Actor, &r.e.RequestID, &r.licenseID, &r.e.ProductID, &r.userID, &r.data}
+}
+
+func (r *eventRow) event() licensor.Event {
+	e := r.e
+	e.LicenseID, e.UserID, e.Data = r.licenseID.Int64, r.userID.String, []byte(r.data)
+	return e
+}
+
+// prefixed qualifies each column of a column list with prefix.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// CompleteDelivery records an attempt's outcome, if the attempt's claim
+// still stands.
+func (db *DB) CompleteDelivery(ctx context.Context, o licensor.DeliveryOutcome) error {
+	state, next := licensor.DeliveryFailed, o.At
+	var deliveredAt, status any
+	switch {
+	case o.Delivered:
+		state, deliveredAt = licensor.DeliveryDelivered, o.At
+	case o.RetryAt > 0:
+		state, next = licensor.DeliveryPending, o.RetryAt
+	}
+	if o.Status > 0 {
+		status = o.Status
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, locked_until = 0,
+	last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?
+WHERE id = ? AND attempts = ? AND state = 'pending'`,
+			string(state), next, o.At, status, o.Error, deliveredAt, o.ID, o.Attempt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: complete delivery: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package licensor
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Webhook is a subscription: the events of the chosen types are delivered,
+// signed with Secret, to URL.
+type Webhook struct {
+	ID  int64
+	URL string
+	// EventTypes are the types delivered; empty means every type.
+	EventTypes  []EventType
+	Description string
+	// Secret signs the deliveries ("whsec_" + base64 of 24 to 64 bytes).
+	// The API shows it only in the response that creates the webhook.
+	Secret    string
+	CreatedAt int64
+	UpdatedAt int64
+}
+
+// Wants reports whether the webhook subscribes to events of type t.
+func (w *Webhook) Wants(t EventType) bool {
+	if len(w.EventTypes) == 0 {
+		return true
+	}
+	for _, e := range w.EventTypes {
+		if e == t {
+			return true
+		}
+	}
+	return false
+}
+
+// WebhookPatch is a partial update of a webhook: non-nil fields replace the
+// current values.
+type WebhookPatch struct {
+	URL         *string
+	EventTypes  *[]EventType // an empty list means every type
+	Description *string
+	Secret      *string
+}
+
+// Limits of webhooks.
+const (
+	MaxWebhookURLLen         = 2048
+	MaxWebhookDescriptionLen = 1024
+	webhookSecretPrefix      = "whsec_"
+)
+
+// NewWebhookSecret returns a new random signing secret: "whsec_" and the
+// standard base64 of 32 random bytes, the form of the Standard Webhooks
+// specification.
+func NewWebhookSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return webhookSecretPrefix + base64.StdEncoding.EncodeToString(b[:])
+}
+
+// WebhookSecretKey returns the HMAC key of a secret ("whsec_<base64>"), or
+// false when the secret is not of that form or its key is shorter than 24
+// or longer than 64 bytes.
+func WebhookSecretKey(secret string) ([]byte, bool) {
+	enc, ok := strings.CutPrefix(secret, webhookSecretPrefix)
+	if !ok {
+		return nil, false
+	}
+	key, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || len(key) < 24 || len(key) > 64 {
+		return nil, false
+	}
+	return key, true
+}
+
+// ParseWebhookURL checks the form of a webhook URL: absolute http or https
+// with a host, without credentials or a fragment. Which schemes and
+// addresses the deliveries may use is the delivery policy's decision (see
+// internal/webhook). Pointers in errors are relative to the resource.
+func ParseWebhookURL(raw string) (*url.URL, error) {
+	bad := func(format string, args ...any) error {
+		return AttrError(CodeInvalidAttribute, "/attributes/url", format, args...)
+	}
+	if raw == "" || len(raw) > MaxWebhookURLLen {
+		return nil, bad("url must be 1 to %d characters", MaxWebhookURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, bad("url is not a valid URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, bad("url must be an http or https URL")
+	case u.Host == "" || u.Hostname() == "":
+		return nil, bad("url must name a host")
+	case u.User != nil:
+		return nil, bad("url must not carry credentials; authenticate deliveries by their signature")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, bad("url must not have a fragment")
+	}
+	return u, nil
+}
+
+// Validate checks a whole webhook (after defaults or a patch), except the
+// delivery policy of its URL. Pointers are relative to the resource object.
+func (w *Webhook) Validate() error {
+	var errs Errors
+	if _, err := ParseWebhookURL(w.URL); err != nil {
+		errs = append(errs, err.(*Error))
+	}
+	seen := map[EventType]bool{}
+	for _, t := range w.EventTypes {
+		if !t.Valid() {
+			errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/event_types",
+				"unknown event type %q", string(t)))
+		} else if seen[t] {
+			errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/event_types",
+				"event type %q is listed twice", string(t)))
+		}
+		seen[t] = true
+	}
+	if len([]rune(w.Description)) > MaxWebhookDescriptionLen {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/description",
+			"description must be at most %d characters", MaxWebhookDescriptionLen))
+	}
+	if _, ok := WebhookSecretKey(w.Secret); !ok {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/secret",
+			"secret must be whsec_ followed by the base64 of 24 to 64 random bytes"))
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// DeliveryState is where a webhook delivery stands.
+type DeliveryState string
+
+// Delivery states. A pending delivery is retried until it is delivered or
+// its maximum age passes, when it fails for good.
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryDelivered DeliveryState = "delivered"
+	DeliveryFailed    DeliveryState = "failed"
+)
+
+// Valid reports whether s is a known state.
+func (s DeliveryState) Valid() bool {
+	return s == DeliveryPending || s == DeliveryDelivered || s == DeliveryFailed
+}
+
+// Delivery is one event on its way to one webhook: its entry in the
+// delivery log.
+type Delivery struct {
+	ID        int64
+	WebhookID int64
+	EventSeq  int64
+	EventType EventType
+	State     DeliveryState
+	Attempts  int
+	// CreatedAt is when the delivery was queued (or queued again by a
+	// redelivery); its maximum age counts from there.
+	CreatedAt     int64
+	NextAttemptAt int64 // for a pending delivery
+	LastAttemptAt *int64
+	LastStatus    *int   // HTTP status of the last attempt; nil when none came back
+	LastError     string // why the last attempt failed
+	DeliveredAt   *int64
+}
+
+// DeliveryQuery is one page of a webhook's delivery log, newest first.
+type DeliveryQuery struct {
+	WebhookID int64
+	State     *DeliveryState
+	EventSeq  *int64
+	Before    int64 // a delivery id; 0 starts at the newest
+	Limit     int
+}
+
+// DeliveryPage is one page of a delivery log.
+type DeliveryPage struct {
+	Deliveries []Delivery
+	Next       int64 // pass as Before for the next page; 0 on the last page
+}
+
+// DeliveryJob is a delivery claimed for one attempt, with what it takes to
+// send it.
+type DeliveryJob struct {
+	Delivery
+	URL    string
+	Secret string
+	Event  Event
+}
+
+// DeliveryOutcome is the result of one attempt of a claimed delivery.
+type DeliveryOutcome struct {
+	ID      int64
+	Attempt int   // the job's Attempts: the claim this outcome belongs to
+	At      int64 // unix seconds of the attempt
+	// Status is the HTTP status received, 0 when none (refused, timed out).
+	Status    int
+	Error     string
+	Delivered bool
+	// RetryAt schedules the next attempt of an undelivered delivery; 0
+	// marks it failed for good.
+	RetryAt int64
+}
