@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,7 +116,26 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 	if cfg.inputs, err = legacy.Inputs(fs.Args(), cfg.format); err != nil {
 		return nil, usageError{"input: " + err.Error()}
 	}
+	if cfg.rejectFile != "" {
+		for _, in := range cfg.inputs {
+			if in.Path != "-" && samePath(in.Path, cfg.rejectFile) {
+				return nil, usageError{fmt.Sprintf("--reject-file %s is also an input; write it elsewhere", cfg.rejectFile)}
+			}
+		}
+	}
 	return cfg, nil
+}
+
+// samePath reports whether two paths name the same file.
+func samePath(a, b string) bool {
+	if ai, err := os.Stat(a); err == nil {
+		if bi, err := os.Stat(b); err == nil {
+			return os.SameFile(ai, bi)
+		}
+	}
+	aa, err1 := filepath.Abs(a)
+	ba, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ba
 }
 
 // importStats are the counts of a run. They are atomic because the
@@ -184,13 +204,13 @@ func importLegacy(ctx context.Context, args []string, getenv func(string) string
 		hc := &http.Client{Timeout: cfg.requestTimeout, Transport: replayTransport{http.DefaultTransport}}
 		im.client = client.New(cfg.url, cfg.key, client.WithHTTPClient(hc), client.WithUserAgent("licensor-import/"+version()))
 	}
+	var rejectFile *os.File
 	if cfg.rejectFile != "" {
-		f, err := os.Create(cfg.rejectFile)
-		if err != nil {
+		if rejectFile, err = os.Create(cfg.rejectFile); err != nil {
 			return usageError{"--reject-file: " + err.Error()}
 		}
-		defer f.Close()
-		im.rejectBuf = bufio.NewWriter(f)
+		defer rejectFile.Close() // on a panic; closed and checked below
+		im.rejectBuf = bufio.NewWriter(rejectFile)
 		im.rejects = json.NewEncoder(im.rejectBuf)
 		im.rejects.SetEscapeHTML(false)
 	}
@@ -208,8 +228,12 @@ func importLegacy(ctx context.Context, args []string, getenv func(string) string
 	im.progress.start()
 	runErr := im.run(ctx, stdin)
 	im.progress.stop()
-	if im.rejectBuf != nil {
-		if err := im.rejectBuf.Flush(); err != nil && runErr == nil {
+	if rejectFile != nil {
+		err := im.rejectBuf.Flush()
+		if cerr := rejectFile.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && runErr == nil {
 			runErr = fmt.Errorf("write %s: %w", cfg.rejectFile, err)
 		}
 	}

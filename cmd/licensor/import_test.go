@@ -312,12 +312,15 @@ type gate struct {
 	onBatch func(n int64, w http.ResponseWriter, r *http.Request) (handled bool)
 }
 
-func newGate(t *testing.T, target string) (*gate, string) {
+// newGate starts a gate in front of target; onBatch is set before the
+// first request can arrive.
+func newGate(t *testing.T, target string, onBatch func(g *gate, n int64, w http.ResponseWriter, r *http.Request) bool) (*gate, string) {
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &gate{proxy: httputil.NewSingleHostReverseProxy(u)}
+	g.onBatch = func(n int64, w http.ResponseWriter, r *http.Request) bool { return onBatch(g, n, w, r) }
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 	return g, srv.URL
@@ -341,10 +344,9 @@ func TestImportSurvivesKill(t *testing.T) {
 	users, licenses := datasetSize(20000)
 	s := newImportSetup(t, legacytest.Options{Seed: 2, Users: users, Licenses: licenses, BadPercent: 5})
 	const chunk, acknowledged = 200, 5
-	g, proxyURL := newGate(t, s.srv.url)
 	landed := make(chan struct{})
 	release := make(chan struct{})
-	g.onBatch = func(n int64, w http.ResponseWriter, r *http.Request) bool {
+	_, proxyURL := newGate(t, s.srv.url, func(g *gate, n int64, w http.ResponseWriter, r *http.Request) bool {
 		switch {
 		case n <= acknowledged:
 			return false
@@ -360,7 +362,7 @@ func TestImportSurvivesKill(t *testing.T) {
 			http.Error(w, "gone", http.StatusServiceUnavailable)
 			return true
 		}
-	}
+	})
 
 	cmd := exec.Command(licensorBinary(t), append([]string{"import", "legacy"},
 		s.args(proxyURL, "--chunk", strconv.Itoa(chunk), "--progress", "plain", s.ds.Inputs)...)...)
@@ -405,13 +407,12 @@ func TestImportInterrupt(t *testing.T) {
 	const chunk = 100
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g, proxyURL := newGate(t, s.srv.url)
-	g.onBatch = func(n int64, w http.ResponseWriter, r *http.Request) bool {
+	g, proxyURL := newGate(t, s.srv.url, func(g *gate, n int64, w http.ResponseWriter, r *http.Request) bool {
 		if n == 3 {
 			cancel()
 		}
 		return false
-	}
+	})
 	out, errOut, err := importRun(ctx, "", s.args(proxyURL, "--chunk", strconv.Itoa(chunk), s.ds.Inputs)...)
 	if err == nil || !strings.Contains(err.Error(), "interrupted") || exitCode(err) != 1 {
 		t.Fatalf("err %v, want an interruption\n%s", err, errOut)
@@ -460,9 +461,8 @@ func TestImportServerAnswers(t *testing.T) {
 	if lost == 0 {
 		t.Fatal("no good record of product 3; the test does not test")
 	}
-	g, proxyURL := newGate(t, s.srv.url)
 	var deleteOnce sync.Once
-	g.onBatch = func(n int64, w http.ResponseWriter, r *http.Request) bool {
+	_, proxyURL := newGate(t, s.srv.url, func(g *gate, n int64, w http.ResponseWriter, r *http.Request) bool {
 		deleteOnce.Do(func() {
 			if err := s.c.DeleteProduct(ctx, s.productIDs["3"], false, ""); err != nil {
 				t.Error(err)
@@ -474,7 +474,7 @@ func TestImportServerAnswers(t *testing.T) {
 			return true
 		}
 		return false
-	}
+	})
 	rejects := filepath.Join(s.dir, "rejects.jsonl")
 	out, errOut, err := importRun(ctx, "", s.args(proxyURL, "--retry-wait", "10ms", "--reject-file", rejects, s.ds.Inputs)...)
 	if exitCode(err) != 1 {
@@ -615,6 +615,8 @@ func TestImportUsage(t *testing.T) {
 		{"bad users file", []string{"legacy", "--key", "k", "--users", badUsers, "--products", products, input}, "must name the columns email and user_id"},
 		{"missing users file", []string{"legacy", "--key", "k", "--users", filepath.Join(dir, "none.csv"), "--products", products, input}, "none.csv"},
 		{"bad CSV header", append([]string{"legacy"}, with(badCSV)...), `unknown column "colour"`},
+		{"reject file among the inputs", append([]string{"legacy"}, with("--reject-file", input, input)...), "is also an input"},
+		{"parallel 0", append([]string{"legacy"}, with("--parallel", "0", input)...), "--parallel must be 1 to 16"},
 		{"unknown flag", append([]string{"legacy"}, with("--frobnicate", input)...), "frobnicate"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

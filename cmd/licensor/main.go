@@ -1,5 +1,5 @@
 // Command licensor is the license management service: the server (serve),
-// its schema (migrate) and its API keys (keys).
+// its schema (migrate), its API keys (keys) and its webhooks (webhooks).
 package main
 
 import (
@@ -45,6 +45,9 @@ Usage:
   licensor keys create --name NAME --scope read|write [--allow CIDR]... [--expires DURATION]
   licensor keys list   [--json]
   licensor keys revoke NAME|PREFIX
+  licensor webhooks create --url URL [--event TYPE]... [--secret whsec_...] [--description TEXT]
+  licensor webhooks list   [--json]
+  licensor webhooks delete ID
   licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
   licensor version
 
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "webhooks":
+		return runWebhooks(ctx, rest, getenv, stdout, stderr)
 	case "import":
 		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "version":

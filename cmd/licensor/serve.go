@@ -39,6 +39,8 @@ type serveConfig struct {
 	tlsKey         string
 	metricsListen  string
 	pprofListen    string
+	endUser        endUserConfig
+	outbox         outboxConfig
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -64,6 +66,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("LICENSOR_TLS_KEY"), "PEM private key for --tls-cert (env LICENSOR_TLS_KEY)")
 	fs.StringVar(&cfg.metricsListen, "metrics-listen", getenv("LICENSOR_METRICS_LISTEN"), "serve /metrics on this address instead of on --listen (env LICENSOR_METRICS_LISTEN)")
 	fs.StringVar(&cfg.pprofListen, "pprof-listen", "", "serve net/http/pprof on this address (keep it private; off by default)")
+	cfg.endUser.register(fs, getenv)
+	cfg.outbox.register(fs)
 	if v := getenv("LICENSOR_TRUSTED_PROXIES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
 			if err := cfg.trustedProxies.Set(strings.TrimSpace(p)); err != nil {
@@ -78,6 +82,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
 	cfg.db = *db
+	if err := cfg.endUser.load(getenv); err != nil {
+		return err
+	}
+	if err := cfg.outbox.check(); err != nil {
+		return err
+	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return usageError{"--tls-cert and --tls-key go together"}
 	}
@@ -112,14 +122,16 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 	defer db.Close()
 
 	srv := api.New(db, api.Options{
-		Logger:         logger,
-		MaxBodyBytes:   cfg.maxBody,
-		MaxBatch:       cfg.maxBatch,
-		TrustedProxies: cfg.trustedProxies,
-		IdempotencyTTL: cfg.idempotencyTTL,
-		RateLimit:      cfg.rateLimit,
-		RateBurst:      cfg.rateBurst,
-		MetricsOnAPI:   cfg.metricsListen == "",
+		Logger:          logger,
+		MaxBodyBytes:    cfg.maxBody,
+		MaxBatch:        cfg.maxBatch,
+		TrustedProxies:  cfg.trustedProxies,
+		IdempotencyTTL:  cfg.idempotencyTTL,
+		RateLimit:       cfg.rateLimit,
+		RateBurst:       cfg.rateBurst,
+		MetricsOnAPI:    cfg.metricsListen == "",
+		EndUser:         cfg.endUser.options,
+		CheckWebhookURL: cfg.outbox.policy().CheckURL,
 	})
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	background := make(chan struct{})
@@ -127,9 +139,11 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 		defer close(background)
 		srv.Run(bgCtx, 10*time.Second)
 	}()
+	waitOutbox := cfg.outbox.start(bgCtx, db, logger) // webhooks, expiry, retention
 	defer func() {
 		stopBackground()
 		<-background
+		waitOutbox()
 	}()
 
 	hs := &http.Server{

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 )
 
@@ -82,6 +83,23 @@ func (r *runner) runScenarios(ctx context.Context) {
 	}
 	if ctx.Err() == nil && r.want(scMixed) {
 		api(scMixed, c, "req/s", wl.mixed(&idStack{}), httpRef)
+	}
+
+	// The HTTP reference again, at the end: how much the machine's
+	// capacity drifted during the run (other tenants, thermal limits).
+	if httpRef != nil && ctx.Err() == nil {
+		again := r.measureHTTP(ctx, httpRun{name: refHTTP + " (again)", kind: "reference", concurrency: c, unit: "req/s", proc: r.ref,
+			next: func(w *worker) (call, bool) {
+				return call{method: "GET", url: r.refURL + strconv.FormatInt(1+w.rng.Int64N(wl.licenses), 10), want: 200}, true
+			}})
+		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("the HTTP reference at c=%d drifted from %s to %s req/s during the run (%.2f x); ratios use the first",
+			c, fmtRate(httpRef.Rate), fmtRate(again.Rate), again.Rate/httpRef.Rate))
+	}
+	if r.cfg.profileDir != "" && ctx.Err() == nil {
+		path := filepath.Join(r.cfg.profileDir, fmt.Sprintf("%s-%s-heap.pprof", r.eng.kind, humanCount(cfg.scale)))
+		if err := download(ctx, "http://"+r.pprof+"/debug/pprof/heap", path); err != nil {
+			r.logf("heap profile: %v", err)
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ type cacheSlot[K comparable, V any] struct {
 type loadCall[V any] struct {
 	done    chan struct{}
 	val     V
-	fetched time.Time
+	fetched time.Time // when the load started (set before it runs)
 	err     error
 	epoch   uint64
 }
@@ -93,17 +93,28 @@ func (c *ttlCache[K, V]) shard(k K) *cacheShard[K, V] {
 }
 
 // get returns k's value and when the load that produced it started.
+//
+// A value older than three quarters of the TTL is refreshed in the
+// background while it is still served, so that a key in steady use is
+// never waited for. A caller joins a load in flight only when that load
+// started less than a TTL ago, so that a load stuck longer than that
+// cannot hand out a state older than the bound.
 func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, time.Time, error) {
 	sh := c.shard(k)
 	now := c.clock()
 	sh.mu.Lock()
 	s := sh.m[k]
-	if s != nil && s.has && now.Sub(s.fetched) < c.ttl {
-		sh.lru.MoveToFront(s.elem)
-		v, f := s.val, s.fetched
-		sh.mu.Unlock()
-		c.hits.Add(1)
-		return v, f, nil
+	if s != nil && s.has {
+		if age := now.Sub(s.fetched); age < c.ttl {
+			sh.lru.MoveToFront(s.elem)
+			if age >= c.ttl-c.ttl/4 && !c.joinable(s.loading, now) {
+				c.start(ctx, sh, s, now)
+			}
+			v, f := s.val, s.fetched
+			sh.mu.Unlock()
+			c.hits.Add(1)
+			return v, f, nil
+		}
 	}
 	c.misses.Add(1)
 	if s == nil {
@@ -115,11 +126,8 @@ func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, time.Time, error) {
 		}
 	}
 	call := s.loading
-	if epoch := c.epoch.Load(); call == nil || call.epoch != epoch {
-		call = &loadCall[V]{done: make(chan struct{}), epoch: epoch}
-		s.loading = call
-		c.loads.Add(1)
-		go c.run(context.WithoutCancel(ctx), sh, s, call)
+	if !c.joinable(call, now) {
+		call = c.start(ctx, sh, s, now)
 	}
 	sh.mu.Unlock()
 	select {
@@ -129,6 +137,20 @@ func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, time.Time, error) {
 		var zero V
 		return zero, time.Time{}, ctx.Err()
 	}
+}
+
+// joinable reports whether a caller arriving at now may wait for call.
+func (c *ttlCache[K, V]) joinable(call *loadCall[V], now time.Time) bool {
+	return call != nil && call.epoch == c.epoch.Load() && now.Sub(call.fetched) < c.ttl
+}
+
+// start begins a load of s.key; the caller holds sh.mu.
+func (c *ttlCache[K, V]) start(ctx context.Context, sh *cacheShard[K, V], s *cacheSlot[K, V], now time.Time) *loadCall[V] {
+	call := &loadCall[V]{done: make(chan struct{}), epoch: c.epoch.Load(), fetched: now}
+	s.loading = call
+	c.loads.Add(1)
+	go c.run(context.WithoutCancel(ctx), sh, s, call)
+	return call
 }
 
 // fresh reports whether get(k) would be served from memory now.
@@ -147,14 +169,14 @@ func (c *ttlCache[K, V]) fresh(k K) bool {
 func (c *ttlCache[K, V]) run(ctx context.Context, sh *cacheShard[K, V], s *cacheSlot[K, V], call *loadCall[V]) {
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
-	start := c.clock()
+	start := call.fetched // no later than the database read begins
 	v, err := c.load(ctx, s.key)
 	sh.mu.Lock()
-	call.val, call.fetched, call.err = v, start, err
+	call.val, call.err = v, err
 	if s.loading == call {
 		s.loading = nil
 	}
-	if err == nil && sh.m[s.key] == s {
+	if err == nil && sh.m[s.key] == s && !(s.has && start.Before(s.fetched)) {
 		c.admitMu.Lock()
 		if c.epoch.Load() == call.epoch {
 			if s.has && c.onDrop != nil {

@@ -85,14 +85,52 @@ func TestTTLCacheSingleFlightAndTTL(t *testing.T) {
 		t.Fatalf("%d loads for 10 concurrent misses, want 1", n)
 	}
 
+	// Up to three quarters of the TTL: from memory, no load.
 	g.value.Store(8)
-	clk.Add(time.Second - time.Nanosecond)
+	clk.Add(time.Second/2 + time.Second/4 - time.Nanosecond)
 	if v, _, _ := c.get(ctx, "a"); v != 7 || g.calls.Load() != 1 {
-		t.Fatalf("within the TTL: %d after %d loads", v, g.calls.Load())
+		t.Fatalf("at 3/4 of the TTL: %d after %d loads", v, g.calls.Load())
 	}
+	// From there, still from memory, with a refresh in the background.
 	clk.Add(time.Nanosecond)
-	if v, _, _ := c.get(ctx, "a"); v != 8 || g.calls.Load() != 2 {
-		t.Fatalf("at the TTL: %d after %d loads, want a reload", v, g.calls.Load())
+	if v, _, _ := c.get(ctx, "a"); v != 7 {
+		t.Fatalf("refresh ahead: got %d, want the value in memory (7)", v)
+	}
+	waitFor(t, "the refresh", func() bool { v, _, _ := c.get(ctx, "a"); return v == 8 })
+	if n := g.calls.Load(); n != 2 {
+		t.Fatalf("%d loads, want 2", n)
+	}
+	// A value is never served a TTL or more after its load started.
+	g.value.Store(9)
+	clk.Add(time.Second)
+	if v, _, _ := c.get(ctx, "a"); v != 9 {
+		t.Fatalf("at the TTL: %d, want a reload (9)", v)
+	}
+}
+
+// TestTTLCacheNoStaleJoin: a caller does not wait for a load that started
+// a TTL or more ago: it could only hand out a state older than the bound.
+func TestTTLCacheNoStaleJoin(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	g := &gatedLoader{gate: make(chan struct{})}
+	g.value.Store(1)
+	c := newTestCache(g, 100, clk)
+	ctx := context.Background()
+	first := make(chan int64)
+	go func() { v, _, _ := c.get(ctx, "a"); first <- v }()
+	waitFor(t, "the first load", func() bool { return g.calls.Load() == 1 })
+	clk.Add(time.Second) // the load is stuck for a whole TTL
+	g.value.Store(2)
+	second := make(chan int64)
+	go func() { v, _, _ := c.get(ctx, "a"); second <- v }()
+	waitFor(t, "a second load", func() bool { return g.calls.Load() == 2 })
+	close(g.gate)
+	if v := <-second; v != 2 {
+		t.Errorf("a caller joined a load older than the TTL: got %d", v)
+	}
+	<-first
+	if v, _, _ := c.get(ctx, "a"); v != 2 {
+		t.Errorf("the older load overwrote the newer value: %d", v)
 	}
 }
 

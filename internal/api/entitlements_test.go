@@ -152,8 +152,8 @@ func TestEntitlements(t *testing.T) {
 
 		en.createLicense("41", sports, map[string]any{"start_date": now - 100, "stop_date": now + 1000})
 		en.createLicense("41", news, map[string]any{"start_date": now - 50})
-		en.createLicense("41", svod, map[string]any{"start_date": now + 500})           // future
-		en.createLicense("41", kids, map[string]any{"status": "SUSPENDED"})           // never entitles
+		en.createLicense("41", svod, map[string]any{"start_date": now + 500})          // future
+		en.createLicense("41", kids, map[string]any{"status": "SUSPENDED"})            // never entitles
 		en.createLicense("41", kids, map[string]any{"start_date": 0, "stop_date": 10}) // long over
 		en.createLicense("42", kids, nil)
 
@@ -515,4 +515,3 @@ func TestEntitlementsAcrossInstances(t *testing.T) {
 			e.name, time.Since(deleted).Round(time.Millisecond), ttl, max(0, lastEntitled.Sub(deleted)).Round(time.Millisecond))
 	})
 }
-

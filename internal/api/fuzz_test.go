@@ -262,7 +262,7 @@ func checkQueryErrors(t *testing.T, err error) {
 		t.Fatalf("query errors are %T, want licensor.Errors", err)
 	}
 	for _, e := range errs {
-		if e.Parameter == "" && e.Detail != "the query string is malformed" {
+		if e.Parameter == "" && e.Detail != "the query string is malformed" && e.Detail != `unknown query parameter ""` {
 			t.Fatalf("error %v names no parameter", e)
 		}
 	}
@@ -328,9 +328,10 @@ func FuzzQuery(f *testing.F) {
 // position, only for the query it was made for, and that any accepted
 // page[after] re-encodes to the same position.
 func FuzzCursor(f *testing.F) {
-	f.Add(int64(1700000000), "", int64(42), "scope", "eyJrIjoxNzAwMDAwMDAwLCJpIjo0MiwicSI6InNjb3BlIn0")
-	f.Add(int64(0), "Sport channels <megapack> & more", int64(7), "x", "")
-	f.Fuzz(func(t *testing.T, k int64, s string, id int64, scope, raw string) {
+	f.Add(int64(1700000000), "", int64(42), "sort=-stop_date", "eyJrIjoxNzAwMDAwMDAwLCJpIjo0MiwicSI6InNjb3BlIn0")
+	f.Add(int64(0), "Sport channels <megapack> & more", int64(7), "sort=title&filter[title]=sport", "")
+	f.Fuzz(func(t *testing.T, k int64, s string, id int64, query, raw string) {
+		scope := newQuery(&url.URL{RawQuery: query}).scope("/products")
 		if id > 0 && utf8.ValidString(s) && utf8.RuneCountInString(s) <= licensor.MaxTitleLen {
 			c := licensor.Cursor{Int: k, Str: s, ID: id}
 			enc := encodeCursor(&c, scope)

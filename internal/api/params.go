@@ -178,9 +178,17 @@ type cursorError string
 
 func (e cursorError) Error() string { return string(e) }
 
+// maxCursorBytes bounds a decoded cursor. The largest the server makes holds
+// a 255-character title whose characters JSON may escape as \u00XX, six
+// bytes each: under 2 KiB.
+const maxCursorBytes = 4096
+
 func decodeCursor(s, scope string) (*licensor.Cursor, error) {
+	if len(s) > base64.RawURLEncoding.EncodedLen(maxCursorBytes) {
+		return nil, cursorError("page[after] is not a cursor from links.next")
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 {
+	if err != nil {
 		return nil, cursorError("page[after] is not a cursor from links.next")
 	}
 	var w wireCursor

@@ -29,6 +29,14 @@ func (s *Server) managementRoutes() []route {
 		{"PATCH", basePath + "/products/{product_id}", "UpdateProduct", s.updateProduct},
 		{"DELETE", basePath + "/products/{product_id}", "DeleteProductById", s.deleteProduct},
 		{"GET", basePath + "/users/{user_id}/licenses", "GetLicensesByUser", s.getUserLicenses},
+		{"GET", basePath + "/events", "GetEvents", s.getEvents},
+		{"GET", basePath + "/webhooks", "GetWebhooks", s.getWebhooks},
+		{"POST", basePath + "/webhooks", "CreateWebhook", s.createWebhook},
+		{"GET", basePath + "/webhooks/{webhook_id}", "GetWebhookById", s.getWebhook},
+		{"PATCH", basePath + "/webhooks/{webhook_id}", "UpdateWebhook", s.updateWebhook},
+		{"DELETE", basePath + "/webhooks/{webhook_id}", "DeleteWebhookById", s.deleteWebhook},
+		{"GET", basePath + "/webhooks/{webhook_id}/deliveries", "GetWebhookDeliveries", s.getDeliveries},
+		{"POST", basePath + "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "RedeliverWebhookDelivery", s.redeliver},
 		{"GET", basePath + "/users/{user_id}/entitlements", "GetEntitlementsByUser", s.getEntitlements},
 		{"POST", basePath + "/entitlements/check", "CheckEntitlements", s.checkEntitlements},
 	}
@@ -75,6 +83,8 @@ func (s *Server) routes() http.Handler {
 		switch {
 		case rt.operation == "CheckEntitlements":
 			auth = s.authenticateQuery // a POST that only reads: a read key may
+		case rt.method == "GET" && strings.HasPrefix(rt.path, basePath+"/webhooks"):
+			auth = s.authenticateWrite // subscriptions: write keys only, reads included
 		case rt.method == "POST":
 			h = s.idempotent(h)
 		}

@@ -49,6 +49,10 @@ type Options struct {
 	// EndUser configures the end-user API's bearer tokens and the
 	// entitlement cache (enduser.go).
 	EndUser EndUserOptions
+	// CheckWebhookURL vets the URL of a webhook being created or changed
+	// (internal/webhook's Policy.CheckURL: scheme, internal addresses);
+	// nil accepts any well-formed http or https URL.
+	CheckWebhookURL func(rawURL string) error
 }
 
 // DefaultMaxBodyBytes is the default request body cap.

@@ -47,6 +47,34 @@
 // A page read with a count runs both in one REPEATABLE READ, read-only
 // transaction, so the total agrees with the page.
 //
+// # Events in commit order
+//
+// Every write that changes a license or a product records its events in
+// its own transaction (the transactional outbox behind the change feed and
+// the webhooks). A sequence cannot number them: a transaction that draws
+// a later value may commit first, and a reader that moved past it would
+// never see the earlier one. So positions come from the single row of
+// event_head, which each writer updates in its last statement before
+// COMMIT — the same statement inserts its events (appendEvents). The row
+// lock makes writers take their positions one after the other, each only
+// once the previous one has committed or rolled back (which undoes its
+// increment), so positions are gap-free and follow commit order, and every
+// position up to a committed head belongs to a committed transaction.
+// Events reads the head, then the events up to it, in a later statement:
+// a reader following the feed sees every event exactly once. The lock is
+// held for one statement and the commit; writers run concurrently until
+// then.
+//
+// Webhook deliveries are queued per webhook from its cursor in the feed,
+// each webhook locked FOR UPDATE SKIP LOCKED so that instances share them
+// and never queue an event twice (DispatchEvents). Attempts are claimed
+// with FOR UPDATE SKIP LOCKED and a lease (locked_until); only the first
+// pending delivery of a license per webhook is due, which keeps a
+// license's events in order across instances. An outcome is recorded only
+// if its claim still stands (same attempt number). ExpireLicenses locks
+// due rows FOR UPDATE SKIP LOCKED and re-checks status = 'ACTIVE', so each
+// license expires once whatever the number of instances.
+//
 // # Schema
 //
 // Numbered, forward-only migrations are embedded from migrations/ and

@@ -252,7 +252,7 @@ func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License,
 		return nil, fmt.Errorf("postgres: find license: %w", licenseNotFound(id))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find license: %w", err)
+		return nil, fmt.Errorf("postgres: find license: %w", unavailable(err))
 	}
 	return &l, nil
 }
@@ -455,7 +455,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		err = run(db.pool)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find licenses: %w", err)
+		return nil, fmt.Errorf("postgres: find licenses: %w", unavailable(err))
 	}
 	if len(page.Licenses) > limit {
 		page.Licenses = page.Licenses[:limit]

@@ -57,6 +57,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	db := &DB{log: opts.Logger, now: opts.Now, searchPath: cfg.ConnConfig.RuntimeParams["search_path"]}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
@@ -85,7 +88,7 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	if err := db.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -95,14 +98,14 @@ func (db *DB) Ping(ctx context.Context) error {
 // failure is retried a few times, so fn must be safe to run again.
 func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginTxFunc(ctx, db.pool, opts, fn)
+		err := db.beginTxFunc(ctx, opts, fn)
 		if err == nil || attempt == 5 || !retryable(err) || ctx.Err() != nil {
-			return err
+			return unavailable(err)
 		}
 		db.log.Warn("postgres: transaction aborted, retrying", "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
-			return err
+			return unavailable(err)
 		case <-time.After(time.Duration(5+rand.IntN(20*attempt)) * time.Millisecond):
 		}
 	}

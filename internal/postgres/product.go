@@ -117,7 +117,7 @@ RETURNING id`,
 func (db *DB) FindProductByID(ctx context.Context, id int64) (*licensor.Product, error) {
 	p, err := findProduct(ctx, db.pool, id, "")
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find product: %w", err)
+		return nil, fmt.Errorf("postgres: find product: %w", unavailable(err))
 	}
 	return p, nil
 }
@@ -329,7 +329,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		err = run(db.pool)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find products: %w", err)
+		return nil, fmt.Errorf("postgres: find products: %w", unavailable(err))
 	}
 	if len(page.Products) > limit {
 		page.Products = page.Products[:limit]

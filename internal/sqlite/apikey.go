@@ -107,7 +107,7 @@ func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.
 		return nil, fmt.Errorf("sqlite: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find API key: %w", err)
+		return nil, fmt.Errorf("sqlite: find API key: %w", unavailable(err))
 	}
 	return &k, nil
 }

@@ -46,6 +46,25 @@
 // stand for two writes. Claims run in write transactions, so two requests
 // never both hold a key.
 //
+// # Events, webhooks, expiry
+//
+// Every write that changes a license or a product records its events
+// (licensor.Event: the resource as the API shows it, rendered in Go) in
+// its own transaction: the transactional outbox behind the change feed and
+// the webhooks. An event's position (seq) comes from the single row of
+// event_head, updated just before the events are inserted, at the end of
+// the transaction; with one writer at a time, positions are gap-free and
+// follow commit order. Events reads the head and the page in one read
+// transaction.
+//
+// Webhook deliveries are rows of webhook_deliveries, queued per webhook
+// from its cursor in the feed (DispatchEvents) and leased for one attempt
+// at a time (ClaimDeliveries): only the first pending delivery of each
+// license (ordering_key) per webhook is due, which keeps a license's
+// events in order. ExpireLicenses is an UPDATE guarded by status =
+// 'ACTIVE'. The idle paths (nothing to queue, nothing due) are answered
+// by a reader, without taking the write lock.
+//
 // # Behaving like PostgreSQL
 //
 // Both engines must answer every query identically, so the SQL avoids what

@@ -142,7 +142,7 @@ func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License,
 		return nil, fmt.Errorf("sqlite: find license: %w", licenseNotFound(id))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find license: %w", err)
+		return nil, fmt.Errorf("sqlite: find license: %w", unavailable(err))
 	}
 	return &l, nil
 }
@@ -345,7 +345,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		err = run(db.read)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
+		return nil, fmt.Errorf("sqlite: find licenses: %w", unavailable(err))
 	}
 	if len(page.Licenses) > limit {
 		page.Licenses = page.Licenses[:limit]

@@ -114,7 +114,7 @@ RETURNING id`,
 func (db *DB) FindProductByID(ctx context.Context, id int64) (*licensor.Product, error) {
 	p, err := findProduct(ctx, db.read, id)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find product: %w", err)
+		return nil, fmt.Errorf("sqlite: find product: %w", unavailable(err))
 	}
 	return p, nil
 }
@@ -345,7 +345,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		err = run(db.read)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find products: %w", err)
+		return nil, fmt.Errorf("sqlite: find products: %w", unavailable(err))
 	}
 	if len(page.Products) > limit {
 		page.Products = page.Products[:limit]

@@ -169,7 +169,7 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return fmt.Errorf("sqlite: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -182,12 +182,12 @@ func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.writeTxOnce(ctx, fn)
 		if err == nil || attempt == 5 || !isBusy(err) || ctx.Err() != nil {
-			return err
+			return unavailable(err)
 		}
 		db.log.Warn("sqlite: database busy, retrying", "attempt", attempt)
 		select {
 		case <-ctx.Done():
-			return err
+			return unavailable(err)
 		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
 		}
 	}
@@ -210,13 +210,13 @@ func (db *DB) writeTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return err
+		return unavailable(err)
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return err
+		return unavailable(err)
 	}
-	return tx.Commit()
+	return unavailable(tx.Commit())
 }
 
 // isBusy reports whether err is SQLITE_BUSY (in any extended form).

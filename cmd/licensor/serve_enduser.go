@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/licensor/licensor/internal/api"
+)
+
+// endUserConfig is what serve is told about end-user tokens and the
+// entitlement cache.
+type endUserConfig struct {
+	secretFile, jwksFile string
+	issuer, audience     string
+	leeway               time.Duration
+	ttl                  time.Duration
+	users                int
+
+	options api.EndUserOptions // set by load
+}
+
+// register adds the end-user flags to fs; defaults come from the
+// environment.
+func (c *endUserConfig) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&c.secretFile, "jwt-hs256-secret-file", getenv("LICENSOR_JWT_HS256_SECRET_FILE"),
+		"file holding the HS256 secret of end-user tokens, at least 32 bytes (env LICENSOR_JWT_HS256_SECRET_FILE, or the secret itself in LICENSOR_JWT_HS256_SECRET)")
+	fs.StringVar(&c.jwksFile, "jwt-jwks-file", getenv("LICENSOR_JWT_JWKS_FILE"),
+		"JWKS file of the RS256/ES256 public keys of end-user tokens (env LICENSOR_JWT_JWKS_FILE)")
+	fs.StringVar(&c.issuer, "jwt-issuer", getenv("LICENSOR_JWT_ISSUER"), "required iss of end-user tokens (env LICENSOR_JWT_ISSUER)")
+	fs.StringVar(&c.audience, "jwt-audience", getenv("LICENSOR_JWT_AUDIENCE"), "required aud of end-user tokens (env LICENSOR_JWT_AUDIENCE)")
+	fs.DurationVar(&c.leeway, "jwt-leeway", 0, "clock skew tolerated on the exp, nbf and iat of end-user tokens")
+	fs.DurationVar(&c.ttl, "entitlement-ttl", api.DefaultEntitlementTTL,
+		"longest time an entitlement answer may miss a change made through another instance (keep it at most 1s)")
+	fs.IntVar(&c.users, "entitlement-cache-users", api.DefaultEntitlementUsers, "most users whose licenses are kept in memory")
+}
+
+// load reads the key files and checks the configuration.
+func (c *endUserConfig) load(getenv func(string) string) error {
+	o := api.TokenOptions{Issuer: c.issuer, Audience: c.audience, Leeway: c.leeway}
+	switch {
+	case c.secretFile != "":
+		b, err := os.ReadFile(c.secretFile)
+		if err != nil {
+			return fmt.Errorf("read --jwt-hs256-secret-file: %w", err)
+		}
+		o.HS256Secret = bytes.TrimRight(b, "\r\n") // a file written by echo ends in a newline
+		if len(o.HS256Secret) == 0 {
+			return fmt.Errorf("--jwt-hs256-secret-file %s is empty", c.secretFile)
+		}
+	case getenv("LICENSOR_JWT_HS256_SECRET") != "":
+		o.HS256Secret = []byte(getenv("LICENSOR_JWT_HS256_SECRET"))
+	}
+	if c.jwksFile != "" {
+		b, err := os.ReadFile(c.jwksFile)
+		if err != nil {
+			return fmt.Errorf("read --jwt-jwks-file: %w", err)
+		}
+		o.JWKS = b
+	}
+	if err := api.CheckTokenOptions(o); err != nil {
+		return fmt.Errorf("end-user tokens: %w", err)
+	}
+	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 {
+		return usageError{"--jwt-leeway must not be negative; --entitlement-ttl and --entitlement-cache-users must be positive"}
+	}
+	c.options = api.EndUserOptions{Tokens: o, Cache: api.CacheOptions{TTL: c.ttl, MaxUsers: c.users}}
+	return nil
+}

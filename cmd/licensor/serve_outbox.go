@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/lifecycle"
+	"github.com/licensor/licensor/internal/webhook"
+)
+
+// outboxConfig is what serve is told about its background work: webhook
+// deliveries, exact-time expiry and retention.
+type outboxConfig struct {
+	workers             bool
+	maxAge              time.Duration
+	timeout             time.Duration
+	concurrency         int
+	allowHTTP           bool
+	allowPrivate        bool
+	allowCIDRs          prefixList
+	retention           durationOrPeriod
+	backoff, maxBackoff time.Duration
+}
+
+// register adds the flags to fs.
+func (c *outboxConfig) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.workers, "workers", true, "run the background work in this instance: webhook deliveries, license expiry, retention (safe on any number of instances)")
+	fs.DurationVar(&c.maxAge, "webhook-max-age", webhook.DefaultMaxAge, "how long a webhook delivery is retried before it is marked failed")
+	fs.DurationVar(&c.timeout, "webhook-timeout", webhook.DefaultTimeout, "time limit of one webhook delivery attempt")
+	fs.IntVar(&c.concurrency, "webhook-concurrency", webhook.DefaultConcurrency, "webhook delivery attempts in flight at once, per instance")
+	fs.BoolVar(&c.allowHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (default: https only)")
+	fs.BoolVar(&c.allowPrivate, "webhook-allow-private", false, "allow webhooks to reach loopback, private, link-local and other internal addresses (SSRF protection off)")
+	fs.Var(&c.allowCIDRs, "webhook-allow-cidr", "an internal network webhooks may reach all the same (repeatable; CIDR or address)")
+	fs.DurationVar(&c.backoff, "webhook-backoff", webhook.DefaultBackoff, "delay before the first retry of a failed delivery, doubled at each attempt (with jitter)")
+	fs.DurationVar(&c.maxBackoff, "webhook-max-backoff", webhook.DefaultMaxBackoff, "longest delay between two attempts of a delivery")
+	c.retention = durationOrPeriod(lifecycle.DefaultRetention)
+	fs.Var(&c.retention, "retention", "how long events, finished webhook deliveries and license and product tombstones are kept: a duration (2160h) or a period (P90D); 0 keeps everything")
+}
+
+// check validates the flags.
+func (c *outboxConfig) check() error {
+	switch {
+	case c.maxAge <= 0 || c.timeout <= 0 || c.concurrency <= 0 || c.backoff <= 0 || c.maxBackoff <= 0:
+		return usageError{"--webhook-max-age, --webhook-timeout, --webhook-concurrency, --webhook-backoff and --webhook-max-backoff must be positive"}
+	case c.retention < 0:
+		return usageError{"--retention must not be negative"}
+	case c.retention > 0 && time.Duration(c.retention) <= c.maxAge:
+		return usageError{"--retention must be longer than --webhook-max-age, or deliveries would lose their events while still retried"}
+	}
+	return nil
+}
+
+// policy is the SSRF policy of webhook URLs and deliveries.
+func (c *outboxConfig) policy() *webhook.Policy {
+	return &webhook.Policy{AllowHTTP: c.allowHTTP, AllowPrivate: c.allowPrivate, Allow: c.allowCIDRs}
+}
+
+// start runs the background work until ctx ends; the returned function
+// waits for it to stop.
+func (c *outboxConfig) start(ctx context.Context, store licensor.Store, logger *slog.Logger) (wait func()) {
+	if !c.workers {
+		logger.Info("background work off in this instance (--workers=false)")
+		return func() {}
+	}
+	retention := time.Duration(c.retention)
+	if retention == 0 {
+		retention = -1 // keep everything
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		webhook.New(store, webhook.Options{
+			Logger: logger, Policy: *c.policy(), MaxAge: c.maxAge, Timeout: c.timeout,
+			Concurrency: c.concurrency, Backoff: c.backoff, MaxBackoff: c.maxBackoff,
+		}).Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		lifecycle.Run(ctx, store, lifecycle.Options{Logger: logger, Retention: retention})
+	}()
+	return wg.Wait
+}
+
+// durationOrPeriod is a flag that takes a Go duration (2160h) or an
+// ISO-8601 period (P90D), a period counted as from the Unix epoch.
+type durationOrPeriod time.Duration
+
+func (d *durationOrPeriod) String() string { return time.Duration(*d).String() }
+
+func (d *durationOrPeriod) Set(s string) error {
+	if v, err := time.ParseDuration(s); err == nil {
+		*d = durationOrPeriod(v)
+		return nil
+	}
+	p, err := licensor.ParsePeriod(s)
+	if err != nil {
+		return fmt.Errorf("%q is neither a duration like 2160h nor a period like P90D", s)
+	}
+	epoch := time.Unix(0, 0).UTC()
+	*d = durationOrPeriod(p.AddTo(epoch).Sub(epoch))
+	return nil
+}

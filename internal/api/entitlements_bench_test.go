@@ -1,0 +1,210 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlite"
+)
+
+// The entitlement check, measured:
+//
+//	go test -run '^$' -bench 'Entitlement|Check' -benchmem ./internal/api/
+//
+// The data: benchUsers users with two licenses each over benchProducts
+// products of benchChannels live channels, in SQLite. Every benchmark
+// runs warm (each user loaded once before the clock starts), which is
+// the steady state: a user's licenses are reloaded at most once per TTL.
+const (
+	benchUsers    = 10_000
+	benchProducts = 20
+	benchChannels = 30
+)
+
+type benchFixture struct {
+	srv *Server
+	key string
+}
+
+func newBenchFixture(b *testing.B) *benchFixture {
+	b.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	c := licensor.Change{Time: 1_750_000_000, Actor: "bench"}
+	for p := range benchProducts {
+		prod := licensor.NewProduct("product " + strconv.Itoa(p))
+		for ch := range benchChannels {
+			prod.Channels[licensor.ServiceLive] = append(prod.Channels[licensor.ServiceLive], fmt.Sprintf("ch%d-%d", p, ch))
+		}
+		if err := db.CreateProduct(ctx, &prod, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var drafts []licensor.LicenseDraft
+	for u := range benchUsers {
+		for k := range 2 {
+			drafts = append(drafts, licensor.LicenseDraft{UserID: strconv.Itoa(u), ProductID: int64(1 + (u+k*7)%benchProducts)})
+		}
+		if len(drafts) == 1000 {
+			if _, err := db.CreateLicenses(ctx, drafts, c); err != nil {
+				b.Fatal(err)
+			}
+			drafts = drafts[:0]
+		}
+	}
+	secret, prefix, hash := licensor.NewAPIKeySecret()
+	if err := db.CreateAPIKey(ctx, &licensor.APIKey{Name: "bench", Prefix: prefix, Hash: hash, Scope: licensor.ScopeRead, CreatedAt: c.Time}); err != nil {
+		b.Fatal(err)
+	}
+	// A TTL longer than any run: the benchmarks measure the steady state
+	// of a hot user (BenchmarkEntitlementCheckMiss measures a load).
+	srv := New(db, Options{EndUser: EndUserOptions{Cache: CacheOptions{TTL: 1 << 62}}})
+	for u := range benchUsers {
+		if _, err := srv.endUser.cache.At(ctx, strconv.Itoa(u), c.Time); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return &benchFixture{srv: srv, key: secret}
+}
+
+// question is the i-th benchmark question: a user and a channel of one of
+// the user's products half of the time.
+func benchQuestion(r *rand.Rand) checkQuestion {
+	u := r.IntN(benchUsers)
+	p := (u + r.IntN(2)*7 + r.IntN(2)) % benchProducts
+	return checkQuestion{user: strconv.Itoa(u), channel: fmt.Sprintf("ch%d-%d", p, r.IntN(benchChannels)), service: licensor.ServiceLive}
+}
+
+// BenchmarkEntitlementCheckMemory is the check itself: the cache lookup and
+// the answer, without HTTP.
+func BenchmarkEntitlementCheckMemory(b *testing.B) {
+	f := newBenchFixture(b)
+	ec := f.srv.endUser.cache
+	ctx := context.Background()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		for pb.Next() {
+			q := benchQuestion(r)
+			e, err := ec.At(ctx, q.user, 1_750_000_000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = e.Allows(q.service, q.channel)
+		}
+	})
+}
+
+// BenchmarkEntitlementCheckMiss is the check of a user who is not in
+// memory: the load of the user's licenses (and the answer), what every
+// user costs once per TTL.
+func BenchmarkEntitlementCheckMiss(b *testing.B) {
+	f := newBenchFixture(b)
+	ec := f.srv.endUser.cache
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 6))
+	for b.Loop() {
+		q := benchQuestion(r)
+		ec.InvalidateUser(q.user)
+		e, err := ec.At(ctx, q.user, 1_750_000_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = e.Allows(q.service, q.channel)
+	}
+}
+
+func checkRequestBody(r *rand.Rand, n int) []byte {
+	items := make([]any, n)
+	for i := range items {
+		q := benchQuestion(r)
+		items[i] = map[string]any{"type": "EntitlementCheck", "attributes": map[string]any{
+			"user_id": q.user, "channel_id": q.channel, "service": string(q.service)}}
+	}
+	body, _ := json.Marshal(map[string]any{"data": items})
+	return body
+}
+
+// BenchmarkCheckHTTP is POST .../entitlements/check through the whole
+// handler (API key, JSON:API decoding and encoding), with 1 and 1000
+// questions; "questions/s" is per core.
+func BenchmarkCheckHTTP(b *testing.B) {
+	f := newBenchFixture(b)
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("questions=%d", n), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			bodies := make([][]byte, 64)
+			for i := range bodies {
+				bodies[i] = checkRequestBody(r, n)
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				req := httptest.NewRequest("POST", basePath+"/entitlements/check", bytes.NewReader(bodies[i%len(bodies)]))
+				req.Header.Set("Authorization", "Apikey "+f.key)
+				req.Header.Set("Content-Type", mediaType)
+				w := httptest.NewRecorder()
+				f.srv.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "questions/s")
+		})
+	}
+}
+
+// BenchmarkGetEntitlementsHTTP is GET .../users/{id}/entitlements through
+// the whole handler, answering 200 (body and ETag) or 304.
+func BenchmarkGetEntitlementsHTTP(b *testing.B) {
+	f := newBenchFixture(b)
+	get := func(user, etag string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", basePath+"/users/"+user+"/entitlements", nil)
+		req.Header.Set("Authorization", "Apikey "+f.key)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, req)
+		return w
+	}
+	for _, conditional := range []bool{false, true} {
+		name := "200"
+		if conditional {
+			name = "304"
+		}
+		b.Run(name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(3, 4))
+			etags := map[string]string{}
+			for i := 0; b.Loop(); i++ {
+				user := strconv.Itoa(r.IntN(benchUsers))
+				etag := ""
+				if conditional {
+					if etag = etags[user]; etag == "" {
+						etag = get(user, "").Header().Get("ETag")
+						etags[user] = etag
+					}
+				}
+				w := get(user, etag)
+				if want := map[bool]int{false: 200, true: 304}[conditional]; w.Code != want {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}

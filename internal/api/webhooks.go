@@ -1,0 +1,368 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+
+	"github.com/licensor/licensor"
+)
+
+// Webhooks: subscriptions to the change feed (write scope on every route,
+// reads included: a subscription's URL may carry a token of its own). The
+// deliveries themselves are made by internal/webhook.
+type (
+	webhookResource struct {
+		ID         string            `json:"id"`
+		Type       string            `json:"type"`
+		Attributes webhookAttributes `json:"attributes"`
+		Links      selfLink          `json:"links"`
+	}
+	webhookAttributes struct {
+		URL         string               `json:"url"`
+		EventTypes  []licensor.EventType `json:"event_types"`
+		Description string               `json:"description"`
+		// Secret is shown once, in the response that creates the webhook.
+		Secret    string `json:"secret,omitempty"`
+		CreatedAt int64  `json:"created_at"`
+		UpdatedAt int64  `json:"updated_at"`
+	}
+	webhookDocument struct {
+		Data webhookResource `json:"data"`
+	}
+	webhookListDocument struct {
+		Data  []webhookResource `json:"data"`
+		Links listLinks         `json:"links"`
+		Meta  listMeta          `json:"meta"`
+	}
+
+	deliveryResource struct {
+		ID         string             `json:"id"`
+		Type       string             `json:"type"`
+		Attributes deliveryAttributes `json:"attributes"`
+	}
+	deliveryAttributes struct {
+		WebhookID     string                 `json:"webhook_id"`
+		EventID       string                 `json:"event_id"`
+		EventType     licensor.EventType     `json:"event_type"`
+		State         licensor.DeliveryState `json:"state"`
+		Attempts      int                    `json:"attempts"`
+		CreatedAt     int64                  `json:"created_at"`
+		NextAttemptAt *int64                 `json:"next_attempt_at"` // pending deliveries only
+		LastAttemptAt *int64                 `json:"last_attempt_at"`
+		LastStatus    *int                   `json:"last_status"`
+		LastError     *string                `json:"last_error"`
+		DeliveredAt   *int64                 `json:"delivered_at"`
+	}
+	deliveryDocument struct {
+		Data deliveryResource `json:"data"`
+	}
+	deliveryListDocument struct {
+		Data  []deliveryResource `json:"data"`
+		Links listLinks          `json:"links"`
+		Meta  listMeta           `json:"meta"`
+	}
+)
+
+func webhookPath(wid int64) string { return basePath + "/webhooks/" + id(wid) }
+
+func webhookOut(w *licensor.Webhook, withSecret bool) webhookResource {
+	out := webhookResource{ID: id(w.ID), Type: "Webhook", Attributes: webhookAttributes{
+		URL: w.URL, EventTypes: w.EventTypes, Description: w.Description,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}, Links: selfLink{Self: webhookPath(w.ID)}}
+	if out.Attributes.EventTypes == nil {
+		out.Attributes.EventTypes = []licensor.EventType{}
+	}
+	if withSecret {
+		out.Attributes.Secret = w.Secret
+	}
+	return out
+}
+
+func deliveryOut(d *licensor.Delivery) deliveryResource {
+	out := deliveryResource{ID: id(d.ID), Type: "WebhookDelivery", Attributes: deliveryAttributes{
+		WebhookID: id(d.WebhookID), EventID: id(d.EventSeq), EventType: d.EventType, State: d.State,
+		Attempts: d.Attempts, CreatedAt: d.CreatedAt, LastAttemptAt: d.LastAttemptAt,
+		LastStatus: d.LastStatus, DeliveredAt: d.DeliveredAt,
+	}}
+	if d.State == licensor.DeliveryPending {
+		next := d.NextAttemptAt
+		out.Attributes.NextAttemptAt = &next
+	}
+	if d.LastError != "" {
+		e := d.LastError
+		out.Attributes.LastError = &e
+	}
+	return out
+}
+
+// authenticateWrite is authenticate for a GET that needs a write key: the
+// key is checked as for a POST; the handler sees the request as it came.
+func (s *Server) authenticateWrite(next http.Handler) http.Handler {
+	auth := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Method = http.MethodGet // r is the copy made below
+		next.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asWrite := r.WithContext(r.Context()) // a shallow copy
+		asWrite.Method = http.MethodPost
+		auth.ServeHTTP(w, asWrite)
+	})
+}
+
+func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request) error {
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	hooks, err := s.store.FindWebhooks(r.Context())
+	if err != nil {
+		return err
+	}
+	doc := webhookListDocument{Data: make([]webhookResource, len(hooks)), Links: listLinks{Self: r.URL.RequestURI()}}
+	for i := range hooks {
+		doc.Data[i] = webhookOut(&hooks[i], false)
+	}
+	return encode(w, http.StatusOK, doc)
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
+	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	if err != nil {
+		return err
+	}
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	hook, err := s.store.FindWebhookByID(r.Context(), wid)
+	if err != nil {
+		return err
+	}
+	return encode(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
+}
+
+// checkWebhookURL applies the server's delivery policy to a URL.
+func (s *Server) checkWebhookURL(raw string) error {
+	if s.opts.CheckWebhookURL == nil {
+		_, err := licensor.ParseWebhookURL(raw)
+		return err
+	}
+	return s.opts.CheckWebhookURL(raw)
+}
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	doc, err := readDocument(r)
+	if err != nil {
+		return err
+	}
+	items, bases, err := resources(doc, false)
+	if err != nil {
+		return err
+	}
+	base := singleBase(bases[0])
+	patch, err := parseWebhook(items[0], 0)
+	if err != nil {
+		return at(base, err)
+	}
+	hook := licensor.Webhook{URL: *patch.URL, Secret: licensor.NewWebhookSecret(), EventTypes: []licensor.EventType{}}
+	if patch.EventTypes != nil {
+		hook.EventTypes = *patch.EventTypes
+	}
+	if patch.Description != nil {
+		hook.Description = *patch.Description
+	}
+	if patch.Secret != nil {
+		hook.Secret = *patch.Secret
+	}
+	if err := hook.Validate(); err != nil {
+		return at(base, err)
+	}
+	if err := s.checkWebhookURL(hook.URL); err != nil {
+		return at(base, err)
+	}
+	rend := func(result any) (licensor.StoredResponse, error) {
+		h := result.(*licensor.Webhook)
+		return jsonResponse(http.StatusCreated, webhookDocument{Data: webhookOut(h, true)}, "Location", webhookPath(h.ID))
+	}
+	if err := s.store.CreateWebhook(r.Context(), &hook, s.writeChange(r, rend)); err != nil {
+		return at(base, err)
+	}
+	return respond(w, rend, &hook)
+}
+
+func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
+	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	if err != nil {
+		return err
+	}
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	doc, err := readDocument(r)
+	if err != nil {
+		return err
+	}
+	items, bases, err := resources(doc, false)
+	if err != nil {
+		return err
+	}
+	base := singleBase(bases[0])
+	patch, err := parseWebhook(items[0], wid)
+	if err != nil {
+		return at(base, err)
+	}
+	if patch.URL != nil {
+		if err := s.checkWebhookURL(*patch.URL); err != nil {
+			return at(base, err)
+		}
+	}
+	hook, err := s.store.UpdateWebhook(r.Context(), wid, patch, s.change(r))
+	if err != nil {
+		return at(base, err)
+	}
+	return encode(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
+	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	if err != nil {
+		return err
+	}
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	if err := s.store.DeleteWebhook(r.Context(), wid, s.change(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// getDeliveries serves a webhook's delivery log, newest first.
+func (s *Server) getDeliveries(w http.ResponseWriter, r *http.Request) error {
+	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	if err != nil {
+		return err
+	}
+	q := newQuery(r.URL)
+	dq := licensor.DeliveryQuery{WebhookID: wid}
+	if v, ok := q.get("filter[state]"); ok {
+		st := licensor.DeliveryState(v)
+		if !st.Valid() {
+			q.fail(licensor.CodeInvalidParameter, "filter[state]", "filter[state] must be pending, delivered or failed")
+		}
+		dq.State = &st
+	}
+	dq.EventSeq = q.integer("filter[event_id]", 1)
+	scope := q.scope(r.URL.Path)
+	dq.Limit = q.pageSize()
+	if v, ok := q.get("page[after]"); ok {
+		var c logCursor
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		switch {
+		case err != nil || len(b) > 1024 || json.Unmarshal(b, &c) != nil || c.Before <= 0:
+			q.fail(licensor.CodeInvalidCursor, "page[after]", "page[after] is not a cursor from links.next")
+		case c.Scope != scope:
+			q.fail(licensor.CodeInvalidCursor, "page[after]", "page[after] was made for other filters; start again without it")
+		}
+		dq.Before = c.Before
+	}
+	if err := q.done(); err != nil {
+		return err
+	}
+	page, err := s.store.FindDeliveries(r.Context(), dq)
+	if err != nil {
+		return err
+	}
+	doc := deliveryListDocument{Data: make([]deliveryResource, len(page.Deliveries)), Links: listLinks{Self: r.URL.RequestURI()}}
+	for i := range page.Deliveries {
+		doc.Data[i] = deliveryOut(&page.Deliveries[i])
+	}
+	if page.Next != 0 {
+		b, _ := json.Marshal(logCursor{Before: page.Next, Scope: scope})
+		doc.Links.Next = nextLink(r.URL, base64.RawURLEncoding.EncodeToString(b))
+	}
+	return encode(w, http.StatusOK, doc)
+}
+
+// logCursor is the JSON inside a page[after] of a delivery log.
+type logCursor struct {
+	Before int64  `json:"b"`
+	Scope  string `json:"q"`
+}
+
+// redeliver queues a delivery again: 202, with the delivery that is now
+// pending.
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) error {
+	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	if err != nil {
+		return err
+	}
+	did, err := pathID(r.PathValue("delivery_id"), "delivery_id")
+	if err != nil {
+		return err
+	}
+	if err := newQuery(r.URL).done(); err != nil {
+		return err
+	}
+	d, err := s.store.Redeliver(r.Context(), wid, did, s.change(r))
+	if err != nil {
+		return err
+	}
+	return encode(w, http.StatusAccepted, deliveryDocument{Data: deliveryOut(d)})
+}
+
+// parseWebhook reads a Webhook resource object. On create (wantID == 0)
+// id must be absent and url present; on update an id, if present, must
+// equal wantID. Pointers are relative to the resource object.
+func parseWebhook(m map[string]any, wantID int64) (licensor.WebhookPatch, error) {
+	var errs licensor.Errors
+	var p licensor.WebhookPatch
+	res := newObject(m, "", &errs)
+	res.typ("Webhook")
+	res.ignore("links", "meta")
+	if wantID == 0 {
+		res.forbid("id", "id is assigned by the server; leave it out")
+	} else if s, ok := res.str("id", 0); ok && *s != id(wantID) {
+		res.fail(licensor.CodeInvalidAttribute, "id", "id %q does not match the webhook in the path (%d)", *s, wantID)
+	}
+	if a, ok := res.object("attributes"); ok {
+		p.URL, _ = a.str("url", licensor.MaxWebhookURLLen)
+		if v, present := a.m["event_types"]; present {
+			a.seen["event_types"] = true
+			types := []licensor.EventType{}
+			list, isList := v.([]any)
+			switch {
+			case v == nil: // every type
+			case !isList:
+				a.fail(licensor.CodeInvalidAttribute, "event_types", "event_types must be an array of event types (empty for every type)")
+			default:
+				for _, item := range list {
+					t, _ := item.(string)
+					if !licensor.EventType(t).Valid() {
+						a.fail(licensor.CodeInvalidAttribute, "event_types", "unknown event type %v; one of %s", item, joinEventTypes())
+						continue
+					}
+					types = append(types, licensor.EventType(t))
+				}
+			}
+			p.EventTypes = &types
+		}
+		p.Description, _ = a.str("description", licensor.MaxWebhookDescriptionLen)
+		p.Secret, _ = a.str("secret", 0)
+		a.forbid("created_at", "created_at is read-only")
+		a.forbid("updated_at", "updated_at is read-only")
+		a.done()
+	}
+	if wantID == 0 && p.URL == nil && !hasPointer(errs, "/attributes/url") {
+		res.fail(licensor.CodeMissingAttribute, "attributes/url", "url is required")
+	}
+	res.done()
+	if len(errs) > 0 {
+		return p, errs
+	}
+	return p, nil
+}

@@ -1,0 +1,177 @@
+// Package lifecycle runs the changes that time, not a client, makes to the
+// records: licenses expire at their stop_date, and history older than the
+// retention period is pruned.
+//
+// # Exact-time expiry
+//
+// Reads report an ACTIVE license past its stop_date as EXPIRED at once
+// (licensor.License.EffectiveStatus); the Expirer makes it so in storage,
+// with its license.expired event for the change feed and the webhooks. It
+// does not poll on a slow schedule: it asks the store for the earliest
+// stop_date of the live ACTIVE licenses and sleeps until then, waking at
+// least every Poll (1 s) to see licenses that other instances created
+// meanwhile. Each expiry is an UPDATE guarded by status = 'ACTIVE' (on
+// PostgreSQL over rows locked FOR UPDATE SKIP LOCKED), so with several
+// instances every license expires once. A backlog (after downtime) is
+// caught up in batches, earliest first.
+//
+// # Retention
+//
+// The Pruner deletes, every PruneInterval, the events, finished webhook
+// deliveries and license and product tombstones older than Retention, in
+// batches, each in a short transaction of its own.
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/licensor/licensor"
+)
+
+// Defaults.
+const (
+	DefaultPoll          = time.Second
+	DefaultBatch         = 1000
+	DefaultRetention     = 90 * 24 * time.Hour
+	DefaultPruneInterval = time.Hour
+)
+
+// Options configure the workers. Zero values take the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Poll bounds how long the Expirer sleeps without asking the store
+	// for the next stop_date; default 1s.
+	Poll time.Duration
+	// Batch is how many rows one transaction expires or prunes; default 1000.
+	Batch int
+	// Retention is how long history is kept; default 90 days. A negative
+	// value turns pruning off.
+	Retention time.Duration
+	// PruneInterval is how often history is pruned; default 1h.
+	PruneInterval time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.PruneInterval <= 0 {
+		o.PruneInterval = DefaultPruneInterval
+	}
+}
+
+// Run runs the Expirer and the Pruner until ctx ends.
+func Run(ctx context.Context, store licensor.Store, opts Options) {
+	opts.defaults()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Prune(ctx, store, opts)
+	}()
+	Expire(ctx, store, opts)
+	<-done
+}
+
+// Expire moves ACTIVE licenses to EXPIRED at their stop_date until ctx
+// ends.
+func Expire(ctx context.Context, store licensor.Store, opts Options) {
+	opts.defaults()
+	log := opts.Logger
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := opts.Now()
+		for {
+			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: "expiry"}
+			ls, err := store.ExpireLicenses(ctx, c, opts.Batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("expire licenses", "err", err)
+				}
+				break
+			}
+			if len(ls) > 0 {
+				log.Info("expired licenses", "count", len(ls), "lag", now.Sub(time.Unix(*ls[0].StopDate, 0)).Round(time.Millisecond).String())
+			}
+			if len(ls) < opts.Batch {
+				break
+			}
+		}
+		wait := opts.Poll
+		next, ok, err := store.NextExpiry(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				log.Warn("find the next expiry", "err", err)
+			}
+		case ok:
+			if until := time.Unix(next, 0).Sub(opts.Now()); until > 0 {
+				wait = min(wait, until)
+			} else {
+				// Due already: another instance is expiring it, or it
+				// was created just now. Look again soon, not at once.
+				wait = 50 * time.Millisecond
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// Prune deletes old history every PruneInterval until ctx ends, starting
+// at once.
+func Prune(ctx context.Context, store licensor.Store, opts Options) {
+	opts.defaults()
+	if opts.Retention < 0 {
+		return
+	}
+	log := opts.Logger
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		before := opts.Now().Add(-opts.Retention).Unix()
+		var total int64
+		for ctx.Err() == nil {
+			n, err := store.PruneHistory(ctx, before, opts.Batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("prune history", "err", err)
+				}
+				break
+			}
+			total += n
+			if n == 0 {
+				break
+			}
+		}
+		if total > 0 {
+			log.Info("pruned history", "rows", total, "before", time.Unix(before, 0).UTC())
+		}
+		timer.Reset(opts.PruneInterval)
+	}
+}
