@@ -103,7 +103,8 @@ type Store interface {
 	// after q.After that match q.Filter, in commit order. Readers that
 	// follow EventPage.Next see every event exactly once, whatever the
 	// concurrency of the writers. A position older than the retained
-	// history (some events after it were pruned) gives CodeInvalidCursor.
+	// history (some events after it were pruned), or beyond the end of
+	// the feed (from another database), gives CodeInvalidCursor.
 	Events(ctx context.Context, q EventQuery) (*EventPage, error)
 	// EventsCommitted returns a channel that is closed when this store
 	// (this process) next commits events: a hint to read the feed now.

@@ -93,7 +93,7 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 	case !legacy.ValidService(cfg.service):
 		return nil, usageError{"--service must be 1 to 64 characters of A-Z a-z 0-9 . _ -"}
 	case cfg.retries < 0 || cfg.retryWait <= 0 || cfg.requestTimeout <= 0 || cfg.progressInterval <= 0:
-		return nil, usageError{"--retries, --retry-wait, --request-timeout and --progress-interval must be positive"}
+		return nil, usageError{"--retries must not be negative; --retry-wait, --request-timeout and --progress-interval must be positive"}
 	case !cfg.dryRun && cfg.key == "":
 		return nil, usageError{"--key (or LICENSOR_API_KEY) is required: an API key with the write scope"}
 	case fs.NArg() == 0:

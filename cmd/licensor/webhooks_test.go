@@ -94,6 +94,28 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 }
 
+func TestServeOutboxFlags(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": filepath.Join(t.TempDir(), "flags.db")}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--retention", "1h"}, "--retention must be longer than --webhook-max-age"},
+		{[]string{"serve", "--retention", "soon"}, "neither a duration"},
+		{[]string{"serve", "--webhook-timeout", "0s"}, "must be positive"},
+		{[]string{"serve", "--webhook-allow-cidr", "10.0.0.0/33"}, "not a CIDR"},
+	} {
+		_, _, err := cli(t, env, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || exitCode(err) != 2 {
+			t.Errorf("%v: %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+	var d durationOrPeriod
+	if err := d.Set("P90D"); err != nil || time.Duration(d) != 90*24*time.Hour {
+		t.Errorf("P90D: %v %v", time.Duration(d), err)
+	}
+}
+
 // hookReceiver is a webhook endpoint for the process tests: it verifies
 // signatures and records what it accepts. While held, it keeps requests
 // waiting (a delivery in flight); fail makes it answer some with 500.

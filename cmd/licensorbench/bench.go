@@ -300,6 +300,7 @@ func (r *runner) measureHTTP(ctx context.Context, h httpRun) *Result {
 	s := runLoad(ctx, client, r.header, loadSpec{concurrency: h.concurrency, warmup: r.cfg.warmup, duration: r.cfg.duration, next: h.next}, win)
 	res.fill(s, h.unit == "rows/s")
 	res.ServerCPU, res.ClientCPU, res.HostCPU = meter.proc, meter.self, meter.host
+	res.setCPUPerOp()
 	if m, err := readMemory(h.proc.pid()); err == nil {
 		res.RSSMB, res.PeakRSSMB = float64(m.rss)/(1<<20), float64(m.hwm)/(1<<20)
 	}

@@ -33,8 +33,12 @@ type Result struct {
 	// (utime+stime deltas from /proc); for the storage references, which
 	// run inside the harness, the harness's own.
 	ServerCPU float64 `json:"server_cpu_cores"`
-	ClientCPU float64 `json:"client_cpu_cores"` // the harness (load generator)
-	HostCPU   float64 `json:"host_cpu_cores"`   // the whole machine, other tenants included
+	// ServerCPUPerOp is the server's CPU time per unit of Rate (request,
+	// transaction or row), in microseconds: a cost that depends much less
+	// on how busy the machine is than the rate does.
+	ServerCPUPerOp float64 `json:"server_cpu_us_per_op"`
+	ClientCPU      float64 `json:"client_cpu_cores"` // the harness (load generator)
+	HostCPU        float64 `json:"host_cpu_cores"`   // the whole machine, other tenants included
 	// RSSMB and PeakRSSMB are the server's VmRSS and VmHWM after the
 	// window; VmHWM is the peak over the process's whole life so far.
 	RSSMB     float64 `json:"rss_mb"`
@@ -128,6 +132,12 @@ func (r *Result) fill(s sample, byRows bool) {
 	}
 }
 
+func (r *Result) setCPUPerOp() {
+	if r.Rate > 0 {
+		r.ServerCPUPerOp = r.ServerCPU / r.Rate * 1e6
+	}
+}
+
 func (r *Result) addNote(n string) {
 	if r.Note == "" {
 		r.Note = n
@@ -146,19 +156,19 @@ func writeTable(w io.Writer, rep *Report) error {
 		rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryMB, rep.Machine.Kernel, rep.Machine.GoVersion,
 		rep.Machine.LoadAvg1, rep.Warmup, rep.Duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\trate\tunit\tp50 ms\tp99 ms\tp99.9 ms\terrors\tsrv cpu\thost cpu\trss MB\tpeak MB\treference\tref rate\tratio\t")
+	fmt.Fprintln(tw, "scenario\tconc\trate\tunit\tp50 ms\tp99 ms\tp99.9 ms\terrors\tsrv cpu\tµs/op\thost cpu\trss MB\tpeak MB\treference\tref rate\tratio\t")
 	for _, r := range rep.Results {
 		name := r.Scenario
 		if r.Errors > 0 {
 			name = "!! " + name
 		}
 		if r.Skipped {
-			fmt.Fprintf(tw, "%s\t%d\t-\t\t\t\t\t\t\t\t\t\t%s\t\t\t\n", name, r.Concurrency, "skipped")
+			fmt.Fprintf(tw, "%s\t%d\t-\t\t\t\t\t\t\t\t\t\t\t%s\t\t\t\n", name, r.Concurrency, "skipped")
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			name, r.Concurrency, fmtRate(r.Rate), r.Unit, fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.P999Ms), r.Errors,
-			fmtFloat(r.ServerCPU, 2), fmtFloat(r.HostCPU, 2), fmtFloat(r.RSSMB, 0), fmtFloat(r.PeakRSSMB, 0),
+			fmtFloat(r.ServerCPU, 2), fmtRate(r.ServerCPUPerOp), fmtFloat(r.HostCPU, 2), fmtFloat(r.RSSMB, 0), fmtFloat(r.PeakRSSMB, 0),
 			orDash(r.Reference), fmtRate(r.RefRate), fmtFloat(r.Ratio, 2))
 	}
 	if err := tw.Flush(); err != nil {
@@ -364,21 +374,23 @@ func humanCount(n int64) string {
 }
 
 // writeComparison prints, for every scenario in both reports, the change
-// from a to b: rates, p99 and peak RSS, as ratios b/a. It shows the growth
+// from a to b: rates, p99, server CPU per operation and peak RSS, as
+// ratios b/a. It shows the growth
 // of latency with the data size and whether the memory stays flat.
 func writeComparison(w io.Writer, a, b *Report) error {
 	fmt.Fprintf(w, "a: %s %s %s licenses (%s)\nb: %s %s %s licenses (%s)\n",
 		a.Date, a.Engine, humanCount(a.Licenses), a.Command, b.Date, b.Engine, humanCount(b.Licenses), b.Command)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\trate a\trate b\tb/a\tp99 a\tp99 b\tb/a\tpeak MB a\tpeak MB b\tb/a\t")
+	fmt.Fprintln(tw, "scenario\tconc\trate a\trate b\tb/a\tp99 a\tp99 b\tb/a\tµs/op a\tµs/op b\tb/a\tpeak MB a\tpeak MB b\tb/a\t")
 	for _, rb := range b.Results {
 		for _, ra := range a.Results {
 			if ra.Scenario != rb.Scenario || ra.Concurrency != rb.Concurrency || ra.Skipped || rb.Skipped {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", rb.Scenario, rb.Concurrency,
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", rb.Scenario, rb.Concurrency,
 				fmtRate(ra.Rate), fmtRate(rb.Rate), quotient(rb.Rate, ra.Rate),
 				fmtMs(ra.P99Ms), fmtMs(rb.P99Ms), quotient(rb.P99Ms, ra.P99Ms),
+				fmtRate(ra.ServerCPUPerOp), fmtRate(rb.ServerCPUPerOp), quotient(rb.ServerCPUPerOp, ra.ServerCPUPerOp),
 				fmtFloat(ra.PeakRSSMB, 0), fmtFloat(rb.PeakRSSMB, 0), quotient(rb.PeakRSSMB, ra.PeakRSSMB))
 		}
 	}

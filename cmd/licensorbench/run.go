@@ -233,6 +233,7 @@ func (r *runner) storageRefs(ctx context.Context) (one, batch, del *Result, err 
 		s := opLoop(ctx, r.cfg.warmup, r.cfg.duration, window{start: meter.start, stop: func(bool) { meter.stop() }}, op)
 		res.fill(s, unit == "rows/s")
 		res.ServerCPU, res.ClientCPU, res.HostCPU = meter.self, meter.self, meter.host
+		res.setCPUPerOp()
 		res.Note = "in the harness process (server cpu is the harness's)"
 		r.report(res)
 		return res

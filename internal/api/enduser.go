@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -365,10 +366,29 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, rend))
+	if licensor.ErrorCode(err) == licensor.CodeOrderIDConflict {
+		// A repeat of a purchase whose idempotency record has expired. The
+		// order id is the server's, so the error points at nothing sent.
+		return &licensor.Error{Code: licensor.CodeOrderIDConflict, Meta: conflictMeta(err),
+			Detail: "this purchase was already made (same user, product and Idempotency-Key)"}
+	}
 	if err != nil {
 		return at(base, err)
 	}
 	return respond(w, rend, created)
+}
+
+// conflictMeta returns the Meta (existing_id) of an order id conflict.
+func conflictMeta(err error) map[string]any {
+	var items licensor.ItemErrors
+	if errors.As(err, &items) && len(items) > 0 {
+		return items[0].Err.Meta
+	}
+	var e *licensor.Error
+	if errors.As(err, &e) {
+		return e.Meta
+	}
+	return nil
 }
 
 // parsePurchase reads the License resource of a purchase: the product

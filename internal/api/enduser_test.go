@@ -554,5 +554,8 @@ func TestPurchaseReplayAfterExpiry(t *testing.T) {
 		if codes := resp.errorCodes(t); !slices.Equal(codes, []string{string(licensor.CodeOrderIDConflict)}) {
 			t.Errorf("codes %v", codes)
 		}
+		if strings.Contains(string(resp.body), "pointer") || !strings.Contains(string(resp.body), "existing_id") {
+			t.Errorf("conflict: %s", resp.body)
+		}
 	})
 }

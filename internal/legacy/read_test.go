@@ -3,6 +3,7 @@ package legacy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -199,6 +200,34 @@ func TestReadJSONLayouts(t *testing.T) {
 				t.Errorf("records %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestReadJSONLongLines reads documents longer than the reader's buffer,
+// on one line.
+func TestReadJSONLongLines(t *testing.T) {
+	var b strings.Builder
+	for d := range 3 {
+		b.WriteString(`{"email":"a@x","license":{"licenseList":{"licenses":[`)
+		for i := range 2000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"%d-%d","status":"active","productUrl":"https://boox.fi/api/user/a@x/product/2?service=s"}`, d, i)
+		}
+		b.WriteString("]}}}\n")
+	}
+	if b.Len() < 3*128<<10 {
+		t.Fatalf("only %d bytes", b.Len())
+	}
+	recs := readAll(t, b.String(), "long.jsonl", FormatAuto)
+	if len(recs) != 6000 || recs[5999].Source != "long.jsonl:3#1999" || recs[5999].Fields.ID != str("2-1999") {
+		t.Fatalf("%d records, last %+v", len(recs), recs[len(recs)-1])
+	}
+	for _, r := range recs {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Source, r.Err)
+		}
 	}
 }
 

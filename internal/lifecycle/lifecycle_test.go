@@ -150,8 +150,8 @@ func TestExpiryLag(t *testing.T) {
 			t.Errorf("a license expired that should not have: %v", events)
 		}
 		slices.Sort(lags)
-		t.Logf("expiry lag over %d licenses (stop_date to EXPIRED in storage, observed every 5 ms): p50 %v, p99 %v, max %v",
-			len(lags), lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+		t.Logf("%s: expiry lag over %d licenses (stop_date to EXPIRED in storage, observed every 5 ms): p50 %v, p99 %v, max %v",
+			t.Name(), len(lags), lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
 	})
 }
 

@@ -131,6 +131,9 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 	if q.After > 0 && q.After < pruned {
 		return nil, fmt.Errorf("postgres: events: %w", cursorPruned(q.After, pruned))
 	}
+	if q.After > head {
+		return nil, fmt.Errorf("postgres: events: %w", cursorAhead(q.After, head))
+	}
 	var ph placeholders
 	conds := eventConditions(&ph, q.Filter)
 	conds = append(conds, "seq > "+ph.arg(q.After), "seq <= "+ph.arg(head))
@@ -151,7 +154,7 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
-	page.Next = max(q.After, head)
+	page.Next = head
 	if len(page.Events) == limit {
 		page.Next = page.Events[limit-1].Seq
 	}
@@ -161,6 +164,13 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 func cursorPruned(after, pruned int64) error {
 	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
 		Detail: fmt.Sprintf("the events after position %d up to %d are past the retention period and were pruned; read the feed from its start again", after, pruned)}
+}
+
+// cursorAhead is the error of a position the feed has not reached: the
+// cursor belongs to another database (or one restored from a backup).
+func cursorAhead(after, head int64) error {
+	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
+		Detail: fmt.Sprintf("position %d is ahead of the feed, which ends at %d: the cursor is from another database; read the feed from its start again", after, head)}
 }
 
 // eventConditions returns the WHERE conditions of an event filter.

@@ -209,6 +209,9 @@ func testEventsNext(t *testing.T, s licensor.Store) {
 	if len(page.Events) != 0 || page.Next != 4 {
 		t.Errorf("at the head: got %d events, Next %d; want none, 4", len(page.Events), page.Next)
 	}
+	// A position the feed has not reached comes from another database.
+	_, err = s.Events(ctx, licensor.EventQuery{After: 5})
+	wantCode(t, err, licensor.CodeInvalidCursor)
 }
 
 // testEventsConcurrentWriters follows the feed while many writers commit

@@ -471,6 +471,6 @@ func TestMeasureDeliveryLatency(t *testing.T) {
 		}
 		slices.Sort(lat)
 		pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
-		t.Logf("delivery latency over %d deliveries: p50 %v, p99 %v, max %v", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1])
+		t.Logf("%s: delivery latency over %d deliveries: p50 %v, p99 %v, max %v", t.Name(), len(lat), pct(0.50), pct(0.99), lat[len(lat)-1])
 	})
 }

@@ -38,21 +38,21 @@ type Policy struct {
 // of what netip.Addr's predicates cover (loopback, private, link-local,
 // multicast, unspecified).
 var blocked = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),        // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),    // carrier-grade NAT, shared address space
-	netip.MustParsePrefix("192.0.0.0/24"),     // IETF protocol assignments
-	netip.MustParsePrefix("192.0.2.0/24"),     // documentation
-	netip.MustParsePrefix("198.18.0.0/15"),    // benchmarking
-	netip.MustParsePrefix("198.51.100.0/24"),  // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),   // documentation
-	netip.MustParsePrefix("240.0.0.0/4"),      // reserved, and broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),     // NAT64: would reach IPv4 addresses unchecked
-	netip.MustParsePrefix("64:ff9b:1::/48"),   // local-use NAT64
-	netip.MustParsePrefix("2001:db8::/32"),    // documentation
-	netip.MustParsePrefix("2002::/16"),        // 6to4: embeds an IPv4 address
-	netip.MustParsePrefix("2001::/32"),        // Teredo: embeds an IPv4 address
-	netip.MustParsePrefix("100::/64"),         // discard-only
-	netip.MustParsePrefix("::/128"),           // unspecified
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT, shared address space
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: would reach IPv4 addresses unchecked
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4: embeds an IPv4 address
+	netip.MustParsePrefix("2001::/32"),       // Teredo: embeds an IPv4 address
+	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("::/128"),          // unspecified
 	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated
 }
 
