@@ -10,6 +10,7 @@
 //	go run ./cmd/licensorbench [flags]                     SQLite
 //	go run ./cmd/licensorbench --postgres URL [flags]      PostgreSQL
 //	go run ./cmd/licensorbench compare A.json B.json       growth from run A to run B
+//	go run ./cmd/licensorbench markdown A.json...          the tables of BENCHMARKS.md
 //
 // It is a separate command, not a subcommand of licensor, so that no load
 // generation code ships in the production binary.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runRefServer(ctx, args[1:], stderr)
 		case "compare":
 			return runCompare(args[1:], stdout)
+		case "markdown":
+			return runMarkdown(args[1:], stdout)
 		}
 	}
 	cfg, err := parseConfig(args, stderr)
@@ -100,6 +103,7 @@ Usage:
   go run ./cmd/licensorbench [flags]                 benchmark on SQLite (a file in a temporary directory)
   go run ./cmd/licensorbench --postgres URL [flags]  benchmark on PostgreSQL (a fresh database, dropped after)
   go run ./cmd/licensorbench compare A.json B.json   compare two --out files (growth from A to B)
+  go run ./cmd/licensorbench markdown A.json...      render --out files as the Markdown of BENCHMARKS.md
 
 Flags:
 `)
@@ -200,4 +204,20 @@ func runCompare(args []string, stdout io.Writer) error {
 		return err
 	}
 	return writeComparison(stdout, a, b)
+}
+
+func runMarkdown(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"usage: licensorbench markdown RUN.json..."}
+	}
+	for _, path := range args {
+		rep, err := readJSONFile(path)
+		if err != nil {
+			return err
+		}
+		if err := writeMarkdown(stdout, rep); err != nil {
+			return err
+		}
+	}
+	return nil
 }

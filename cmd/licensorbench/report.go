@@ -403,3 +403,60 @@ func quotient(b, a float64) string {
 	}
 	return strconv.FormatFloat(b/a, 'f', 2, 64)
 }
+
+// writeMarkdown renders a report as the Markdown that BENCHMARKS.md holds:
+// the run's header, the table and the targets.
+func writeMarkdown(w io.Writer, rep *Report) error {
+	fmt.Fprintf(w, "#### %s, %s licenses\n\n", orDash(rep.EngineVersion), humanCount(rep.Licenses))
+	fmt.Fprintf(w, "%s; licensor %s; %d licenses, %d users, %d products (seeded in %.0f s, %.0f MB); "+
+		"%d CPUs (%s), Linux %s, %s; load average %.1f at start; warm-up %s, window %s per scenario.\n\n",
+		rep.Date, rep.Revision, rep.Licenses, rep.Users, rep.Products, rep.SeedSeconds, rep.DatabaseMB,
+		rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.Kernel, rep.Machine.GoVersion, rep.Machine.LoadAvg1,
+		rep.Warmup, rep.Duration)
+	fmt.Fprintf(w, "`%s`\n\n", rep.Command)
+	fmt.Fprintln(w, "| scenario | conc | rate | unit | p50 ms | p99 ms | p99.9 ms | errors | server cpu | cpu µs/op | rss MB | peak MB | reference | ref rate | ratio |")
+	fmt.Fprintln(w, "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|")
+	for _, r := range rep.Results {
+		if r.Skipped {
+			fmt.Fprintf(w, "| %s | %d | skipped: %s |||||||||||||\n", r.Scenario, r.Concurrency, r.Note)
+			continue
+		}
+		name := r.Scenario
+		if r.Errors > 0 {
+			name = "**" + name + " (errors)**"
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+			name, r.Concurrency, fmtRate(r.Rate), r.Unit, fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.P999Ms), r.Errors,
+			fmtFloat(r.ServerCPU, 2), fmtRate(r.ServerCPUPerOp), fmtFloat(r.RSSMB, 0), fmtFloat(r.PeakRSSMB, 0),
+			orDash(r.Reference), fmtRate(r.RefRate), fmtFloat(r.Ratio, 2))
+	}
+	var notes []string
+	for _, r := range rep.Results {
+		if r.Note != "" && !r.Skipped {
+			notes = append(notes, fmt.Sprintf("%s (c=%d): %s", r.Scenario, r.Concurrency, r.Note))
+		}
+		for _, e := range r.ErrorSamples {
+			notes = append(notes, fmt.Sprintf("%s (c=%d) error: `%s`", r.Scenario, r.Concurrency, e))
+		}
+	}
+	notes = append(notes, rep.Notes...)
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(w, "\n| target | want | measured | |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		for _, t := range rep.Targets {
+			met := "**not met**"
+			if t.Met {
+				met = "met"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Measured, met)
+		}
+	}
+	fmt.Fprintln(w)
+	return nil
+}

@@ -20,7 +20,7 @@ func sampleReport() *Report {
 	one := Result{Scenario: refInsertOne, Kind: "reference", Concurrency: 1, Unit: "tx/s", Rate: 500}
 	batch := Result{Scenario: refInsertBatch, Kind: "reference", Concurrency: 1, Unit: "rows/s", Rate: 50000}
 	byID := Result{Scenario: scGetByID, Kind: "api", Concurrency: 64, Unit: "req/s", Rate: 12000, P50Ms: 4, P99Ms: 8.5, P999Ms: 15,
-		ServerCPU: 1.2, RSSMB: 40, PeakRSSMB: 45}
+		ServerCPU: 1.5, RSSMB: 40, PeakRSSMB: 45}
 	byUser := Result{Scenario: scByUser, Kind: "api", Concurrency: 4, Unit: "req/s", Rate: 3000, P99Ms: 12, PeakRSSMB: 60}
 	create := Result{Scenario: scCreate, Kind: "api", Concurrency: 64, Unit: "req/s", Rate: 450, Errors: 3,
 		ErrorSamples: []string{"POST /licenses: status 500, want 201"}, PeakRSSMB: 250}
@@ -29,6 +29,7 @@ func sampleReport() *Report {
 	for _, p := range []struct{ res, ref *Result }{{&byID, &ref}, {&create, &one}, {&bc, &batch}} {
 		p.res.Reference, p.res.RefRate, p.res.Ratio = p.ref.Scenario, p.ref.Rate, p.res.Rate/p.ref.Rate
 	}
+	byID.setCPUPerOp()
 	rep.Results = []Result{ref, one, batch, byID, byUser, create, bc, skipped}
 	return rep
 }
@@ -143,5 +144,35 @@ func TestResultFill(t *testing.T) {
 	}
 	if !strings.Contains(r.Note, "ran out") {
 		t.Errorf("note = %q", r.Note)
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	rep := sampleReport()
+	rep.Targets = evaluateTargets(rep, 64, 4)
+	var b bytes.Buffer
+	if err := writeMarkdown(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"#### SQLite 3.50, 1M licenses",
+		"`go run ./cmd/licensorbench --scale 1m`",
+		"| GetLicenseById | 64 | 12000 | req/s | 4.00 | 8.50 | 15.0 | 0 | 1.50 | 125 | 40 | 45 | ref: net/http JSON handler | 20000 | 0.60 |",
+		"| **CreateLicense (errors)** | 64 |",
+		"| Entitlements (single user) | 64 | skipped: route missing |",
+		"| server RSS under load | < 200 MB | peak 250 MB | **not met** |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+	// Every table row has the header's number of columns.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "| scenario") || (strings.HasPrefix(line, "| ") && strings.Count(line, "|") > 5) {
+			if n := strings.Count(line, "|"); n != 16 {
+				t.Errorf("%d pipes in %q", n, line)
+			}
+		}
 	}
 }

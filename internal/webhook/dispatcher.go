@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -67,9 +66,6 @@ type Options struct {
 	// attempt up to MaxBackoff (defaults 1s and 1h); each delay is drawn
 	// between half and all of that ("equal jitter").
 	Backoff, MaxBackoff time.Duration
-	// Delivered, when set, is called after each successful attempt (for
-	// metrics and tests).
-	Delivered func(job licensor.DeliveryJob, at time.Time)
 }
 
 // Dispatcher moves events from the store to the webhooks.
@@ -196,9 +192,6 @@ func (d *Dispatcher) attempt(ctx context.Context, job licensor.DeliveryJob) {
 	o := licensor.DeliveryOutcome{ID: job.ID, Attempt: job.Attempts, At: start.Unix(), Status: status}
 	if err == nil {
 		o.Delivered = true
-		if d.opts.Delivered != nil {
-			d.opts.Delivered(job, d.opts.Now())
-		}
 	} else {
 		o.Error = truncate(err.Error(), 500)
 		if age := start.Sub(time.Unix(job.CreatedAt, 0)); age < d.opts.MaxAge {
@@ -271,10 +264,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// String describes the dispatcher's settings, for the start-up log.
-func (d *Dispatcher) String() string {
-	return "max_age=" + d.opts.MaxAge.String() + " timeout=" + d.opts.Timeout.String() +
-		" concurrency=" + strconv.Itoa(d.opts.Concurrency)
 }
