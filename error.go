@@ -13,28 +13,35 @@ type Code string
 // Error codes. The HTTP status of each is decided once, in internal/api.
 const (
 	// 400
-	CodeMalformedJSON       Code = "MALFORMED_JSON"       // the body is not JSON or not a JSON:API document
-	CodeInvalidAttribute    Code = "INVALID_ATTRIBUTE"    // an attribute has the wrong type or an invalid value
-	CodeUnknownAttribute    Code = "UNKNOWN_ATTRIBUTE"    // an attribute (or member) the resource does not have
-	CodeMissingAttribute    Code = "MISSING_ATTRIBUTE"    // a required attribute or member is absent
-	CodeInvalidRelationship Code = "INVALID_RELATIONSHIP" // a relationship is missing or malformed
-	CodeInvalidID           Code = "INVALID_ID"           // a path id is not a positive integer
-	CodeInvalidParameter    Code = "INVALID_PARAMETER"    // a query parameter has an invalid value
-	CodeUnknownParameter    Code = "UNKNOWN_PARAMETER"    // a query parameter the route does not know
-	CodeInvalidCursor       Code = "INVALID_CURSOR"       // page[after] is malformed or was made for another query
-	CodeBatchTooLarge       Code = "BATCH_TOO_LARGE"      // a batch has more items than the server allows
-	CodeDuplicateInBatch    Code = "DUPLICATE_IN_BATCH"   // two batch items share an order_id (or an id)
-	CodeInvalidRequest      Code = "INVALID_REQUEST"      // any other malformed request
+	CodeMalformedJSON          Code = "MALFORMED_JSON"           // the body is not JSON or not a JSON:API document
+	CodeInvalidAttribute       Code = "INVALID_ATTRIBUTE"        // an attribute has the wrong type or an invalid value
+	CodeUnknownAttribute       Code = "UNKNOWN_ATTRIBUTE"        // an attribute (or member) the resource does not have
+	CodeMissingAttribute       Code = "MISSING_ATTRIBUTE"        // a required attribute or member is absent
+	CodeInvalidRelationship    Code = "INVALID_RELATIONSHIP"     // a relationship is missing or malformed
+	CodeInvalidID              Code = "INVALID_ID"               // a path id is not a positive integer
+	CodeInvalidParameter       Code = "INVALID_PARAMETER"        // a query parameter has an invalid value
+	CodeUnknownParameter       Code = "UNKNOWN_PARAMETER"        // a query parameter the route does not know
+	CodeInvalidCursor          Code = "INVALID_CURSOR"           // page[after] is malformed or was made for another query
+	CodeBatchTooLarge          Code = "BATCH_TOO_LARGE"          // a batch has more items than the server allows
+	CodeDuplicateInBatch       Code = "DUPLICATE_IN_BATCH"       // two batch items share an order_id (or an id)
+	CodeInvalidRequest         Code = "INVALID_REQUEST"          // any other malformed request
+	CodeIdempotencyKeyRequired Code = "IDEMPOTENCY_KEY_REQUIRED" // a purchase without an Idempotency-Key header
 
 	// 401
 	CodeAPIKeyMissing Code = "API_KEY_MISSING" // no Authorization: Apikey header
 	CodeAPIKeyInvalid Code = "API_KEY_INVALID" // unknown or malformed key
 	CodeAPIKeyRevoked Code = "API_KEY_REVOKED"
 	CodeAPIKeyExpired Code = "API_KEY_EXPIRED"
+	CodeTokenMissing  Code = "TOKEN_MISSING" // end-user API: no Authorization: Bearer header
+	CodeTokenInvalid  Code = "TOKEN_INVALID" // malformed, badly signed, wrong algorithm, issuer or audience, not yet valid
+	CodeTokenExpired  Code = "TOKEN_EXPIRED"
 
 	// 403
-	CodeInsufficientScope Code = "INSUFFICIENT_SCOPE"  // a read key on a write route
-	CodeAddressNotAllowed Code = "ADDRESS_NOT_ALLOWED" // the client address is outside the key's networks
+	CodeInsufficientScope  Code = "INSUFFICIENT_SCOPE"  // a read key on a write route
+	CodeAddressNotAllowed  Code = "ADDRESS_NOT_ALLOWED" // the client address is outside the key's networks
+	CodeUserMismatch       Code = "USER_MISMATCH"       // the token's subject is not the user of the path
+	CodePurchaseRestricted Code = "PURCHASE_RESTRICTED" // the token carries LICENSE_PURCHASE_RESTRICTED
+	CodeProductNotBuyable  Code = "PRODUCT_NOT_BUYABLE" // the product's is_buyable is false
 
 	// 404
 	CodeNotFound         Code = "NOT_FOUND" // unknown route

@@ -139,11 +139,13 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 		defer close(background)
 		srv.Run(bgCtx, 10*time.Second)
 	}()
-	waitOutbox := cfg.outbox.start(bgCtx, db, logger) // webhooks, expiry, retention
+	waitOutbox := cfg.outbox.start(bgCtx, db, logger)      // webhooks, expiry, retention
+	waitFeed := cfg.endUser.follow(bgCtx, srv, db, logger) // the entitlement cache follows the change feed
 	defer func() {
 		stopBackground()
 		<-background
 		waitOutbox()
+		waitFeed()
 	}()
 
 	hs := &http.Server{

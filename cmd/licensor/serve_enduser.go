@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
+	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
 )
 
@@ -18,6 +21,7 @@ type endUserConfig struct {
 	leeway               time.Duration
 	ttl                  time.Duration
 	users                int
+	feedPoll             time.Duration
 
 	options api.EndUserOptions // set by load
 }
@@ -35,6 +39,8 @@ func (c *endUserConfig) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.ttl, "entitlement-ttl", api.DefaultEntitlementTTL,
 		"longest time an entitlement answer may miss a change made through another instance (keep it at most 1s)")
 	fs.IntVar(&c.users, "entitlement-cache-users", api.DefaultEntitlementUsers, "most users whose licenses are kept in memory")
+	fs.DurationVar(&c.feedPoll, "entitlement-feed-poll", 100*time.Millisecond,
+		"how often the entitlement cache reads the change feed for other instances' writes (0: rely on --entitlement-ttl alone)")
 }
 
 // load reads the key files and checks the configuration.
@@ -63,9 +69,27 @@ func (c *endUserConfig) load(getenv func(string) string) error {
 	if err := api.CheckTokenOptions(o); err != nil {
 		return fmt.Errorf("end-user tokens: %w", err)
 	}
-	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 {
-		return usageError{"--jwt-leeway must not be negative; --entitlement-ttl and --entitlement-cache-users must be positive"}
+	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.feedPoll < 0 {
+		return usageError{"--jwt-leeway and --entitlement-feed-poll must not be negative; --entitlement-ttl and --entitlement-cache-users must be positive"}
 	}
 	c.options = api.EndUserOptions{Tokens: o, Cache: api.CacheOptions{TTL: c.ttl, MaxUsers: c.users}}
 	return nil
+}
+
+// follow keeps srv's entitlement cache true towards other instances'
+// writes by following the change feed of store until ctx ends; the
+// returned function waits for it to stop.
+func (c *endUserConfig) follow(ctx context.Context, srv *api.Server, store licensor.Store, logger *slog.Logger) (wait func()) {
+	if c.feedPoll <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w := api.FeedWatcher{Store: store, Poll: c.feedPoll, Log: logger}
+		if err := srv.WatchChanges(ctx, w); err != nil {
+			logger.Error("follow the change feed", "err", err)
+		}
+	}()
+	return func() { <-done }
 }

@@ -51,7 +51,7 @@ func TestServeEndUserFlags(t *testing.T) {
 }
 
 // TestServeEndUserFlow runs the binary with an HS256 secret file and plays
-// the viewer-app flow of docs/end-user-api.md: browse, buy, play.
+// the viewer-app flow of the README: browse, buy, play.
 func TestServeEndUserFlow(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "licensor.db")

@@ -151,26 +151,26 @@ func (v *tokenVerifier) keyFor(t *jwt.Token) (any, error) {
 // verify checks raw and returns its claims, or a 401 error.
 func (v *tokenVerifier) verify(raw string) (*endUserClaims, error) {
 	if v == nil {
-		return nil, licensor.Errorf(CodeTokenInvalid, "this server accepts no end-user tokens: no token keys are configured")
+		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "this server accepts no end-user tokens: no token keys are configured")
 	}
 	var claims endUserClaims
 	if _, err := v.parser.ParseWithClaims(raw, &claims, v.keyFor); err != nil {
 		switch {
 		case errors.Is(err, jwt.ErrTokenExpired):
-			return nil, licensor.Errorf(CodeTokenExpired, "the token has expired")
+			return nil, licensor.Errorf(licensor.CodeTokenExpired, "the token has expired")
 		case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-			return nil, licensor.Errorf(CodeTokenInvalid, "the token is not valid yet")
+			return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is not valid yet")
 		case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-			return nil, licensor.Errorf(CodeTokenInvalid, "the token lacks a required claim (exp, or iss or aud when configured)")
+			return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token lacks a required claim (exp, or iss or aud when configured)")
 		case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
-			return nil, licensor.Errorf(CodeTokenInvalid, "the token was not issued for this service")
+			return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token was not issued for this service")
 		case errors.Is(err, jwt.ErrTokenMalformed):
-			return nil, licensor.Errorf(CodeTokenInvalid, "the token is malformed")
+			return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is malformed")
 		}
-		return nil, licensor.Errorf(CodeTokenInvalid, "the token's signature or algorithm is not accepted")
+		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token's signature or algorithm is not accepted")
 	}
 	if !licensor.ValidUserID(claims.Subject) {
-		return nil, licensor.Errorf(CodeTokenInvalid, "the token's subject (sub) must be a user id")
+		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token's subject (sub) must be a user id")
 	}
 	return &claims, nil
 }

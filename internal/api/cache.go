@@ -100,8 +100,12 @@ func (c *ttlCache[K, V]) shard(k K) *cacheShard[K, V] {
 // started less than a TTL ago, so that a load stuck longer than that
 // cannot hand out a state older than the bound.
 func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, time.Time, error) {
+	return c.getAt(ctx, k, c.clock())
+}
+
+// getAt is get for a caller that has just read the clock (now).
+func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now time.Time) (V, time.Time, error) {
 	sh := c.shard(k)
-	now := c.clock()
 	sh.mu.Lock()
 	s := sh.m[k]
 	if s != nil && s.has {

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -316,5 +318,100 @@ func TestEntitlementCacheIndex(t *testing.T) {
 	ec.InvalidateAll()
 	if s := ec.Stats(); s.Users != 0 || s.Products != 0 {
 		t.Errorf("after InvalidateAll: %+v", s)
+	}
+}
+
+// feedStore serves a scripted change feed.
+type feedStore struct {
+	licensor.Store
+	mu     sync.Mutex
+	head   int64
+	events []licensor.Event
+	prune  bool // the next read after the head fails as pruned
+}
+
+func (s *feedStore) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q.Filter.LicenseID != nil { // the head query
+		return &licensor.EventPage{Events: []licensor.Event{}, Next: s.head}, nil
+	}
+	if s.prune {
+		s.prune = false
+		return nil, licensor.Errorf(licensor.CodeInvalidCursor, "pruned")
+	}
+	page := &licensor.EventPage{Events: []licensor.Event{}, Next: s.head}
+	for _, e := range s.events {
+		if e.Seq > q.After {
+			page.Events = append(page.Events, e)
+		}
+	}
+	return page, nil
+}
+
+func (s *feedStore) EventsCommitted() <-chan struct{} { return make(chan struct{}) }
+
+func (s *feedStore) commit(e licensor.Event) {
+	s.mu.Lock()
+	s.head++
+	e.Seq = s.head
+	s.events = append(s.events, e)
+	s.mu.Unlock()
+}
+
+// recorder is an Invalidator that records its calls.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) add(s string)                    { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
+func (r *recorder) InvalidateUser(u string)         { r.add("user " + u) }
+func (r *recorder) InvalidateLicenses(ids ...int64) { r.add("licenses") }
+func (r *recorder) InvalidateProduct(id int64)      { r.add("product " + strconv.FormatInt(id, 10)) }
+func (r *recorder) InvalidateAll()                  { r.add("all") }
+func (r *recorder) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.calls, s)
+}
+func (r *recorder) count(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if c == s {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFeedWatcher(t *testing.T) {
+	store := &feedStore{}
+	store.commit(licensor.Event{Type: licensor.EventLicenseCreated, UserID: "old", LicenseID: 1, ProductID: 1})
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- FeedWatcher{Store: store, Poll: time.Millisecond}.Watch(ctx, rec) }()
+	waitFor(t, "the start", func() bool { return rec.has("all") })
+
+	store.commit(licensor.Event{Type: licensor.EventLicenseDeleted, UserID: "41", LicenseID: 2, ProductID: 1})
+	store.commit(licensor.Event{Type: licensor.EventProductUpdated, ProductID: 7})
+	store.commit(licensor.Event{Type: licensor.EventLicenseExpired, UserID: "42", LicenseID: 3, ProductID: 7})
+	waitFor(t, "the events", func() bool { return rec.has("user 41") && rec.has("product 7") && rec.has("user 42") })
+	if rec.has("user old") {
+		t.Error("an event from before the watcher started was replayed")
+	}
+	// A lost position: start again at the head, forgetting everything.
+	store.mu.Lock()
+	store.prune = true
+	store.mu.Unlock()
+	waitFor(t, "the restart", func() bool { return rec.count("all") == 2 })
+	store.commit(licensor.Event{Type: licensor.EventLicenseCreated, UserID: "43", LicenseID: 4, ProductID: 7})
+	waitFor(t, "events after the restart", func() bool { return rec.has("user 43") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

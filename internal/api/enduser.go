@@ -16,22 +16,6 @@ import (
 // endUserPath is the prefix of the End-user License API v4.
 const endUserPath = "/api/license/v4"
 
-// Error codes of the end-user API and the entitlement check. (They belong
-// with the others in the root package's error.go; they live here until
-// that file can take them.)
-const (
-	// 400
-	CodeIdempotencyKeyRequired licensor.Code = "IDEMPOTENCY_KEY_REQUIRED" // a purchase without an Idempotency-Key header
-	// 401
-	CodeTokenMissing licensor.Code = "TOKEN_MISSING" // no Authorization: Bearer header
-	CodeTokenInvalid licensor.Code = "TOKEN_INVALID" // malformed, badly signed, wrong algorithm, issuer or audience, not yet valid
-	CodeTokenExpired licensor.Code = "TOKEN_EXPIRED"
-	// 403
-	CodeUserMismatch       licensor.Code = "USER_MISMATCH"       // the token's subject is not the user of the path
-	CodePurchaseRestricted licensor.Code = "PURCHASE_RESTRICTED" // the token carries LICENSE_PURCHASE_RESTRICTED
-	CodeProductNotBuyable  licensor.Code = "PRODUCT_NOT_BUYABLE" // the product's is_buyable is false
-)
-
 // EndUserOptions configure the end-user API and the entitlement check.
 type EndUserOptions struct {
 	Tokens TokenOptions
@@ -100,9 +84,10 @@ func claimsOf(r *http.Request) *endUserClaims {
 
 // endUserHandler builds the layers of an end-user route, in the order a
 // request meets them: no caching (GetUserEntitlements relaxes that on
-// success), the bearer token (whose subject
-// must be the {user_id} of the path), the body cap and, for the purchase,
-// the user's right to buy and a required Idempotency-Key.
+// success), the bearer token (whose subject must be the {user_id} of the
+// path) and, for the purchase, the user's right to buy, a required
+// Idempotency-Key, the body cap and the idempotency layer. (The API key
+// rate limit does not apply: end users have no API key.)
 func (s *Server) endUserHandler(rt route) http.Handler {
 	h := s.adapt(rt.handle)
 	if rt.method == "POST" {
@@ -119,7 +104,7 @@ func (s *Server) bearer(next http.Handler) http.Handler {
 		raw, ok := bearerTokenOf(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="licensor"`)
-			return licensor.Errorf(CodeTokenMissing, "send the header Authorization: Bearer <token>")
+			return licensor.Errorf(licensor.CodeTokenMissing, "send the header Authorization: Bearer <token>")
 		}
 		claims, err := s.endUser.tokens.verify(raw)
 		if err != nil {
@@ -129,7 +114,7 @@ func (s *Server) bearer(next http.Handler) http.Handler {
 		info := infoOf(r)
 		info.keyID, info.keyName = endUserScope(claims.Subject), "user:"+claims.Subject
 		if user := r.PathValue("user_id"); user != "" && user != claims.Subject {
-			return licensor.Errorf(CodeUserMismatch, "the token is for another user than the one in the path")
+			return licensor.Errorf(licensor.CodeUserMismatch, "the token is for another user than the one in the path")
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
 		return nil
@@ -142,11 +127,11 @@ func (s *Server) canPurchase(next http.Handler) http.Handler {
 	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		for _, f := range claimsOf(r).UserFlags {
 			if f == UserFlagPurchaseRestricted {
-				return licensor.Errorf(CodePurchaseRestricted, "this user may not purchase (%s)", UserFlagPurchaseRestricted)
+				return licensor.Errorf(licensor.CodePurchaseRestricted, "this user may not purchase (%s)", UserFlagPurchaseRestricted)
 			}
 		}
 		if r.Header.Get("Idempotency-Key") == "" {
-			return licensor.Errorf(CodeIdempotencyKeyRequired, "a purchase needs an Idempotency-Key header: a random value unique to this purchase, sent again on retries")
+			return licensor.Errorf(licensor.CodeIdempotencyKeyRequired, "a purchase needs an Idempotency-Key header: a random value unique to this purchase, sent again on retries")
 		}
 		next.ServeHTTP(w, r)
 		return nil
@@ -352,7 +337,7 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !p.IsBuyable {
-		return at(base, &licensor.Error{Code: CodeProductNotBuyable, Pointer: "/relationships/product",
+		return at(base, &licensor.Error{Code: licensor.CodeProductNotBuyable, Pointer: "/relationships/product",
 			Detail: "product " + id(p.ID) + " cannot be bought"})
 	}
 	orderID := purchaseOrderID(user, p.ID, r.Header.Get("Idempotency-Key"))
@@ -431,7 +416,7 @@ func parsePurchase(m map[string]any, user string) (int64, error) {
 	if rels, ok := res.object("relationships"); ok {
 		if _, present := rels.m["user"]; present {
 			if u, ok := rels.toOne("user", "User"); ok && u != user {
-				rels.fail(CodeUserMismatch, "user/data/id", "a user buys for themselves: the user must be %q or left out", user)
+				rels.fail(licensor.CodeUserMismatch, "user/data/id", "a user buys for themselves: the user must be %q or left out", user)
 			}
 		}
 		if product, ok := rels.toOne("product", "Product"); ok {

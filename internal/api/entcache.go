@@ -14,7 +14,8 @@ import (
 const (
 	// DefaultEntitlementTTL bounds how stale a cached entitlement may be
 	// with respect to writes made through other instances (this instance's
-	// own writes invalidate at once). A value is served at most this long
+	// own writes invalidate at once; the change feed, when followed,
+	// brings the others' in about its poll interval). A value is served at most this long
 	// after the load that produced it started, so a write committed
 	// elsewhere is seen by every instance within this bound: half the one
 	// second the contract allows, leaving the other half for the request
@@ -50,11 +51,11 @@ type Invalidator interface {
 }
 
 // ChangeWatcher follows the writes made through every instance and drives
-// inv until ctx ends. The change feed implements it (license created,
-// deleted or expired → InvalidateUser; product updated or deleted →
-// InvalidateProduct; a gap, a restart or a lost position → InvalidateAll).
-// Until a watcher runs, writes made through other instances reach this one
-// through the cache's TTL alone.
+// inv until ctx ends: FeedWatcher, over the change feed (license created,
+// deleted or expired → InvalidateUser; product created, updated or deleted
+// → InvalidateProduct; a start or a lost position → InvalidateAll). While
+// no watcher runs (or it cannot read), writes made through other instances
+// reach this one through the cache's TTL alone.
 type ChangeWatcher interface {
 	Watch(ctx context.Context, inv Invalidator) error
 }
@@ -183,12 +184,13 @@ func entitlementView(l *licensor.License) licensor.License {
 
 // At returns the entitlements of user at unix time t.
 func (ec *EntitlementCache) At(ctx context.Context, user string, t int64) (*licensor.Entitlements, error) {
-	e, fetched, err := ec.users.get(ctx, user)
+	now := ec.users.clock()
+	e, fetched, err := ec.users.getAt(ctx, user, now)
 	if err != nil {
 		return nil, err
 	}
 	epoch := ec.productEpoch.Load()
-	if m := e.memo.Load(); m != nil && m.productEpoch == epoch && m.ents.ValidAt(t) && ec.users.clock().Before(m.expires) {
+	if m := e.memo.Load(); m != nil && m.productEpoch == epoch && m.ents.ValidAt(t) && now.Before(m.expires) {
 		return &m.ents, nil
 	}
 	oldest := fetched

@@ -515,3 +515,52 @@ func TestEntitlementsAcrossInstances(t *testing.T) {
 			e.name, time.Since(deleted).Round(time.Millisecond), ttl, max(0, lastEntitled.Sub(deleted)).Round(time.Millisecond))
 	})
 }
+
+// TestEntitlementsFollowTheFeed: with the change feed followed, another
+// instance's writes reach the cache without waiting for its TTL (here an
+// hour).
+func TestEntitlementsFollowTheFeed(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		storeA, storeB := openShared(t, e)
+		a := newEnv(t, engine{name: e.name, open: func(*testing.T) licensor.Store { return storeA }})
+		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
+		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
+			EndUser: api.EndUserOptions{Cache: api.CacheOptions{TTL: time.Hour}}})
+		b.srv = httptest.NewServer(b.api)
+		t.Cleanup(b.srv.Close)
+		ctx, cancel := context.WithCancel(context.Background())
+		watched := make(chan error, 1)
+		go func() {
+			watched <- b.api.WatchChanges(ctx, api.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-watched; err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		})
+
+		sports := a.product(map[string]any{"title": "Sports", "live": channels("espn")})
+		lic := a.createLicense("41", sports, nil)
+		eventually := func(what string, want bool, q map[string]any) time.Duration {
+			t.Helper()
+			start := time.Now()
+			for b.check(q)[0] != want {
+				if time.Since(start) > 10*time.Second {
+					t.Fatalf("%s: not seen by the other instance after 10 s", what)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			return time.Since(start)
+		}
+		// The watcher starts at the head of the feed; the first check loads.
+		eventually("create", true, question("41", "espn", "live"))
+		a.must(200, req{method: "PATCH", path: base + "/products/" + sports, body: map[string]any{"data": map[string]any{
+			"type": "Product", "id": sports, "relationships": map[string]any{"live": channels("espn", "cnn")}}}})
+		lag := eventually("product update", true, question("41", "cnn", "live"))
+		a.must(204, req{method: "DELETE", path: base + "/licenses/" + path(lic, "id").(string)})
+		lag2 := eventually("delete", false, question("41", "espn", "live"))
+		t.Logf("%s: through the feed (poll 20 ms), a product update reached the other instance in %v, a delete in %v",
+			e.name, lag.Round(time.Millisecond), lag2.Round(time.Millisecond))
+	})
+}

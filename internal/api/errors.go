@@ -47,13 +47,13 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeInternal:               http.StatusInternalServerError,
 	licensor.CodeUnavailable:            http.StatusServiceUnavailable,
 	// The end-user API (enduser.go).
-	CodeIdempotencyKeyRequired: http.StatusBadRequest,
-	CodeTokenMissing:           http.StatusUnauthorized,
-	CodeTokenInvalid:           http.StatusUnauthorized,
-	CodeTokenExpired:           http.StatusUnauthorized,
-	CodeUserMismatch:           http.StatusForbidden,
-	CodePurchaseRestricted:     http.StatusForbidden,
-	CodeProductNotBuyable:      http.StatusForbidden,
+	licensor.CodeIdempotencyKeyRequired: http.StatusBadRequest,
+	licensor.CodeTokenMissing:           http.StatusUnauthorized,
+	licensor.CodeTokenInvalid:           http.StatusUnauthorized,
+	licensor.CodeTokenExpired:           http.StatusUnauthorized,
+	licensor.CodeUserMismatch:           http.StatusForbidden,
+	licensor.CodePurchaseRestricted:     http.StatusForbidden,
+	licensor.CodeProductNotBuyable:      http.StatusForbidden,
 }
 
 // titles are the short, fixed titles of error objects.
@@ -94,13 +94,13 @@ var titles = map[licensor.Code]string{
 	licensor.CodeInternal:               "Internal error",
 	licensor.CodeUnavailable:            "Service unavailable",
 	// The end-user API (enduser.go).
-	CodeIdempotencyKeyRequired: "Idempotency key required",
-	CodeTokenMissing:           "Bearer token missing",
-	CodeTokenInvalid:           "Bearer token invalid",
-	CodeTokenExpired:           "Bearer token expired",
-	CodeUserMismatch:           "Token is for another user",
-	CodePurchaseRestricted:     "Purchase restricted",
-	CodeProductNotBuyable:      "Product not buyable",
+	licensor.CodeIdempotencyKeyRequired: "Idempotency key required",
+	licensor.CodeTokenMissing:           "Bearer token missing",
+	licensor.CodeTokenInvalid:           "Bearer token invalid",
+	licensor.CodeTokenExpired:           "Bearer token expired",
+	licensor.CodeUserMismatch:           "Token is for another user",
+	licensor.CodePurchaseRestricted:     "Purchase restricted",
+	licensor.CodeProductNotBuyable:      "Product not buyable",
 }
 
 // errorObject is a JSON:API error object.

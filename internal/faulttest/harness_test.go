@@ -27,8 +27,9 @@ import (
 
 const base = "/api/license/management/v4"
 
-// binPath is the licensor binary, built once by TestMain.
-var binPath string
+// The licensor binary and the SQLite checker (testdata/sqlitecheck), built
+// once by TestMain, without the race detector.
+var binPath, sqliteCheckPath string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "licensor-faulttest")
@@ -37,11 +38,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "licensor")
-	build := exec.Command("go", "build", "-o", binPath, "github.com/licensor/licensor/cmd/licensor")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	sqliteCheckPath = filepath.Join(dir, "sqlitecheck")
+	for bin, pkg := range map[string]string{binPath: "github.com/licensor/licensor/cmd/licensor", sqliteCheckPath: "./testdata/sqlitecheck"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -386,4 +389,31 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// checkSQLite runs SQLite's integrity and foreign key checks on a licensor
+// database file, failing the test unless both pass, and returns the number
+// of live licenses per 9-character order id prefix.
+func checkSQLite(t *testing.T, path string) map[string]int {
+	t.Helper()
+	out, err := exec.Command(sqliteCheckPath, path).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("sqlitecheck: %v\n%s", err, stderr)
+	}
+	var r struct {
+		Integrity  string         `json:"integrity"`
+		ForeignKey int            `json:"foreign_key_violations"`
+		Counts     map[string]int `json:"counts"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("sqlitecheck: %v: %s", err, out)
+	}
+	if r.Integrity != "ok" || r.ForeignKey != 0 {
+		t.Fatalf("SQLite integrity_check: %q; %d foreign key violations", r.Integrity, r.ForeignKey)
+	}
+	return r.Counts
 }
