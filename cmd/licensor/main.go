@@ -51,8 +51,9 @@ Usage:
   licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
   licensor version
 
-Every command takes --db (or DATABASE_URL): a SQLite file path (default
-licensor.db in the working directory) or a postgres:// URL.
+Every command but import takes --db (or DATABASE_URL): a SQLite file path
+(default licensor.db in the working directory) or a postgres:// URL. import
+talks to a running server instead (--url, --key or LICENSOR_URL, LICENSOR_API_KEY).
 Run "licensor COMMAND -h" for the flags of a command.
 `
 

@@ -3,6 +3,7 @@ package faulttest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -173,6 +175,8 @@ func TestAbusiveClients(t *testing.T) {
 			case ctx.Err() != nil:
 			case r.err == nil && r.status == 431:
 				tooLarge431.Add(1)
+			case r.err != nil && hungUp(r.err):
+				// Refused before the client finished sending.
 			default:
 				oops("huge header: %s", r)
 			}
@@ -191,7 +195,9 @@ func TestAbusiveClients(t *testing.T) {
 				return
 			}
 			if err != nil {
-				oops("declared huge body: %v", err)
+				if !hungUp(err) {
+					oops("declared huge body: %v", err)
+				}
 				continue
 			}
 			resp.Body.Close()
@@ -205,7 +211,7 @@ func TestAbusiveClients(t *testing.T) {
 			case ctx.Err() != nil:
 			case r.err == nil && r.status == 413 && slices.Equal(r.codes(), []string{"BODY_TOO_LARGE"}):
 				tooLarge413.Add(1)
-			case r.err != nil && strings.Contains(r.err.Error(), "connection reset"):
+			case r.err != nil && hungUp(r.err):
 				// The server answered 413 and closed before the client
 				// finished sending: also a refusal.
 				tooLarge413.Add(1)
@@ -276,4 +282,11 @@ func (zeros) Read(p []byte) (int, error) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// hungUp reports whether err is the server closing the connection on a
+// client that was still sending.
+func hungUp(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
