@@ -2,26 +2,18 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
-	"github.com/licensor/licensor/internal/postgres"
-	"github.com/licensor/licensor/internal/sqlite"
 )
 
 // channels is a product's channel relationship for attrs.
@@ -402,65 +394,8 @@ func TestEntitlementsNeverStaleLocally(t *testing.T) {
 // file, or two pools on one PostgreSQL schema.
 func openShared(t *testing.T, e engine) (licensor.Store, licensor.Store) {
 	t.Helper()
-	ctx := context.Background()
-	switch e.name {
-	case "sqlite":
-		file := filepath.Join(t.TempDir(), "shared.db")
-		var out [2]licensor.Store
-		for i := range out {
-			db, err := sqlite.Open(ctx, file, sqlite.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			out[i] = db
-		}
-		return out[0], out[1]
-	case "postgres":
-		raw := os.Getenv("LICENSOR_POSTGRES_URL")
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		schema := "t_api_shared_" + hex.EncodeToString(b[:])
-		conn, err := pgx.Connect(ctx, raw)
-		if err != nil {
-			t.Fatalf("connect to PostgreSQL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if c, err := pgx.Connect(context.Background(), raw); err == nil {
-				_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-				c.Close(context.Background())
-			}
-		})
-		u, err := url.Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		var out [2]licensor.Store
-		for i := range out {
-			db, err := postgres.Open(ctx, u.String(), postgres.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			out[i] = db
-		}
-		return out[0], out[1]
-	}
-	t.Fatalf("unknown engine %s", e.name)
-	return nil, nil
+	dsn := e.URL(t)
+	return e.OpenAt(t, dsn), e.OpenAt(t, dsn)
 }
 
 // TestEntitlementsAcrossInstances: two servers over one database; a license
@@ -468,7 +403,7 @@ func openShared(t *testing.T, e engine) (licensor.Store, licensor.Store) {
 func TestEntitlementsAcrossInstances(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		storeA, storeB := openShared(t, e)
-		a := newEnv(t, engine{name: e.name, open: func(*testing.T) licensor.Store { return storeA }})
+		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
 		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
 		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond})
 		b.srv = httptest.NewServer(b.api)
@@ -512,7 +447,7 @@ func TestEntitlementsAcrossInstances(t *testing.T) {
 			}
 		}
 		t.Logf("%s: the other instance stopped entitling %v after the delete (TTL %v; last stale check started %v after)",
-			e.name, time.Since(deleted).Round(time.Millisecond), ttl, max(0, lastEntitled.Sub(deleted)).Round(time.Millisecond))
+			e.Name, time.Since(deleted).Round(time.Millisecond), ttl, max(0, lastEntitled.Sub(deleted)).Round(time.Millisecond))
 	})
 }
 
@@ -522,7 +457,7 @@ func TestEntitlementsAcrossInstances(t *testing.T) {
 func TestEntitlementsFollowTheFeed(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		storeA, storeB := openShared(t, e)
-		a := newEnv(t, engine{name: e.name, open: func(*testing.T) licensor.Store { return storeA }})
+		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
 		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
 		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
 			EndUser: api.EndUserOptions{Cache: api.CacheOptions{TTL: time.Hour}}})
@@ -561,6 +496,6 @@ func TestEntitlementsFollowTheFeed(t *testing.T) {
 		a.must(204, req{method: "DELETE", path: base + "/licenses/" + path(lic, "id").(string)})
 		lag2 := eventually("delete", false, question("41", "espn", "live"))
 		t.Logf("%s: through the feed (poll 20 ms), a product update reached the other instance in %v, a delete in %v",
-			e.name, lag.Round(time.Millisecond), lag2.Round(time.Millisecond))
+			e.Name, lag.Round(time.Millisecond), lag2.Round(time.Millisecond))
 	})
 }

@@ -3,15 +3,12 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,96 +18,22 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
-	"github.com/licensor/licensor/internal/postgres"
-	"github.com/licensor/licensor/internal/sqlite"
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 const base = "/api/license/management/v4"
 
-// engine opens a fresh, migrated store.
-type engine struct {
-	name string
-	open func(t *testing.T) licensor.Store
-}
+// engine is a storage engine under test (SQLite always, PostgreSQL when
+// configured; see testdb).
+type engine = testdb.Engine
 
-// engines are SQLite always, and PostgreSQL when LICENSOR_POSTGRES_URL is
-// set (required when LICENSOR_POSTGRES_REQUIRED=1, as in CI).
-func engines(t *testing.T) []engine {
-	es := []engine{{"sqlite", openSQLite}}
-	url := os.Getenv("LICENSOR_POSTGRES_URL")
-	switch {
-	case url != "":
-		es = append(es, engine{"postgres", func(t *testing.T) licensor.Store { return openPostgres(t, url) }})
-	case os.Getenv("LICENSOR_POSTGRES_REQUIRED") == "1":
-		t.Fatal("LICENSOR_POSTGRES_REQUIRED=1 but LICENSOR_POSTGRES_URL is not set")
-	}
-	return es
-}
-
-func openSQLite(t *testing.T) licensor.Store {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "licensor.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
-// openPostgres gives the test a schema of its own, dropped afterwards.
-func openPostgres(t *testing.T, rawURL string) licensor.Store {
-	t.Helper()
-	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_api_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, rawURL)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), rawURL)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := postgres.Open(ctx, u.String(), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
+func engines(t *testing.T) []engine { return testdb.Engines(t) }
 
 // forEachEngine runs f as a subtest per engine.
-func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
-	for _, e := range engines(t) {
-		t.Run(e.name, func(t *testing.T) { f(t, e) })
-	}
-}
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) { testdb.ForEach(t, f) }
 
 // env is a running server with a write key and a read key.
 type env struct {
@@ -143,7 +66,7 @@ func (c *clock) Set(t time.Time) {
 
 func newEnv(t *testing.T, e engine, opts ...func(*api.Options)) *env {
 	t.Helper()
-	store := e.open(t)
+	store := e.Open(t)
 	clk := &clock{now: time.Unix(1_750_000_000, 0)}
 	o := api.Options{Now: clk.Now, KeyCacheTTL: time.Nanosecond}
 	for _, f := range opts {
