@@ -36,6 +36,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		err = &licensor.Error{Code: licensor.CodeUnavailable, Detail: "the request was cancelled"}
 	}
+	if s.classify != nil && licensor.ErrorCode(err) == licensor.CodeInternal {
+		err = s.classify(err)
+	}
 	status, objs := errorResponse(err)
 	for _, o := range objs {
 		s.metrics.rejections.WithLabelValues(string(o.Code)).Inc()

@@ -69,6 +69,9 @@ type Server struct {
 	metrics *metrics
 	endUser *endUser
 	handler http.Handler
+	// classify is the store's Unavailable: it turns driver errors that mean
+	// "the database cannot be used now" into CodeUnavailable (503).
+	classify func(error) error
 }
 
 // MetricsHandler serves the Prometheus metrics.
@@ -99,6 +102,9 @@ func New(store licensor.Store, opts Options) *Server {
 		opts.IdempotencyStaleAfter = 2 * time.Minute
 	}
 	s := &Server{store: store, log: opts.Logger, now: opts.Now, opts: opts}
+	if c, ok := store.(interface{ Unavailable(error) error }); ok {
+		s.classify = c.Unavailable
+	}
 	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
 	s.limiter = newLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
 	s.metrics = newMetrics(store)

@@ -26,6 +26,12 @@ const (
 	acquireTimeout = 5 * time.Second
 )
 
+// Unavailable classifies an error of any store method: the errors that mean
+// the database cannot be used right now become licensor.CodeUnavailable
+// (503); others are returned unchanged. The API applies it to every
+// internal error, so read paths need not wrap each call.
+func (db *DB) Unavailable(err error) error { return unavailable(err) }
+
 // unavailable marks the errors that mean the database cannot be used right
 // now as licensor.CodeUnavailable (503), keeping the driver's error in the
 // chain for the log; any other error is returned unchanged. They are: a
