@@ -288,6 +288,7 @@ const (
 	scBatchDelete  = "BatchDeleteLicenses x1000"
 	scMixed        = "Mixed BSS (90% reads)"
 	scEntitlements = "Entitlements (single user)"
+	scEntHot       = "Entitlements (single user, 10k watching)"
 	scCheckBatch   = "Entitlements check batch"
 )
 
@@ -342,7 +343,8 @@ func evaluateTargets(rep *Report, concurrency, listConcurrency int) []Target {
 	for _, name := range listScenarios {
 		p99(name, listConcurrency, limit, fmt.Sprintf("%s latency at %s licenses, c=%d", name, humanCount(rep.Licenses), listConcurrency))
 	}
-	ratio(scEntitlements, concurrency, 0.7, fmt.Sprintf("Entitlement check req/s at c=%d", concurrency))
+	ratio(scEntitlements, concurrency, 0.7, fmt.Sprintf("Entitlement check req/s at c=%d, random users", concurrency))
+	ratio(scEntHot, concurrency, 0.7, fmt.Sprintf("Entitlement check req/s at c=%d, 10k users watching", concurrency))
 	var peak float64
 	for _, r := range rep.Results {
 		if r.Kind == "api" {

@@ -26,7 +26,7 @@ func (r *runner) runScenarios(ctx context.Context) {
 		levels = append(levels, cfg.concurrency)
 	}
 	httpRefs := map[int]*Result{}
-	if r.wantAny(scGetByID, scByUser, scListUser, scListProduct, scListRange, scDeepProduct, scDeepRange, scMixed, scEntitlements, scCheckBatch, refHTTP) {
+	if r.wantAny(scGetByID, scByUser, scListUser, scListProduct, scListRange, scDeepProduct, scDeepRange, scMixed, scEntitlements, scEntHot, scCheckBatch, refHTTP) {
 		for _, conc := range levels {
 			httpRefs[conc] = r.measureHTTP(ctx, httpRun{name: refHTTP, kind: "reference", concurrency: conc, unit: "req/s", proc: r.ref,
 				next: func(w *worker) (call, bool) {
@@ -157,7 +157,7 @@ func (r *runner) entitlements(ctx context.Context, ref *Result) {
 	client := newHTTPClient(1)
 	defer client.CloseIdleConnections()
 	w := &worker{rng: newRand(1)}
-	if r.want(scEntitlements) {
+	if r.wantAny(scEntitlements, scEntHot) {
 		status, body, err := probe(ctx, client, r.header, call{method: "GET", url: wl.api + "/users/1/entitlements"})
 		switch {
 		case err != nil:
@@ -167,8 +167,14 @@ func (r *runner) entitlements(ctx context.Context, ref *Result) {
 		case status != 200:
 			r.skip(scEntitlements, c, fmt.Sprintf("probe GET .../users/1/entitlements answered %d: %s", status, truncate(body, 200)))
 		default:
-			r.measureHTTP(ctx, httpRun{name: scEntitlements, kind: "api", concurrency: c, unit: "req/s", proc: r.server,
+			res := r.measureHTTP(ctx, httpRun{name: scEntitlements, kind: "api", concurrency: c, unit: "req/s", proc: r.server,
 				next: func(w *worker) (call, bool) { return wl.entitlements(w), true }, reference: ref})
+			r.annotate(res, "users drawn uniformly from all users: mostly cold")
+			if r.want(scEntHot) && ctx.Err() == nil {
+				res := r.measureHTTP(ctx, httpRun{name: scEntHot, kind: "api", concurrency: c, unit: "req/s", proc: r.server,
+					next: func(w *worker) (call, bool) { return wl.entitlementsHot(w), true }, reference: ref})
+				r.annotate(res, fmt.Sprintf("users drawn from %d users, as repeated playback checks", min(wl.users, hotUsers)))
+			}
 		}
 	}
 	if r.want(scCheckBatch) && ctx.Err() == nil {

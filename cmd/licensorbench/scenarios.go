@@ -123,6 +123,18 @@ func (wl *workload) entitlements(w *worker) call {
 	return call{method: "GET", url: wl.api + "/users/" + wl.user(w) + "/entitlements", want: 200}
 }
 
+// hotUsers is how many users are watching at a time in the warm variant
+// of the entitlement check: their checks repeat, as playback checks do.
+const hotUsers = 10_000
+
+// entitlementsHot asks for the entitlements of one of the first hotUsers
+// users (spread over the id space like any other users).
+func (wl *workload) entitlementsHot(w *worker) call {
+	n := min(wl.users, hotUsers)
+	u := 1 + w.rng.Int64N(n)*(wl.users/n)
+	return call{method: "GET", url: wl.api + "/users/" + strconv.FormatInt(u, 10) + "/entitlements", want: 200}
+}
+
 // checkBatch asks n questions "may user U watch channel C on service S
 // now" in one request.
 func (wl *workload) checkBatch(w *worker, n int) call {

@@ -234,14 +234,6 @@ func TestLargeBatch(t *testing.T) {
 	}
 }
 
-func TestIdempotency(t *testing.T) {
-	db := openTest(t, schemaURL(t))
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	testIdempotency(t, db)
-}
-
 // Many requests claiming one new key at once: one holds it, the others are
 // told it is in flight.
 func TestConcurrentClaims(t *testing.T) {

@@ -191,8 +191,6 @@ func TestConcurrentOrderID(t *testing.T) {
 	}
 }
 
-func TestIdempotency(t *testing.T) { testIdempotency(t, openTest(t, "i.db")) }
-
 // The connections are configured as the package documents: durability
 // and concurrency depend on it.
 func TestPragmas(t *testing.T) {

@@ -128,6 +128,9 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"Backlog", testExpireLicensesBacklog},
 			{"Concurrent", testExpireLicensesConcurrent},
 		}},
+		{"Idempotency", []test{
+			{"ClaimReplayTakeOver", testIdempotency},
+		}},
 		{"Webhooks", []test{
 			{"CRUD", testWebhookCRUD},
 			{"Dispatch", testWebhookDispatch},

@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"errors"
@@ -8,8 +8,9 @@ import (
 	"github.com/licensor/licensor"
 )
 
-// testIdempotency checks the idempotency keys of a store (the conformance
-// suite does not cover them yet).
+// testIdempotency checks the idempotency keys of a store: claim, replay,
+// reuse with another request, in-flight, take-over of a stale claim, and a
+// response stored with its write.
 func testIdempotency(t *testing.T, s licensor.Store) {
 	ctx := t.Context()
 	p := licensor.NewProduct("p")
