@@ -9,125 +9,160 @@ import (
 const ManagementPath = "/api/license/management/v4"
 
 // The JSON:API resource objects of licenses and products, as the management
-// API shows them. Events carry them (Event.Data), rendered by the store in
-// the transaction of the change, so this form lives here, beside the
-// domain, where both the stores and the API can reach it. internal/api has
-// its own encoder for responses; a test there checks that the two produce
-// the same bytes.
+// API shows them. Both the API's responses and the events (Event.Data,
+// rendered by the store in the transaction of the change) use these, so
+// the two forms cannot drift apart. Field order follows the contract.
 type (
-	resourceID struct {
+	ResourceIdentifier struct {
 		Type string `json:"type"`
 		ID   string `json:"id"`
 	}
-	resourceToOne struct {
-		Data resourceID `json:"data"`
+	ToOne struct {
+		Data ResourceIdentifier `json:"data"`
 	}
-	resourceToMany struct {
-		Data []resourceID `json:"data"`
+	ToMany struct {
+		Data []ResourceIdentifier `json:"data"`
 	}
-	resourceLinks struct {
+	SelfLink struct {
 		Self string `json:"self"`
 	}
 
-	licenseWire struct {
-		ID         string `json:"id"`
-		Type       string `json:"type"`
-		Attributes struct {
-			Status      Status  `json:"status"`
-			StartDate   int64   `json:"start_date"`
-			StopDate    *int64  `json:"stop_date"`
-			OrderID     *string `json:"order_id"`
-			RenewRecord struct {
-				Recurring  bool   `json:"recurring"`
-				ExpiryDate *int64 `json:"expiry_date"`
-			} `json:"renew_record"`
-			PurchaseRecord struct {
-				PriceAmount       *int64  `json:"price_currency_amount"`
-				PriceCurrency     *string `json:"price_currency_iso4217"`
-				PurchaseTimestamp int64   `json:"purchase_timestamp"`
-				PaymentMethod     *string `json:"payment_method"`
-			} `json:"purchase_record"`
-			CreatedAt int64 `json:"created_at"`
-		} `json:"attributes"`
-		Relationships struct {
-			User    resourceToOne `json:"user"`
-			Product resourceToOne `json:"product"`
-		} `json:"relationships"`
-		Links resourceLinks `json:"links"`
+	LicenseObject struct {
+		ID            string               `json:"id"`
+		Type          string               `json:"type"`
+		Attributes    LicenseAttributes    `json:"attributes"`
+		Relationships LicenseRelationships `json:"relationships"`
+		Links         SelfLink             `json:"links"`
+	}
+	LicenseAttributes struct {
+		Status         Status `json:"status"`
+		StartDate      int64           `json:"start_date"`
+		StopDate       *int64          `json:"stop_date"`
+		OrderID        *string         `json:"order_id"`
+		RenewRecord    RenewRecord     `json:"renew_record"`
+		PurchaseRecord PurchaseRecord  `json:"purchase_record"`
+		CreatedAt      int64           `json:"created_at"`
+	}
+	RenewRecord struct {
+		Recurring  bool   `json:"recurring"`
+		ExpiryDate *int64 `json:"expiry_date"`
+	}
+	PurchaseRecord struct {
+		PriceAmount       *int64  `json:"price_currency_amount"`
+		PriceCurrency     *string `json:"price_currency_iso4217"`
+		PurchaseTimestamp int64   `json:"purchase_timestamp"`
+		PaymentMethod     *string `json:"payment_method"`
+	}
+	LicenseRelationships struct {
+		User    ToOne `json:"user"`
+		Product ToOne `json:"product"`
 	}
 
-	productWire struct {
-		ID         string `json:"id"`
-		Type       string `json:"type"`
-		Attributes struct {
-			Title         string  `json:"title"`
-			Description   string  `json:"description"`
-			Type          string  `json:"type"`
-			IsPremium     bool    `json:"is_premium"`
-			IsBuyable     bool    `json:"is_buyable"`
-			IsVisible     bool    `json:"is_visible"`
-			Recurring     bool    `json:"recurring"`
-			PriceAmount   *int64  `json:"price_currency_amount"`
-			PriceCurrency *string `json:"price_currency_iso4217"`
-			LicensePeriod *string `json:"license_period"`
-			CreatedAt     int64   `json:"created_at"`
-			UpdatedAt     int64   `json:"updated_at"`
-		} `json:"attributes"`
-		Relationships struct {
-			Live      resourceToMany `json:"live"`
-			Catchup   resourceToMany `json:"catchup"`
-			NPVR      resourceToMany `json:"npvr"`
-			Startover resourceToMany `json:"startover"`
-		} `json:"relationships"`
-		Links resourceLinks `json:"links"`
+	ProductObject struct {
+		ID            string               `json:"id"`
+		Type          string               `json:"type"`
+		Attributes    ProductAttributes    `json:"attributes"`
+		Relationships ProductRelationships `json:"relationships"`
+		Links         SelfLink             `json:"links"`
+	}
+	ProductAttributes struct {
+		Title         string  `json:"title"`
+		Description   string  `json:"description"`
+		Type          string  `json:"type"`
+		IsPremium     bool    `json:"is_premium"`
+		IsBuyable     bool    `json:"is_buyable"`
+		IsVisible     bool    `json:"is_visible"`
+		Recurring     bool    `json:"recurring"`
+		PriceAmount   *int64  `json:"price_currency_amount"`
+		PriceCurrency *string `json:"price_currency_iso4217"`
+		LicensePeriod *string `json:"license_period"`
+		CreatedAt     int64   `json:"created_at"`
+		UpdatedAt     int64   `json:"updated_at"`
+	}
+	ProductRelationships struct {
+		Live      ToMany `json:"live"`
+		Catchup   ToMany `json:"catchup"`
+		NPVR      ToMany `json:"npvr"`
+		Startover ToMany `json:"startover"`
 	}
 )
 
-// LicenseResource is the JSON:API resource object of l as the management
-// API shows it at unix time now (with its effective status).
-func LicenseResource(l *License, now int64) json.RawMessage {
-	var w licenseWire
-	w.ID, w.Type = strconv.FormatInt(l.ID, 10), "License"
-	a := &w.Attributes
-	a.Status, a.StartDate, a.StopDate, a.OrderID = l.EffectiveStatus(now), l.StartDate, l.StopDate, l.OrderID
-	a.RenewRecord.Recurring, a.RenewRecord.ExpiryDate = l.Recurring, l.ExpiryDate
-	a.PurchaseRecord.PriceAmount, a.PurchaseRecord.PriceCurrency = l.PriceAmount, l.PriceCurrency
-	a.PurchaseRecord.PurchaseTimestamp, a.PurchaseRecord.PaymentMethod = l.PurchaseTimestamp, l.PaymentMethod
-	a.CreatedAt = l.CreatedAt
-	w.Relationships.User.Data = resourceID{Type: "User", ID: l.UserID}
-	w.Relationships.Product.Data = resourceID{Type: "Product", ID: strconv.FormatInt(l.ProductID, 10)}
-	w.Links.Self = ManagementPath + "/licenses/" + w.ID
-	return mustMarshal(w)
+// NewLicenseObject is the resource object of l as the management API shows it
+// at unix time now (with its effective status).
+func NewLicenseObject(l *License, now int64) LicenseObject {
+	return LicenseObject{
+		ID:   strconv.FormatInt(l.ID, 10),
+		Type: "License",
+		Attributes: LicenseAttributes{
+			Status:      l.EffectiveStatus(now),
+			StartDate:   l.StartDate,
+			StopDate:    l.StopDate,
+			OrderID:     l.OrderID,
+			RenewRecord: RenewRecord{Recurring: l.Recurring, ExpiryDate: l.ExpiryDate},
+			PurchaseRecord: PurchaseRecord{
+				PriceAmount:       l.PriceAmount,
+				PriceCurrency:     l.PriceCurrency,
+				PurchaseTimestamp: l.PurchaseTimestamp,
+				PaymentMethod:     l.PaymentMethod,
+			},
+			CreatedAt: l.CreatedAt,
+		},
+		Relationships: LicenseRelationships{
+			User:    ToOne{ResourceIdentifier{Type: "User", ID: l.UserID}},
+			Product: ToOne{ResourceIdentifier{Type: "Product", ID: strconv.FormatInt(l.ProductID, 10)}},
+		},
+		Links: SelfLink{Self: ManagementPath + "/licenses/" + strconv.FormatInt(l.ID, 10)},
+	}
 }
 
-// ProductResource is the JSON:API resource object of p as the management
-// API shows it.
-func ProductResource(p *Product) json.RawMessage {
-	var w productWire
-	w.ID, w.Type = strconv.FormatInt(p.ID, 10), "Product"
-	a := &w.Attributes
-	a.Title, a.Description, a.Type = p.Title, p.Description, p.Type
-	a.IsPremium, a.IsBuyable, a.IsVisible, a.Recurring = p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring
-	a.PriceAmount, a.PriceCurrency = p.PriceAmount, p.PriceCurrency
-	if p.LicensePeriod != "" {
-		period := p.LicensePeriod
-		a.LicensePeriod = &period
-	}
-	a.CreatedAt, a.UpdatedAt = p.CreatedAt, p.UpdatedAt
-	channels := func(s Service) resourceToMany {
+// NewProductObject is the resource object of p as the management API shows it.
+func NewProductObject(p *Product) ProductObject {
+	channels := func(s Service) ToMany {
 		ids := p.Channels[s]
-		out := resourceToMany{Data: make([]resourceID, len(ids))}
+		out := ToMany{Data: make([]ResourceIdentifier, len(ids))}
 		for i, c := range ids {
-			out.Data[i] = resourceID{Type: "Channel", ID: c}
+			out.Data[i] = ResourceIdentifier{Type: "Channel", ID: c}
 		}
 		return out
 	}
-	r := &w.Relationships
-	r.Live, r.Catchup = channels(ServiceLive), channels(ServiceCatchup)
-	r.NPVR, r.Startover = channels(ServiceNPVR), channels(ServiceStartover)
-	w.Links.Self = ManagementPath + "/products/" + w.ID
-	return mustMarshal(w)
+	var period *string
+	if p.LicensePeriod != "" {
+		period = &p.LicensePeriod
+	}
+	return ProductObject{
+		ID:   strconv.FormatInt(p.ID, 10),
+		Type: "Product",
+		Attributes: ProductAttributes{
+			Title:         p.Title,
+			Description:   p.Description,
+			Type:          p.Type,
+			IsPremium:     p.IsPremium,
+			IsBuyable:     p.IsBuyable,
+			IsVisible:     p.IsVisible,
+			Recurring:     p.Recurring,
+			PriceAmount:   p.PriceAmount,
+			PriceCurrency: p.PriceCurrency,
+			LicensePeriod: period,
+			CreatedAt:     p.CreatedAt,
+			UpdatedAt:     p.UpdatedAt,
+		},
+		Relationships: ProductRelationships{
+			Live:      channels(ServiceLive),
+			Catchup:   channels(ServiceCatchup),
+			NPVR:      channels(ServiceNPVR),
+			Startover: channels(ServiceStartover),
+		},
+		Links: SelfLink{Self: ManagementPath + "/products/" + strconv.FormatInt(p.ID, 10)},
+	}
 }
+
+// LicenseResource is NewLicenseObject as JSON.
+func LicenseResource(l *License, now int64) json.RawMessage {
+	return mustMarshal(NewLicenseObject(l, now))
+}
+
+// ProductResource is NewProductObject as JSON.
+func ProductResource(p *Product) json.RawMessage { return mustMarshal(NewProductObject(p)) }
 
 // mustMarshal marshals a value made only of strings, numbers, bools and
 // pointers to them, which cannot fail.

@@ -197,8 +197,8 @@ func endUserLicenseOut(l *licensor.License, now int64) endUserLicenseResource {
 			StopDate:  l.StopDate,
 		},
 		Relationships: licenseRelations{
-			User:    toOne{identifier{Type: "User", ID: l.UserID}},
-			Product: toOne{identifier{Type: "Product", ID: id(l.ProductID)}},
+			User:    toOne{Data: identifier{Type: "User", ID: l.UserID}},
+			Product: toOne{Data: identifier{Type: "Product", ID: id(l.ProductID)}},
 		},
 	}
 }

@@ -77,7 +77,7 @@ func entitlementsOut(user string, e *licensor.Entitlements) entitlementsResource
 		Type:       "Entitlements",
 		Attributes: entitlementsAttributes{ValidUntil: e.ValidUntil},
 		Relationships: entitlementsRelations{
-			User:      toOne{identifier{Type: "User", ID: user}},
+			User:      toOne{Data: identifier{Type: "User", ID: user}},
 			Products:  products,
 			Live:      channels(licensor.ServiceLive),
 			Catchup:   channels(licensor.ServiceCatchup),
