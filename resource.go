@@ -35,13 +35,13 @@ type (
 		Links         SelfLink             `json:"links"`
 	}
 	LicenseAttributes struct {
-		Status         Status `json:"status"`
-		StartDate      int64           `json:"start_date"`
-		StopDate       *int64          `json:"stop_date"`
-		OrderID        *string         `json:"order_id"`
-		RenewRecord    RenewRecord     `json:"renew_record"`
-		PurchaseRecord PurchaseRecord  `json:"purchase_record"`
-		CreatedAt      int64           `json:"created_at"`
+		Status         Status         `json:"status"`
+		StartDate      int64          `json:"start_date"`
+		StopDate       *int64         `json:"stop_date"`
+		OrderID        *string        `json:"order_id"`
+		RenewRecord    RenewRecord    `json:"renew_record"`
+		PurchaseRecord PurchaseRecord `json:"purchase_record"`
+		CreatedAt      int64          `json:"created_at"`
 	}
 	RenewRecord struct {
 		Recurring  bool   `json:"recurring"`
