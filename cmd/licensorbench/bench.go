@@ -67,7 +67,9 @@ func bench(ctx context.Context, cfg *config, stdout, stderr io.Writer) (err erro
 			r.ref.stop(10 * time.Second)
 		}
 		if cfg.keep {
-			r.logf("kept %s and databases %v", dir, r.eng.created)
+			if r.eng != nil {
+				r.logf("kept %s and databases %v", dir, r.eng.created)
+			}
 			return
 		}
 		if r.eng != nil {

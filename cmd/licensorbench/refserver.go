@@ -47,8 +47,12 @@ type refLicense struct {
 		CreatedAt int64 `json:"created_at"`
 	} `json:"attributes"`
 	Relationships struct {
-		User    struct{ Data refIdentifier } `json:"user"`
-		Product struct{ Data refIdentifier } `json:"product"`
+		User struct {
+			Data refIdentifier `json:"data"`
+		} `json:"user"`
+		Product struct {
+			Data refIdentifier `json:"data"`
+		} `json:"product"`
 	} `json:"relationships"`
 	Links struct {
 		Self string `json:"self"`

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -174,5 +176,27 @@ func TestWriteMarkdown(t *testing.T) {
 				t.Errorf("%d pipes in %q", n, line)
 			}
 		}
+	}
+}
+
+// TestRefHandler: the reference answers with a license-shaped document.
+func TestRefHandler(t *testing.T) {
+	rec := httptest.NewRecorder()
+	refHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/ref/42", nil))
+	var doc struct {
+		Data struct {
+			ID            string
+			Relationships struct {
+				User struct {
+					Data struct{ ID string } `json:"data"`
+				} `json:"user"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &doc) != nil || doc.Data.ID != "42" || doc.Data.Relationships.User.Data.ID != "41" {
+		t.Errorf("GET /ref/42: %d %s", rec.Code, rec.Body)
+	}
+	if n := rec.Body.Len(); n < 400 || n > 700 {
+		t.Errorf("the reference document is %d bytes, not the size of a license", n)
 	}
 }
