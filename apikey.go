@@ -116,3 +116,30 @@ func APIKeyPrefix(key string) (string, bool) {
 	}
 	return "lk_" + m[1], true
 }
+
+// FormatNetworks is the text form in which stores keep a key's networks:
+// "10.0.0.0/8,2001:db8::/32".
+func FormatNetworks(ns []netip.Prefix) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseNetworks reads FormatNetworks' text.
+func ParseNetworks(s string) ([]netip.Prefix, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	ns := make([]netip.Prefix, len(parts))
+	for i, p := range parts {
+		n, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("decode networks: %w", err)
+		}
+		ns[i] = n
+	}
+	return ns, nil
+}

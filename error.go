@@ -3,6 +3,7 @@ package licensor
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -171,4 +172,25 @@ func (es ItemErrors) Error() string {
 		parts[i] = fmt.Sprintf("item %d: %v", e.Index, e.Err)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// ProductNotFound is the error of a product id that names no live product.
+func ProductNotFound(id int64) *Error {
+	return Errorf(CodeProductNotFound, "product %d does not exist", id)
+}
+
+// LicenseNotFound is the error of a license id that names no live license.
+func LicenseNotFound(id int64) *Error {
+	return Errorf(CodeLicenseNotFound, "license %d does not exist", id)
+}
+
+// OrderIDConflict is the error of an order id already held by the live
+// license existing; meta.existing_id names it.
+func OrderIDConflict(orderID string, existing int64) *Error {
+	return &Error{
+		Code:    CodeOrderIDConflict,
+		Pointer: "/attributes/order_id",
+		Detail:  fmt.Sprintf("order_id %s is already used by license %d", strconv.Quote(orderID), existing),
+		Meta:    map[string]any{"existing_id": strconv.FormatInt(existing, 10)},
+	}
 }

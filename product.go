@@ -1,8 +1,10 @@
 package licensor
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Service is a way of watching a channel that a product can grant.
@@ -187,4 +189,45 @@ func (p *Product) Validate() error {
 		return errs
 	}
 	return nil
+}
+
+// CheckIfMatch compares an If-Match value (one ETag, a comma-separated
+// list, or "*") with the product's current ETag: nil when it matches or is
+// empty, CodePreconditionFailed otherwise.
+func (p *Product) CheckIfMatch(ifMatch string) error {
+	if ifMatch == "" {
+		return nil
+	}
+	etag := p.ETag()
+	for _, t := range strings.Split(ifMatch, ",") {
+		if t = strings.TrimSpace(t); t == "*" || t == etag {
+			return nil
+		}
+	}
+	return Errorf(CodePreconditionFailed, "If-Match does not match the current ETag of product %d", p.ID)
+}
+
+// FormatChannels is the text form in which stores keep a product's
+// channels (JSON: {"live":["espn"],...}).
+func FormatChannels(c Channels) (string, error) {
+	if c == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode channels: %w", err)
+	}
+	return string(b), nil
+}
+
+// ParseChannels reads FormatChannels' text; the result is never nil.
+func ParseChannels(s string) (Channels, error) {
+	var c Channels
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, fmt.Errorf("decode channels: %w", err)
+	}
+	if c == nil {
+		c = Channels{}
+	}
+	return c, nil
 }

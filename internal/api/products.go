@@ -139,12 +139,6 @@ func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ifMatch returns the If-Match header; "*" matches any current version, so
-// it is the same as no condition for an existing product.
-func ifMatch(r *http.Request) string {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "*" {
-		return ""
-	}
-	return v
-}
+// ifMatch returns the If-Match header (the store compares it with the
+// current ETag: licensor.Product.CheckIfMatch).
+func ifMatch(r *http.Request) string { return strings.TrimSpace(r.Header.Get("If-Match")) }

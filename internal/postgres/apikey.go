@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,36 +21,11 @@ func scanAPIKey(s rowScanner) (licensor.APIKey, error) {
 		return k, err
 	}
 	k.Scope = licensor.Scope(scope)
-	k.Networks, err = decodeNetworks(networks)
+	k.Networks, err = licensor.ParseNetworks(networks)
 	if err != nil {
 		return k, fmt.Errorf("API key %d: %w", k.ID, err)
 	}
 	return k, nil
-}
-
-// encodeNetworks writes CIDR prefixes as "10.0.0.0/8,2001:db8::/32".
-func encodeNetworks(ns []netip.Prefix) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = n.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func decodeNetworks(s string) ([]netip.Prefix, error) {
-	if s == "" {
-		return nil, nil
-	}
-	parts := strings.Split(s, ",")
-	ns := make([]netip.Prefix, len(parts))
-	for i, p := range parts {
-		n, err := netip.ParsePrefix(strings.TrimSpace(p))
-		if err != nil {
-			return nil, fmt.Errorf("decode networks: %w", err)
-		}
-		ns[i] = n
-	}
-	return ns, nil
 }
 
 // CreateAPIKey stores k and sets its ID, and its CreatedAt when zero.
@@ -70,7 +43,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *licensor.APIKey) error {
 	created_at, revoked_at, last_used_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING id`,
-		k.Name, k.Prefix, hash, string(k.Scope), encodeNetworks(k.Networks), k.ExpiresAt,
+		k.Name, k.Prefix, hash, string(k.Scope), licensor.FormatNetworks(k.Networks), k.ExpiresAt,
 		created, k.RevokedAt, k.LastUsedAt).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("postgres: create API key: %w", interpretError(err))

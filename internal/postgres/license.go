@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -209,7 +208,7 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 		for _, i := range taken {
 			o := *licenses[i].OrderID
 			if id, ok := holders[o]; ok {
-				errs = append(errs, licensor.ItemError{Index: i, Err: orderIDConflict(o, id)})
+				errs = append(errs, licensor.ItemError{Index: i, Err: licensor.OrderIDConflict(o, id)})
 				continue
 			}
 			err := tx.QueryRow(ctx, insertLicense, insertArgs(&licenses[i])...).Scan(&licenses[i].ID)
@@ -231,25 +230,12 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 	return licenses, nil
 }
 
-func orderIDConflict(orderID string, existing int64) *licensor.Error {
-	return &licensor.Error{
-		Code:    licensor.CodeOrderIDConflict,
-		Pointer: "/attributes/order_id",
-		Detail:  fmt.Sprintf("order_id %s is already used by license %d", strconv.Quote(orderID), existing),
-		Meta:    map[string]any{"existing_id": strconv.FormatInt(existing, 10)},
-	}
-}
-
-func licenseNotFound(id int64) *licensor.Error {
-	return licensor.Errorf(licensor.CodeLicenseNotFound, "license %d does not exist", id)
-}
-
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
 	l, err := scanLicense(db.pool.QueryRow(ctx,
 		`SELECT `+licenseColumns+` FROM licenses WHERE id = $1 AND deleted_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: find license: %w", licenseNotFound(id))
+		return nil, fmt.Errorf("postgres: find license: %w", licensor.LicenseNotFound(id))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find license: %w", unavailable(err))
@@ -288,7 +274,7 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
 				continue
 			}
 			missing = append(missing, id)
-			e := licenseNotFound(id)
+			e := licensor.LicenseNotFound(id)
 			e.Pointer = "/id"
 			errs = append(errs, licensor.ItemError{Index: i, Err: e})
 		}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,51 +27,10 @@ func scanProduct(s rowScanner) (*licensor.Product, error) {
 	if period != nil {
 		p.LicensePeriod = *period
 	}
-	if p.Channels, err = decodeChannels(channels); err != nil {
+	if p.Channels, err = licensor.ParseChannels(channels); err != nil {
 		return nil, fmt.Errorf("product %d: %w", p.ID, err)
 	}
 	return &p, nil
-}
-
-func encodeChannels(c licensor.Channels) (string, error) {
-	if c == nil {
-		return "{}", nil
-	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode channels: %w", err)
-	}
-	return string(b), nil
-}
-
-func decodeChannels(s string) (licensor.Channels, error) {
-	var c licensor.Channels
-	if err := json.Unmarshal([]byte(s), &c); err != nil {
-		return nil, fmt.Errorf("decode channels: %w", err)
-	}
-	if c == nil {
-		c = licensor.Channels{}
-	}
-	return c, nil
-}
-
-func productNotFound(id int64) error {
-	return licensor.Errorf(licensor.CodeProductNotFound, "product %d does not exist", id)
-}
-
-// checkIfMatch compares an If-Match value (one ETag, a comma-separated
-// list, or "*") with the product's current ETag.
-func checkIfMatch(p *licensor.Product, ifMatch string) error {
-	if ifMatch == "" {
-		return nil
-	}
-	etag := p.ETag()
-	for _, t := range strings.Split(ifMatch, ",") {
-		if t = strings.TrimSpace(t); t == "*" || t == etag {
-			return nil
-		}
-	}
-	return licensor.Errorf(licensor.CodePreconditionFailed, "If-Match does not match the current ETag of product %d", p.ID)
 }
 
 // CreateProduct stores p and sets its ID, CreatedAt, UpdatedAt and Version.
@@ -80,7 +38,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 	if p.Channels == nil {
 		p.Channels = licensor.Channels{}
 	}
-	channels, err := encodeChannels(p.Channels)
+	channels, err := licensor.FormatChannels(p.Channels)
 	if err != nil {
 		return fmt.Errorf("postgres: create product: %w", err)
 	}
@@ -130,7 +88,7 @@ func findProduct(ctx context.Context, q querier, id int64, lock string) (*licens
 	p, err := scanProduct(q.QueryRow(ctx,
 		`SELECT `+productColumns+` FROM products WHERE id = $1 AND deleted_at IS NULL `+lock, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, productNotFound(id)
+		return nil, licensor.ProductNotFound(id)
 	}
 	return p, err
 }
@@ -144,7 +102,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 		if err != nil {
 			return err
 		}
-		if err := checkIfMatch(cur, ifMatch); err != nil {
+		if err := cur.CheckIfMatch(ifMatch); err != nil {
 			return err
 		}
 		p := patch.Apply(*cur)
@@ -154,7 +112,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 		if p.Channels == nil {
 			p.Channels = licensor.Channels{}
 		}
-		channels, err := encodeChannels(p.Channels)
+		channels, err := licensor.FormatChannels(p.Channels)
 		if err != nil {
 			return err
 		}
@@ -190,7 +148,7 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 		if err != nil {
 			return err
 		}
-		if err := checkIfMatch(p, opts.IfMatch); err != nil {
+		if err := p.CheckIfMatch(opts.IfMatch); err != nil {
 			return err
 		}
 		var live int64

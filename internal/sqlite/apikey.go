@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/licensor/licensor"
 )
@@ -21,36 +19,11 @@ func scanAPIKey(s rowScanner) (licensor.APIKey, error) {
 	if err != nil {
 		return k, err
 	}
-	k.Networks, err = decodeNetworks(networks)
+	k.Networks, err = licensor.ParseNetworks(networks)
 	if err != nil {
 		return k, fmt.Errorf("API key %d: %w", k.ID, err)
 	}
 	return k, nil
-}
-
-// encodeNetworks writes CIDR prefixes as "10.0.0.0/8,2001:db8::/32".
-func encodeNetworks(ns []netip.Prefix) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = n.String()
-	}
-	return strings.Join(s, ",")
-}
-
-func decodeNetworks(s string) ([]netip.Prefix, error) {
-	if s == "" {
-		return nil, nil
-	}
-	parts := strings.Split(s, ",")
-	ns := make([]netip.Prefix, len(parts))
-	for i, p := range parts {
-		n, err := netip.ParsePrefix(strings.TrimSpace(p))
-		if err != nil {
-			return nil, fmt.Errorf("decode networks: %w", err)
-		}
-		ns[i] = n
-	}
-	return ns, nil
 }
 
 // CreateAPIKey stores k and sets its ID, and its CreatedAt when zero.
@@ -69,7 +42,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *licensor.APIKey) error {
 	created_at, revoked_at, last_used_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`,
-			k.Name, k.Prefix, hash, k.Scope, encodeNetworks(k.Networks), k.ExpiresAt,
+			k.Name, k.Prefix, hash, k.Scope, licensor.FormatNetworks(k.Networks), k.ExpiresAt,
 			created, k.RevokedAt, k.LastUsedAt).Scan(&id)
 	})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/licensor/licensor"
@@ -106,7 +105,7 @@ RETURNING id`)
 			if err != nil {
 				return nil, fmt.Errorf("find the holder of an order id: %w", err)
 			}
-			errs = append(errs, licensor.ItemError{Index: i, Err: orderIDConflict(*l.OrderID, existing)})
+			errs = append(errs, licensor.ItemError{Index: i, Err: licensor.OrderIDConflict(*l.OrderID, existing)})
 			continue
 		}
 		if err != nil {
@@ -121,25 +120,12 @@ RETURNING id`)
 	return out, nil
 }
 
-func orderIDConflict(orderID string, existing int64) *licensor.Error {
-	return &licensor.Error{
-		Code:    licensor.CodeOrderIDConflict,
-		Pointer: "/attributes/order_id",
-		Detail:  fmt.Sprintf("order_id %s is already used by license %d", strconv.Quote(orderID), existing),
-		Meta:    map[string]any{"existing_id": strconv.FormatInt(existing, 10)},
-	}
-}
-
-func licenseNotFound(id int64) *licensor.Error {
-	return licensor.Errorf(licensor.CodeLicenseNotFound, "license %d does not exist", id)
-}
-
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
 	l, err := scanLicense(db.read.QueryRowContext(ctx,
 		`SELECT `+licenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: find license: %w", licenseNotFound(id))
+		return nil, fmt.Errorf("sqlite: find license: %w", licensor.LicenseNotFound(id))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find license: %w", unavailable(err))
@@ -175,7 +161,7 @@ RETURNING `+licenseColumns)
 				return err
 			}
 			missing = append(missing, id)
-			e := licenseNotFound(id)
+			e := licensor.LicenseNotFound(id)
 			e.Pointer = "/id"
 			errs = append(errs, licensor.ItemError{Index: i, Err: e})
 		}
