@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 // signal wakes the goroutines waiting for the next commit of events. The
@@ -123,7 +124,7 @@ func (r *eventRow) event() licensor.Event {
 // every position up to a committed head belongs to a transaction that
 // committed before it, so the page has no holes.
 func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlfilter.PageLimit(q.Limit)
 	var head, pruned int64
 	if err := db.pool.QueryRow(ctx, `SELECT seq, pruned_through FROM event_head WHERE id = 1`).Scan(&head, &pruned); err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
@@ -136,9 +137,9 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 	}
 	var ph placeholders
 	conds := eventConditions(&ph, q.Filter)
-	conds = append(conds, "seq > "+ph.arg(q.After), "seq <= "+ph.arg(head))
+	conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
 	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
-		` ORDER BY seq LIMIT `+ph.arg(limit), ph.args...)
+		` ORDER BY seq LIMIT `+ph.Arg(limit), ph.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
@@ -181,16 +182,16 @@ func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
 		for i, t := range f.Types {
 			types[i] = string(t)
 		}
-		conds = append(conds, "type = ANY("+ph.arg(types)+")")
+		conds = append(conds, "type = ANY("+ph.Arg(types)+")")
 	}
 	if f.LicenseID != nil {
-		conds = append(conds, "license_id = "+ph.arg(*f.LicenseID))
+		conds = append(conds, "license_id = "+ph.Arg(*f.LicenseID))
 	}
 	if f.ProductID != nil {
-		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
+		conds = append(conds, "product_id = "+ph.Arg(*f.ProductID))
 	}
 	if f.UserID != nil {
-		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
+		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
 	}
 	return conds
 }

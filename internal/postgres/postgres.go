@@ -157,7 +157,8 @@ func interpretError(err error) error {
 // placeholders.
 type placeholders struct{ args []any }
 
-func (p *placeholders) arg(v any) string {
+// Arg appends v and returns its placeholder (sqlfilter.Args).
+func (p *placeholders) Arg(v any) string {
 	p.args = append(p.args, v)
 	return "$" + strconv.Itoa(len(p.args))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 const productColumns = `id, title, description, type, is_premium, is_buyable, is_visible, recurring,
@@ -210,25 +211,25 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
 			Detail: fmt.Sprintf("cannot sort products by %q", field)}
 	}
-	limit := pageLimit(q.Limit)
+	limit := sqlfilter.PageLimit(q.Limit)
 
 	var ph placeholders
 	conds := []string{"deleted_at IS NULL"}
 	f := q.Filter
 	if f.Type != nil {
-		conds = append(conds, "type = "+ph.arg(*f.Type))
+		conds = append(conds, "type = "+ph.Arg(*f.Type))
 	}
 	if f.IsPremium != nil {
-		conds = append(conds, "is_premium = "+ph.arg(*f.IsPremium))
+		conds = append(conds, "is_premium = "+ph.Arg(*f.IsPremium))
 	}
 	if f.IsBuyable != nil {
-		conds = append(conds, "is_buyable = "+ph.arg(*f.IsBuyable))
+		conds = append(conds, "is_buyable = "+ph.Arg(*f.IsBuyable))
 	}
 	if f.IsVisible != nil {
-		conds = append(conds, "is_visible = "+ph.arg(*f.IsVisible))
+		conds = append(conds, "is_visible = "+ph.Arg(*f.IsVisible))
 	}
 	if f.Title != nil {
-		conds = append(conds, "strpos(title_lower, "+ph.arg(strings.ToLower(*f.Title))+") > 0")
+		conds = append(conds, "strpos(title_lower, "+ph.Arg(strings.ToLower(*f.Title))+") > 0")
 	}
 	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
 
@@ -239,11 +240,11 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if a := q.After; a != nil {
 		switch field {
 		case "id":
-			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
+			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
 		case "title":
-			conds = append(conds, fmt.Sprintf("(title, id) %s (%s::text, %s::bigint)", op, ph.arg(a.Str), ph.arg(a.ID)))
+			conds = append(conds, fmt.Sprintf("(title, id) %s (%s::text, %s::bigint)", op, ph.Arg(a.Str), ph.Arg(a.ID)))
 		default:
-			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s::bigint, %s::bigint)", key, op, ph.arg(a.Int), ph.arg(a.ID)))
+			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s::bigint, %s::bigint)", key, op, ph.Arg(a.Int), ph.Arg(a.ID)))
 		}
 	}
 	order := "id " + dir
@@ -251,7 +252,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		order = key + " " + dir + ", id " + dir
 	}
 	query := `SELECT ` + productColumns + ` FROM products WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.arg(limit+1)
+		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
 
 	var page *licensor.ProductPage
 	run := func(qr querier) error {
@@ -302,15 +303,4 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 	}
 	return page, nil
-}
-
-// pageLimit clamps a page size to 1..MaxPageSize (0 means the default).
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return licensor.DefaultPageSize
-	case n > licensor.MaxPageSize:
-		return licensor.MaxPageSize
-	}
-	return n
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 // signal wakes the goroutines waiting for the next commit of events. The
@@ -99,7 +100,7 @@ func scanEvent(s rowScanner) (licensor.Event, error) {
 // Events reads one page of the change feed in one read transaction, so
 // that the head and the events agree.
 func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlfilter.PageLimit(q.Limit)
 	page := &licensor.EventPage{Events: []licensor.Event{}}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		var head, pruned int64
@@ -114,9 +115,9 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 		}
 		var ph placeholders
 		conds := eventConditions(&ph, q.Filter)
-		conds = append(conds, "seq > "+ph.arg(q.After), "seq <= "+ph.arg(head))
+		conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
 		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
-			` ORDER BY seq LIMIT `+ph.arg(limit), ph.args...)
+			` ORDER BY seq LIMIT `+ph.Arg(limit), ph.args...)
 		if err != nil {
 			return err
 		}
@@ -161,18 +162,18 @@ func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
 	if len(f.Types) > 0 {
 		alts := make([]string, len(f.Types))
 		for i, t := range f.Types {
-			alts[i] = ph.arg(string(t))
+			alts[i] = ph.Arg(string(t))
 		}
 		conds = append(conds, "type IN ("+strings.Join(alts, ", ")+")")
 	}
 	if f.LicenseID != nil {
-		conds = append(conds, "license_id = "+ph.arg(*f.LicenseID))
+		conds = append(conds, "license_id = "+ph.Arg(*f.LicenseID))
 	}
 	if f.ProductID != nil {
-		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
+		conds = append(conds, "product_id = "+ph.Arg(*f.ProductID))
 	}
 	if f.UserID != nil {
-		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
+		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
 	}
 	return conds
 }

@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 const licenseColumns = `id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
@@ -183,79 +183,6 @@ RETURNING `+licenseColumns)
 	return deleted, missing, nil
 }
 
-// licenseSortKey returns the SQL expression a license sort field orders
-// by. Missing stop and expiry dates sort as MaxInt64, "never".
-func licenseSortKey(field string) (string, bool) {
-	switch field {
-	case "id", "created_at", "start_date":
-		return field, true
-	case "stop_date", "expiry_date":
-		return "COALESCE(" + field + ", 9223372036854775807)", true
-	}
-	return "", false
-}
-
-func rangeOperator(op string) (string, bool) {
-	switch op {
-	case "gt":
-		return ">", true
-	case "gte":
-		return ">=", true
-	case "lt":
-		return "<", true
-	case "lte":
-		return "<=", true
-	}
-	return "", false
-}
-
-// licenseConditions returns the WHERE conditions of a license filter.
-// Statuses match the effective status at now.
-func licenseConditions(ph *placeholders, f licensor.LicenseFilter, now int64) ([]string, error) {
-	conds := []string{"deleted_at IS NULL"}
-	if f.UserID != nil {
-		conds = append(conds, "user_id = "+ph.arg(*f.UserID))
-	}
-	if f.ProductID != nil {
-		conds = append(conds, "product_id = "+ph.arg(*f.ProductID))
-	}
-	if f.OrderID != nil {
-		conds = append(conds, "order_id = "+ph.arg(*f.OrderID))
-	}
-	if len(f.Statuses) > 0 {
-		var alts, literal []string
-		for _, s := range f.Statuses {
-			switch s {
-			case licensor.StatusActive:
-				alts = append(alts, "(status = 'ACTIVE' AND (stop_date IS NULL OR stop_date > "+ph.arg(now)+"))")
-			case licensor.StatusExpired:
-				alts = append(alts, "(status = 'EXPIRED' OR (status = 'ACTIVE' AND stop_date <= "+ph.arg(now)+"))")
-			default:
-				literal = append(literal, ph.arg(s))
-			}
-		}
-		if len(literal) > 0 {
-			alts = append(alts, "status IN ("+strings.Join(literal, ", ")+")")
-		}
-		conds = append(conds, "("+strings.Join(alts, " OR ")+")")
-	}
-	if f.Recurring != nil {
-		conds = append(conds, "recurring = "+ph.arg(*f.Recurring))
-	}
-	for _, r := range f.Ranges {
-		op, ok := rangeOperator(r.Op)
-		if !ok || !slices.Contains(licensor.LicenseRangeFields, r.Field) {
-			return nil, &licensor.Error{Code: licensor.CodeInvalidParameter,
-				Parameter: fmt.Sprintf("filter[%s][%s]", r.Field, r.Op),
-				Detail:    fmt.Sprintf("cannot filter licenses on %s %s", r.Field, r.Op)}
-		}
-		// A NULL never satisfies a comparison: licenses without the
-		// date never match a range on it.
-		conds = append(conds, r.Field+" "+op+" "+ph.arg(r.Value))
-	}
-	return conds, nil
-}
-
 // FindLicenses lists live licenses, one keyset page at a time, with their
 // effective status at q.Now.
 func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
@@ -263,15 +190,15 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	if field == "" {
 		field = "id"
 	}
-	key, ok := licenseSortKey(field)
+	key, ok := sqlfilter.LicenseSortKey(field)
 	if !ok {
 		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
 			Detail: fmt.Sprintf("cannot sort licenses by %q", field)}
 	}
-	limit := pageLimit(q.Limit)
+	limit := sqlfilter.PageLimit(q.Limit)
 
 	var ph placeholders
-	conds, err := licenseConditions(&ph, q.Filter, q.Now)
+	conds, err := sqlfilter.LicenseConditions(&ph, q.Filter, q.Now)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
@@ -283,13 +210,13 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	}
 	if a := q.After; a != nil {
 		if field == "id" {
-			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
+			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
 		} else {
 			// The leading bound, implied by the row comparison, lets
 			// SQLite search the index (it does not for a row value on an
 			// expression) instead of scanning it from the start.
 			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
-				key, op, ph.arg(a.Int), key, op, ph.arg(a.Int), ph.arg(a.ID)))
+				key, op, ph.Arg(a.Int), key, op, ph.Arg(a.Int), ph.Arg(a.ID)))
 		}
 	}
 	order := "id " + dir
@@ -297,7 +224,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		order = key + " " + dir + ", id " + dir
 	}
 	query := `SELECT ` + licenseColumns + ` FROM licenses WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.arg(limit+1)
+		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
 
 	page := &licensor.LicensePage{Licenses: []licensor.License{}}
 	run := func(qr querier) error {
@@ -335,34 +262,10 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	}
 	if len(page.Licenses) > limit {
 		page.Licenses = page.Licenses[:limit]
-		page.Next = licenseCursor(&page.Licenses[limit-1], field)
+		page.Next = sqlfilter.LicenseCursor(&page.Licenses[limit-1], field)
 	}
 	for i := range page.Licenses {
 		page.Licenses[i].Status = page.Licenses[i].EffectiveStatus(q.Now)
 	}
 	return page, nil
-}
-
-// licenseCursor is the keyset position of l in a walk sorted by field.
-func licenseCursor(l *licensor.License, field string) *licensor.Cursor {
-	orNever := func(t *int64) int64 {
-		if t == nil {
-			return math.MaxInt64
-		}
-		return *t
-	}
-	c := &licensor.Cursor{ID: l.ID}
-	switch field {
-	case "id":
-		c.Int = l.ID
-	case "created_at":
-		c.Int = l.CreatedAt
-	case "start_date":
-		c.Int = l.StartDate
-	case "stop_date":
-		c.Int = orNever(l.StopDate)
-	case "expiry_date":
-		c.Int = orNever(l.ExpiryDate)
-	}
-	return c
 }

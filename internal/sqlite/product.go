@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 const productColumns = `id, title, description, type, is_premium, is_buyable, is_visible, recurring,
@@ -223,25 +224,25 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
 			Detail: fmt.Sprintf("cannot sort products by %q", field)}
 	}
-	limit := pageLimit(q.Limit)
+	limit := sqlfilter.PageLimit(q.Limit)
 
 	var ph placeholders
 	conds := []string{"deleted_at IS NULL"}
 	f := q.Filter
 	if f.Type != nil {
-		conds = append(conds, "type = "+ph.arg(*f.Type))
+		conds = append(conds, "type = "+ph.Arg(*f.Type))
 	}
 	if f.IsPremium != nil {
-		conds = append(conds, "is_premium = "+ph.arg(*f.IsPremium))
+		conds = append(conds, "is_premium = "+ph.Arg(*f.IsPremium))
 	}
 	if f.IsBuyable != nil {
-		conds = append(conds, "is_buyable = "+ph.arg(*f.IsBuyable))
+		conds = append(conds, "is_buyable = "+ph.Arg(*f.IsBuyable))
 	}
 	if f.IsVisible != nil {
-		conds = append(conds, "is_visible = "+ph.arg(*f.IsVisible))
+		conds = append(conds, "is_visible = "+ph.Arg(*f.IsVisible))
 	}
 	if f.Title != nil {
-		conds = append(conds, "instr(title_lower, "+ph.arg(strings.ToLower(*f.Title))+") > 0")
+		conds = append(conds, "instr(title_lower, "+ph.Arg(strings.ToLower(*f.Title))+") > 0")
 	}
 	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
 
@@ -252,15 +253,15 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if a := q.After; a != nil {
 		switch field {
 		case "id":
-			conds = append(conds, "id "+op+" "+ph.arg(a.ID))
+			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
 		case "title":
 			// The leading bound, implied by the row comparison, makes
 			// SQLite search the index rather than scan it.
 			conds = append(conds, fmt.Sprintf("title %s= %s AND (title, id) %s (%s, %s)",
-				op, ph.arg(a.Str), op, ph.arg(a.Str), ph.arg(a.ID)))
+				op, ph.Arg(a.Str), op, ph.Arg(a.Str), ph.Arg(a.ID)))
 		default:
 			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
-				key, op, ph.arg(a.Int), key, op, ph.arg(a.Int), ph.arg(a.ID)))
+				key, op, ph.Arg(a.Int), key, op, ph.Arg(a.Int), ph.Arg(a.ID)))
 		}
 	}
 	order := "id " + dir
@@ -268,7 +269,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		order = key + " " + dir + ", id " + dir
 	}
 	query := `SELECT ` + productColumns + ` FROM products WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.arg(limit+1)
+		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
 
 	page := &licensor.ProductPage{Products: []licensor.Product{}}
 	run := func(qr querier) error {
@@ -318,15 +319,4 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 	}
 	return page, nil
-}
-
-// pageLimit clamps a page size to 1..MaxPageSize (0 means the default).
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return licensor.DefaultPageSize
-	case n > licensor.MaxPageSize:
-		return licensor.MaxPageSize
-	}
-	return n
 }

@@ -252,7 +252,8 @@ func interpretError(err error) error {
 // new argument. The postgres package has the same type with $n placeholders.
 type placeholders struct{ args []any }
 
-func (p *placeholders) arg(v any) string {
+// Arg appends v and returns its placeholder (sqlfilter.Args).
+func (p *placeholders) Arg(v any) string {
 	p.args = append(p.args, v)
 	return "?"
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at`
@@ -184,25 +185,25 @@ func scanDelivery(s rowScanner, extra ...any) (licensor.Delivery, error) {
 
 // FindDeliveries lists a webhook's deliveries, newest first.
 func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*licensor.DeliveryPage, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlfilter.PageLimit(q.Limit)
 	page := &licensor.DeliveryPage{Deliveries: []licensor.Delivery{}}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		if _, err := findWebhook(ctx, tx, q.WebhookID); err != nil {
 			return err
 		}
 		var ph placeholders
-		conds := []string{"webhook_id = " + ph.arg(q.WebhookID)}
+		conds := []string{"webhook_id = " + ph.Arg(q.WebhookID)}
 		if q.State != nil {
-			conds = append(conds, "state = "+ph.arg(string(*q.State)))
+			conds = append(conds, "state = "+ph.Arg(string(*q.State)))
 		}
 		if q.EventSeq != nil {
-			conds = append(conds, "event_seq = "+ph.arg(*q.EventSeq))
+			conds = append(conds, "event_seq = "+ph.Arg(*q.EventSeq))
 		}
 		if q.Before > 0 {
-			conds = append(conds, "id < "+ph.arg(q.Before))
+			conds = append(conds, "id < "+ph.Arg(q.Before))
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
-			strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.arg(limit+1), ph.args...)
+			strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.args...)
 		if err != nil {
 			return err
 		}
@@ -323,12 +324,12 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 		for _, h := range hooks {
 			// The placeholders are positional: arguments in text order.
 			var ph placeholders
-			sel := `SELECT ` + ph.arg(h.id) + `, seq, type, ` + orderingKey + `, 'pending', ` + ph.arg(now) + `, ` + ph.arg(now)
+			sel := `SELECT ` + ph.Arg(h.id) + `, seq, type, ` + orderingKey + `, 'pending', ` + ph.Arg(now) + `, ` + ph.Arg(now)
 			conds := eventConditions(&ph, licensor.EventFilter{Types: h.types})
-			conds = append(conds, "seq > "+ph.arg(h.cursor), "seq <= "+ph.arg(head))
+			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
 			rows, err := tx.QueryContext(ctx, `INSERT INTO webhook_deliveries
 	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
-`+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.arg(limit)+`
+`+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.Arg(limit)+`
 RETURNING event_seq`, ph.args...)
 			if err != nil {
 				return err

@@ -1,0 +1,129 @@
+// Package sqlfilter writes the parts of license list queries that are the
+// same SQL on SQLite and PostgreSQL — the WHERE conditions of a filter
+// (effective status included), the sort keys and the keyset cursor — so
+// that the two engines cannot drift apart. Only the placeholders differ:
+// each engine passes its own Args.
+package sqlfilter
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/licensor/licensor"
+)
+
+// Args collects query arguments and writes the engine's placeholder for
+// each ("?" on SQLite, "$n" on PostgreSQL).
+type Args interface {
+	Arg(v any) string
+}
+
+// LicenseSortKey returns the SQL expression a license sort field orders
+// by. Missing stop and expiry dates sort as MaxInt64, "never".
+func LicenseSortKey(field string) (string, bool) {
+	switch field {
+	case "id", "created_at", "start_date":
+		return field, true
+	case "stop_date", "expiry_date":
+		return "COALESCE(" + field + ", 9223372036854775807)", true
+	}
+	return "", false
+}
+
+func RangeOperator(op string) (string, bool) {
+	switch op {
+	case "gt":
+		return ">", true
+	case "gte":
+		return ">=", true
+	case "lt":
+		return "<", true
+	case "lte":
+		return "<=", true
+	}
+	return "", false
+}
+
+// LicenseConditions returns the WHERE conditions of a license filter.
+// Statuses match the effective status at now.
+func LicenseConditions(ph Args, f licensor.LicenseFilter, now int64) ([]string, error) {
+	conds := []string{"deleted_at IS NULL"}
+	if f.UserID != nil {
+		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
+	}
+	if f.ProductID != nil {
+		conds = append(conds, "product_id = "+ph.Arg(*f.ProductID))
+	}
+	if f.OrderID != nil {
+		conds = append(conds, "order_id = "+ph.Arg(*f.OrderID))
+	}
+	if len(f.Statuses) > 0 {
+		var alts, literal []string
+		for _, s := range f.Statuses {
+			switch s {
+			case licensor.StatusActive:
+				alts = append(alts, "(status = 'ACTIVE' AND (stop_date IS NULL OR stop_date > "+ph.Arg(now)+"))")
+			case licensor.StatusExpired:
+				alts = append(alts, "(status = 'EXPIRED' OR (status = 'ACTIVE' AND stop_date <= "+ph.Arg(now)+"))")
+			default:
+				literal = append(literal, ph.Arg(string(s)))
+			}
+		}
+		if len(literal) > 0 {
+			alts = append(alts, "status IN ("+strings.Join(literal, ", ")+")")
+		}
+		conds = append(conds, "("+strings.Join(alts, " OR ")+")")
+	}
+	if f.Recurring != nil {
+		conds = append(conds, "recurring = "+ph.Arg(*f.Recurring))
+	}
+	for _, r := range f.Ranges {
+		op, ok := RangeOperator(r.Op)
+		if !ok || !slices.Contains(licensor.LicenseRangeFields, r.Field) {
+			return nil, &licensor.Error{Code: licensor.CodeInvalidParameter,
+				Parameter: fmt.Sprintf("filter[%s][%s]", r.Field, r.Op),
+				Detail:    fmt.Sprintf("cannot filter licenses on %s %s", r.Field, r.Op)}
+		}
+		// A NULL never satisfies a comparison: licenses without the
+		// date never match a range on it.
+		conds = append(conds, r.Field+" "+op+" "+ph.Arg(r.Value))
+	}
+	return conds, nil
+}
+
+// LicenseCursor is the keyset position of l in a walk sorted by field.
+func LicenseCursor(l *licensor.License, field string) *licensor.Cursor {
+	orNever := func(t *int64) int64 {
+		if t == nil {
+			return math.MaxInt64
+		}
+		return *t
+	}
+	c := &licensor.Cursor{ID: l.ID}
+	switch field {
+	case "id":
+		c.Int = l.ID
+	case "created_at":
+		c.Int = l.CreatedAt
+	case "start_date":
+		c.Int = l.StartDate
+	case "stop_date":
+		c.Int = orNever(l.StopDate)
+	case "expiry_date":
+		c.Int = orNever(l.ExpiryDate)
+	}
+	return c
+}
+
+// PageLimit clamps a page size to 1..MaxPageSize (0 means the default).
+func PageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return licensor.DefaultPageSize
+	case n > licensor.MaxPageSize:
+		return licensor.MaxPageSize
+	}
+	return n
+}
