@@ -108,6 +108,7 @@ type Stats struct {
 	Units     uint64 // units taken into groups
 	Succeeded uint64 // units answered with nil (committed)
 	MaxGroup  int    // the largest group so far
+	Queued    int    // units waiting now for a group (not cumulative)
 }
 
 // ErrClosed is returned by Do when the lane is closed.
@@ -250,7 +251,11 @@ func (l *Lane[Tx]) Close() {
 
 // Stats returns the lane's cumulative counters.
 func (l *Lane[Tx]) Stats() Stats {
+	l.mu.Lock()
+	queued := len(l.queue)
+	l.mu.Unlock()
 	return Stats{
+		Queued:    queued,
 		Groups:    l.groups.Load(),
 		Commits:   l.commits.Load(),
 		Units:     l.units.Load(),

@@ -37,7 +37,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *licensor.APIKey) error {
 		hash = []byte{}
 	}
 	var id int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO api_keys (name, prefix, hash, scope, networks, expires_at,
 	created_at, revoked_at, last_used_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -75,7 +75,7 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 
 // FindAPIKeyByPrefix returns the key with that prefix, usable or not.
 func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
-	k, err := scanAPIKey(db.read.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
+	k, err := scanAPIKey(db.rq().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}
@@ -88,7 +88,7 @@ func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.
 // RevokeAPIKey revokes the key with that name, or else with that prefix.
 // Revoking a revoked key keeps the first revocation time.
 func (db *DB) RevokeAPIKey(ctx context.Context, nameOrPrefix string, c licensor.Change) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
 WHERE id = COALESCE((SELECT id FROM api_keys WHERE name = ?), (SELECT id FROM api_keys WHERE prefix = ?))`,
 			c.Time, nameOrPrefix, nameOrPrefix)
@@ -121,7 +121,7 @@ func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error 
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE api_keys SET last_used_at = ?
 WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
 		if err != nil {

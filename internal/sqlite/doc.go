@@ -5,12 +5,21 @@
 // # Connections
 //
 // SQLite allows one writer at a time per file. A DB therefore holds two
-// pools: a writer with a single connection, on which every write runs as a
+// pools: a writer with a single connection, on which every write runs in a
 // BEGIN IMMEDIATE transaction (the DSN's _txlock=immediate), and a pool of
-// query_only reader connections. Writers of one process queue in
-// database/sql instead of spinning on the file lock; writers of several
-// processes wait for each other through busy_timeout (5 s), and a write
-// transaction that still finds the database busy is retried a few times.
+// query_only reader connections. Writes of one process share transactions
+// (group commit, internal/groupcommit): one goroutine takes every write
+// queued while the previous transaction ran, up to 64, runs each under its
+// own SAVEPOINT in one transaction and commits once, so concurrent writes
+// share one fsync; a write that fails is rolled back to its savepoint
+// alone, and a write returns only after its group's commit. Writers of
+// several processes wait for each other through busy_timeout (5 s), and a
+// write that still finds the database busy is retried a few times.
+//
+// Queries are prepared once: the readers' statements are kept by SQL text
+// (the list queries have one text per filter shape), and the writer's on
+// its connection, so that SQLite does not parse and plan a query at every
+// call.
 // BEGIN IMMEDIATE takes the write lock before the first read, so a
 // transaction never reads a snapshot that another writer then invalidates
 // (no SQLITE_BUSY_SNAPSHOT), and a check followed by a write inside one

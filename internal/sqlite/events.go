@@ -44,21 +44,15 @@ func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.wait() }
 // appendEvents records events in tx, with the next positions of the feed.
 // SQLite has one writer at a time, so positions follow commit order; the
 // head row is still updated last, as on PostgreSQL.
-func appendEvents(ctx context.Context, tx *sql.Tx, events []licensor.Event) error {
+func appendEvents(ctx context.Context, q querier, events []licensor.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	var last int64
-	err := tx.QueryRowContext(ctx, `UPDATE event_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, len(events)).Scan(&last)
+	err := q.QueryRowContext(ctx, `UPDATE event_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, len(events)).Scan(&last)
 	if err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	defer stmt.Close()
 	first := last - int64(len(events)) + 1
 	for i := range events {
 		e := &events[i]
@@ -67,13 +61,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if e.LicenseID != 0 {
 			licenseID = e.LicenseID
 		}
-		if _, err := stmt.ExecContext(ctx, e.Seq, string(e.Type), e.Time, e.Actor, e.RequestID,
+		if _, err := q.ExecContext(ctx, insertEvent, e.Seq, string(e.Type), e.Time, e.Actor, e.RequestID,
 			licenseID, e.ProductID, nullIfEmpty(e.UserID), string(e.Data)); err != nil {
 			return fmt.Errorf("append events: %w", err)
 		}
 	}
 	return nil
 }
+
+const insertEvent = `INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func licenseEvents(typ licensor.EventType, ls []licensor.License, c licensor.Change) []licensor.Event {
 	out := make([]licensor.Event, len(ls))
@@ -183,7 +180,7 @@ func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
 // the UPDATE is all it takes for each license to expire once.
 func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) ([]licensor.License, error) {
 	var out []licensor.License
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE licenses SET status = 'EXPIRED'
 WHERE id IN (SELECT id FROM licenses
@@ -211,7 +208,7 @@ RETURNING `+licenseColumns, c.Time, limit)
 			}
 			return compareInt(a.ID, b.ID)
 		})
-		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseExpired, out, c))
+		return appendEvents(ctx, db.wq(tx), licenseEvents(licensor.EventLicenseExpired, out, c))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: expire licenses: %w", err)
@@ -235,7 +232,7 @@ func compareInt(a, b int64) int {
 // NextExpiry returns the earliest stop_date of live ACTIVE licenses.
 func (db *DB) NextExpiry(ctx context.Context) (int64, bool, error) {
 	var next sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT min(stop_date) FROM licenses
+	err := db.rq().QueryRowContext(ctx, `SELECT min(stop_date) FROM licenses
 WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL`).Scan(&next)
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite: next expiry: %w", err)
@@ -247,8 +244,8 @@ WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL`).Scan(
 // write transaction of its own, so that writers never wait long.
 func (db *DB) PruneHistory(ctx context.Context, before int64, limit int) (int64, error) {
 	var total int64
-	steps := []func(tx *sql.Tx) (int64, error){
-		func(tx *sql.Tx) (int64, error) {
+	steps := []func(ctx context.Context, tx *sql.Tx) (int64, error){
+		func(ctx context.Context, tx *sql.Tx) (int64, error) {
 			rows, err := tx.QueryContext(ctx, `DELETE FROM events
 WHERE seq IN (SELECT seq FROM events WHERE time < ? ORDER BY seq LIMIT ?)
 RETURNING seq`, before, limit)
@@ -271,20 +268,20 @@ RETURNING seq`, before, limit)
 			_, err = tx.ExecContext(ctx, `UPDATE event_head SET pruned_through = max(pruned_through, ?) WHERE id = 1`, top)
 			return n, err
 		},
-		func(tx *sql.Tx) (int64, error) {
+		func(ctx context.Context, tx *sql.Tx) (int64, error) {
 			// Deliveries of pruned events can never be sent again.
 			return execCount(ctx, tx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
 WHERE event_seq <= (SELECT pruned_through FROM event_head WHERE id = 1) LIMIT ?)`, limit)
 		},
-		func(tx *sql.Tx) (int64, error) {
+		func(ctx context.Context, tx *sql.Tx) (int64, error) {
 			return execCount(ctx, tx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
 WHERE state <> 'pending' AND created_at < ? LIMIT ?)`, before, limit)
 		},
-		func(tx *sql.Tx) (int64, error) {
+		func(ctx context.Context, tx *sql.Tx) (int64, error) {
 			return execCount(ctx, tx, `DELETE FROM licenses WHERE id IN (SELECT id FROM licenses
 WHERE deleted_at IS NOT NULL AND deleted_at < ? LIMIT ?)`, before, limit)
 		},
-		func(tx *sql.Tx) (int64, error) {
+		func(ctx context.Context, tx *sql.Tx) (int64, error) {
 			return execCount(ctx, tx, `DELETE FROM products WHERE id IN (SELECT id FROM products p
 WHERE deleted_at IS NOT NULL AND deleted_at < ?
 	AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.product_id = p.id) LIMIT ?)`, before, limit)
@@ -292,9 +289,9 @@ WHERE deleted_at IS NOT NULL AND deleted_at < ?
 	}
 	for _, step := range steps {
 		var n int64
-		err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			n, err = step(tx)
+			n, err = step(ctx, tx)
 			return err
 		})
 		if err != nil {

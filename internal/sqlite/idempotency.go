@@ -14,7 +14,8 @@ import (
 // licensor.Store. The write lock of the transaction serializes claims.
 func (db *DB) ClaimIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim, now, staleBefore int64) (*licensor.StoredResponse, error) {
 	var replay *licensor.StoredResponse
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		q := db.wq(tx)
 		replay = nil
 		var (
 			fingerprint          string
@@ -23,12 +24,12 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, claim *licensor.Idempoten
 			headers              *string
 			body                 []byte
 		)
-		err := tx.QueryRowContext(ctx, `SELECT fingerprint, started_at, expires_at, completed_at, status, headers, body
+		err := q.QueryRowContext(ctx, `SELECT fingerprint, started_at, expires_at, completed_at, status, headers, body
 FROM idempotency_keys WHERE api_key_id = ? AND idempotency_key = ?`, claim.APIKeyID, claim.Key).
 			Scan(&fingerprint, &startedAt, &expiresAt, &completedAt, &status, &headers, &body)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint, started_at, expires_at)
+			_, err = q.ExecContext(ctx, `INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint, started_at, expires_at)
 VALUES (?, ?, ?, ?, ?)`, claim.APIKeyID, claim.Key, claim.Fingerprint, now, claim.ExpiresAt)
 			return err
 		case err != nil:
@@ -84,7 +85,7 @@ func storedResponse(status *int64, headers *string, body []byte) (*licensor.Stor
 
 // saveResponse stores the response of a held key; it reports whether the
 // key was still held (pending, with the claim's fingerprint).
-func saveResponse(ctx context.Context, tx *sql.Tx, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse, at int64) (bool, error) {
+func saveResponse(ctx context.Context, tx querier, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse, at int64) (bool, error) {
 	headers, err := json.Marshal(resp.Headers)
 	if err != nil {
 		return false, fmt.Errorf("encode headers: %w", err)
@@ -107,7 +108,7 @@ WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at 
 // in the write's transaction (c.Idempotency, when set). A key no longer
 // held (taken over, or completed by another request) fails the write, so
 // that one key never stands for two writes.
-func storeWithWrite(ctx context.Context, tx *sql.Tx, c licensor.Change, result any) error {
+func storeWithWrite(ctx context.Context, tx querier, c licensor.Change, result any) error {
 	claim := c.Idempotency
 	if claim == nil {
 		return nil
@@ -141,7 +142,7 @@ func markStored(c licensor.Change) {
 // CompleteIdempotencyKey stores the response of a held key whose request
 // wrote nothing. A key no longer held is left alone.
 func (db *DB) CompleteIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := saveResponse(ctx, tx, claim, resp, db.now().Unix())
 		return err
 	})
@@ -154,7 +155,7 @@ func (db *DB) CompleteIdempotencyKey(ctx context.Context, claim *licensor.Idempo
 // ReleaseIdempotencyKey forgets a held key, so that a retry runs afresh.
 // A completed key is kept.
 func (db *DB) ReleaseIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys
 WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at = ? AND completed_at IS NULL`,
 			claim.APIKeyID, claim.Key, claim.Fingerprint, claim.HeldSince)
@@ -169,7 +170,7 @@ WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at 
 // PruneIdempotencyKeys deletes the keys that expired before now.
 func (db *DB) PruneIdempotencyKeys(ctx context.Context, now int64) (int64, error) {
 	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at < ?`, now)
 		if err != nil {
 			return err

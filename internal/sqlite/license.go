@@ -29,15 +29,16 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		return nil, errs
 	}
 	var out []licensor.License
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		q := db.wq(tx)
 		var err error
-		if out, err = createLicenses(ctx, tx, drafts, c); err != nil {
+		if out, err = createLicenses(ctx, q, drafts, c); err != nil {
 			return err
 		}
-		if err := storeWithWrite(ctx, tx, c, out); err != nil {
+		if err := storeWithWrite(ctx, q, c, out); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseCreated, out, c))
+		return appendEvents(ctx, q, licenseEvents(licensor.EventLicenseCreated, out, c))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
@@ -47,7 +48,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	return out, nil
 }
 
-func createLicenses(ctx context.Context, tx *sql.Tx, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+func createLicenses(ctx context.Context, q querier, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
 	// The products, each loaded once. The write lock held since BEGIN
 	// IMMEDIATE keeps them live until the commit.
 	products := map[int64]*licensor.Product{}
@@ -55,22 +56,12 @@ func createLicenses(ctx context.Context, tx *sql.Tx, drafts []licensor.LicenseDr
 		if _, ok := products[d.ProductID]; ok {
 			continue
 		}
-		p, err := findProduct(ctx, tx, d.ProductID)
+		p, err := findProduct(ctx, q, d.ProductID)
 		if err != nil && licensor.ErrorCode(err) != licensor.CodeProductNotFound {
 			return nil, err
 		}
 		products[d.ProductID] = p // nil when missing
 	}
-
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO licenses (user_id, product_id, status, start_date, stop_date,
-	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
-RETURNING id`)
-	if err != nil {
-		return nil, err
-	}
-	defer insert.Close()
 
 	var errs licensor.ItemErrors
 	out := make([]licensor.License, 0, len(drafts))
@@ -93,14 +84,16 @@ RETURNING id`)
 			continue
 		}
 		l.CreatedAt = c.Time
-		err = insert.QueryRowContext(ctx, l.UserID, l.ProductID, l.Status, l.StartDate, l.StopDate,
+		err = q.QueryRowContext(ctx, insertLicense, l.UserID, l.ProductID, l.Status, l.StartDate, l.StopDate,
 			l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
 			l.PaymentMethod, l.CreatedAt).Scan(&l.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The order id is taken by a live license. Writers are
-			// serialized, so that license is committed and visible.
+			// serialized, so that license is committed and visible (or
+			// written earlier in this write's group, which commits it
+			// first or fails this write too).
 			var existing int64
-			err = tx.QueryRowContext(ctx,
+			err = q.QueryRowContext(ctx,
 				`SELECT id FROM licenses WHERE order_id = ? AND deleted_at IS NULL`, *l.OrderID).Scan(&existing)
 			if err != nil {
 				return nil, fmt.Errorf("find the holder of an order id: %w", err)
@@ -120,9 +113,15 @@ RETURNING id`)
 	return out, nil
 }
 
+const insertLicense = `INSERT INTO licenses (user_id, product_id, status, start_date, stop_date,
+	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
+RETURNING id`
+
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
-	l, err := scanLicense(db.read.QueryRowContext(ctx,
+	l, err := scanLicense(db.rq().QueryRowContext(ctx,
 		`SELECT `+licenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: find license: %w", licensor.LicenseNotFound(id))
@@ -139,19 +138,13 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	if errs := licensor.CheckBatchIDs(ids); len(errs) > 0 {
 		return nil, nil, errs
 	}
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		deleted, missing = make([]int64, 0, len(ids)), nil
-		stmt, err := tx.PrepareContext(ctx, `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
-WHERE id = ? AND deleted_at IS NULL
-RETURNING `+licenseColumns)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		q := db.wq(tx)
 		var errs licensor.ItemErrors
 		var gone []licensor.License // as they were, for their events
 		for i, id := range ids {
-			l, err := scanLicense(stmt.QueryRowContext(ctx, c.Time, c.Actor, c.RequestID, id))
+			l, err := scanLicense(q.QueryRowContext(ctx, deleteLicense, c.Time, c.Actor, c.RequestID, id))
 			if err == nil {
 				deleted = append(deleted, id)
 				gone = append(gone, l)
@@ -168,10 +161,10 @@ RETURNING `+licenseColumns)
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		if err := storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
+		if err := storeWithWrite(ctx, q, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseDeleted, gone, c))
+		return appendEvents(ctx, q, licenseEvents(licensor.EventLicenseDeleted, gone, c))
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
@@ -182,6 +175,10 @@ RETURNING `+licenseColumns)
 	}
 	return deleted, missing, nil
 }
+
+const deleteLicense = `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
+WHERE id = ? AND deleted_at IS NULL
+RETURNING ` + licenseColumns
 
 // FindLicenses lists live licenses, one keyset page at a time, with their
 // effective status at q.Now.
@@ -253,9 +250,9 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		return nil
 	}
 	if q.Count {
-		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(tx) })
+		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(db.rtx(tx)) })
 	} else {
-		err = run(db.read)
+		err = run(db.rq())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", unavailable(err))

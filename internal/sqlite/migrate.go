@@ -64,7 +64,7 @@ func (db *DB) Migrate(ctx context.Context) error {
     version    INTEGER PRIMARY KEY,
     applied_at INTEGER NOT NULL
 ) STRICT`
-	if err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	if err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, create)
 		return err
 	}); err != nil {
@@ -72,7 +72,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	for _, m := range ms {
 		applied := false
-		err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return err

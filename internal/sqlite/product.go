@@ -41,7 +41,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 		return fmt.Errorf("sqlite: create product: %w", err)
 	}
 	var id int64
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO products (title, title_lower, description, type,
 	is_premium, is_buyable, is_visible, recurring, price_amount, price_currency, license_period,
 	channels, created_at, updated_at, version)
@@ -55,10 +55,10 @@ RETURNING id`,
 		}
 		created := *p
 		created.ID, created.CreatedAt, created.UpdatedAt, created.Version = id, c.Time, c.Time, 1
-		if err := storeWithWrite(ctx, tx, c, &created); err != nil {
+		if err := storeWithWrite(ctx, db.wq(tx), c, &created); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})
+		return appendEvents(ctx, db.wq(tx), []licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create product: %w", interpretError(err))
@@ -71,7 +71,7 @@ RETURNING id`,
 
 // FindProductByID returns a live product.
 func (db *DB) FindProductByID(ctx context.Context, id int64) (*licensor.Product, error) {
-	p, err := findProduct(ctx, db.read, id)
+	p, err := findProduct(ctx, db.rq(), id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find product: %w", unavailable(err))
 	}
@@ -97,7 +97,7 @@ func findProduct(ctx context.Context, q querier, id int64) (*licensor.Product, e
 // UpdateProduct applies patch to a live product in one transaction.
 func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.ProductPatch, ifMatch string, c licensor.Change) (*licensor.Product, error) {
 	var out *licensor.Product
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := findProduct(ctx, tx, id)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ WHERE id = ?`,
 			return err
 		}
 		out = &p
-		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductUpdated, &p, c)})
+		return appendEvents(ctx, db.wq(tx), []licensor.Event{licensor.ProductEvent(licensor.EventProductUpdated, &p, c)})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: update product: %w", interpretError(err))
@@ -140,7 +140,7 @@ WHERE id = ?`,
 // DeleteProduct tombstones a live product, and with opts.Cascade its live
 // licenses, in one transaction.
 func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteProductOptions, c licensor.Change) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		p, err := findProduct(ctx, tx, id)
 		if err != nil {
 			return err
@@ -170,7 +170,7 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 		if err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, append(events, licensor.ProductEvent(licensor.EventProductDeleted, p, c)))
+		return appendEvents(ctx, db.wq(tx), append(events, licensor.ProductEvent(licensor.EventProductDeleted, p, c)))
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete product: %w", err)
@@ -299,9 +299,9 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	}
 	var err error
 	if q.Count {
-		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(tx) })
+		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(db.rtx(tx)) })
 	} else {
-		err = run(db.read)
+		err = run(db.rq())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find products: %w", unavailable(err))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/groupcommit"
 )
 
 // Options configure a DB.
@@ -34,6 +34,12 @@ type Options struct {
 type DB struct {
 	write *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
 	read  *sql.DB // several query_only connections; == write for in-memory databases
+	// lane runs the write transactions, several writes to a commit
+	// (write.go); writer is its engine, with the writer's statements.
+	lane   *groupcommit.Lane[*sql.Tx]
+	writer *writer
+	// reads holds the readers' prepared statements (stmt.go).
+	reads stmtCache
 	log   *slog.Logger
 	now   func() time.Time
 	// committed wakes the waiters of EventsCommitted (events.go).
@@ -63,13 +69,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 
 	bt := fmt.Sprintf("busy_timeout(%d)", busyTimeout)
-	writer := withParams(base, query,
+	writerDSN := withParams(base, query,
 		"_pragma", bt,
 		"_pragma", "foreign_keys(1)",
 		"_pragma", "journal_mode(WAL)",
 		"_pragma", "synchronous(FULL)",
 		"_txlock", "immediate")
-	db.write, err = sql.Open("sqlite", writer)
+	db.write, err = sql.Open("sqlite", writerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -87,8 +93,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		db.write.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
+	db.writer = &writer{db: db.write}
+	db.lane = groupcommit.New[*sql.Tx](db.writer, groupcommit.Options{MaxGroup: maxGroup})
 	if memory {
 		db.read = db.write
+		db.reads.db = db.read
 		return db, nil
 	}
 
@@ -107,6 +116,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
+	db.reads.db = db.read
 	if err := db.read.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
@@ -150,11 +160,15 @@ func withParams(base, query string, kv ...string) string {
 	return b.String()
 }
 
-// Close closes every connection.
+// Close waits for the running write transaction, fails the queued writes,
+// and closes every statement and connection.
 func (db *DB) Close() error {
-	var err error
+	if db.lane != nil {
+		db.lane.Close()
+	}
+	err := errors.Join(db.reads.close(), db.writer.close())
 	if db.read != nil && db.read != db.write {
-		err = db.read.Close()
+		err = errors.Join(err, db.read.Close())
 	}
 	if db.write != nil {
 		err = errors.Join(err, db.write.Close())
@@ -172,37 +186,6 @@ func (db *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("sqlite: ping: %w", unavailable(err))
 	}
 	return nil
-}
-
-// writeTx runs fn in a write transaction (BEGIN IMMEDIATE on the single
-// writer connection) and commits it if fn returns nil. When another
-// process holds the write lock longer than the busy timeout, the whole
-// transaction is retried a few times, so fn must be safe to run again.
-func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := db.writeTxOnce(ctx, fn)
-		if err == nil || attempt == 5 || !isBusy(err) || ctx.Err() != nil {
-			return unavailable(err)
-		}
-		db.log.Warn("sqlite: database busy, retrying", "attempt", attempt)
-		select {
-		case <-ctx.Done():
-			return unavailable(err)
-		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
-		}
-	}
-}
-
-func (db *DB) writeTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // readTx runs fn in a read transaction on a reader connection: every

@@ -53,7 +53,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor
 		w.EventTypes = []licensor.EventType{}
 	}
 	var id int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
 VALUES (?, ?, ?, ?, (SELECT seq FROM event_head WHERE id = 1), ?, ?)
 RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
@@ -62,7 +62,7 @@ RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.T
 		}
 		created := *w
 		created.ID, created.CreatedAt, created.UpdatedAt = id, c.Time, c.Time
-		return storeWithWrite(ctx, tx, c, &created)
+		return storeWithWrite(ctx, db.wq(tx), c, &created)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create webhook: %w", err)
@@ -113,7 +113,7 @@ func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*licensor.Webhook,
 // UpdateWebhook applies patch in one transaction.
 func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.WebhookPatch, c licensor.Change) (*licensor.Webhook, error) {
 	var out *licensor.Webhook
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		w, err := findWebhook(ctx, tx, id)
 		if err != nil {
 			return err
@@ -152,7 +152,7 @@ func applyWebhookPatch(w *licensor.Webhook, p licensor.WebhookPatch) {
 // DeleteWebhook removes a webhook; its deliveries go with it (ON DELETE
 // CASCADE).
 func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := execCount(ctx, tx, `DELETE FROM webhooks WHERE id = ?`, id)
 		if err == nil && n == 0 {
 			return webhookNotFound(id)
@@ -231,7 +231,7 @@ func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*li
 // again as a new delivery of the same event.
 func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c licensor.Change) (*licensor.Delivery, error) {
 	var out licensor.Delivery
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := findWebhook(ctx, tx, webhookID); err != nil {
 			return err
 		}
@@ -283,7 +283,7 @@ const orderingKey = `CASE WHEN license_id IS NOT NULL THEN 'license:' || license
 // dispatcher costs no write transaction.
 func (db *DB) DispatchEvents(ctx context.Context, now int64, limit int) (int, error) {
 	var behind int
-	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM webhooks
+	err := db.rq().QueryRowContext(ctx, `SELECT count(*) FROM webhooks
 WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 	if err != nil || behind == 0 {
 		if err != nil {
@@ -292,7 +292,7 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 		return 0, err
 	}
 	queued := 0
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		queued = 0
 		var head int64
 		if err := tx.QueryRowContext(ctx, `SELECT seq FROM event_head WHERE id = 1`).Scan(&head); err != nil {
@@ -378,7 +378,7 @@ ORDER BY d.next_attempt_at, d.id`
 // write transaction.
 func (db *DB) ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]licensor.DeliveryJob, error) {
 	var due int
-	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries
+	err := db.rq().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries
 WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`, now, now).Scan(&due)
 	if err != nil || due == 0 {
 		if err != nil {
@@ -387,7 +387,7 @@ WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`
 		return nil, err
 	}
 	var jobs []licensor.DeliveryJob
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET locked_until = ?, attempts = attempts + 1
 WHERE id IN (`+dueDeliveries+` LIMIT ?)
@@ -476,7 +476,7 @@ func (db *DB) CompleteDelivery(ctx context.Context, o licensor.DeliveryOutcome) 
 	if o.Status > 0 {
 		status = o.Status
 	}
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, locked_until = 0,
 	last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?
 WHERE id = ? AND attempts = ? AND state = 'pending'`,
