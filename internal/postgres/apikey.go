@@ -115,7 +115,7 @@ func (db *DB) TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error 
 	for i, id := range ids {
 		times[i] = lastUsed[id]
 	}
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.Exec(ctx, `UPDATE api_keys AS k SET last_used_at = u.t
 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, t)
 WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.t)`, ids, times)

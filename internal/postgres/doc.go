@@ -13,8 +13,9 @@
 //
 // # Concurrency
 //
-// Writes run in READ COMMITTED transactions and serialize on row locks
-// rather than on isolation level:
+// Writes run in READ COMMITTED transactions (shared by concurrent writes:
+// see Group commit) and serialize on row locks rather than on isolation
+// level:
 //
 //   - CreateLicenses locks its products FOR SHARE (in id order), so a
 //     concurrent DeleteProduct (FOR UPDATE) either commits first, and the
@@ -42,7 +43,8 @@
 //     hold a key. A write under a key stores its response in its own
 //     transaction, after checking that its request still holds the key.
 //   - A transaction aborted as a deadlock victim or by a serialization
-//     failure (40P01, 40001) is retried a few times.
+//     failure (40P01, 40001) is retried a few times (a write unit alone:
+//     see Group commit).
 //
 // A page read with a count runs both in one REPEATABLE READ, read-only
 // transaction, so the total agrees with the page.
@@ -54,16 +56,60 @@
 // the webhooks). A sequence cannot number them: a transaction that draws
 // a later value may commit first, and a reader that moved past it would
 // never see the earlier one. So positions come from the single row of
-// event_head, which each writer updates in its last statement before
-// COMMIT — the same statement inserts its events (appendEvents). The row
-// lock makes writers take their positions one after the other, each only
-// once the previous one has committed or rolled back (which undoes its
-// increment), so positions are gap-free and follow commit order, and every
-// position up to a committed head belongs to a committed transaction.
-// Events reads the head, then the events up to it, in a later statement:
-// a reader following the feed sees every event exactly once. The lock is
-// held for one statement and the commit; writers run concurrently until
-// then.
+// event_head, which each writing transaction updates in its last
+// statement before COMMIT — the same statement inserts its events
+// (queueEvents), sent in the COMMIT's round trip. The row lock makes
+// writers take their positions one after the other, each only once the
+// previous one has committed or rolled back (which undoes its increment),
+// so positions are gap-free and follow commit order, and every position up
+// to a committed head belongs to a committed transaction. Events reads the
+// head, then the events up to it, in a later statement: a reader following
+// the feed sees every event exactly once. The lock is held for one
+// statement and the commit; writers run concurrently until then.
+//
+// # Group commit
+//
+// Because of that lock, transactions that write events commit one after
+// the other, each after the previous one's WAL flush. So concurrent writes
+// share transactions instead: every write (writeTx) is a unit of a
+// group-commit lane (internal/groupcommit). A lane takes the units queued
+// while its previous group ran — at most 32, so that the subtransactions
+// stay within PostgreSQL's subxid cache of 64 — and runs them one after
+// the other in one READ COMMITTED transaction, each under a SAVEPOINT when
+// there are several. A unit that fails (a 409, a missing product) rolls
+// back to its savepoint alone and its caller gets its own error; the
+// others commit together, with one event_head update and one WAL flush,
+// and are answered after the COMMIT: a nil error still means the write is
+// on disk. A unit aborted as a deadlock victim (40P01, a rollback of its
+// subtransaction only) is retried by itself, in a later group. Several
+// lanes (Options.WriteLanes, 2 by default) run groups at once, each on a
+// connection of the pool, so that one builds its group while another
+// commits; the event_head lock orders their commits like those of any
+// other writer, on this instance or another.
+//
+// Round trips are saved where the protocol allows: BEGIN, SAVEPOINT and
+// RELEASE SAVEPOINT are not sent on their own but in the pipeline of the
+// unit's next statement (wtx), and the events and the COMMIT go together.
+// A unit's statements run with its caller's context values but not its
+// cancellation (a statement cancelled mid-way would close the connection
+// and fail its neighbours). Units of one group see each other's writes
+// before the commit, as later transactions would after it (two creates
+// of one order id in a group: the second gets ORDER_ID_CONFLICT naming
+// the first); a failed unit is answered at once, so such a conflict could
+// name a license whose group then fails to commit (the connection lost at
+// COMMIT). The webhook bookkeeping (bookkeepingTx, synchronous_commit off)
+// runs outside the lanes, in transactions of its own.
+//
+// A single CreateLicenses draft whose product was read before takes one
+// statement: the product is cached (productCache) and the INSERT locks it
+// FOR SHARE only if it still has the cached version and is live; if not,
+// or if the order id is taken, the general path runs: the product read
+// FOR SHARE and the new ids in one round trip, the inserts in another.
+//
+// The pool holds DefaultMaxConns connections (4 per CPU, at least 8 and at
+// most 32) unless Options.MaxConns or the URL's pool_max_conns says
+// otherwise: the lanes take one each while a group runs, the reads one
+// per query.
 //
 // Webhook deliveries are queued per webhook from its cursor in the feed,
 // each webhook locked FOR UPDATE SKIP LOCKED so that instances share them

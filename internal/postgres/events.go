@@ -42,16 +42,14 @@ func (s *signal) fire() {
 // EventsCommitted returns a channel closed when this DB next commits events.
 func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.wait() }
 
-// appendEvents records events in tx with the next positions of the feed.
-// It must be the transaction's last statement: it takes the row lock of
-// event_head, which orders the commits of every writer (see doc.go), and
-// the shorter the lock is held, the more writers commit per second.
-// Positions and rows go in one statement, one round trip.
-func appendEvents(ctx context.Context, tx pgx.Tx, events []licensor.Event) error {
+// queueEvents queues into b the statement that records events with the
+// next positions of the feed. It must be the transaction's last statement
+// before COMMIT: it takes the row lock of event_head, which orders the
+// commits of every writer (see doc.go), and the shorter the lock is held,
+// the more writers commit per second. Positions and rows go in one
+// statement; a group sends it in the round trip of its COMMIT.
+func queueEvents(b *pgx.Batch, events []licensor.Event) {
 	n := len(events)
-	if n == 0 {
-		return nil
-	}
 	types, times, actors, requests := make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
 	licenses, products, users, data := make([]*int64, n), make([]int64, n), make([]*string, n), make([]string, n)
 	for i := range events {
@@ -65,23 +63,14 @@ func appendEvents(ctx context.Context, tx pgx.Tx, events []licensor.Event) error
 		}
 		products[i], data[i] = e.ProductID, string(e.Data)
 	}
-	var last int64
-	err := tx.QueryRow(ctx, `WITH head AS (
+	b.Queue(`WITH head AS (
 	UPDATE event_head SET seq = seq + $1 WHERE id = 1 RETURNING seq
-), ins AS (
-	INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
-	SELECT head.seq - $1 + u.ord, u.type, u.time, u.actor, u.request_id, u.license_id, u.product_id, u.user_id, u.data
-	FROM head, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
-		WITH ORDINALITY AS u(type, time, actor, request_id, license_id, product_id, user_id, data, ord)
 )
-SELECT seq FROM head`, n, types, times, actors, requests, licenses, products, users, data).Scan(&last)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	for i := range events {
-		events[i].Seq = last - int64(n) + 1 + int64(i)
-	}
-	return nil
+INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
+SELECT head.seq - $1 + u.ord, u.type, u.time, u.actor, u.request_id, u.license_id, u.product_id, u.user_id, u.data
+FROM head, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
+	WITH ORDINALITY AS u(type, time, actor, request_id, license_id, product_id, user_id, data, ord)`,
+		n, types, times, actors, requests, licenses, products, users, data)
 }
 
 func licenseEvents(typ licensor.EventType, ls []licensor.License, c licensor.Change) []licensor.Event {
@@ -203,7 +192,7 @@ func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
 // license deleted meanwhile is left alone.
 func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) ([]licensor.License, error) {
 	var out []licensor.License
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		// MATERIALIZED: the locking subquery runs once (a subquery the
 		// planner rescans could lock and return more than limit rows).
 		rows, err := tx.Query(ctx, `WITH due AS MATERIALIZED (
@@ -226,7 +215,8 @@ RETURNING `+prefixed("l.", licenseColumns), c.Time, limit)
 			}
 			return compareInt(a.ID, b.ID)
 		})
-		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseExpired, out, c))
+		tx.appendEvents(licenseEvents(licensor.EventLicenseExpired, out, c))
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: expire licenses: %w", err)
@@ -266,8 +256,8 @@ WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL`).Scan(
 // lock last and only for a moment, like any writer.
 func (db *DB) PruneHistory(ctx context.Context, before int64, limit int) (int64, error) {
 	var total int64
-	steps := []func(tx pgx.Tx) (int64, error){
-		func(tx pgx.Tx) (int64, error) {
+	steps := []func(ctx context.Context, tx *wtx) (int64, error){
+		func(ctx context.Context, tx *wtx) (int64, error) {
 			var n int64
 			var top *int64
 			err := tx.QueryRow(ctx, `WITH gone AS (
@@ -280,23 +270,23 @@ SELECT count(*), max(seq) FROM gone`, before, limit).Scan(&n, &top)
 			_, err = tx.Exec(ctx, `UPDATE event_head SET pruned_through = GREATEST(pruned_through, $1) WHERE id = 1`, *top)
 			return n, err
 		},
-		func(tx pgx.Tx) (int64, error) {
+		func(ctx context.Context, tx *wtx) (int64, error) {
 			// Deliveries of pruned events can never be sent again.
 			tag, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
 WHERE event_seq <= (SELECT pruned_through FROM event_head WHERE id = 1) LIMIT $1)`, limit)
 			return tag.RowsAffected(), err
 		},
-		func(tx pgx.Tx) (int64, error) {
+		func(ctx context.Context, tx *wtx) (int64, error) {
 			tag, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
 WHERE state <> 'pending' AND created_at < $1 LIMIT $2)`, before, limit)
 			return tag.RowsAffected(), err
 		},
-		func(tx pgx.Tx) (int64, error) {
+		func(ctx context.Context, tx *wtx) (int64, error) {
 			tag, err := tx.Exec(ctx, `DELETE FROM licenses WHERE id IN (SELECT id FROM licenses
 WHERE deleted_at IS NOT NULL AND deleted_at < $1 LIMIT $2)`, before, limit)
 			return tag.RowsAffected(), err
 		},
-		func(tx pgx.Tx) (int64, error) {
+		func(ctx context.Context, tx *wtx) (int64, error) {
 			// FOR UPDATE SKIP LOCKED: a product being read FOR SHARE by a
 			// create (which will then find it deleted) is left for later.
 			tag, err := tx.Exec(ctx, `DELETE FROM products WHERE id IN (SELECT id FROM products p
@@ -307,9 +297,9 @@ WHERE deleted_at IS NOT NULL AND deleted_at < $1
 	}
 	for _, step := range steps {
 		var n int64
-		err := db.writeTx(ctx, func(tx pgx.Tx) error {
+		err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 			var err error
-			n, err = step(tx)
+			n, err = step(ctx, tx)
 			return err
 		})
 		if err != nil {

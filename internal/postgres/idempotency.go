@@ -17,7 +17,7 @@ import (
 // FOR UPDATE, which waits for a write storing its response.
 func (db *DB) ClaimIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim, now, staleBefore int64) (*licensor.StoredResponse, error) {
 	var replay *licensor.StoredResponse
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		replay = nil
 		for range 3 {
 			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint, started_at, expires_at)
@@ -75,7 +75,7 @@ FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 FOR UPDATE`
 
 // takeOver makes claim the holder of an existing key, forgetting the
 // previous holder and any response.
-func takeOver(ctx context.Context, tx pgx.Tx, claim *licensor.IdempotencyClaim, now int64) error {
+func takeOver(ctx context.Context, tx *wtx, claim *licensor.IdempotencyClaim, now int64) error {
 	_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET fingerprint = $1, started_at = $2, expires_at = $3,
 	completed_at = NULL, status = NULL, headers = NULL, body = NULL
 WHERE api_key_id = $4 AND idempotency_key = $5`, claim.Fingerprint, now, claim.ExpiresAt, claim.APIKeyID, claim.Key)
@@ -97,7 +97,7 @@ func storedResponse(status *int64, headers *string, body []byte) (*licensor.Stor
 
 // saveResponse stores the response of a held key; it reports whether the
 // key was still held (pending, with the claim's fingerprint).
-func saveResponse(ctx context.Context, tx pgx.Tx, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse, at int64) (bool, error) {
+func saveResponse(ctx context.Context, tx *wtx, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse, at int64) (bool, error) {
 	headers, err := json.Marshal(resp.Headers)
 	if err != nil {
 		return false, fmt.Errorf("encode headers: %w", err)
@@ -119,7 +119,7 @@ WHERE api_key_id = $5 AND idempotency_key = $6 AND fingerprint = $7 AND started_
 // in the write's transaction (c.Idempotency, when set). A key no longer
 // held (taken over, or completed by another request) fails the write, so
 // that one key never stands for two writes.
-func storeWithWrite(ctx context.Context, tx pgx.Tx, c licensor.Change, result any) error {
+func storeWithWrite(ctx context.Context, tx *wtx, c licensor.Change, result any) error {
 	claim := c.Idempotency
 	if claim == nil {
 		return nil
@@ -153,7 +153,7 @@ func markStored(c licensor.Change) {
 // CompleteIdempotencyKey stores the response of a held key whose request
 // wrote nothing. A key no longer held is left alone.
 func (db *DB) CompleteIdempotencyKey(ctx context.Context, claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) error {
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := saveResponse(ctx, tx, claim, resp, db.now().Unix())
 		return err
 	})

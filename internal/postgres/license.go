@@ -48,22 +48,27 @@ func insertArgs(l *licensor.License) []any {
 // The ids are drawn from the identity sequence first, in draft order, and
 // the rows are then inserted in order_id order: a transaction waiting for
 // another's insert of the same order id holds only smaller ones, so
-// concurrent batches cannot deadlock on their order ids. The inserts are
-// sent as one pipelined batch: one round trip for the whole batch.
+// concurrent batches cannot deadlock on their order ids. The product read
+// and the ids go in one round trip, the inserts in another.
+//
+// A single license whose product is in the product cache takes one
+// statement: the insert, which locks the product FOR SHARE only if it
+// still has the cached version (see insertCached).
 func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
 	if errs := licensor.CheckBatchOrderIDs(drafts); len(errs) > 0 {
 		return nil, errs
 	}
 	var out []licensor.License
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
-		if out, err = createLicenses(ctx, tx, drafts, c); err != nil {
+		if out, err = db.createLicenses(ctx, tx, drafts, c); err != nil {
 			return err
 		}
 		if err := storeWithWrite(ctx, tx, c, out); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, licenseEvents(licensor.EventLicenseCreated, out, c))
+		tx.appendEvents(licenseEvents(licensor.EventLicenseCreated, out, c))
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create licenses: %w", err)
@@ -73,31 +78,91 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	return out, nil
 }
 
-func createLicenses(ctx context.Context, tx pgx.Tx, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+// insertCached inserts a license resolved from a cached product, locking
+// the product FOR SHARE in the same statement if it is live and still has
+// the cached version. No row comes back if it does not, or if a live
+// license holds the order id.
+const insertCached = `WITH p AS (
+	SELECT id FROM products WHERE id = $2 AND version = $14 AND deleted_at IS NULL FOR SHARE
+)
+INSERT INTO licenses (user_id, product_id, status, start_date, stop_date, order_id, recurring,
+	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+SELECT $1::text, p.id, $3::text, $4::bigint, $5::bigint, $6::text, $7::boolean,
+	$8::bigint, $9::bigint, $10::text, $11::bigint, $12::text, $13::bigint FROM p
+ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
+RETURNING id`
+
+func (db *DB) createLicenses(ctx context.Context, tx *wtx, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
+	if len(drafts) == 1 {
+		if p := db.products.get(drafts[0].ProductID); p != nil {
+			if l, err := drafts[0].Resolve(p, c.Time); err == nil {
+				l.CreatedAt = c.Time
+				err := tx.QueryRow(ctx, insertCached, l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
+					l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
+					l.PaymentMethod, l.CreatedAt, p.Version).Scan(&l.ID)
+				if err == nil {
+					return []licensor.License{l}, nil
+				}
+				if !errors.Is(err, pgx.ErrNoRows) {
+					return nil, err
+				}
+				// The product changed or went, or the order id is taken:
+				// the general path below tells which.
+			}
+		}
+	}
+
 	var ids []int64
 	for _, d := range drafts {
 		if !slices.Contains(ids, d.ProductID) {
 			ids = append(ids, d.ProductID)
 		}
 	}
-	// Lock in id order, the same order in every transaction.
-	rows, err := tx.Query(ctx, `SELECT `+productColumns+` FROM products
+	// Lock in id order, the same order in every transaction. The ids of
+	// the new licenses come in the same round trip, one per draft (a
+	// failing batch leaves a gap in the sequence either way).
+	var b pgx.Batch
+	b.Queue(`SELECT `+productColumns+` FROM products
 WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
+	b.Queue(`SELECT nextval(pg_get_serial_sequence('licenses', 'id')) FROM generate_series(1, $1)`, len(drafts))
+	br := tx.SendBatch(ctx, &b)
+	products := map[int64]*licensor.Product{}
+	rows, err := br.Query()
+	if err == nil {
+		for rows.Next() {
+			var p *licensor.Product
+			if p, err = scanProduct(rows); err != nil {
+				break
+			}
+			products[p.ID] = p
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err = br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	newIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, err
 	}
-	products := map[int64]*licensor.Product{}
-	for rows.Next() {
-		p, err := scanProduct(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		products[p.ID] = p
+	if len(newIDs) != len(drafts) {
+		return nil, fmt.Errorf("drew %d license ids for %d drafts", len(newIDs), len(drafts))
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	slices.Sort(newIDs)
+	for _, p := range products {
+		db.products.put(p)
 	}
 
 	var errs licensor.ItemErrors
@@ -122,23 +187,9 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 			continue
 		}
 		l.CreatedAt = c.Time
+		l.ID = newIDs[i]
 		licenses[i] = l
 		valid = append(valid, i)
-	}
-
-	if len(valid) > 0 {
-		rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('licenses', 'id')) FROM generate_series(1, $1)`, len(valid))
-		if err != nil {
-			return nil, err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return nil, err
-		}
-		slices.Sort(ids)
-		for k, i := range valid {
-			licenses[i].ID = ids[k]
-		}
 	}
 	// Insert without order id first, then by order id.
 	slices.SortStableFunc(valid, func(i, j int) int {
@@ -249,7 +300,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	if errs := licensor.CheckBatchIDs(ids); len(errs) > 0 {
 		return nil, nil, errs
 	}
-	err = db.writeTx(ctx, func(tx pgx.Tx) error {
+	err = db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		deleted, missing = make([]int64, 0, len(ids)), nil
 		rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
 WHERE id = ANY($4) AND deleted_at IS NULL
@@ -284,7 +335,8 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
 		if err := storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, events)
+		tx.appendEvents(events)
+		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: delete licenses: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -25,9 +26,22 @@ type Options struct {
 	// (migration records, an API key created without CreatedAt). Nil
 	// means time.Now.
 	Now func() time.Time
-	// MaxConns caps the connection pool; 0 keeps pgx's default (the larger
-	// of 4 and the number of CPUs) or the URL's pool_max_conns.
+	// MaxConns caps the connection pool; 0 means the URL's pool_max_conns
+	// or else DefaultMaxConns.
 	MaxConns int32
+	// WriteLanes is the number of group-commit lanes, each running one
+	// group of writes at a time on a connection of the pool (see doc.go);
+	// 0 means 2.
+	WriteLanes int
+}
+
+// DefaultMaxConns is the pool size when neither Options.MaxConns nor the
+// URL's pool_max_conns sets one: 4 connections per CPU, at least 8 and at
+// most 32. Reads hold a connection for one query each, and every write
+// lane one for a group, so the pool must outnumber the lanes by the reads
+// that run meanwhile.
+func DefaultMaxConns() int32 {
+	return int32(min(max(4*runtime.NumCPU(), 8), 32))
 }
 
 // DB is a licensor.Store on a PostgreSQL database.
@@ -40,6 +54,10 @@ type DB struct {
 	searchPath string
 	// committed wakes the waiters of EventsCommitted (events.go).
 	committed signal
+	// lanes run the writes in groups (write.go).
+	lanes *lanes
+	// products caches products for CreateLicenses (product.go).
+	products productCache
 }
 
 var _ licensor.Store = (*DB)(nil)
@@ -54,8 +72,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		// The error of ParseConfig may quote the URL, password included.
 		return nil, errors.New("postgres: open: the database URL is malformed")
 	}
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !setsPoolMaxConns(url):
+		cfg.MaxConns = DefaultMaxConns()
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
@@ -75,11 +96,29 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	n := opts.WriteLanes
+	if n <= 0 {
+		n = defaultWriteLanes
+	}
+	db.lanes = newLanes(db, n)
 	return db, nil
 }
 
-// Close closes every connection of the pool.
+// setsPoolMaxConns reports whether the URL (or key=value string) sets
+// pool_max_conns.
+func setsPoolMaxConns(url string) bool {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return false
+	}
+	_, ok := cfg.RuntimeParams["pool_max_conns"]
+	return ok
+}
+
+// Close waits for the writes in progress, fails the queued ones, and
+// closes every connection of the pool.
 func (db *DB) Close() error {
+	db.lanes.close()
 	db.pool.Close()
 	return nil
 }
@@ -103,20 +142,23 @@ func (db *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) e
 			return unavailable(err)
 		}
 		db.log.Warn("postgres: transaction aborted, retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, attempt) {
 			return unavailable(err)
-		case <-time.After(time.Duration(5+rand.IntN(20*attempt)) * time.Millisecond):
 		}
 	}
 }
 
-// writeTx runs fn in a READ COMMITTED transaction, the isolation of every
-// write: each statement sees what committed before it started, and row
-// locks (FOR SHARE, FOR UPDATE) order the transactions that touch one
-// product.
-func (db *DB) writeTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+// sleep waits a few random milliseconds, more after each attempt, before
+// a retry; it reports false if ctx ended first.
+func sleep(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(time.Duration(5+rand.IntN(20*attempt)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // readTx runs fn in a read-only REPEATABLE READ transaction: every query

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -44,7 +45,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 		return fmt.Errorf("postgres: create product: %w", err)
 	}
 	var id int64
-	err = db.writeTx(ctx, func(tx pgx.Tx) error {
+	err = db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO products (title, title_lower, description, type,
 	is_premium, is_buyable, is_visible, recurring, price_amount, price_currency, license_period,
 	channels, created_at, updated_at, version)
@@ -61,7 +62,8 @@ RETURNING id`,
 		if err := storeWithWrite(ctx, tx, c, &created); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})
+		tx.appendEvents([]licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: create product: %w", interpretError(err))
@@ -98,7 +100,7 @@ func findProduct(ctx context.Context, q querier, id int64, lock string) (*licens
 // holding the product's row lock from the read to the write.
 func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.ProductPatch, ifMatch string, c licensor.Change) (*licensor.Product, error) {
 	var out *licensor.Product
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		cur, err := findProduct(ctx, tx, id, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -129,7 +131,8 @@ WHERE id = $15`,
 			return err
 		}
 		out = &p
-		return appendEvents(ctx, tx, []licensor.Event{licensor.ProductEvent(licensor.EventProductUpdated, &p, c)})
+		tx.appendEvents([]licensor.Event{licensor.ProductEvent(licensor.EventProductUpdated, &p, c)})
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: update product: %w", interpretError(err))
@@ -144,7 +147,7 @@ WHERE id = $15`,
 // product first commits before the licenses are counted, and one that
 // comes later finds the product gone.
 func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteProductOptions, c licensor.Change) error {
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		p, err := findProduct(ctx, tx, id, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -181,7 +184,8 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
 		if err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, append(events, licensor.ProductEvent(licensor.EventProductDeleted, p, c)))
+		tx.appendEvents(append(events, licensor.ProductEvent(licensor.EventProductDeleted, p, c)))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete product: %w", err)
@@ -303,4 +307,35 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 	}
 	return page, nil
+}
+
+// productCache keeps recently read products for CreateLicenses, which
+// checks in its insert that the product still has the cached version
+// (insertCached): a stale entry costs one statement, never a wrong
+// license. Products change rarely and are few; the cache forgets
+// everything when it reaches maxCachedProducts.
+type productCache struct {
+	mu sync.Mutex
+	m  map[int64]*licensor.Product
+}
+
+const maxCachedProducts = 4096
+
+// get returns a cached product (not to be modified), or nil.
+func (c *productCache) get(id int64) *licensor.Product {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+// put caches p unless a later version is cached.
+func (c *productCache) put(p *licensor.Product) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedProducts {
+		c.m = make(map[int64]*licensor.Product)
+	}
+	if old := c.m[p.ID]; old == nil || old.Version < p.Version {
+		c.m[p.ID] = p
+	}
 }

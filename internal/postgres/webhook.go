@@ -54,7 +54,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor
 		w.EventTypes = []licensor.EventType{}
 	}
 	var id int64
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
 VALUES ($1, $2, $3, $4, (SELECT seq FROM event_head WHERE id = 1), $5, $6)
 RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
@@ -116,7 +116,7 @@ func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*licensor.Webhook,
 // read to the write.
 func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.WebhookPatch, c licensor.Change) (*licensor.Webhook, error) {
 	var out *licensor.Webhook
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		w, err := findWebhook(ctx, tx, id, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -155,7 +155,7 @@ func applyWebhookPatch(w *licensor.Webhook, p licensor.WebhookPatch) {
 // DeleteWebhook removes a webhook; its deliveries go with it (ON DELETE
 // CASCADE).
 func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) error {
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
 		if err == nil && tag.RowsAffected() == 0 {
 			return webhookNotFound(id)
@@ -229,7 +229,7 @@ func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*li
 // again as a new delivery of the same event.
 func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c licensor.Change) (*licensor.Delivery, error) {
 	var out licensor.Delivery
-	err := db.writeTx(ctx, func(tx pgx.Tx) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := findWebhook(ctx, tx, webhookID, "FOR SHARE"); err != nil {
 			return err
 		}
@@ -428,9 +428,10 @@ ORDER BY d.next_attempt_at, d.id`, ids)
 // outcome means the delivery is attempted again — deliveries are at least
 // once anyway. The WAL is written in order, so a later durable commit
 // makes these durable too. It takes the disk flush out of the path from a
-// commit to its delivery.
+// commit to its delivery. It runs outside the group-commit lanes (a
+// group's commit must stay durable), in a transaction of its own.
 func (db *DB) bookkeepingTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return db.writeTx(ctx, func(tx pgx.Tx) error {
+	return db.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
