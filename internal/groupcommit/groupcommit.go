@@ -14,10 +14,14 @@
 //     unit runs under its own savepoint: a unit that fails is rolled back to
 //     its savepoint alone, its caller gets its own error, and the other
 //     units still commit.
+//   - A unit sees what the units before it in its group wrote, as it would
+//     had they committed before it ran alone. So a unit that fails after
+//     others succeeded may have failed because of their writes (an order
+//     id they took): it gets its own error only once they are committed.
 //   - A nil from Do means the unit's work is committed. If Begin, Commit or
 //     a savepoint operation fails, nothing of the group is committed and
 //     every unit of the group still waiting for its answer gets that error
-//     (the units that had already failed keep their own error).
+//     (a unit that failed before any other succeeded keeps its own error).
 //   - A unit whose caller's context is done when its turn comes is not run;
 //     its caller gets the context's error. A caller that gives up while its
 //     unit is still queued gets the context's error at once and the unit is
@@ -328,9 +332,10 @@ func (l *Lane[Tx]) runGroup(group []*unit[Tx]) {
 	}
 	multi := len(group) > 1
 	var (
-		fatal   error       // the transaction cannot commit
-		pending []*unit[Tx] // ran and succeeded: answered after the commit
-		rest    []*unit[Tx] // not run because of fatal
+		fatal   error         // the transaction cannot commit
+		pending []*unit[Tx]   // ran and succeeded: answered after the commit
+		rest    []*unit[Tx]   // not run because of fatal
+		failed  []failure[Tx] // failed after others succeeded: answered after the commit
 	)
 	for i, u := range group {
 		if err := u.ctx.Err(); err != nil {
@@ -371,8 +376,14 @@ func (l *Lane[Tx]) runGroup(group []*unit[Tx]) {
 			rest = group[i+1:]
 			break
 		}
-		// Undone alone: its outcome is final.
-		u.answer(err, pv)
+		if len(pending) == 0 || pv != nil {
+			// It saw only committed data: its outcome is final.
+			u.answer(err, pv)
+			continue
+		}
+		// It may have failed because of what the units before it wrote
+		// (an order id they took): that holds only if they commit.
+		failed = append(failed, failure[Tx]{u, err})
 	}
 
 	if fatal == nil && len(pending) > 0 {
@@ -391,9 +402,22 @@ func (l *Lane[Tx]) runGroup(group []*unit[Tx]) {
 	for _, u := range pending {
 		u.answer(fatal, nil)
 	}
+	for _, f := range failed {
+		if fatal != nil {
+			f.u.answer(fatal, nil)
+		} else {
+			f.u.answer(f.err, nil)
+		}
+	}
 	for _, u := range rest {
 		u.answer(fatal, nil)
 	}
+}
+
+// failure is a unit's own error, held until the group's outcome is known.
+type failure[Tx any] struct {
+	u   *unit[Tx]
+	err error
 }
 
 // call runs u's function with its caller's context values but not its

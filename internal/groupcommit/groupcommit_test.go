@@ -237,7 +237,7 @@ func TestMaxGroupBoundsAGroup(t *testing.T) {
 	})
 }
 
-func TestCommitFailureFailsEveryUnitThatSucceeded(t *testing.T) {
+func TestCommitFailureFailsEveryUnitThatDependsOnIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := &fakeEngine{}
 		l := New(e, Options{})
@@ -247,9 +247,9 @@ func TestCommitFailureFailsEveryUnitThatSucceeded(t *testing.T) {
 		first := make(chan error, 1)
 		go func() { first <- l.Do(t.Context(), writeUnit("first")) }()
 		synctest.Wait()
-		errs := make([]error, 3)
+		errs := make([]error, 4)
 		var wg sync.WaitGroup
-		for i, fn := range []func(context.Context, *fakeTx) error{writeUnit("a"), failUnit("b", boom), writeUnit("c")} {
+		for i, fn := range []func(context.Context, *fakeTx) error{failUnit("x", boom), writeUnit("a"), failUnit("b", boom), writeUnit("c")} {
 			wg.Go(func() { errs[i] = l.Do(t.Context(), fn) })
 			synctest.Wait()
 		}
@@ -261,8 +261,10 @@ func TestCommitFailureFailsEveryUnitThatSucceeded(t *testing.T) {
 		}
 		close(e.gate)
 		wg.Wait()
-		if errs[0] != full || errs[1] != boom || errs[2] != full {
-			t.Errorf("got %v, want [disk full boom disk full]", errs)
+		// x failed on committed data alone: its own error. b failed after
+		// a had written: its failure holds only if a commits.
+		if errs[0] != boom || errs[1] != full || errs[2] != full || errs[3] != full {
+			t.Errorf("got %v, want [boom disk full disk full disk full]", errs)
 		}
 		if got := e.Committed(); len(got) != 0 {
 			t.Errorf("committed %v, want nothing", got)
@@ -602,3 +604,35 @@ func (nopEngine) Release(context.Context, *fakeTx) error    { return nil }
 func (nopEngine) RollbackTo(context.Context, *fakeTx) error { return nil }
 func (nopEngine) Commit(context.Context, *fakeTx) error     { return nil }
 func (nopEngine) Rollback(context.Context, *fakeTx) error   { return nil }
+
+func TestFailureAfterOthersWroteWaitsForTheCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := &fakeEngine{gate: make(chan struct{})}
+		l := New(e, Options{})
+		defer l.Close()
+		first := make(chan error, 1)
+		go func() { first <- l.Do(t.Context(), writeUnit("first")) }()
+		synctest.Wait()
+		boom := errors.New("order id taken")
+		a, b := make(chan error, 1), make(chan error, 1)
+		go func() { a <- l.Do(t.Context(), writeUnit("a")) }()
+		synctest.Wait()
+		go func() { b <- l.Do(t.Context(), failUnit("b", boom)) }()
+		synctest.Wait()
+		e.gate <- struct{}{} // the first group commits; [a, b] runs and waits in Commit
+		<-first
+		synctest.Wait()
+		select {
+		case err := <-b:
+			t.Fatalf("b answered %v before a's commit", err)
+		default:
+		}
+		close(e.gate)
+		if err := <-a; err != nil {
+			t.Error(err)
+		}
+		if err := <-b; err != boom {
+			t.Errorf("b: %v, want its own error once a is committed", err)
+		}
+	})
+}
