@@ -86,6 +86,19 @@ func LicenseConditions(ph Args, f licensor.LicenseFilter, now int64) ([]string, 
 				Parameter: fmt.Sprintf("filter[%s][%s]", r.Field, r.Op),
 				Detail:    fmt.Sprintf("cannot filter licenses on %s %s", r.Field, r.Op)}
 		}
+		if key, ok := LicenseSortKey(r.Field); ok && key != r.Field {
+			// A date that may be missing is compared through its sort
+			// key, COALESCE(date, max), which is exactly the same
+			// condition once NULL is excluded. Then both engines walk
+			// the sort index (COALESCE(date, max), id) from the bound and
+			// stop after a page, instead of collecting every license of
+			// the range and sorting them ("who renews in the next week",
+			// sorted by stop_date, was linear in the data; issue 4), and
+			// PostgreSQL estimates the range from that index's
+			// statistics.
+			conds = append(conds, r.Field+" IS NOT NULL AND "+key+" "+op+" "+ph.Arg(r.Value))
+			continue
+		}
 		// A NULL never satisfies a comparison: licenses without the
 		// date never match a range on it.
 		conds = append(conds, r.Field+" "+op+" "+ph.Arg(r.Value))
@@ -126,4 +139,21 @@ func PageLimit(n int) int {
 		return licensor.MaxPageSize
 	}
 	return n
+}
+
+// LicenseKeyset returns the condition of the licenses after a in a walk
+// sorted by field, descending if desc. Besides the row comparison on (sort
+// key, id) it bounds the sort key alone: SQLite searches an index on an
+// expression only from such a bound, and PostgreSQL can compare it with a
+// range filter's bound on the same key and start from the tighter one.
+func LicenseKeyset(ph Args, field string, a *licensor.Cursor, desc bool) string {
+	op := ">"
+	if desc {
+		op = "<"
+	}
+	if field == "id" {
+		return "id " + op + " " + ph.Arg(a.ID)
+	}
+	key, _ := LicenseSortKey(field)
+	return fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)", key, op, ph.Arg(a.Int), key, op, ph.Arg(a.Int), ph.Arg(a.ID))
 }

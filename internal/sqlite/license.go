@@ -194,27 +194,30 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	}
 	limit := sqlfilter.PageLimit(q.Limit)
 
+	// The keyset bound comes first: SQLite starts an index range at the
+	// first usable bound of the WHERE clause, and past the first page the
+	// cursor's bound is tighter than a range filter on the sort key.
 	var ph placeholders
-	conds, err := sqlfilter.LicenseConditions(&ph, q.Filter, q.Now)
+	var conds []string
+	if q.After != nil {
+		conds = append(conds, sqlfilter.LicenseKeyset(&ph, field, q.After, q.Sort.Desc))
+	}
+	filter, err := sqlfilter.LicenseConditions(&ph, q.Filter, q.Now)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
-	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
-
-	op, dir := ">", "ASC"
-	if q.Sort.Desc {
-		op, dir = "<", "DESC"
+	conds = append(conds, filter...)
+	var countWhere string
+	var countArgs []any
+	if q.Count {
+		var cph placeholders
+		filter, _ := sqlfilter.LicenseConditions(&cph, q.Filter, q.Now) // as above: no error
+		countWhere, countArgs = strings.Join(filter, " AND "), cph.args
 	}
-	if a := q.After; a != nil {
-		if field == "id" {
-			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
-		} else {
-			// The leading bound, implied by the row comparison, lets
-			// SQLite search the index (it does not for a row value on an
-			// expression) instead of scanning it from the start.
-			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
-				key, op, ph.Arg(a.Int), key, op, ph.Arg(a.Int), ph.Arg(a.ID)))
-		}
+
+	dir := "ASC"
+	if q.Sort.Desc {
+		dir = "DESC"
 	}
 	order := "id " + dir
 	if field != "id" {
