@@ -1,36 +1,67 @@
 package api
 
 import (
-	"container/list"
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// monoClock reads a monotonic clock as nanoseconds since an origin, so
+// that instants fit in an int64 (kept per cache entry, and atomically for
+// the change feed's progress).
+type monoClock struct {
+	now  func() time.Time // time.Now except in tests
+	base time.Time
+}
+
+func newMonoClock(now func() time.Time) *monoClock {
+	if now == nil {
+		now = time.Now
+	}
+	return &monoClock{now: now, base: now()}
+}
+
+// nanos is the current instant.
+func (c *monoClock) nanos() int64 { return int64(c.now().Sub(c.base)) }
+
 // ttlCache is a bounded, sharded, read-through cache: get returns a value
-// loaded at most ttl ago (by the monotonic clock), loading it on a miss.
+// that reflects the database as it was at most ttl ago, loading it on a
+// miss.
 //
-//   - Staleness is bounded by ttl counted from the moment the load
-//     started, so a value never reflects the database as it was more than
-//     ttl before it is served, however slow the load was.
+//   - A value's instant is when the load that produced it started: the
+//     value reflects every write committed before then. When a change
+//     feed is followed (see floor), a value also reflects every write
+//     committed before the instant floor returns, since each of those
+//     writes has invalidated it if it concerned it; a value is served while
+//     the later of the two instants is less than ttl ago. With the feed
+//     followed and healthy, values therefore live until invalidated or
+//     evicted; when the feed stalls, they age out by ttl as without it.
 //   - Concurrent misses of one key share one load (single flight).
 //   - invalidate(k) drops k at once, and a load of k that was in flight
 //     when it was called is neither stored nor handed to later callers:
 //     after invalidate returns, every get loads afresh.
 //   - dropInFlight does the same for every load in flight, without
 //     dropping what is stored.
-//   - Each shard holds at most perShard keys, evicting the least recently
-//     used one.
+//   - Each shard holds at most perShard keys and, when size is set, values
+//     whose estimated sizes add up to at most shardBytes, evicting the
+//     least recently used first.
 type ttlCache[K comparable, V any] struct {
-	shards   []cacheShard[K, V]
-	seed     maphash.Seed
-	hash     func(seed maphash.Seed, k K) uint64
-	load     func(ctx context.Context, k K) (V, error)
-	ttl      time.Duration
-	perShard int
-	clock    func() time.Time // monotonic: time.Now except in tests
+	shards     []cacheShard[K, V]
+	seed       maphash.Seed
+	hash       func(seed maphash.Seed, k K) uint64
+	load       func(ctx context.Context, k K) (V, error)
+	ttl        int64 // nanoseconds
+	perShard   int
+	shardBytes int                // 0: no byte bound
+	size       func(k K, v V) int // estimated bytes held for k (nil: none)
+	clock      *monoClock
+	// floor, when set, returns the instant (clock nanos) up to which every
+	// committed write has been applied by invalidation; math.MinInt64
+	// when nothing is known.
+	floor func() int64
 
 	// admitMu serializes storing a loaded value (and onStore/onDrop) with
 	// dropInFlight, so that a caller of dropInFlight can consult what is
@@ -41,28 +72,33 @@ type ttlCache[K comparable, V any] struct {
 	onStore func(k K, v V) // under admitMu
 	onDrop  func(k K, v V) // under admitMu
 
-	hits, misses, loads atomic.Uint64
+	hits, misses, loads, evictions atomic.Uint64
+	bytes                          atomic.Int64 // estimated bytes held
 }
 
 type cacheShard[K comparable, V any] struct {
-	mu  sync.Mutex
-	m   map[K]*cacheSlot[K, V]
-	lru list.List // of *cacheSlot, most recently used first
+	mu    sync.Mutex
+	m     map[K]*cacheSlot[K, V]
+	head  *cacheSlot[K, V] // most recently used
+	tail  *cacheSlot[K, V] // least recently used
+	bytes int
+	_     [32]byte // keep shards' locks on separate cache lines
 }
 
 type cacheSlot[K comparable, V any] struct {
-	key     K
-	val     V
-	has     bool
-	fetched time.Time // when the load that produced val started
-	loading *loadCall[V]
-	elem    *list.Element
+	key        K
+	val        V
+	has        bool
+	size       int32
+	fetched    int64 // when the load that produced val started
+	loading    *loadCall[V]
+	prev, next *cacheSlot[K, V]
 }
 
 type loadCall[V any] struct {
 	done    chan struct{}
 	val     V
-	fetched time.Time // when the load started (set before it runs)
+	fetched int64 // when the load started (set before it runs)
 	err     error
 	epoch   uint64
 }
@@ -71,16 +107,19 @@ type loadCall[V any] struct {
 // started it, since other requests may be waiting for it too.
 const loadTimeout = 10 * time.Second
 
-func newTTLCache[K comparable, V any](shards, capacity int, ttl time.Duration,
+func newTTLCache[K comparable, V any](shards, capacity int, ttl time.Duration, clock *monoClock,
 	hash func(maphash.Seed, K) uint64, load func(context.Context, K) (V, error)) *ttlCache[K, V] {
+	if clock == nil {
+		clock = newMonoClock(nil)
+	}
 	c := &ttlCache[K, V]{
 		shards:   make([]cacheShard[K, V], shards),
 		seed:     maphash.MakeSeed(),
 		hash:     hash,
 		load:     load,
-		ttl:      ttl,
+		ttl:      int64(ttl),
 		perShard: max(1, (capacity+shards-1)/shards),
-		clock:    time.Now,
+		clock:    clock,
 	}
 	for i := range c.shards {
 		c.shards[i].m = map[K]*cacheSlot[K, V]{}
@@ -88,9 +127,28 @@ func newTTLCache[K comparable, V any](shards, capacity int, ttl time.Duration,
 	return c
 }
 
+// boundBytes limits the estimated bytes of the values held to about
+// budget (each shard to its share).
+func (c *ttlCache[K, V]) boundBytes(budget int, size func(K, V) int) {
+	c.shardBytes = max(1, budget/len(c.shards))
+	c.size = size
+}
+
 func (c *ttlCache[K, V]) shard(k K) *cacheShard[K, V] {
 	return &c.shards[c.hash(c.seed, k)%uint64(len(c.shards))]
 }
+
+// since returns the instant a value loaded at fetched reflects the
+// database as of: fetched, or later when the feed has been applied since.
+func (c *ttlCache[K, V]) since(fetched int64) int64 {
+	if c.floor != nil {
+		return max(fetched, c.floor())
+	}
+	return fetched
+}
+
+// age is how old, at now, is the state of a value loaded at fetched.
+func (c *ttlCache[K, V]) age(fetched, now int64) int64 { return now - c.since(fetched) }
 
 // get returns k's value and when the load that produced it started.
 //
@@ -99,18 +157,18 @@ func (c *ttlCache[K, V]) shard(k K) *cacheShard[K, V] {
 // never waited for. A caller joins a load in flight only when that load
 // started less than a TTL ago, so that a load stuck longer than that
 // cannot hand out a state older than the bound.
-func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, time.Time, error) {
-	return c.getAt(ctx, k, c.clock())
+func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, int64, error) {
+	return c.getAt(ctx, k, c.clock.nanos())
 }
 
 // getAt is get for a caller that has just read the clock (now).
-func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now time.Time) (V, time.Time, error) {
+func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now int64) (V, int64, error) {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	s := sh.m[k]
 	if s != nil && s.has {
-		if age := now.Sub(s.fetched); age < c.ttl {
-			sh.lru.MoveToFront(s.elem)
+		if age := c.age(s.fetched, now); age < c.ttl {
+			sh.touch(s)
 			if age >= c.ttl-c.ttl/4 && !c.joinable(s.loading, now) {
 				c.start(ctx, sh, s, now)
 			}
@@ -123,11 +181,13 @@ func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now time.Time) (V, time
 	c.misses.Add(1)
 	if s == nil {
 		s = &cacheSlot[K, V]{key: k}
-		s.elem = sh.lru.PushFront(s)
+		sh.pushFront(s)
 		sh.m[k] = s
-		for sh.lru.Len() > c.perShard {
-			c.evict(sh, sh.lru.Back().Value.(*cacheSlot[K, V]))
+		for len(sh.m) > c.perShard && sh.tail != s {
+			c.evict(sh, sh.tail)
 		}
+	} else {
+		sh.touch(s)
 	}
 	call := s.loading
 	if !c.joinable(call, now) {
@@ -139,17 +199,17 @@ func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now time.Time) (V, time
 		return call.val, call.fetched, call.err
 	case <-ctx.Done():
 		var zero V
-		return zero, time.Time{}, ctx.Err()
+		return zero, 0, ctx.Err()
 	}
 }
 
 // joinable reports whether a caller arriving at now may wait for call.
-func (c *ttlCache[K, V]) joinable(call *loadCall[V], now time.Time) bool {
-	return call != nil && call.epoch == c.epoch.Load() && now.Sub(call.fetched) < c.ttl
+func (c *ttlCache[K, V]) joinable(call *loadCall[V], now int64) bool {
+	return call != nil && call.epoch == c.epoch.Load() && c.age(call.fetched, now) < c.ttl
 }
 
 // start begins a load of s.key; the caller holds sh.mu.
-func (c *ttlCache[K, V]) start(ctx context.Context, sh *cacheShard[K, V], s *cacheSlot[K, V], now time.Time) *loadCall[V] {
+func (c *ttlCache[K, V]) start(ctx context.Context, sh *cacheShard[K, V], s *cacheSlot[K, V], now int64) *loadCall[V] {
 	call := &loadCall[V]{done: make(chan struct{}), epoch: c.epoch.Load(), fetched: now}
 	s.loading = call
 	c.loads.Add(1)
@@ -160,10 +220,10 @@ func (c *ttlCache[K, V]) start(ctx context.Context, sh *cacheShard[K, V], s *cac
 // fresh reports whether get(k) would be served from memory now.
 func (c *ttlCache[K, V]) fresh(k K) bool {
 	sh := c.shard(k)
-	now := c.clock()
+	now := c.clock.nanos()
 	sh.mu.Lock()
 	s := sh.m[k]
-	ok := s != nil && s.has && now.Sub(s.fetched) < c.ttl
+	ok := s != nil && s.has && c.age(s.fetched, now) < c.ttl
 	sh.mu.Unlock()
 	return ok
 }
@@ -180,7 +240,7 @@ func (c *ttlCache[K, V]) run(ctx context.Context, sh *cacheShard[K, V], s *cache
 	if s.loading == call {
 		s.loading = nil
 	}
-	if err == nil && sh.m[s.key] == s && !(s.has && start.Before(s.fetched)) {
+	if err == nil && sh.m[s.key] == s && !(s.has && start < s.fetched) {
 		c.admitMu.Lock()
 		if c.epoch.Load() == call.epoch {
 			if s.has && c.onDrop != nil {
@@ -190,11 +250,27 @@ func (c *ttlCache[K, V]) run(ctx context.Context, sh *cacheShard[K, V], s *cache
 				c.onStore(s.key, v)
 			}
 			s.val, s.has, s.fetched = v, true, start
+			c.resize(sh, s)
 		}
 		c.admitMu.Unlock()
+		for c.shardBytes > 0 && sh.bytes > c.shardBytes && sh.tail != s {
+			c.evict(sh, sh.tail)
+		}
 	}
 	sh.mu.Unlock()
 	close(call.done)
+}
+
+// resize sets s's estimated size after its value changed; the caller
+// holds sh.mu.
+func (c *ttlCache[K, V]) resize(sh *cacheShard[K, V], s *cacheSlot[K, V]) {
+	if c.size == nil {
+		return
+	}
+	n := int32(min(c.size(s.key, s.val), math.MaxInt32))
+	sh.bytes += int(n - s.size)
+	c.bytes.Add(int64(n - s.size))
+	s.size = n
 }
 
 // evict removes s from its shard; the caller holds sh.mu.
@@ -204,8 +280,11 @@ func (c *ttlCache[K, V]) evict(sh *cacheShard[K, V], s *cacheSlot[K, V]) {
 		c.onDrop(s.key, s.val)
 		c.admitMu.Unlock()
 	}
-	sh.lru.Remove(s.elem)
+	sh.unlink(s)
 	delete(sh.m, s.key)
+	sh.bytes -= int(s.size)
+	c.bytes.Add(-int64(s.size))
+	c.evictions.Add(1)
 }
 
 // invalidate drops k: the next get loads it afresh, and a load in flight
@@ -252,6 +331,40 @@ func (c *ttlCache[K, V]) len() int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// The shard's LRU list, intrusive in the slots (no allocation per key).
+
+func (sh *cacheShard[K, V]) pushFront(s *cacheSlot[K, V]) {
+	s.prev, s.next = nil, sh.head
+	if sh.head != nil {
+		sh.head.prev = s
+	}
+	sh.head = s
+	if sh.tail == nil {
+		sh.tail = s
+	}
+}
+
+func (sh *cacheShard[K, V]) unlink(s *cacheSlot[K, V]) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		sh.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		sh.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+func (sh *cacheShard[K, V]) touch(s *cacheSlot[K, V]) {
+	if sh.head != s {
+		sh.unlink(s)
+		sh.pushFront(s)
+	}
 }
 
 func hashString(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -47,9 +48,7 @@ func (g *gatedLoader) load(ctx context.Context, k string) (int64, error) {
 }
 
 func newTestCache(g *gatedLoader, capacity int, clk *fakeClock) *ttlCache[string, int64] {
-	c := newTTLCache(4, capacity, time.Second, hashString, g.load)
-	c.clock = clk.Now
-	return c
+	return newTTLCache(4, capacity, time.Second, newMonoClock(clk.Now), hashString, g.load)
 }
 
 // waitFor polls cond (for goroutines to reach a point), failing after a
@@ -324,15 +323,19 @@ func TestEntitlementCacheIndex(t *testing.T) {
 // feedStore serves a scripted change feed.
 type feedStore struct {
 	licensor.Store
-	mu     sync.Mutex
-	head   int64
-	events []licensor.Event
-	prune  bool // the next read after the head fails as pruned
+	mu      sync.Mutex
+	head    int64
+	events  []licensor.Event
+	prune   bool // the next read after the head fails as pruned
+	failing bool // every read fails
 }
 
 func (s *feedStore) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failing {
+		return nil, errors.New("the database is down")
+	}
 	if q.Filter.LicenseID != nil { // the head query
 		return &licensor.EventPage{Events: []licensor.Event{}, Next: s.head}, nil
 	}
@@ -370,6 +373,7 @@ func (r *recorder) InvalidateUser(u string)         { r.add("user " + u) }
 func (r *recorder) InvalidateLicenses(ids ...int64) { r.add("licenses") }
 func (r *recorder) InvalidateProduct(id int64)      { r.add("product " + strconv.FormatInt(id, 10)) }
 func (r *recorder) InvalidateAll()                  { r.add("all") }
+func (r *recorder) FeedRead() func()                { return func() { r.add("caught up") } }
 func (r *recorder) has(s string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -57,6 +57,11 @@ func (s *Server) initEndUser(store licensor.Store) {
 			stats(func(c CacheStats) float64 { return float64(c.Users) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_products", Help: "Products the entitlement cache holds."},
 			stats(func(c CacheStats) float64 { return float64(c.Products) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_bytes", Help: "Estimated bytes the entitlement cache holds (bounded by its budget)."},
+			stats(func(c CacheStats) float64 { return float64(c.Bytes) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_feed_lag_seconds",
+			Help: "How long ago the entitlement cache's change-feed watcher last started a read that reached the feed's head (-1: never); above the entitlement TTL, entries age out by the TTL."},
+			stats(func(c CacheStats) float64 { return max(-1, c.FeedLag.Seconds()) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_hits_total", Help: "Lookups of a user's licenses served from memory."},
 			stats(func(c CacheStats) float64 { return float64(c.UserHits) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_misses_total", Help: "Lookups of a user's licenses that had to wait for the database."},
@@ -265,7 +270,7 @@ func (s *Server) getEndUserLicenses(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 		if p != nil {
-			doc.Included = append(doc.Included, endUserProductOut(p))
+			doc.Included = append(doc.Included, endUserProductOut(p.p))
 		}
 	}
 	if page.Next != nil {

@@ -1,9 +1,15 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -14,18 +20,27 @@ import (
 const (
 	// DefaultEntitlementTTL bounds how stale a cached entitlement may be
 	// with respect to writes made through other instances (this instance's
-	// own writes invalidate at once; the change feed, when followed,
-	// brings the others' in about its poll interval). A value is served at most this long
-	// after the load that produced it started, so a write committed
-	// elsewhere is seen by every instance within this bound: half the one
-	// second the contract allows, leaving the other half for the request
-	// itself.
+	// own writes invalidate at once). An entry is served only while the
+	// state it reflects is less than this old: the state as of the start
+	// of the load that produced it or, when a ChangeWatcher follows the
+	// change feed, as of the start of the watcher's last read that reached
+	// the feed's head, whichever is later (every write committed before
+	// that read has invalidated what it touched). With the feed followed
+	// (every 100 ms by default) entries therefore live until a write
+	// invalidates them; when the watcher lags or fails, they age out by
+	// this TTL as without a feed. Either way a write committed elsewhere
+	// is seen by every instance within this bound: half the one second
+	// the contract allows, leaving the other half for the request itself.
 	DefaultEntitlementTTL = 500 * time.Millisecond
-	// DefaultEntitlementUsers caps the users whose licenses are cached
-	// (least recently used first out). A cached user costs about 1 KiB
-	// (with a couple of licenses and its last answer), so the default
-	// bounds the cache near 100 MiB.
-	DefaultEntitlementUsers = 100_000
+	// DefaultEntitlementCacheBytes bounds the estimated memory of the
+	// cached users (least recently used first out); products get an
+	// eighth more. A user with four ACTIVE licenses costs about 600 bytes
+	// (see userEntrySize), so the default holds about 110,000 such users
+	// and keeps the server well under 200 MB at any data size.
+	DefaultEntitlementCacheBytes = 64 << 20
+	// DefaultEntitlementUsers caps the number of cached users, whatever
+	// their size.
+	DefaultEntitlementUsers = 1_000_000
 	// DefaultEntitlementProducts caps the cached products.
 	DefaultEntitlementProducts = 20_000
 
@@ -48,26 +63,39 @@ type Invalidator interface {
 	InvalidateProduct(id int64)
 	// InvalidateAll forgets everything: after a gap in the change feed.
 	InvalidateAll()
+	// FeedRead is called by a ChangeWatcher right before each read of the
+	// change feed. The watcher calls the function it returns once it has
+	// passed on every event of that read, if the read reached the feed's
+	// head: every write committed before FeedRead was called has then
+	// been invalidated, and the cache may serve what it holds as current
+	// as of that instant.
+	FeedRead() (caughtUp func())
 }
 
 // ChangeWatcher follows the writes made through every instance and drives
 // inv until ctx ends: FeedWatcher, over the change feed (license created,
 // deleted or expired → InvalidateUser; product created, updated or deleted
-// → InvalidateProduct; a start or a lost position → InvalidateAll). While
-// no watcher runs (or it cannot read), writes made through other instances
-// reach this one through the cache's TTL alone.
+// → InvalidateProduct; a start or a lost position → InvalidateAll; each
+// read that reaches the head → FeedRead's caughtUp). While no watcher
+// runs (or it cannot read), writes made through other instances reach
+// this one through the cache's TTL alone.
 type ChangeWatcher interface {
 	Watch(ctx context.Context, inv Invalidator) error
 }
 
 // EntitlementCache serves entitlements from memory: per user, the user's
-// live licenses; per product, the product. Both are read through from the
-// store, kept at most TTL (see ttlCache) and bounded in number (LRU).
-// Computed answers are memoized per user for the window in which they hold
-// (licensor.Entitlements.ValidFrom to ValidUntil).
+// live ACTIVE licenses (the only ones that can entitle), reduced to what
+// the rule reads; per product, the product with its channel lists sorted
+// (shared by every user holding it). Both are read through from the store,
+// kept while fresh (see DefaultEntitlementTTL and ttlCache) and bounded by
+// an estimate of their bytes and by count (least recently used first
+// out). The answer computed for a user is memoized, with its ETag, for
+// the window in which it holds (ValidFrom to ValidUntil): a repeated
+// check is a map lookup and the encoding of the answer.
 type EntitlementCache struct {
+	clock    *monoClock
 	users    *ttlCache[string, *userEntry]
-	products *ttlCache[int64, *licensor.Product] // nil value: no such product
+	products *ttlCache[int64, *entProduct] // nil value: no such product
 	ttl      time.Duration
 
 	// byLicense maps the license ids of stored user entries to their user,
@@ -77,35 +105,72 @@ type EntitlementCache struct {
 	// productEpoch changes whenever a product is invalidated, which
 	// retires every memoized answer (they may involve that product).
 	productEpoch atomic.Uint64
+	// caughtUp is the instant (clock nanos) before which every committed
+	// write has been applied through the change feed; math.MinInt64 while
+	// no watcher has reached the feed's head.
+	caughtUp atomic.Int64
 }
 
-// userEntry is one user's live licenses, as loaded, with the last answer
-// computed from them.
+// entLicense is an ACTIVE license as the entitlement rule reads it.
+type entLicense struct {
+	id      int64
+	product int64 // negated when the license has no stop_date
+	start   int64
+	stop    int64
+}
+
+func (l *entLicense) productID() int64 { return max(l.product, -l.product) }
+
+// endless reports whether the license has no stop_date.
+func (l *entLicense) endless() bool { return l.product < 0 }
+
+// userEntry is one user's live ACTIVE licenses, as loaded, with the last
+// answer computed from them.
 type userEntry struct {
-	licenses []licensor.License
-	memo     atomic.Pointer[entitlementMemo]
+	licenses []entLicense
+	memo     atomic.Pointer[entAnswer]
 }
 
-type entitlementMemo struct {
-	ents         licensor.Entitlements
-	productEpoch uint64
-	expires      time.Time // the oldest load it rests on + TTL
+// entProduct is a product with its channels per service (in the order of
+// licensor.Services) sorted and distinct.
+type entProduct struct {
+	p        *licensor.Product
+	channels [4][]string
+}
+
+// entAnswer is a user's entitlements for every instant of [from, until),
+// with the ETag of its representation.
+type entAnswer struct {
+	products []*entProduct // entitling, ascending by id, distinct
+	from     int64         // math.MinInt64: no earlier change
+	until    *int64        // nil: no date ends it
+	epoch    uint64        // productEpoch when computed
+	oldest   int64         // clock nanos: the start of the oldest load it rests on
+	etag     string
+	size     int // bytes of the representation (for this user)
 }
 
 // CacheOptions size the entitlement cache. Zero values take the defaults.
 type CacheOptions struct {
 	// TTL bounds staleness towards other instances' writes; default
-	// DefaultEntitlementTTL. Keep it at most one second while no
-	// ChangeWatcher runs.
+	// DefaultEntitlementTTL. Keep it at most one second.
 	TTL time.Duration
-	// MaxUsers and MaxProducts bound memory; defaults
+	// MaxBytes bounds the estimated memory of the cached users; default
+	// DefaultEntitlementCacheBytes. Products may take an eighth more.
+	MaxBytes int
+	// MaxUsers and MaxProducts bound the number of entries; defaults
 	// DefaultEntitlementUsers and DefaultEntitlementProducts.
 	MaxUsers, MaxProducts int
+	// Now is the monotonic clock (tests); default time.Now.
+	Now func() time.Time
 }
 
 func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache {
 	if o.TTL <= 0 {
 		o.TTL = DefaultEntitlementTTL
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultEntitlementCacheBytes
 	}
 	if o.MaxUsers <= 0 {
 		o.MaxUsers = DefaultEntitlementUsers
@@ -113,25 +178,29 @@ func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache
 	if o.MaxProducts <= 0 {
 		o.MaxProducts = DefaultEntitlementProducts
 	}
-	ec := &EntitlementCache{ttl: o.TTL, byLicense: map[int64]string{}}
-	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, hashString, func(ctx context.Context, user string) (*userEntry, error) {
+	ec := &EntitlementCache{clock: newMonoClock(o.Now), ttl: o.TTL, byLicense: map[int64]string{}}
+	ec.caughtUp.Store(math.MinInt64)
+	floor := ec.caughtUp.Load
+	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, ec.clock, hashString, func(ctx context.Context, user string) (*userEntry, error) {
 		licenses, err := loadUserLicenses(ctx, store, user)
 		if err != nil {
 			return nil, err
 		}
 		return &userEntry{licenses: licenses}, nil
 	})
+	ec.users.floor = floor
+	ec.users.boundBytes(o.MaxBytes, userEntrySize)
 	ec.users.onStore = func(user string, e *userEntry) {
 		for i := range e.licenses {
-			ec.byLicense[e.licenses[i].ID] = user
+			ec.byLicense[e.licenses[i].id] = user
 		}
 	}
 	ec.users.onDrop = func(user string, e *userEntry) {
 		for i := range e.licenses {
-			delete(ec.byLicense, e.licenses[i].ID)
+			delete(ec.byLicense, e.licenses[i].id)
 		}
 	}
-	ec.products = newTTLCache(cacheShards, o.MaxProducts, o.TTL, hashInt64, func(ctx context.Context, id int64) (*licensor.Product, error) {
+	ec.products = newTTLCache(cacheShards, o.MaxProducts, o.TTL, ec.clock, hashInt64, func(ctx context.Context, id int64) (*entProduct, error) {
 		p, err := store.FindProductByID(ctx, id)
 		if licensor.ErrorCode(err) == licensor.CodeProductNotFound {
 			return nil, nil // remembered as absent: its licenses grant nothing
@@ -139,29 +208,111 @@ func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache
 		if err != nil {
 			return nil, fmt.Errorf("load product %d: %w", id, err)
 		}
-		return p, nil
+		return newEntProduct(p), nil
 	})
+	ec.products.floor = floor
+	ec.products.boundBytes(o.MaxBytes/8, productSize)
 	return ec
 }
 
-// loadUserLicenses reads every live license of user with its stored status
+// Estimated bytes of a cached user (see userEntrySize), from the sizes of
+// the structures involved, rounded up to the allocator's size classes and
+// with maps at their average load; TestEntitlementCacheMemory checks the
+// estimate against the heap.
+const (
+	// the slot (64), its map entry (~48), the userEntry (32), the memoized
+	// answer (80), its ETag (24) and valid_until (8)
+	userEntryBytes = 64 + 48 + 32 + 80 + 24 + 8
+	// per license: its entLicense (32) and its byLicense entry (~44);
+	// room for its product in the answer (8)
+	userLicenseBytes = 32 + 44 + 8
+)
+
+func userEntrySize(user string, e *userEntry) int {
+	if e == nil {
+		return userEntryBytes
+	}
+	return userEntryBytes + (len(user)+7)&^7 + len(e.licenses)*userLicenseBytes
+}
+
+func productSize(_ int64, p *entProduct) int {
+	n := 64 + 40
+	if p == nil {
+		return n
+	}
+	n += 400 + len(p.p.Title) + len(p.p.Description) + len(p.p.Type) + len(p.p.LicensePeriod)
+	for _, s := range licensor.Services {
+		for _, c := range p.p.Channels[s] {
+			n += 16 + len(c)
+		}
+	}
+	for _, ids := range p.channels {
+		n += 24 + 16*len(ids)
+	}
+	return n
+}
+
+// newEntProduct indexes p's channels: each service's list sorted and
+// distinct (p's own list when it already is).
+func newEntProduct(p *licensor.Product) *entProduct {
+	e := &entProduct{p: p}
+	for i, s := range licensor.Services {
+		ids := p.Channels[s]
+		if !sortedDistinct(ids) {
+			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+		}
+		e.channels[i] = ids
+	}
+	return e
+}
+
+func sortedDistinct(ids []string) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1] >= ids[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// loadUserLicenses reads every live ACTIVE license of user, as stored
 // (Now = MinInt64 makes the store's effective status the stored one: the
-// entitlement rule applies the dates itself, at any instant).
-func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([]licensor.License, error) {
+// entitlement rule applies the dates itself, at any instant). A license in
+// any other status can never entitle (licenses are immutable; only the
+// expiry changes a status, to EXPIRED, and says so on the change feed), so
+// it is not kept.
+func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([]entLicense, error) {
 	q := licensor.LicenseQuery{
 		Filter: licensor.LicenseFilter{UserID: &user},
 		Sort:   licensor.SortOrder{Field: "id"},
 		Limit:  licensor.MaxPageSize,
 		Now:    math.MinInt64,
 	}
-	var out []licensor.License
+	var out []entLicense
 	for {
 		page, err := store.FindLicenses(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("load licenses of user %q: %w", user, err)
 		}
+		active := 0
 		for i := range page.Licenses {
-			out = append(out, entitlementView(&page.Licenses[i]))
+			if page.Licenses[i].Status == licensor.StatusActive {
+				active++
+			}
+		}
+		out = slices.Grow(out, active) // exactly: entries live long
+		for i := range page.Licenses {
+			l := &page.Licenses[i]
+			if l.Status != licensor.StatusActive {
+				continue
+			}
+			v := entLicense{id: l.ID, product: l.ProductID, start: l.StartDate}
+			if l.StopDate != nil {
+				v.stop = *l.StopDate
+			} else {
+				v.product = -v.product
+			}
+			out = append(out, v)
 		}
 		if page.Next == nil {
 			return out, nil
@@ -170,58 +321,200 @@ func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([
 	}
 }
 
-// entitlementView keeps of l what the entitlement rule reads, to hold
-// more users in the same memory.
-func entitlementView(l *licensor.License) licensor.License {
-	v := licensor.License{ID: l.ID, ProductID: l.ProductID, Status: l.Status, StartDate: l.StartDate, StopDate: l.StopDate}
-	for _, s := range licensor.Statuses {
-		if s == v.Status {
-			v.Status = s // the constant, not a copy read from the database
-		}
-	}
-	return v
-}
-
-// At returns the entitlements of user at unix time t.
-func (ec *EntitlementCache) At(ctx context.Context, user string, t int64) (*licensor.Entitlements, error) {
-	now := ec.users.clock()
+// answer returns the entitlements of user at unix time t.
+func (ec *EntitlementCache) answer(ctx context.Context, user string, t int64) (*entAnswer, error) {
+	now := ec.clock.nanos()
 	e, fetched, err := ec.users.getAt(ctx, user, now)
 	if err != nil {
 		return nil, err
 	}
 	epoch := ec.productEpoch.Load()
-	if m := e.memo.Load(); m != nil && m.productEpoch == epoch && m.ents.ValidAt(t) && now.Before(m.expires) {
-		return &m.ents, nil
+	if m := e.memo.Load(); m != nil && m.epoch == epoch && m.validAt(t) && ec.users.age(m.oldest, now) < int64(ec.ttl) {
+		return m, nil
 	}
-	oldest := fetched
-	var products map[int64]*licensor.Product
+	m, err := ec.compute(ctx, user, e, fetched, t, epoch)
+	if err != nil {
+		return nil, err
+	}
+	e.memo.Store(m)
+	return m, nil
+}
+
+// compute is the entitlement rule (licensor.EntitlementsAt) over a cached
+// user, with the ETag of the answer's representation.
+func (ec *EntitlementCache) compute(ctx context.Context, user string, e *userEntry, fetched, t int64, epoch uint64) (*entAnswer, error) {
+	m := &entAnswer{from: math.MinInt64, epoch: epoch, oldest: fetched, products: make([]*entProduct, 0, len(e.licenses))}
+	until := int64(math.MaxInt64)
+	edge := func(at int64) {
+		if at <= t {
+			m.from = max(m.from, at)
+		} else {
+			until = min(until, at)
+		}
+	}
 	for i := range e.licenses {
 		l := &e.licenses[i]
-		if l.Status != licensor.StatusActive {
-			continue // never entitles: its product does not matter
-		}
-		if _, done := products[l.ProductID]; done {
-			continue
-		}
-		p, f, err := ec.products.get(ctx, l.ProductID)
+		p, f, err := ec.products.get(ctx, l.productID())
 		if err != nil {
 			return nil, err
 		}
-		if products == nil {
-			products = map[int64]*licensor.Product{}
+		m.oldest = min(m.oldest, f)
+		if p == nil {
+			continue // a license of a deleted product grants nothing
 		}
-		products[l.ProductID] = p
-		if f.Before(oldest) {
-			oldest = f
+		edge(l.start)
+		if !l.endless() {
+			edge(l.stop)
+		}
+		if l.start <= t && (l.endless() || t < l.stop) {
+			m.products = append(m.products, p)
 		}
 	}
-	m := &entitlementMemo{
-		ents:         licensor.EntitlementsAt(e.licenses, func(id int64) *licensor.Product { return products[id] }, t),
-		productEpoch: epoch,
-		expires:      oldest.Add(ec.ttl),
+	slices.SortFunc(m.products, func(a, b *entProduct) int { return cmp.Compare(a.p.ID, b.p.ID) })
+	m.products = slices.CompactFunc(m.products, func(a, b *entProduct) bool { return a.p.ID == b.p.ID })
+	if until != math.MaxInt64 {
+		m.until = &until
 	}
-	e.memo.Store(m)
-	return &m.ents, nil
+	body := m.appendBody(nil, user)
+	sum := sha256.Sum256(body)
+	m.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:15]) + `"`
+	m.size = len(body)
+	return m, nil
+}
+
+// validAt reports whether the answer also holds at t.
+func (m *entAnswer) validAt(t int64) bool {
+	return m.from <= t && (m.until == nil || t < *m.until)
+}
+
+// allows reports whether the answer includes channel for the service of
+// index s (in licensor.Services).
+func (m *entAnswer) allows(s int, channel string) bool {
+	for _, p := range m.products {
+		if _, found := slices.BinarySearch(p.channels[s], channel); found {
+			return true
+		}
+	}
+	return false
+}
+
+// appendChannels appends, for each distinct channel of service s of the
+// answer's products in ascending order, the JSON of its identifier; with
+// several products their sorted lists are merged.
+func (m *entAnswer) appendChannels(b []byte, s int) []byte {
+	switch len(m.products) {
+	case 0:
+		return b
+	case 1:
+		for i, c := range m.products[0].channels[s] {
+			b = appendChannel(b, c, i == 0)
+		}
+		return b
+	}
+	var posArr [8]int
+	pos := posArr[:0]
+	for range m.products {
+		pos = append(pos, 0)
+	}
+	last, first := "", true
+	for {
+		best, bestID := -1, ""
+		for i, p := range m.products {
+			if ids := p.channels[s]; pos[i] < len(ids) && (best < 0 || ids[pos[i]] < bestID) {
+				best, bestID = i, ids[pos[i]]
+			}
+		}
+		if best < 0 {
+			return b
+		}
+		pos[best]++
+		if first || bestID != last {
+			b = appendChannel(b, bestID, first)
+			last, first = bestID, false
+		}
+	}
+}
+
+func appendChannel(b []byte, id string, first bool) []byte {
+	if !first {
+		b = append(b, ',')
+	}
+	b = append(b, `{"type":"Channel","id":`...)
+	b = appendJSONString(b, id)
+	return append(b, '}')
+}
+
+// serviceNames are the members of the relationships, in the order of
+// licensor.Services.
+var serviceNames = [4]string{`,"live":{"data":[`, `,"catchup":{"data":[`, `,"npvr":{"data":[`, `,"startover":{"data":[`}
+
+// appendBody appends the representation of the answer for user to b: byte
+// for byte what encoding/json makes of entitlementsDocument (so ETags do
+// not depend on how it was made; TestEntitlementBodyMatchesJSON).
+func (m *entAnswer) appendBody(b []byte, user string) []byte {
+	b = append(b, `{"data":{"id":`...)
+	b = appendJSONString(b, user)
+	b = append(b, `,"type":"Entitlements","attributes":{"valid_until":`...)
+	if m.until == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, *m.until, 10)
+	}
+	b = append(b, `},"relationships":{"user":{"data":{"type":"User","id":`...)
+	b = appendJSONString(b, user)
+	b = append(b, `}},"products":{"data":[`...)
+	for i, p := range m.products {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"Product","id":"`...)
+		b = strconv.AppendInt(b, p.p.ID, 10)
+		b = append(b, `"}`...)
+	}
+	b = append(b, "]}"...)
+	for s, name := range serviceNames {
+		b = append(b, name...)
+		b = m.appendChannels(b, s)
+		b = append(b, "]}"...)
+	}
+	return append(b, "}}}"...)
+}
+
+// appendJSONString appends s as encoding/json writes it: verbatim when
+// every byte is printable ASCII that it does not escape (every valid id).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// At returns the entitlements of user at unix time t.
+func (ec *EntitlementCache) At(ctx context.Context, user string, t int64) (*licensor.Entitlements, error) {
+	m, err := ec.answer(ctx, user, t)
+	if err != nil {
+		return nil, err
+	}
+	e := &licensor.Entitlements{Products: make([]int64, len(m.products)), Channels: make(licensor.Channels, len(licensor.Services)),
+		ValidFrom: m.from, ValidUntil: m.until}
+	for i, p := range m.products {
+		e.Products[i] = p.p.ID
+	}
+	for i, s := range licensor.Services {
+		var ids []string
+		var doc []identifier
+		_ = json.Unmarshal(append(append([]byte{'['}, m.appendChannels(nil, i)...), ']'), &doc)
+		for _, c := range doc {
+			ids = append(ids, c.ID)
+		}
+		e.Channels[s] = append([]string{}, ids...)
+	}
+	return e, nil
 }
 
 // TTL is the staleness bound towards other instances' writes.
@@ -265,15 +558,36 @@ func (ec *EntitlementCache) InvalidateAll() {
 	ec.users.clear()
 	ec.users.dropInFlight(func() bool { return true })
 	ec.products.clear()
+	ec.products.dropInFlight(func() bool { return true })
 	ec.productEpoch.Add(1)
+}
+
+// FeedRead implements Invalidator: the watcher's progress extends the
+// life of every entry (see DefaultEntitlementTTL).
+func (ec *EntitlementCache) FeedRead() (caughtUp func()) {
+	start := ec.clock.nanos()
+	return func() {
+		for {
+			cur := ec.caughtUp.Load()
+			if start <= cur || ec.caughtUp.CompareAndSwap(cur, start) {
+				return
+			}
+		}
+	}
 }
 
 // CacheStats counts the cache's work since start.
 type CacheStats struct {
 	Users, Products          int    // keys held now
+	Bytes                    int64  // estimated bytes held (users and products)
 	UserHits, UserMisses     uint64 // lookups of a user's licenses
 	ProductHits, ProductMiss uint64
 	Loads                    uint64 // database loads started
+	Evictions                uint64 // entries dropped for room or by invalidation
+	// FeedLag is how long ago the change feed's watcher last started a
+	// read that reached the feed's head (entries are served while this is
+	// under the TTL, however old they are); -1 when it never has.
+	FeedLag time.Duration
 }
 
 // Stats returns the cache's counters.
@@ -281,12 +595,23 @@ func (ec *EntitlementCache) Stats() CacheStats {
 	return CacheStats{
 		Users:       ec.users.len(),
 		Products:    ec.products.len(),
+		Bytes:       ec.users.bytes.Load() + ec.products.bytes.Load(),
 		UserHits:    ec.users.hits.Load(),
 		UserMisses:  ec.users.misses.Load(),
 		ProductHits: ec.products.hits.Load(),
 		ProductMiss: ec.products.misses.Load(),
 		Loads:       ec.users.loads.Load() + ec.products.loads.Load(),
+		Evictions:   ec.users.evictions.Load() + ec.products.evictions.Load(),
+		FeedLag:     ec.feedLag(),
 	}
+}
+
+func (ec *EntitlementCache) feedLag() time.Duration {
+	c := ec.caughtUp.Load()
+	if c == math.MinInt64 {
+		return -1
+	}
+	return time.Duration(ec.clock.nanos() - c)
 }
 
 // notifyingStore is the store as the handlers see it: every license or

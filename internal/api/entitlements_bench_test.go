@@ -81,7 +81,7 @@ func newBenchFixture(b *testing.B) *benchFixture {
 	// of a hot user (BenchmarkEntitlementCheckMiss measures a load).
 	srv := New(db, Options{EndUser: EndUserOptions{Cache: CacheOptions{TTL: 1 << 62}}})
 	for u := range benchUsers {
-		if _, err := srv.endUser.cache.At(ctx, strconv.Itoa(u), c.Time); err != nil {
+		if _, err := srv.endUser.cache.answer(ctx, strconv.Itoa(u), c.Time); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -127,11 +127,11 @@ func BenchmarkEntitlementCheckMemory(b *testing.B) {
 	defer reportCPU(b, cpuTime())
 	for i := 0; b.Loop(); i++ {
 		q := qs[i%len(qs)]
-		e, err := ec.At(ctx, q.user, 1_750_000_000)
+		ans, err := ec.answer(ctx, q.user, 1_750_000_000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = e.Allows(q.service, q.channel)
+		_ = ans.allows(serviceIndex(q.service), q.channel)
 	}
 }
 
@@ -147,11 +147,11 @@ func BenchmarkEntitlementCheckMiss(b *testing.B) {
 	for b.Loop() {
 		q := benchQuestion(r)
 		ec.InvalidateUser(q.user)
-		e, err := ec.At(ctx, q.user, 1_750_000_000)
+		ans, err := ec.answer(ctx, q.user, 1_750_000_000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = e.Allows(q.service, q.channel)
+		_ = ans.allows(serviceIndex(q.service), q.channel)
 	}
 }
 

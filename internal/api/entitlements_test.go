@@ -499,3 +499,116 @@ func TestEntitlementsFollowTheFeed(t *testing.T) {
 			e.Name, lag.Round(time.Millisecond), lag2.Round(time.Millisecond))
 	})
 }
+
+// TestEntitlementsFeedKeepsEntries: two servers over one database, the
+// second with a short TTL (300 ms) and the change feed followed. While the
+// watcher runs, the second instance keeps its entries for many TTLs (no
+// reload) and still sees the first instance's writes; once the watcher
+// stops, its entries age out by the TTL again, so another write is seen
+// within the TTL.
+func TestEntitlementsFeedKeepsEntries(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		const ttl = 300 * time.Millisecond
+		storeA, storeB := openShared(t, e)
+		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
+		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
+		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
+			EndUser: api.EndUserOptions{Cache: api.CacheOptions{TTL: ttl}}})
+		b.srv = httptest.NewServer(b.api)
+		t.Cleanup(b.srv.Close)
+		ctx, cancel := context.WithCancel(context.Background())
+		watched := make(chan error, 1)
+		go func() {
+			watched <- b.api.WatchChanges(ctx, api.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
+		}()
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				cancel()
+				if err := <-watched; err != nil {
+					t.Errorf("Watch: %v", err)
+				}
+			}
+		}
+		t.Cleanup(stop)
+
+		sports := a.product(map[string]any{"title": "Sports", "live": channels("espn")})
+		lic := a.createLicense("41", sports, nil)
+		q := question("41", "espn", "live")
+		// Once the watcher follows the feed (its start forgets everything),
+		// the first check loads; then none for four TTLs.
+		created := time.Now()
+		waitUntil(t, "the watcher past the create", func() bool {
+			lag := b.api.Entitlements().Stats().FeedLag
+			return lag >= 0 && lag < time.Since(created)
+		})
+		if !b.check(q)[0] {
+			t.Fatal("not entitled on the other instance")
+		}
+		loads := b.api.Entitlements().Stats().Loads
+		for start := time.Now(); time.Since(start) < 4*ttl; time.Sleep(20 * time.Millisecond) {
+			if !b.check(q)[0] {
+				t.Fatal("lost the entitlement")
+			}
+		}
+		if n := b.api.Entitlements().Stats().Loads; n != loads {
+			t.Errorf("%d loads in four TTLs while the feed was followed, want none (%+v)", n-loads, b.api.Entitlements().Stats())
+		}
+
+		// stale polls the other instance until it answers want, and
+		// returns how long after since the last check that still answered
+		// otherwise started.
+		stale := func(what string, since time.Time, want bool) time.Duration {
+			t.Helper()
+			var last time.Time
+			for {
+				start := time.Now()
+				if b.check(q)[0] == want {
+					break
+				}
+				last = start
+				if time.Since(since) > 10*time.Second {
+					t.Fatalf("%s: not seen by the other instance after 10 s", what)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if last.IsZero() {
+				return 0
+			}
+			return last.Sub(since)
+		}
+		a.must(204, req{method: "DELETE", path: base + "/licenses/" + path(lic, "id").(string)})
+		lag := stale("delete, feed followed", time.Now(), false)
+		if lag >= ttl {
+			t.Errorf("a check started %v after the delete still entitled (TTL %v)", lag, ttl)
+		}
+
+		// The watcher stops: entries age out by the TTL.
+		stop()
+		a.createLicense("41", sports, nil)
+		lag2 := stale("create, feed not followed", time.Now(), true)
+		if lag2 >= ttl {
+			t.Errorf("without the watcher, a check started %v after the create still missed it (TTL %v)", lag2, ttl)
+		}
+		loads = b.api.Entitlements().Stats().Loads
+		for start := time.Now(); time.Since(start) < 3*ttl; time.Sleep(20 * time.Millisecond) {
+			b.check(q)
+		}
+		if n := b.api.Entitlements().Stats().Loads; n == loads {
+			t.Error("without the watcher the entry was never reloaded")
+		}
+		t.Logf("%s: feed followed: a delete stopped entitling after %v (TTL %v); watcher stopped: a create was seen after %v",
+			e.Name, lag.Round(time.Millisecond), ttl, lag2.Round(time.Millisecond))
+	})
+}
+
+// waitUntil polls cond, failing after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

@@ -15,12 +15,21 @@ import (
 // licensor.Store.Events from the feed's head and invalidates, for each
 // license event, the license's user, and for each product event, the
 // product. It polls (one indexed query per Poll on each instance, on
-// either engine) and also wakes when this process commits events; while
-// it cannot read the feed, the cache's TTL still bounds staleness.
+// either engine) and also wakes when this process commits events.
+//
+// Each read that reaches the feed's head reports the instant it started
+// (Invalidator.FeedRead): the feed lists events in commit order, so that
+// read saw every write committed before it started, and once its events
+// are applied the cache holds nothing older than that instant. The cache
+// keeps its entries for as long as such reads keep coming within its TTL;
+// while the watcher cannot read the feed (or lags behind it), entries age
+// out by the TTL, which then bounds staleness alone.
 type FeedWatcher struct {
 	Store licensor.Store
 	// Poll is how often the feed is read; default 100 ms. It bounds how
 	// long another instance's write takes to reach this instance's cache.
+	// Keep it well under the cache's TTL, or entries age out between
+	// reads.
 	Poll time.Duration
 	Log  *slog.Logger
 }
@@ -52,6 +61,7 @@ func (f FeedWatcher) Watch(ctx context.Context, inv Invalidator) error {
 			failing = f.report(err, failing)
 		}
 		if started {
+			caughtUp := inv.FeedRead()
 			page, err := f.Store.Events(ctx, licensor.EventQuery{After: pos, Limit: feedPage})
 			if licensor.ErrorCode(err) == licensor.CodeInvalidCursor {
 				started = false // pruned past us, or another database: start again at the head
@@ -71,6 +81,7 @@ func (f FeedWatcher) Watch(ctx context.Context, inv Invalidator) error {
 				if len(page.Events) == feedPage {
 					continue // more to read at once
 				}
+				caughtUp() // a page short of full ends at the head
 			}
 		}
 		select {
@@ -97,7 +108,7 @@ func (f FeedWatcher) head(ctx context.Context) (int64, error) {
 func (f FeedWatcher) report(err error, failing bool) bool {
 	switch {
 	case err != nil && !failing && !isCanceled(err):
-		f.Log.Warn("the entitlement cache cannot follow the change feed; other instances' writes reach it through its TTL only", "err", err)
+		f.Log.Warn("the entitlement cache cannot follow the change feed; its entries age out by its TTL, which alone bounds how late other instances' writes reach it", "err", err)
 		return true
 	case err == nil && failing:
 		f.Log.Info("the entitlement cache follows the change feed again")
