@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -32,6 +33,8 @@ type serveConfig struct {
 	shutdown       time.Duration
 	logFormat      string
 	logLevel       slog.Level
+	logFlush       time.Duration
+	memoryLimit    memoryLimit
 	rateLimit      float64
 	rateBurst      int
 	idempotencyTTL time.Duration
@@ -59,6 +62,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LICENSOR_LOG_FORMAT", "json"), "log format: json or text (env LICENSOR_LOG_FORMAT)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.DurationVar(&cfg.logFlush, "log-flush", 100*time.Millisecond, "longest time an access log line waits in memory before it is written (0: each at once; errors and server messages are always written at once)")
+	cfg.memoryLimit = memoryLimit{bytes: defaultMemoryLimit}
+	fs.Var(&cfg.memoryLimit, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (150MiB, 1GiB, bytes; 0 or off: none); the default 150MiB applies unless GOMEMLIMIT is set")
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 0, "requests per second allowed per API key on this instance (0: no limit)")
 	fs.IntVar(&cfg.rateBurst, "rate-burst", 0, "token bucket size of the rate limit (default: the rate, rounded up)")
 	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long responses to Idempotency-Key requests are kept for replay")
@@ -94,16 +100,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.rateLimit < 0 || cfg.rateBurst < 0 {
 		return usageError{"--rate-limit and --rate-burst must not be negative"}
 	}
-	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if cfg.logFlush < 0 {
+		return usageError{"--log-flush must not be negative"}
+	}
+	logs, err := newLogs(stderr, cfg.logFormat, cfg.logLevel, cfg.logFlush)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, nil)
+	defer logs.close()
+	limit := cfg.memoryLimit.apply(fs, getenv)
+	defer limit.restore()
+	logs.server.Info("memory limit", "limit", limit.String())
+	return serve(ctx, cfg, logs, nil)
 }
 
 // serve runs the server until ctx ends, then shuts down gracefully. ready,
 // if not nil, receives the listening address.
-func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan<- string) error {
+func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string) error {
+	logger := logs.server
 	var (
 		db  database
 		err error
@@ -123,6 +137,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready chan
 
 	srv := api.New(db, api.Options{
 		Logger:          logger,
+		AccessLog:       logs.access,
 		MaxBodyBytes:    cfg.maxBody,
 		MaxBatch:        cfg.maxBatch,
 		TrustedProxies:  cfg.trustedProxies,
@@ -260,15 +275,55 @@ func checkSchema(ctx context.Context, db database) error {
 	return nil
 }
 
-func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+// logs are serve's two loggers on one output: the server's messages,
+// written at once, and the access log, whose lines wait in memory for up to
+// the flush interval (5xx lines, at Error, are written at once with what
+// waits before them). Lines keep their order. What waits is lost if the
+// process dies without a graceful shutdown (a crash, SIGKILL, the OOM
+// killer): at most the flush interval's access lines.
+type logs struct {
+	server, access *slog.Logger
+	close          func() // flushes and stops the flusher
+}
+
+func newLogs(w io.Writer, format string, level slog.Level, flush time.Duration) (*logs, error) {
 	opts := &slog.HandlerOptions{Level: level}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+	newHandler := func(w io.Writer) (slog.Handler, error) {
+		switch format {
+		case "json":
+			return slog.NewJSONHandler(w, opts), nil
+		case "text":
+			return slog.NewTextHandler(w, opts), nil
+		}
+		return nil, usageError{fmt.Sprintf("unknown log format %q: use json or text", format)}
 	}
-	return nil, usageError{fmt.Sprintf("unknown log format %q: use json or text", format)}
+	if flush == 0 {
+		h, err := newHandler(w)
+		if err != nil {
+			return nil, err
+		}
+		l := slog.New(h)
+		return &logs{server: l, access: l, close: func() {}}, nil
+	}
+	buf := newLogBuffer(w)
+	h, err := newHandler(buf)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf.run(ctx, flush)
+	}()
+	return &logs{
+		server: slog.New(flushingHandler{h, buf, math.MinInt32}),
+		access: slog.New(flushingHandler{h, buf, slog.LevelWarn}),
+		close: func() {
+			stop()
+			<-done
+		},
+	}, nil
 }
 
 func envOr(getenv func(string) string, name, def string) string {

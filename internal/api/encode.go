@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/licensor/licensor"
 )
@@ -49,13 +51,50 @@ func encode(w http.ResponseWriter, status int, v any) error {
 
 // writeJSON writes v as JSON of the given media type.
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	e := encoders.Get().(*encoder)
+	defer e.release()
+	if err := e.enc.Encode(v); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	b := e.buf.Bytes()
+	b = b[:len(b)-1] // Encode's newline; the rest is json.Marshal's bytes
+	h := w.Header()
+	if contentType == mediaType {
+		h["Content-Type"] = contentTypeJSONAPI
+	} else {
+		h.Set("Content-Type", contentType)
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // a client that went away is not the handler's failure
 	return nil
+}
+
+// contentTypeJSONAPI is the Content-Type of JSON:API responses, shared by
+// all of them (a header value is never changed in place).
+var contentTypeJSONAPI = []string{mediaType}
+
+// encoder is a reusable buffer with a json.Encoder on it: encoding a
+// response allocates nothing of its own once the pool is warm.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}}
+
+// maxPooledBuffer is the largest buffer put back in the pool: the rare
+// large response (a batch of 1000) is not kept in memory.
+const maxPooledBuffer = 64 << 10
+
+func (e *encoder) release() {
+	if e.buf.Cap() > maxPooledBuffer {
+		return
+	}
+	e.buf.Reset()
+	encoders.Put(e)
 }

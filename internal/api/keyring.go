@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,16 +37,16 @@ const maxCachedKeys = 10000
 
 // verify returns the key that secret belongs to, if it is usable now.
 func (k *keyring) verify(ctx context.Context, secret string) (*licensor.APIKey, error) {
-	invalid := licensor.Errorf(licensor.CodeAPIKeyInvalid, "the API key is not valid")
-	prefix, ok := licensor.APIKeyPrefix(secret)
+	prefix, ok := keyPrefix(secret)
 	if !ok {
-		return nil, invalid
+		return nil, errInvalidKey()
 	}
 	now := k.now()
 	k.mu.Lock()
 	c, hit := k.cache[prefix]
 	k.mu.Unlock()
 	if !hit || now.Sub(c.fetched) >= k.ttl || now.Before(c.fetched) {
+		prefix = strings.Clone(prefix) // kept: must not hold on to the secret
 		key, err := k.store.FindAPIKeyByPrefix(ctx, prefix)
 		if err != nil && licensor.ErrorCode(err) != licensor.CodeAPIKeyInvalid {
 			return nil, err
@@ -59,12 +60,33 @@ func (k *keyring) verify(ctx context.Context, secret string) (*licensor.APIKey, 
 		k.mu.Unlock()
 	}
 	if c.key == nil || !c.key.Matches(secret) {
-		return nil, invalid
+		return nil, errInvalidKey()
 	}
 	if err := c.key.Usable(now.Unix()); err != nil {
 		return nil, err
 	}
 	return c.key, nil
+}
+
+func errInvalidKey() error {
+	return licensor.Errorf(licensor.CodeAPIKeyInvalid, "the API key is not valid")
+}
+
+// keyPrefix is licensor.APIKeyPrefix for a secret without surrounding
+// space, without a regular expression or an allocation: the prefix
+// ("lk_" and 8 characters) of a well-formed key, lk_<8>_<32> in the
+// lower-case base32 alphabet, as a substring of secret.
+func keyPrefix(secret string) (string, bool) {
+	const prefixLen, keyLen = 3 + 8, 3 + 8 + 1 + 32
+	if len(secret) != keyLen || secret[:3] != "lk_" || secret[prefixLen] != '_' {
+		return "", false
+	}
+	for i := 3; i < keyLen; i++ {
+		if c := secret[i]; i != prefixLen && !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
+			return "", false
+		}
+	}
+	return secret[:prefixLen], true
 }
 
 // used notes that key admitted a request now.

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +25,29 @@ type metrics struct {
 	batchSize         *prometheus.HistogramVec
 	idempotentReplays prometheus.Counter
 	rejections        *prometheus.CounterVec
+
+	// observers are the request counter and duration histogram of every
+	// route, method and status seen so far, resolved once (a map read
+	// instead of hashing the label values per request). The map is never
+	// changed: a new combination replaces it with a copy.
+	observers   atomic.Pointer[map[observerKey]observer]
+	observersMu sync.Mutex
 }
+
+type observerKey struct {
+	route, method string
+	status        int
+}
+
+type observer struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// maxObservers bounds the resolved combinations: the method is the
+// client's, so a client inventing methods could otherwise grow the map.
+// Beyond the bound, label values are resolved per request.
+const maxObservers = 512
 
 func newMetrics(store licensor.Store) *metrics {
 	m := &metrics{
@@ -54,6 +79,7 @@ func newMetrics(store licensor.Store) *metrics {
 			Help: "Requests refused, by error code (API_KEY_INVALID, RATE_LIMITED, BODY_TOO_LARGE, ...).",
 		}, []string{"code"}),
 	}
+	m.observers.Store(&map[observerKey]observer{})
 	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.batchSize, m.idempotentReplays, m.rejections,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if ps, ok := store.(interface{ PoolStats() []licensor.PoolStats }); ok {
@@ -67,8 +93,32 @@ func (m *metrics) observe(route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	k := observerKey{route, method, status}
+	o, ok := (*m.observers.Load())[k]
+	if !ok {
+		o = m.resolve(k)
+	}
+	o.requests.Inc()
+	o.duration.Observe(d.Seconds())
+}
+
+// resolve returns the observer of k, adding it to the map while there is
+// room.
+func (m *metrics) resolve(k observerKey) observer {
+	o := observer{
+		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+		duration: m.duration.WithLabelValues(k.route, k.method),
+	}
+	m.observersMu.Lock()
+	defer m.observersMu.Unlock()
+	old := *m.observers.Load()
+	if len(old) < maxObservers {
+		next := make(map[observerKey]observer, len(old)+1)
+		maps.Copy(next, old)
+		next[k] = o
+		m.observers.Store(&next)
+	}
+	return o
 }
 
 // Handler serves the metrics in the Prometheus text format.

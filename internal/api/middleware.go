@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -53,16 +52,28 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = encode(w, status, errorDocument{Errors: objs})
 }
 
-// reqInfo is what the layers of one request tell the access log.
+// reqInfo is what the layers of one request tell the access log. It is
+// the request's context (the parent's, plus itself under infoKey), so that
+// a request costs one allocation for both, and it holds the access log's
+// statusRecorder.
 type reqInfo struct {
+	context.Context
 	requestID string
 	keyID     int64
 	keyName   string
 	claim     *licensor.IdempotencyClaim // the request's Idempotency-Key, if any
 	err       error                      // the internal error behind a 5xx
+	rec       statusRecorder
 }
 
 type infoKey struct{}
+
+func (info *reqInfo) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return info
+	}
+	return info.Context.Value(key)
+}
 
 func infoOf(r *http.Request) *reqInfo {
 	if info, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
@@ -71,21 +82,37 @@ func infoOf(r *http.Request) *reqInfo {
 	return &reqInfo{}
 }
 
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+// validRequestID reports whether a client's X-Request-Id is sane enough to
+// keep: 1 to 128 characters of A-Z a-z 0-9 . _ : -
+func validRequestID(id string) bool {
+	if len(id) < 1 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // requestID gives every request an id: the client's X-Request-Id when it
 // is sane, a random one otherwise. It is echoed on every response.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(id) {
+		if !validRequestID(id) {
 			var b [12]byte
+			var x [24]byte
 			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			hex.Encode(x[:], b[:])
+			id = string(x[:])
 		}
-		w.Header().Set("X-Request-Id", id)
-		info := &reqInfo{requestID: id}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		w.Header()["X-Request-Id"] = []string{id}
+		info := &reqInfo{Context: r.Context(), requestID: id}
+		next.ServeHTTP(w, r.WithContext(info))
 	})
 }
 
@@ -114,20 +141,30 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog writes one structured line per request: 5xx at Error with the
-// internal error, everything else at Info.
+// accessLog writes one structured line per request to the access log: 5xx
+// at Error with the internal error, everything else at Info. It runs
+// inside requestID, whose reqInfo holds its recorder.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		info := infoOf(r)
+		rec := &info.rec
+		rec.ResponseWriter = w
 		s.metrics.inFlight.Inc()
 		next.ServeHTTP(rec, r)
 		s.metrics.inFlight.Dec()
 		elapsed := time.Since(start)
 		s.metrics.observe(r.Pattern, r.Method, rec.status, elapsed)
-		info := infoOf(r)
 		level := slog.LevelInfo
-		attrs := []slog.Attr{
+		if info.err != nil {
+			level = slog.LevelError
+		}
+		ctx := r.Context()
+		if !s.access.Enabled(ctx, level) {
+			return
+		}
+		line := slog.NewRecord(start.Add(elapsed), level, "request", 0)
+		line.AddAttrs(
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("route", r.Pattern),
@@ -136,15 +173,14 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.Duration("duration", elapsed),
 			slog.String("request_id", info.requestID),
 			slog.String("remote", r.RemoteAddr),
-		}
+		)
 		if info.keyName != "" {
-			attrs = append(attrs, slog.String("key", info.keyName))
+			line.AddAttrs(slog.String("key", info.keyName))
 		}
 		if info.err != nil {
-			level = slog.LevelError
-			attrs = append(attrs, slog.String("err", info.err.Error()))
+			line.AddAttrs(slog.String("err", info.err.Error()))
 		}
-		s.log.LogAttrs(r.Context(), level, "request", attrs...)
+		_ = s.access.Handler().Handle(ctx, line)
 	})
 }
 
@@ -165,10 +201,14 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+// cacheNoStore is the value of Cache-Control on management responses,
+// shared by all of them (a header value is never changed in place).
+var cacheNoStore = []string{"no-store"}
+
 // noStore marks management responses as uncacheable.
 func (s *Server) noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = cacheNoStore
 		next.ServeHTTP(w, r)
 	})
 }
@@ -180,7 +220,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			return licensor.Errorf(licensor.CodeBodyTooLarge, "the request body is larger than %d bytes", s.opts.MaxBodyBytes)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		if r.Body != http.NoBody { // no body (a GET): nothing to limit
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 		return nil
 	})

@@ -21,12 +21,15 @@ type query struct {
 }
 
 func newQuery(u *url.URL) *query {
-	q := &query{seen: map[string]bool{}}
+	q := &query{}
+	if u.RawQuery == "" {
+		return q // nothing to parse, nothing to report as unknown
+	}
 	values, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		q.errs = append(q.errs, &licensor.Error{Code: licensor.CodeInvalidParameter, Detail: "the query string is malformed"})
 	}
-	q.values = values
+	q.values, q.seen = values, map[string]bool{}
 	return q
 }
 
@@ -38,6 +41,9 @@ func (q *query) fail(code licensor.Code, param, format string, args ...any) {
 
 // get returns the single value of name.
 func (q *query) get(name string) (string, bool) {
+	if q.seen == nil {
+		return "", false // no query string
+	}
 	q.seen[name] = true
 	vs, ok := q.values[name]
 	if !ok {
@@ -275,7 +281,9 @@ func (q *query) includeProduct() bool {
 // pathID parses a positive integer id from the path.
 func pathID(s, name string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != s {
+	// The canonical form only: no sign, no leading zeros (what ParseInt
+	// accepts besides a positive n's own digits).
+	if err != nil || n <= 0 || s[0] == '+' || s[0] == '0' {
 		return 0, &licensor.Error{Code: licensor.CodeInvalidID, Detail: name + " must be a positive integer, not " + strconv.Quote(truncate(s, 40))}
 	}
 	return n, nil

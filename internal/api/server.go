@@ -20,6 +20,9 @@ const basePath = "/api/license/management/v4"
 // Options configure a Server. Zero values take the defaults.
 type Options struct {
 	Logger *slog.Logger
+	// AccessLog receives the line of every request (middleware.go); Logger
+	// when nil. licensor serve gives it a buffered output.
+	AccessLog *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// MaxBodyBytes caps request bodies (413 beyond); default 4 MiB.
@@ -62,6 +65,7 @@ const DefaultMaxBodyBytes = 4 << 20
 type Server struct {
 	store   licensor.Store
 	log     *slog.Logger
+	access  *slog.Logger
 	now     func() time.Time
 	opts    Options
 	keys    *keyring
@@ -83,6 +87,9 @@ func New(store licensor.Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.AccessLog == nil {
+		opts.AccessLog = opts.Logger
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -101,7 +108,7 @@ func New(store licensor.Store, opts Options) *Server {
 	if opts.IdempotencyStaleAfter <= 0 {
 		opts.IdempotencyStaleAfter = 2 * time.Minute
 	}
-	s := &Server{store: store, log: opts.Logger, now: opts.Now, opts: opts}
+	s := &Server{store: store, log: opts.Logger, access: opts.AccessLog, now: opts.Now, opts: opts}
 	if c, ok := store.(interface{ Unavailable(error) error }); ok {
 		s.classify = c.Unavailable
 	}

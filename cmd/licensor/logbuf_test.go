@@ -1,0 +1,150 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLogsBuffered: access lines wait in memory until the next flush, an
+// error or a server message (which flush them in order), or the close at
+// shutdown; nothing is lost or reordered.
+func TestLogsBuffered(t *testing.T) {
+	var out syncBuffer
+	logs, err := newLogs(&out, "json", slog.LevelInfo, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.access.Info("request", "n", 1)
+	logs.access.Info("request", "n", 2)
+	if out.String() != "" {
+		t.Fatalf("access lines were written at once: %s", out.String())
+	}
+	logs.server.Info("server message")
+	logs.access.Info("request", "n", 3)
+	logs.access.Error("request", "n", 4, "err", "boom")
+	logs.access.Info("request", "n", 5)
+	logs.close()
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		i := strings.Index(l, `"msg":`)
+		got = append(got, l[i:])
+	}
+	want := []string{
+		`"msg":"request","n":1}`, `"msg":"request","n":2}`, `"msg":"server message"}`,
+		`"msg":"request","n":3}`, `"msg":"request","n":4,"err":"boom"}`, `"msg":"request","n":5}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestLogsFlushWhenFullAndOnTimer(t *testing.T) {
+	var out syncBuffer
+	logs, err := newLogs(&out, "text", slog.LevelInfo, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := strings.Repeat("x", logBufferMax/3)
+	logs.access.Info("request", "pad", third)
+	logs.access.Info("request", "pad", third)
+	if out.String() != "" {
+		t.Fatalf("written before the buffer was full")
+	}
+	logs.access.Info("request", "pad", third)
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Errorf("%d lines written when the buffer overflowed, want all 3", n)
+	}
+	logs.close()
+
+	var timed syncBuffer
+	logs, err = newLogs(&timed, "json", slog.LevelInfo, 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.close()
+	logs.access.Info("request")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(timed.String(), `"msg":"request"`); {
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher never wrote the line")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestLogsUnbuffered(t *testing.T) {
+	var out syncBuffer
+	logs, err := newLogs(&out, "json", slog.LevelInfo, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.access.Info("request")
+	if !strings.Contains(out.String(), `"msg":"request"`) {
+		t.Errorf("--log-flush 0 did not write at once")
+	}
+	if _, err := newLogs(io.Discard, "xml", slog.LevelInfo, time.Second); err == nil {
+		t.Errorf("a bad log format was accepted")
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "off": 0, "150MiB": 150 << 20, "1GiB": 1 << 30, "64KiB": 64 << 10, "123456": 123456, "99B": 99, "2TiB": 2 << 40,
+	} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "150MB", "1.5GiB", "-1", "MiB", "10000000TiB", "lots"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) accepted", in)
+		}
+	}
+	if got := formatBytes(150 << 20); got != "150MiB" {
+		t.Errorf("formatBytes = %s", got)
+	}
+	if _, _, err := cli(t, nil, "serve", "--memory-limit", "lots"); err == nil || exitCode(err) != 2 {
+		t.Errorf("serve --memory-limit lots: %v", err)
+	}
+	if _, _, err := cli(t, nil, "serve", "--log-flush", "-1s"); err == nil || exitCode(err) != 2 {
+		t.Errorf("serve --log-flush -1s: %v", err)
+	}
+}
+
+// TestServeMemoryLimit runs the binary: the runtime's limit, as its
+// metrics show it, is the flag's, else GOMEMLIMIT's, else the default.
+func TestServeMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		name, env string
+		args      []string
+		want      string // go_gc_gomemlimit_bytes
+		log       string
+	}{
+		{"default", "", nil, "1.572864e+08", `"limit":"150MiB (default)"`},
+		{"flag", "", []string{"--memory-limit", "123MiB"}, "1.28974848e+08", `"limit":"123MiB (--memory-limit)"`},
+		{"GOMEMLIMIT", "100MiB", nil, "1.048576e+08", `"limit":"100MiB (GOMEMLIMIT)"`},
+		{"flag over GOMEMLIMIT", "100MiB", []string{"--memory-limit", "200MiB"}, "2.097152e+08", `"limit":"200MiB (--memory-limit)"`},
+		{"off", "", []string{"--memory-limit", "off"}, "9.223372036854776e+18", `"limit":"off (--memory-limit)"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", c.env)
+			p := startServer(t, filepath.Join(t.TempDir(), "m.db"), c.args...)
+			resp, err := http.Get(p.url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := "go_gc_gomemlimit_bytes " + c.want + "\n"; !strings.Contains(string(b), want) {
+				t.Errorf("metrics lack %q", want)
+			}
+			if !strings.Contains(p.logs.String(), c.log) {
+				t.Errorf("log lacks %s:\n%s", c.log, p.logs.String())
+			}
+		})
+	}
+}

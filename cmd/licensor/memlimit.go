@@ -1,0 +1,119 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// defaultMemoryLimit is serve's soft memory limit unless told otherwise:
+// the Go runtime collects garbage more often as its memory nears the limit
+// and returns freed memory to the system sooner, so that the resident size
+// stays under about 200 MB. It is a soft limit: a live heap larger than it
+// is kept (and costs more collection), never refused.
+const defaultMemoryLimit = 150 << 20
+
+// memoryLimit is the --memory-limit flag: bytes, 0 for none.
+type memoryLimit struct{ bytes int64 }
+
+func (m *memoryLimit) String() string {
+	if m == nil || m.bytes == 0 {
+		return "off"
+	}
+	return formatBytes(m.bytes)
+}
+
+func (m *memoryLimit) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	m.bytes = n
+	return nil
+}
+
+// appliedLimit is what apply did, for the log and for restore.
+type appliedLimit struct {
+	source string // "--memory-limit", "GOMEMLIMIT", "default"
+	bytes  int64  // 0: none
+	prev   int64  // the runtime's limit before, -1 when untouched
+}
+
+func (a appliedLimit) String() string {
+	if a.bytes == 0 {
+		return "off (" + a.source + ")"
+	}
+	return formatBytes(a.bytes) + " (" + a.source + ")"
+}
+
+// restore puts back the limit the process had (serve runs in-process in
+// tests).
+func (a appliedLimit) restore() {
+	if a.prev >= 0 {
+		debug.SetMemoryLimit(a.prev)
+	}
+}
+
+// apply sets the runtime's soft memory limit: the flag when given, else
+// GOMEMLIMIT when set (the runtime has read it already), else the default.
+func (m memoryLimit) apply(fs *flag.FlagSet, getenv func(string) string) appliedLimit {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
+	if !given && getenv("GOMEMLIMIT") != "" {
+		cur := debug.SetMemoryLimit(-1)
+		if cur == noLimit {
+			cur = 0
+		}
+		return appliedLimit{source: "GOMEMLIMIT", bytes: cur, prev: -1}
+	}
+	source := "default"
+	if given {
+		source = "--memory-limit"
+	}
+	n := m.bytes
+	if n == 0 {
+		n = noLimit
+	}
+	return appliedLimit{source: source, bytes: m.bytes, prev: debug.SetMemoryLimit(n)}
+}
+
+// noLimit is the runtime's "no memory limit".
+const noLimit = int64(^uint64(0) >> 1)
+
+// parseBytes reads a size as GOMEMLIMIT writes it: a number of bytes with
+// an optional unit B, KiB, MiB, GiB or TiB; 0 or "off" is no limit.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "off" {
+		return 0, nil
+	}
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > noLimit/mult {
+		return 0, fmt.Errorf("%q is not a size like 150MiB, 1GiB or a number of bytes (0 or off: no limit)", s)
+	}
+	return n * mult, nil
+}
+
+func formatBytes(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
