@@ -63,14 +63,11 @@ type ttlCache[K comparable, V any] struct {
 	// when nothing is known.
 	floor func() int64
 
-	// admitMu serializes storing a loaded value (and onStore/onDrop) with
-	// dropInFlight, so that a caller of dropInFlight can consult what is
-	// stored (through onStore's bookkeeping) and rule out in-flight loads
-	// in one atomic step.
+	// admitMu serializes storing a loaded value with dropInFlight, so
+	// that a caller of dropInFlight can rule out in-flight loads in one
+	// atomic step with what decide consults.
 	admitMu sync.Mutex
-	epoch   atomic.Uint64  // bumped by dropInFlight
-	onStore func(k K, v V) // under admitMu
-	onDrop  func(k K, v V) // under admitMu
+	epoch   atomic.Uint64 // bumped by dropInFlight
 
 	hits, misses, loads, evictions atomic.Uint64
 	bytes                          atomic.Int64 // estimated bytes held
@@ -243,12 +240,6 @@ func (c *ttlCache[K, V]) run(ctx context.Context, sh *cacheShard[K, V], s *cache
 	if err == nil && sh.m[s.key] == s && !(s.has && start < s.fetched) {
 		c.admitMu.Lock()
 		if c.epoch.Load() == call.epoch {
-			if s.has && c.onDrop != nil {
-				c.onDrop(s.key, s.val)
-			}
-			if c.onStore != nil {
-				c.onStore(s.key, v)
-			}
 			s.val, s.has, s.fetched = v, true, start
 			c.resize(sh, s)
 		}
@@ -275,11 +266,6 @@ func (c *ttlCache[K, V]) resize(sh *cacheShard[K, V], s *cacheSlot[K, V]) {
 
 // evict removes s from its shard; the caller holds sh.mu.
 func (c *ttlCache[K, V]) evict(sh *cacheShard[K, V], s *cacheSlot[K, V]) {
-	if s.has && c.onDrop != nil {
-		c.admitMu.Lock()
-		c.onDrop(s.key, s.val)
-		c.admitMu.Unlock()
-	}
 	sh.unlink(s)
 	delete(sh.m, s.key)
 	sh.bytes -= int(s.size)

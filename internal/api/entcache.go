@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,8 +35,8 @@ const (
 	DefaultEntitlementTTL = 500 * time.Millisecond
 	// DefaultEntitlementCacheBytes bounds the estimated memory of the
 	// cached users (least recently used first out); products get an
-	// eighth more. A user with four ACTIVE licenses costs about 600 bytes
-	// (see userEntrySize), so the default holds about 110,000 such users
+	// eighth more. A user with four ACTIVE licenses costs about 430 bytes
+	// (see userEntrySize), so the default holds about 150,000 such users
 	// and keeps the server well under 200 MB at any data size.
 	DefaultEntitlementCacheBytes = 64 << 20
 	// DefaultEntitlementUsers caps the number of cached users, whatever
@@ -98,10 +99,14 @@ type EntitlementCache struct {
 	products *ttlCache[int64, *entProduct] // nil value: no such product
 	ttl      time.Duration
 
-	// byLicense maps the license ids of stored user entries to their user,
-	// so that a deletion by license id finds whom to forget. Guarded by
-	// users.admitMu.
-	byLicense map[int64]string
+	// deleted maps the ids of the licenses this instance deleted lately to
+	// when (clock nanos, after the delete committed): an entry loaded
+	// before then that holds one of them is stale (see
+	// InvalidateLicenses). ndeleted is its size, read without the lock.
+	deletedMu sync.RWMutex
+	deleted   map[int64]int64
+	ndeleted  atomic.Int64
+	pruned    atomic.Int64 // when deleted was last pruned (clock nanos)
 	// productEpoch changes whenever a product is invalidated, which
 	// retires every memoized answer (they may involve that product).
 	productEpoch atomic.Uint64
@@ -132,10 +137,23 @@ type userEntry struct {
 }
 
 // entProduct is a product with its channels per service (in the order of
-// licensor.Services) sorted and distinct.
+// licensor.Services) sorted and distinct, and their JSON identifiers
+// encoded once: identifier j of service s is json[s][ends[s][j-1]:ends[s][j]]
+// (from 0 for the first).
 type entProduct struct {
 	p        *licensor.Product
 	channels [4][]string
+	json     [4][]byte
+	ends     [4][]int32
+}
+
+// identifier returns the encoded identifier of channel j of service s.
+func (p *entProduct) identifier(s, j int) []byte {
+	start := int32(0)
+	if j > 0 {
+		start = p.ends[s][j-1]
+	}
+	return p.json[s][start:p.ends[s][j]]
 }
 
 // entAnswer is a user's entitlements for every instant of [from, until),
@@ -178,7 +196,7 @@ func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache
 	if o.MaxProducts <= 0 {
 		o.MaxProducts = DefaultEntitlementProducts
 	}
-	ec := &EntitlementCache{clock: newMonoClock(o.Now), ttl: o.TTL, byLicense: map[int64]string{}}
+	ec := &EntitlementCache{clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
 	ec.caughtUp.Store(math.MinInt64)
 	floor := ec.caughtUp.Load
 	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, ec.clock, hashString, func(ctx context.Context, user string) (*userEntry, error) {
@@ -190,16 +208,6 @@ func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache
 	})
 	ec.users.floor = floor
 	ec.users.boundBytes(o.MaxBytes, userEntrySize)
-	ec.users.onStore = func(user string, e *userEntry) {
-		for i := range e.licenses {
-			ec.byLicense[e.licenses[i].id] = user
-		}
-	}
-	ec.users.onDrop = func(user string, e *userEntry) {
-		for i := range e.licenses {
-			delete(ec.byLicense, e.licenses[i].id)
-		}
-	}
 	ec.products = newTTLCache(cacheShards, o.MaxProducts, o.TTL, ec.clock, hashInt64, func(ctx context.Context, id int64) (*entProduct, error) {
 		p, err := store.FindProductByID(ctx, id)
 		if licensor.ErrorCode(err) == licensor.CodeProductNotFound {
@@ -223,9 +231,9 @@ const (
 	// the slot (64), its map entry (~48), the userEntry (32), the memoized
 	// answer (80), its ETag (24) and valid_until (8)
 	userEntryBytes = 64 + 48 + 32 + 80 + 24 + 8
-	// per license: its entLicense (32) and its byLicense entry (~44);
-	// room for its product in the answer (8)
-	userLicenseBytes = 32 + 44 + 8
+	// per license: its entLicense (32) and room for its product in the
+	// answer (8)
+	userLicenseBytes = 32 + 8
 )
 
 func userEntrySize(user string, e *userEntry) int {
@@ -246,8 +254,8 @@ func productSize(_ int64, p *entProduct) int {
 			n += 16 + len(c)
 		}
 	}
-	for _, ids := range p.channels {
-		n += 24 + 16*len(ids)
+	for i, ids := range p.channels {
+		n += 24 + 16*len(ids) + 48 + 4*len(ids) + len(p.json[i])
 	}
 	return n
 }
@@ -262,6 +270,13 @@ func newEntProduct(p *licensor.Product) *entProduct {
 			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 		}
 		e.channels[i] = ids
+		var b []byte
+		ends := make([]int32, len(ids))
+		for j, c := range ids {
+			b = appendChannel(b, c, true)
+			ends[j] = int32(len(b))
+		}
+		e.json[i], e.ends[i] = b, ends
 	}
 	return e
 }
@@ -327,6 +342,15 @@ func (ec *EntitlementCache) answer(ctx context.Context, user string, t int64) (*
 	e, fetched, err := ec.users.getAt(ctx, user, now)
 	if err != nil {
 		return nil, err
+	}
+	if ec.ndeleted.Load() > 0 && ec.holdsDeleted(e, fetched, now) {
+		// Loaded before a delete of one of its licenses: load again (a
+		// load that starts now cannot predate the delete).
+		ec.users.invalidate(user)
+		now = ec.clock.nanos()
+		if e, fetched, err = ec.users.getAt(ctx, user, now); err != nil {
+			return nil, err
+		}
 	}
 	epoch := ec.productEpoch.Load()
 	if m := e.memo.Load(); m != nil && m.epoch == epoch && m.validAt(t) && ec.users.age(m.oldest, now) < int64(ec.ttl) {
@@ -406,8 +430,12 @@ func (m *entAnswer) appendChannels(b []byte, s int) []byte {
 	case 0:
 		return b
 	case 1:
-		for i, c := range m.products[0].channels[s] {
-			b = appendChannel(b, c, i == 0)
+		p := m.products[0]
+		for j := range p.channels[s] {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, p.identifier(s, j)...)
 		}
 		return b
 	}
@@ -427,11 +455,14 @@ func (m *entAnswer) appendChannels(b []byte, s int) []byte {
 		if best < 0 {
 			return b
 		}
-		pos[best]++
 		if first || bestID != last {
-			b = appendChannel(b, bestID, first)
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, m.products[best].identifier(s, pos[best])...)
 			last, first = bestID, false
 		}
+		pos[best]++
 	}
 }
 
@@ -523,26 +554,57 @@ func (ec *EntitlementCache) TTL() time.Duration { return ec.ttl }
 // InvalidateUser implements Invalidator.
 func (ec *EntitlementCache) InvalidateUser(userID string) { ec.users.invalidate(userID) }
 
-// InvalidateLicenses implements Invalidator. Licenses of users held in the
-// cache are found through their ids; for the others, whose licenses may
-// be on their way into the cache right now, every load in flight is ruled
-// out.
+// InvalidateLicenses implements Invalidator. The licenses' users are not
+// known, and finding them among the cached users would take an index of
+// every cached license, which would cost more memory than the licenses
+// themselves. The ids are remembered instead, with the instant: an entry
+// loaded before then that holds one of them is reloaded when next read
+// (answer), whether it was stored already or its load was in flight.
+// They are remembered for as long as such an entry can be served: until
+// the change feed's watcher has applied a read started after the delete
+// (the license.deleted events name the users, and invalidate them), or
+// else for the TTL.
 func (ec *EntitlementCache) InvalidateLicenses(ids ...int64) {
-	var users []string
-	ec.users.dropInFlight(func() bool {
-		unknown := false
-		for _, id := range ids {
-			if u, ok := ec.byLicense[id]; ok {
-				users = append(users, u)
-			} else {
-				unknown = true
-			}
-		}
-		return unknown
-	})
-	for _, u := range users {
-		ec.users.invalidate(u)
+	now := ec.clock.nanos()
+	ec.deletedMu.Lock()
+	ec.pruneDeleted(now)
+	for _, id := range ids {
+		ec.deleted[id] = now
 	}
+	ec.ndeleted.Store(int64(len(ec.deleted)))
+	ec.deletedMu.Unlock()
+}
+
+// pruneDeleted forgets the deletes no entry can predate any more; the
+// caller holds deletedMu.
+func (ec *EntitlementCache) pruneDeleted(now int64) {
+	caughtUp := ec.caughtUp.Load()
+	for id, at := range ec.deleted {
+		if now-at >= int64(ec.ttl) || caughtUp > at {
+			delete(ec.deleted, id)
+		}
+	}
+	ec.ndeleted.Store(int64(len(ec.deleted)))
+	ec.pruned.Store(now)
+}
+
+// holdsDeleted reports whether e, loaded at fetched, holds a license
+// deleted after that. It prunes the deletes now and then (every eighth of
+// the TTL), so that checks stop consulting them soon after the last one.
+func (ec *EntitlementCache) holdsDeleted(e *userEntry, fetched, now int64) bool {
+	if now-ec.pruned.Load() >= int64(ec.ttl)/8 {
+		ec.deletedMu.Lock()
+		ec.pruneDeleted(now)
+		ec.deletedMu.Unlock()
+	}
+	ec.deletedMu.RLock()
+	defer ec.deletedMu.RUnlock()
+	for i := range e.licenses {
+		if at, ok := ec.deleted[e.licenses[i].id]; ok && fetched <= at { // equal: which came first is unknown
+			return true
+		}
+	}
+	return false
 }
 
 // InvalidateProduct implements Invalidator. Memoized answers are retired;

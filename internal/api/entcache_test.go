@@ -375,17 +375,10 @@ func TestEntitlementCacheBytesBound(t *testing.T) {
 	if s.Evictions == 0 {
 		t.Error("no evictions")
 	}
-	// The most recent users are held; the license index follows the
-	// entries exactly.
+	// The most recent users are held.
 	reads := store.reads.Load()
 	if _, err := ec.answer(ctx, "9999", 100); err != nil || store.reads.Load() != reads {
 		t.Error("the last user checked was evicted")
-	}
-	ec.users.admitMu.Lock()
-	indexed := len(ec.byLicense)
-	ec.users.admitMu.Unlock()
-	if stored := ec.users.len(); indexed != 2*stored {
-		t.Errorf("the license index holds %d licenses for %d users of 2", indexed, stored)
 	}
 	// A user evicted and checked again is loaded again.
 	if _, err := ec.answer(ctx, "0", 100); err != nil || store.reads.Load() != reads+1 {
@@ -457,5 +450,41 @@ func TestEntitlementCacheLoadError(t *testing.T) {
 	}
 	if s := ec.Stats(); s.Bytes != 0 {
 		t.Errorf("a failed load holds %d bytes", s.Bytes)
+	}
+}
+
+// TestEntitlementCacheDeletedIDs: a delete by id reloads a cached holder
+// of the license once (not again while the delete is remembered, even
+// when the license turns out not to be deleted: a failed delete), and the
+// deletes are forgotten after the TTL, or as soon as the watcher has read
+// past them.
+func TestEntitlementCacheDeletedIDs(t *testing.T) {
+	w := newWatchedCache(t, time.Second)
+	w.entitled(t)
+	w.clk.Add(time.Millisecond)
+	w.ec.InvalidateLicenses(5) // a delete that failed: the license stays
+	w.clk.Add(time.Millisecond)
+	for range 3 {
+		if !w.entitled(t) {
+			t.Fatal("not entitled")
+		}
+	}
+	if n := w.store.reads.Load(); n != 2 {
+		t.Fatalf("%d reads, want 2 (one reload)", n)
+	}
+	if w.ec.ndeleted.Load() != 1 {
+		t.Fatal("the delete is not remembered")
+	}
+	w.clk.Add(time.Second)
+	w.entitled(t)
+	if n := w.ec.ndeleted.Load(); n != 0 {
+		t.Errorf("%d deletes remembered a TTL later", n)
+	}
+	w.ec.InvalidateLicenses(7)
+	w.clk.Add(200 * time.Millisecond)
+	w.ec.FeedRead()() // the watcher has read past the delete
+	w.entitled(t)
+	if n := w.ec.ndeleted.Load(); n != 0 {
+		t.Errorf("%d deletes remembered after the watcher read past them", n)
 	}
 }
