@@ -162,6 +162,7 @@ const (
 type unit[Tx any] struct {
 	ctx    context.Context
 	fn     func(ctx context.Context, tx Tx) error
+	alone  bool // runs in a group of its own (DoAlone)
 	state  atomic.Int32
 	result chan outcome // capacity 1
 }
@@ -196,10 +197,24 @@ func New[Tx any](e Engine[Tx], opts Options) *Lane[Tx] {
 // group's if the group could not commit. See the package documentation
 // for the exact semantics.
 func (l *Lane[Tx]) Do(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	return l.do(ctx, fn, false)
+}
+
+// DoAlone is Do for a unit that runs in a transaction of its own, without
+// a savepoint: a large unit (a batch of a thousand rows) for which the
+// savepoint would cost more than the shared commit saves. In SQLite, say,
+// a savepoint journals every page the unit changes and every statement of
+// the unit then pays for the size of that journal. It still waits for its
+// turn in the queue.
+func (l *Lane[Tx]) DoAlone(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	return l.do(ctx, fn, true)
+}
+
+func (l *Lane[Tx]) do(ctx context.Context, fn func(ctx context.Context, tx Tx) error, alone bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	u := &unit[Tx]{ctx: ctx, fn: fn, result: make(chan outcome, 1)}
+	u := &unit[Tx]{ctx: ctx, fn: fn, alone: alone, result: make(chan outcome, 1)}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -284,7 +299,13 @@ func (l *Lane[Tx]) run() {
 			l.mu.Unlock()
 			return
 		}
-		n := min(len(l.queue), l.max)
+		// Up to max units, and a unit that runs alone only alone.
+		n := 1
+		if !l.queue[0].alone {
+			for n < min(len(l.queue), l.max) && !l.queue[n].alone {
+				n++
+			}
+		}
 		group = append(group[:0], l.queue[:n]...)
 		rest := copy(l.queue, l.queue[n:])
 		clear(l.queue[rest:])

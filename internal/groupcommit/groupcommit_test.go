@@ -636,3 +636,45 @@ func TestFailureAfterOthersWroteWaitsForTheCommit(t *testing.T) {
 		}
 	})
 }
+
+func TestAloneUnitRunsInAGroupOfItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := &fakeEngine{gate: make(chan struct{})}
+		var mu sync.Mutex
+		var sizes []int
+		l := New(e, Options{OnGroup: func(g GroupInfo) { mu.Lock(); sizes = append(sizes, g.Size); mu.Unlock() }})
+		defer l.Close()
+		first := make(chan error, 1)
+		go func() { first <- l.Do(t.Context(), writeUnit("first")) }()
+		synctest.Wait()
+		errs := make([]error, 5)
+		var wg sync.WaitGroup
+		for i, alone := range []bool{false, true, false, false, true} {
+			wg.Go(func() {
+				if alone {
+					errs[i] = l.DoAlone(t.Context(), writeUnit(fmt.Sprint("alone", i)))
+				} else {
+					errs[i] = l.Do(t.Context(), writeUnit(fmt.Sprint(i)))
+				}
+			})
+			synctest.Wait()
+		}
+		close(e.gate)
+		wg.Wait()
+		<-first
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("unit %d: %v", i, err)
+			}
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if got := fmt.Sprint(sizes); got != "[1 1 1 2 1]" {
+			t.Errorf("group sizes %s, want [1 1 1 2 1]", got)
+		}
+		if got := e.Committed(); len(got) != 6 {
+			t.Errorf("committed %v", got)
+		}
+	})
+}

@@ -12,14 +12,16 @@
 // queued while the previous transaction ran, up to 64, runs each under its
 // own SAVEPOINT in one transaction and commits once, so concurrent writes
 // share one fsync; a write that fails is rolled back to its savepoint
-// alone, and a write returns only after its group's commit. Writers of
-// several processes wait for each other through busy_timeout (5 s), and a
-// write that still finds the database busy is retried a few times.
+// alone, and a write returns only after its group's commit. A write of
+// more than 16 rows (a batch) runs in a transaction of its own: under a
+// savepoint SQLite journals every page it changes (in memory,
+// temp_store=MEMORY, instead of a temporary file) and each statement's
+// end walks that journal. The writer's page cache is 32 MB, so that a
+// batch of 1000 creates does not spill its pages to the WAL mid-way.
+// Writers of several processes wait for each other through busy_timeout
+// (5 s), and a write that still finds the database busy is retried a few
+// times.
 //
-// Queries are prepared once: the readers' statements are kept by SQL text
-// (the list queries have one text per filter shape), and the writer's on
-// its connection, so that SQLite does not parse and plan a query at every
-// call.
 // BEGIN IMMEDIATE takes the write lock before the first read, so a
 // transaction never reads a snapshot that another writer then invalidates
 // (no SQLITE_BUSY_SNAPSHOT), and a check followed by a write inside one
@@ -27,6 +29,11 @@
 // still current) cannot be raced. The journal is WAL, so readers never block the
 // writer nor the writer the readers; synchronous=FULL makes every commit
 // durable before it returns. Foreign keys are enforced.
+//
+// Queries are prepared once: the readers' statements are kept by SQL text
+// (the list queries have one text per filter shape), and the writer's on
+// its connection, so that SQLite does not parse and plan a query at every
+// call.
 //
 // An in-memory database (":memory:") exists only inside its connection, so
 // it gets a single read-write connection; tests use files in t.TempDir().

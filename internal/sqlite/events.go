@@ -180,7 +180,7 @@ func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
 // the UPDATE is all it takes for each license to expire once.
 func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) ([]licensor.License, error) {
 	var out []licensor.License
-	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeTxSized(ctx, limit, func(ctx context.Context, tx *sql.Tx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE licenses SET status = 'EXPIRED'
 WHERE id IN (SELECT id FROM licenses
@@ -289,7 +289,7 @@ WHERE deleted_at IS NOT NULL AND deleted_at < ?
 	}
 	for _, step := range steps {
 		var n int64
-		err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := db.writeTxSized(ctx, limit, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
 			n, err = step(ctx, tx)
 			return err

@@ -29,7 +29,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		return nil, errs
 	}
 	var out []licensor.License
-	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeTxSized(ctx, len(drafts), func(ctx context.Context, tx *sql.Tx) error {
 		q := db.wq(tx)
 		var err error
 		if out, err = createLicenses(ctx, q, drafts, c); err != nil {
@@ -138,7 +138,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	if errs := licensor.CheckBatchIDs(ids); len(errs) > 0 {
 		return nil, nil, errs
 	}
-	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.writeTxSized(ctx, len(ids), func(ctx context.Context, tx *sql.Tx) error {
 		deleted, missing = make([]int64, 0, len(ids)), nil
 		q := db.wq(tx)
 		var errs licensor.ItemErrors

@@ -72,7 +72,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	for _, m := range ms {
 		applied := false
-		err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// A migration may rewrite whole tables: alone, without a savepoint.
+		err := db.writeTxSized(ctx, aloneAbove+1, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return err

@@ -140,7 +140,11 @@ WHERE id = ?`,
 // DeleteProduct tombstones a live product, and with opts.Cascade its live
 // licenses, in one transaction.
 func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteProductOptions, c licensor.Change) error {
-	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	rows := 1
+	if opts.Cascade {
+		rows = aloneAbove + 1 // every license of the product, perhaps
+	}
+	err := db.writeTxSized(ctx, rows, func(ctx context.Context, tx *sql.Tx) error {
 		p, err := findProduct(ctx, tx, id)
 		if err != nil {
 			return err

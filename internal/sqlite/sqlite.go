@@ -48,6 +48,10 @@ type DB struct {
 
 var _ licensor.Store = (*DB)(nil)
 
+// writerCacheSize is the writer's page cache (negative: KiB). A batch of
+// 1000 creates dirties more pages than the default 2 MB hold.
+const writerCacheSize = "cache_size(-32768)"
+
 // busyTimeout is how long a connection waits for another process's write
 // lock before failing with SQLITE_BUSY.
 const busyTimeout = 5000 // milliseconds
@@ -74,6 +78,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		"_pragma", "foreign_keys(1)",
 		"_pragma", "journal_mode(WAL)",
 		"_pragma", "synchronous(FULL)",
+		// The savepoints of group commit journal the pages they change
+		// (the statement journal): in memory, not a temporary file.
+		"_pragma", "temp_store(MEMORY)",
+		"_pragma", writerCacheSize,
 		"_txlock", "immediate")
 	db.write, err = sql.Open("sqlite", writerDSN)
 	if err != nil {

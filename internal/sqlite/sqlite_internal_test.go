@@ -206,6 +206,8 @@ func TestPragmas(t *testing.T) {
 		{db.write, "foreign_keys", "1"},
 		{db.write, "busy_timeout", "5000"},
 		{db.write, "query_only", "0"},
+		{db.write, "temp_store", "2"}, // MEMORY: the savepoints' journal
+		{db.write, "cache_size", "-32768"},
 		{db.read, "journal_mode", "wal"},
 		{db.read, "busy_timeout", "5000"},
 		{db.read, "query_only", "1"},

@@ -292,7 +292,7 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 		return 0, err
 	}
 	queued := 0
-	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.writeTxSized(ctx, limit, func(ctx context.Context, tx *sql.Tx) error {
 		queued = 0
 		var head int64
 		if err := tx.QueryRowContext(ctx, `SELECT seq FROM event_head WHERE id = 1`).Scan(&head); err != nil {
@@ -387,7 +387,7 @@ WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`
 		return nil, err
 	}
 	var jobs []licensor.DeliveryJob
-	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.writeTxSized(ctx, limit, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET locked_until = ?, attempts = attempts + 1
 WHERE id IN (`+dueDeliveries+` LIMIT ?)

@@ -34,8 +34,25 @@ const maxGroup = 64
 //   - may run more than once: when another process holds the write lock
 //     longer than the busy timeout, the write is retried a few times.
 func (db *DB) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return db.writeTxSized(ctx, 1, fn)
+}
+
+// aloneAbove is the size (rows written) above which a write runs in a
+// transaction of its own. Under a savepoint SQLite journals every page the
+// write changes (the statement journal, in memory: temp_store), and each
+// statement's end then walks that journal: a batch of a thousand creates
+// inside a savepoint costs quadratic time. Alone it has no savepoint.
+const aloneAbove = 16
+
+// writeTxSized is writeTx for a write of about n rows: above aloneAbove it
+// does not share its transaction.
+func (db *DB) writeTxSized(ctx context.Context, n int, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	do := db.lane.Do
+	if n > aloneAbove {
+		do = db.lane.DoAlone
+	}
 	for attempt := 1; ; attempt++ {
-		err := db.lane.Do(ctx, fn)
+		err := do(ctx, fn)
 		if err == nil || attempt == 5 || !isBusy(err) || ctx.Err() != nil {
 			return unavailable(err)
 		}

@@ -289,3 +289,39 @@ func TestReaderStatementsPrepared(t *testing.T) {
 		t.Error("a bad query succeeded")
 	}
 }
+
+// A batch larger than aloneAbove runs in a transaction of its own (no
+// savepoint, whose journal would make it quadratic); small writes around
+// it still share theirs.
+func TestGroupCommitLargeBatchRunsAlone(t *testing.T) {
+	db := openTest(t, "alone.db")
+	ctx := t.Context()
+	p := licensor.NewProduct("p")
+	if err := db.CreateProduct(ctx, &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := db.WriteStats()
+	wait, release := holdWriter(t, db)
+	sizes := []int{1, 1, aloneAbove + 1, 1, 1}
+	errs := make([]error, len(sizes))
+	var wg sync.WaitGroup
+	for i, n := range sizes {
+		drafts := make([]licensor.LicenseDraft, n)
+		for j := range drafts {
+			drafts[j] = licensor.LicenseDraft{UserID: fmt.Sprint("u", i), ProductID: p.ID}
+		}
+		wg.Go(func() { _, errs[i] = db.CreateLicenses(ctx, drafts, licensor.Change{Time: 2}) })
+		wait(i + 1) // queued in this order
+	}
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	// The holding write, then [1 1], [batch], [1 1].
+	if got := db.WriteStats().Commits - before.Commits; got != 4 {
+		t.Errorf("%d commits, want 4", got)
+	}
+}
