@@ -53,11 +53,21 @@ func encode(w http.ResponseWriter, status int, v any) error {
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) error {
 	e := encoders.Get().(*encoder)
 	defer e.release()
-	if err := e.enc.Encode(v); err != nil {
-		return err
+	var b []byte
+	if a, ok := v.(jsonAppender); ok {
+		var err error
+		if b, err = a.appendJSON(e.buf.AvailableBuffer()); err != nil {
+			return err
+		}
+		e.buf.Write(b) // keeps a grown buffer for the next response
+		b = e.buf.Bytes()
+	} else {
+		if err := e.enc.Encode(v); err != nil {
+			return err
+		}
+		b = e.buf.Bytes()
+		b = b[:len(b)-1] // Encode's newline; the rest is json.Marshal's bytes
 	}
-	b := e.buf.Bytes()
-	b = b[:len(b)-1] // Encode's newline; the rest is json.Marshal's bytes
 	h := w.Header()
 	if contentType == mediaType {
 		h["Content-Type"] = contentTypeJSONAPI

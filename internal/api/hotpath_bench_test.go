@@ -4,8 +4,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -20,7 +22,8 @@ import (
 //
 //	go test -run '^$' -bench GetLicenseByID -benchmem ./internal/api/
 //
-// "sqlite" is the whole request over a real SQLite store; "api" serves the
+// "sqlite" is the whole request over a real SQLite store; "sqlite-list100"
+// is GetLicensesByUser answering a page of 100; "api" serves the
 // same license from memory (the store read replaced), so that what it
 // measures is this package's share: middleware, API key, access log,
 // metrics and encoding. Both log every request as JSON (to io.Discard), as
@@ -93,6 +96,13 @@ func BenchmarkGetLicenseByID(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	many := make([]licensor.LicenseDraft, 100)
+	for i := range many {
+		many[i] = licensor.LicenseDraft{UserID: "many", ProductID: prod.ID, OrderID: ptr("many-" + strconv.Itoa(i))}
+	}
+	if _, err := db.CreateLicenses(ctx, many, c); err != nil {
+		b.Fatal(err)
+	}
 	secret, prefix, hash := licensor.NewAPIKeySecret()
 	if err := db.CreateAPIKey(ctx, &licensor.APIKey{Name: "bench", Prefix: prefix, Hash: hash, Scope: licensor.ScopeRead, CreatedAt: c.Time}); err != nil {
 		b.Fatal(err)
@@ -101,15 +111,22 @@ func BenchmarkGetLicenseByID(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		store licensor.Store
+		path  func(i int) string
 	}{
-		{"sqlite", db},
-		{"api", &memoryLicenses{Store: db, license: created[0]}},
+		{"sqlite", db, nil},
+		{"api", &memoryLicenses{Store: db, license: created[0]}, nil},
+		// GetLicensesByUser of a user with 100 licenses: a page of 100.
+		{"sqlite-list100", db, func(int) string { return basePath + "/users/many/licenses" }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := New(bc.store, Options{Logger: logger})
 			reqs := make([]*http.Request, 64)
 			for i := range reqs {
-				r, err := http.NewRequest("GET", basePath+"/licenses/"+strconv.FormatInt(created[i*licenses/len(reqs)].ID, 10), nil)
+				path := basePath + "/licenses/" + strconv.FormatInt(created[i*licenses/len(reqs)].ID, 10)
+				if bc.path != nil {
+					path = bc.path(i)
+				}
+				r, err := http.NewRequest("GET", path, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -137,3 +154,34 @@ func BenchmarkGetLicenseByID(b *testing.B) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// BenchmarkLicenseListJSON is a page of 100 licenses as JSON: by
+// reflection (json.Marshal) and by appendJSON, which writeJSON uses.
+func BenchmarkLicenseListJSON(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	doc := licenseListDocument{Data: make([]licenseResource, 100), Links: listLinks{Self: basePath + "/users/41/licenses", Next: basePath + "/users/41/licenses?page[after]=abc"}}
+	for i := range doc.Data {
+		l := randomLicense(r)
+		l.UserID, l.OrderID, l.PriceCurrency, l.PaymentMethod = "41", ptr("1adc0dbe-3c65-4248-896c-78c049e276c8"), ptr("EUR"), nil
+		l.Status = licensor.StatusActive
+		doc.Data[i] = licenseOut(&l, 1_750_000_000)
+	}
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("appendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var err error
+			if buf, err = doc.appendJSON(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

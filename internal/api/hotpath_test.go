@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -309,4 +310,91 @@ func TestEncodeIsMarshal(t *testing.T) {
 	if err := encode(w, 200, map[string]any{"x": func() {}}); err == nil || w.Body.Len() != 0 {
 		t.Errorf("encode of a func: %v, wrote %q", err, w.Body.String())
 	}
+}
+
+// randomLicense fills every field of a License, found by reflection (a
+// field added later is filled too), with random values: nil or not for
+// pointers, and strings that need escaping now and then.
+func randomLicense(r *rand.Rand) licensor.License {
+	strs := []string{"", "41", "user-7", "EUR", "billing", "<b>&\"x\"</b>", "tab\there", "\u2028\u00e9", "\xff\xfe", "a\\b", "order-1adc0dbe"}
+	var l licensor.License
+	var fill func(v reflect.Value)
+	fill = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if r.IntN(3) == 0 {
+				return // nil
+			}
+			v.Set(reflect.New(v.Type().Elem()))
+			fill(v.Elem())
+		case reflect.Struct:
+			for i := range v.NumField() {
+				fill(v.Field(i))
+			}
+		case reflect.String:
+			v.SetString(strs[r.IntN(len(strs))])
+		case reflect.Int, reflect.Int64, reflect.Int32:
+			v.SetInt(r.Int64N(4_000_000_000) - 1_000_000_000)
+		case reflect.Bool:
+			v.SetBool(r.IntN(2) == 0)
+		default:
+			panic("randomLicense: fill a " + v.Kind().String())
+		}
+	}
+	fill(reflect.ValueOf(&l).Elem())
+	if r.IntN(2) == 0 {
+		l.Status = licensor.StatusActive // and sometimes expired by now
+	}
+	return l
+}
+
+// TestLicenseJSONIsMarshal: the hand-written license documents are
+// json.Marshal's bytes.
+func TestLicenseJSONIsMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	total := int64(12)
+	check := func(name string, doc jsonAppender) {
+		t.Helper()
+		want, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := doc.appendJSON([]byte("prefix"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "prefix"+string(want) {
+			t.Fatalf("%s:\n got %s\nwant prefix%s", name, got, want)
+		}
+		w := httptest.NewRecorder()
+		if err := encode(w, 200, doc); err != nil || !bytes.Equal(w.Body.Bytes(), want) {
+			t.Fatalf("%s: encode wrote %s (%v), want %s", name, w.Body.Bytes(), err, want)
+		}
+	}
+	for i := range 2000 {
+		ls := make([]licenseResource, r.IntN(4))
+		for j := range ls {
+			l := randomLicense(r)
+			ls[j] = licenseOut(&l, 1_750_000_000)
+		}
+		var one licenseResource
+		if len(ls) > 0 {
+			one = ls[0]
+		}
+		var included []productResource
+		if i%5 == 0 {
+			p := licensor.NewProduct("<Sport> & more")
+			p.ID = 3
+			included = []productResource{productOut(&p)}
+		}
+		list := licenseListDocument{Data: ls, Included: included, Links: listLinks{Self: "/x?filter[status]=ACTIVE&a=<b>"}}
+		if i%2 == 0 {
+			list.Links.Next, list.Meta.Total = "/x?page[after]=abc", &total
+		}
+		check("license", licenseDocument{Data: one, Included: included})
+		check("list", list)
+		check("batch", licenseBatchDocument{Data: ls})
+	}
+	check("nil list", licenseListDocument{})
+	check("nil batch", licenseBatchDocument{})
 }
