@@ -67,50 +67,6 @@
 // the feed sees every event exactly once. The lock is held for one
 // statement and the commit; writers run concurrently until then.
 //
-// # Group commit
-//
-// Because of that lock, transactions that write events commit one after
-// the other, each after the previous one's WAL flush. So concurrent writes
-// share transactions instead: every write (writeTx) is a unit of a
-// group-commit lane (internal/groupcommit). A lane takes the units queued
-// while its previous group ran — at most 32, so that the subtransactions
-// stay within PostgreSQL's subxid cache of 64 — and runs them one after
-// the other in one READ COMMITTED transaction, each under a SAVEPOINT when
-// there are several. A unit that fails (a 409, a missing product) rolls
-// back to its savepoint alone and its caller gets its own error; the
-// others commit together, with one event_head update and one WAL flush,
-// and are answered after the COMMIT: a nil error still means the write is
-// on disk. A unit aborted as a deadlock victim (40P01, a rollback of its
-// subtransaction only) is retried by itself, in a later group. Several
-// lanes (Options.WriteLanes, 2 by default) run groups at once, each on a
-// connection of the pool, so that one builds its group while another
-// commits; the event_head lock orders their commits like those of any
-// other writer, on this instance or another.
-//
-// Round trips are saved where the protocol allows: BEGIN, SAVEPOINT and
-// RELEASE SAVEPOINT are not sent on their own but in the pipeline of the
-// unit's next statement (wtx), and the events and the COMMIT go together.
-// A unit's statements run with its caller's context values but not its
-// cancellation (a statement cancelled mid-way would close the connection
-// and fail its neighbours). Units of one group see each other's writes
-// before the commit, as later transactions would after it (two creates
-// of one order id in a group: the second gets ORDER_ID_CONFLICT naming
-// the first); a failed unit is answered at once, so such a conflict could
-// name a license whose group then fails to commit (the connection lost at
-// COMMIT). The webhook bookkeeping (bookkeepingTx, synchronous_commit off)
-// runs outside the lanes, in transactions of its own.
-//
-// A single CreateLicenses draft whose product was read before takes one
-// statement: the product is cached (productCache) and the INSERT locks it
-// FOR SHARE only if it still has the cached version and is live; if not,
-// or if the order id is taken, the general path runs: the product read
-// FOR SHARE and the new ids in one round trip, the inserts in another.
-//
-// The pool holds DefaultMaxConns connections (4 per CPU, at least 8 and at
-// most 32) unless Options.MaxConns or the URL's pool_max_conns says
-// otherwise: the lanes take one each while a group runs, the reads one
-// per query.
-//
 // Webhook deliveries are queued per webhook from its cursor in the feed,
 // each webhook locked FOR UPDATE SKIP LOCKED so that instances share them
 // and never queue an event twice (DispatchEvents). Attempts are claimed
@@ -120,6 +76,61 @@
 // if its claim still stands (same attempt number). ExpireLicenses locks
 // due rows FOR UPDATE SKIP LOCKED and re-checks status = 'ACTIVE', so each
 // license expires once whatever the number of instances.
+//
+// # Group commit
+//
+// Because of the event_head lock, transactions that write events commit
+// one after the other, each after the previous one's WAL flush. So
+// concurrent writes share transactions instead: every write (writeTx) is
+// a unit of a group-commit lane (internal/groupcommit). A lane takes the
+// units queued while its previous group ran — at most 32, so that the
+// subtransactions stay within PostgreSQL's subxid cache of 64 — and runs
+// them one after the other in one READ COMMITTED transaction, each under
+// a SAVEPOINT when there are several. A unit that fails (a 409, a missing
+// product) rolls back to its savepoint alone and its caller gets its own
+// error; the others commit together, with one event_head update and one
+// WAL flush, and are answered after the COMMIT: a nil error still means
+// the write is on disk. A unit aborted as a deadlock victim (40P01, a
+// rollback of its subtransaction only) is retried by itself, in a later
+// group. Several lanes (Options.WriteLanes, 2 by default) run groups at
+// once, each on a connection of the pool, so that one builds its group
+// while another commits, and a long unit (a batch of a thousand) holds up
+// only its own lane (a write goes to the lane with the fewest in flight);
+// the event_head lock orders their commits like those of any other
+// writer, on this instance or another.
+//
+// Round trips are saved where the protocol allows: BEGIN, SAVEPOINT and
+// RELEASE SAVEPOINT are not sent on their own but in the pipeline of the
+// unit's next statement (wtx), and the events and the COMMIT go together.
+// A unit's statements run with its caller's context values but not its
+// cancellation (a statement cancelled mid-way would close the connection
+// and fail its neighbours). Units of one group see each other's writes
+// before the commit, as later transactions would after it (two creates
+// of one order id in a group: the second gets ORDER_ID_CONFLICT naming
+// the first); a unit that failed after others succeeded is answered after
+// their commit, with the commit's error if it failed. The webhook
+// bookkeeping (bookkeepingTx, synchronous_commit off) runs outside the
+// lanes, in transactions of its own.
+//
+// A single license (CreateLicenses of one draft without an idempotency
+// key) whose product was read before costs its unit no round trip at all:
+// the product is cached (productCache), the license is resolved from it,
+// and the group inserts all such licenses at its commit in one statement
+// (flushCreates) that locks their products FOR SHARE, keeps only the
+// licenses whose product is live and still has the cached version, and
+// skips the order ids a live license holds; the holders are read in the
+// same round trip (ORDER_ID_CONFLICT naming them), and a license whose
+// product changed or went runs again on the general path: the product
+// read FOR SHARE and the new ids in one round trip, the inserts in
+// another. So a group of single creates is two round trips: the inserts,
+// then the events with the COMMIT. Should that insert fail (a deadlock
+// with another instance's group over an order id), the whole group fails
+// and each of its writes is retried like a deadlock victim.
+//
+// The pool holds DefaultMaxConns connections (4 per CPU, at least 8 and at
+// most 32) unless Options.MaxConns or the URL's pool_max_conns says
+// otherwise: the lanes take one each while a group runs, the reads one
+// per query.
 //
 // # Schema
 //

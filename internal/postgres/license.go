@@ -51,12 +51,37 @@ func insertArgs(l *licensor.License) []any {
 // concurrent batches cannot deadlock on their order ids. The product read
 // and the ids go in one round trip, the inserts in another.
 //
-// A single license whose product is in the product cache takes one
-// statement: the insert, which locks the product FOR SHARE only if it
-// still has the cached version (see insertCached).
+// A single license whose product is in the product cache, without an
+// idempotency key, is not inserted by its unit: it is resolved from the
+// cached product and inserted with the other such creates of its group in
+// one statement at the commit, which checks the product's version
+// (flushCreates). If the product changed or went meanwhile, the create
+// runs again on the general path.
 func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
 	if errs := licensor.CheckBatchOrderIDs(drafts); len(errs) > 0 {
 		return nil, errs
+	}
+	if len(drafts) == 1 && c.Idempotency == nil {
+		if p := db.products.get(drafts[0].ProductID); p != nil {
+			if l, err := drafts[0].Resolve(p, c.Time); err == nil {
+				l.CreatedAt = c.Time
+				d := &deferredCreate{l: l, version: p.Version, c: c}
+				err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
+					tx.deferCreate(d)
+					return nil
+				})
+				switch {
+				case err != nil:
+					return nil, fmt.Errorf("postgres: create licenses: %w", err)
+				case d.err != nil:
+					return nil, fmt.Errorf("postgres: create licenses: %w", d.err)
+				case !d.retry:
+					db.committed.fire()
+					return []licensor.License{d.l}, nil
+				}
+				// The product changed or went: the general path tells how.
+			}
+		}
 	}
 	var out []licensor.License
 	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
@@ -78,40 +103,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	return out, nil
 }
 
-// insertCached inserts a license resolved from a cached product, locking
-// the product FOR SHARE in the same statement if it is live and still has
-// the cached version. No row comes back if it does not, or if a live
-// license holds the order id.
-const insertCached = `WITH p AS (
-	SELECT id FROM products WHERE id = $2 AND version = $14 AND deleted_at IS NULL FOR SHARE
-)
-INSERT INTO licenses (user_id, product_id, status, start_date, stop_date, order_id, recurring,
-	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
-SELECT $1::text, p.id, $3::text, $4::bigint, $5::bigint, $6::text, $7::boolean,
-	$8::bigint, $9::bigint, $10::text, $11::bigint, $12::text, $13::bigint FROM p
-ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
-RETURNING id`
-
 func (db *DB) createLicenses(ctx context.Context, tx *wtx, drafts []licensor.LicenseDraft, c licensor.Change) ([]licensor.License, error) {
-	if len(drafts) == 1 {
-		if p := db.products.get(drafts[0].ProductID); p != nil {
-			if l, err := drafts[0].Resolve(p, c.Time); err == nil {
-				l.CreatedAt = c.Time
-				err := tx.QueryRow(ctx, insertCached, l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
-					l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
-					l.PaymentMethod, l.CreatedAt, p.Version).Scan(&l.ID)
-				if err == nil {
-					return []licensor.License{l}, nil
-				}
-				if !errors.Is(err, pgx.ErrNoRows) {
-					return nil, err
-				}
-				// The product changed or went, or the order id is taken:
-				// the general path below tells which.
-			}
-		}
-	}
-
 	var ids []int64
 	for _, d := range drafts {
 		if !slices.Contains(ids, d.ProductID) {

@@ -22,7 +22,7 @@ import (
 
 // schemaURL returns LICENSOR_POSTGRES_URL with a fresh search_path whose
 // schema does not exist yet (Migrate creates it) and is dropped at the end.
-func schemaURL(t *testing.T) string {
+func schemaURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("LICENSOR_POSTGRES_URL")
 	if base == "" {

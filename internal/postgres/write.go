@@ -45,6 +45,16 @@ type wtx struct {
 	sent    bool             // the current unit sent a statement since its savepoint
 	events  []licensor.Event // the events of the group's units so far
 	mark    int              // len(events) at the current unit's savepoint
+	creates []*deferredCreate
+	cmark   int // len(creates) at the current unit's savepoint
+}
+
+// deferCreate queues the INSERT of a single license resolved from a cached
+// product version, to be sent with the group's others in one statement at
+// the commit (see flushCreates). The unit itself sends nothing.
+func (t *wtx) deferCreate(d *deferredCreate) {
+	d.l.ID, d.err, d.retry = 0, nil, false
+	t.creates = append(t.creates, d)
 }
 
 // appendEvents records events to be written, with the next positions of
@@ -189,7 +199,7 @@ func (e engine) Begin(ctx context.Context) (*wtx, error) {
 
 func (e engine) Savepoint(_ context.Context, t *wtx) error {
 	t.pending = append(t.pending, "SAVEPOINT "+savepoint)
-	t.sent, t.mark = false, len(t.events)
+	t.sent, t.mark, t.cmark = false, len(t.events), len(t.creates)
 	return nil
 }
 
@@ -205,6 +215,8 @@ func (e engine) Release(_ context.Context, t *wtx) error {
 
 func (e engine) RollbackTo(ctx context.Context, t *wtx) error {
 	t.events = t.events[:t.mark]
+	clear(t.creates[t.cmark:])
+	t.creates = t.creates[:t.cmark]
 	if !t.sent {
 		t.pending = t.pending[:len(t.pending)-1]
 		return nil
@@ -221,8 +233,14 @@ func (e engine) RollbackTo(ctx context.Context, t *wtx) error {
 	return err
 }
 
-// Commit writes the group's events and commits, in one round trip.
+// Commit writes the group's deferred creates (one round trip), then its
+// events and the COMMIT (another).
 func (e engine) Commit(ctx context.Context, t *wtx) error {
+	if len(t.creates) > 0 {
+		if err := flushCreates(ctx, t); err != nil {
+			return fmt.Errorf("commit: insert licenses: %w", err)
+		}
+	}
 	if !t.began {
 		// Nothing was sent: there is no transaction to commit.
 		t.conn.Release()
@@ -277,22 +295,153 @@ func (e engine) Rollback(ctx context.Context, t *wtx) error {
 	return err
 }
 
-// lanes are the DB's group-commit lanes; writes take them in turn.
+// deferredCreate is a single license created through wtx.deferCreate. After
+// the commit, either l has its ID, or err says why it was not created
+// (ORDER_ID_CONFLICT), or retry says that the product changed or went and
+// the create must run again on the general path.
+type deferredCreate struct {
+	l       licensor.License // resolved from the product
+	version int64            // the product's version it was resolved from
+	c       licensor.Change  // for its event
+	err     error
+	retry   bool
+}
+
+// flushCreates inserts the group's deferred creates in one statement and
+// reads the holders of their order ids in the same round trip. The
+// statement locks the products FOR SHARE (in id order) and inserts only
+// the licenses whose product is live and still has the version they were
+// resolved from, in order_id order, skipping the order ids a live license
+// holds (ON CONFLICT DO NOTHING waits for a concurrent insert of the same
+// order id). The ids are drawn in the statement, so that each returned
+// one names its create.
+func flushCreates(ctx context.Context, t *wtx) error {
+	n := len(t.creates)
+	users, statuses := make([]string, n), make([]string, n)
+	products, versions, starts, purchases, createdAt := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	stops, expiries, prices := make([]*int64, n), make([]*int64, n), make([]*int64, n)
+	orders, currencies, methods := make([]*string, n), make([]*string, n), make([]*string, n)
+	recurring := make([]bool, n)
+	var orderIDs []string
+	for i, d := range t.creates {
+		l := &d.l
+		users[i], statuses[i], products[i], versions[i] = l.UserID, string(l.Status), l.ProductID, d.version
+		starts[i], purchases[i], createdAt[i] = l.StartDate, l.PurchaseTimestamp, l.CreatedAt
+		stops[i], expiries[i], prices[i] = l.StopDate, l.ExpiryDate, l.PriceAmount
+		orders[i], currencies[i], methods[i], recurring[i] = l.OrderID, l.PriceCurrency, l.PaymentMethod, l.Recurring
+		if l.OrderID != nil {
+			orderIDs = append(orderIDs, *l.OrderID)
+		}
+	}
+	var b pgx.Batch
+	b.Queue(`WITH v AS MATERIALIZED (
+	SELECT nextval(pg_get_serial_sequence('licenses', 'id')) AS id, u.*
+	FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+		$8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[])
+		WITH ORDINALITY AS u(user_id, product_id, version, status, start_date, stop_date, order_id,
+			recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at, ord)
+), p AS (
+	SELECT id, version FROM products WHERE id = ANY($2::bigint[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
+), ins AS (
+	INSERT INTO licenses (id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
+		expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+	OVERRIDING SYSTEM VALUE
+	SELECT v.id, v.user_id, v.product_id, v.status, v.start_date, v.stop_date, v.order_id, v.recurring,
+		v.expiry_date, v.price_amount, v.price_currency, v.purchase_timestamp, v.payment_method, v.created_at
+	FROM v JOIN p ON p.id = v.product_id AND p.version = v.version
+	ORDER BY v.order_id NULLS FIRST
+	ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
+	RETURNING id
+)
+SELECT v.ord, v.id FROM v JOIN ins ON ins.id = v.id`,
+		users, products, versions, statuses, starts, stops, orders, recurring, expiries, prices, currencies,
+		purchases, methods, createdAt)
+	if len(orderIDs) > 0 {
+		b.Queue(`SELECT order_id, id FROM licenses WHERE order_id = ANY($1) AND deleted_at IS NULL`, orderIDs)
+	}
+	br := t.SendBatch(ctx, &b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	inserted := make([]int64, n)
+	for rows.Next() {
+		var ord, id int64
+		if err := rows.Scan(&ord, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		inserted[ord-1] = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	holders := map[string]int64{}
+	if len(orderIDs) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var o string
+			var id int64
+			if err := rows.Scan(&o, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			holders[o] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	for i, d := range t.creates {
+		switch id := inserted[i]; {
+		case id != 0:
+			d.l.ID = id
+			t.events = append(t.events, licensor.LicenseEvent(licensor.EventLicenseCreated, &d.l, d.c))
+		case d.l.OrderID != nil && holders[*d.l.OrderID] != 0:
+			d.err = licensor.ItemErrors{{Index: 0, Err: licensor.OrderIDConflict(*d.l.OrderID, holders[*d.l.OrderID])}}
+		default:
+			d.retry = true
+		}
+	}
+	return nil
+}
+
+// lanes are the DB's group-commit lanes. A write goes to the lane with the
+// fewest writes in flight, so that a long unit (a batch of a thousand)
+// holds up only the writes queued behind it in its own lane.
 type lanes struct {
-	all  []*groupcommit.Lane[*wtx]
-	next atomic.Uint32
+	all    []*groupcommit.Lane[*wtx]
+	flight []atomic.Int32 // writes submitted to each lane and not yet answered
 }
 
 func newLanes(db *DB, n int) *lanes {
-	ls := &lanes{}
+	ls := &lanes{flight: make([]atomic.Int32, n)}
 	for range n {
 		ls.all = append(ls.all, groupcommit.New[*wtx](engine{db}, groupcommit.Options{MaxGroup: maxGroup}))
 	}
 	return ls
 }
 
-func (ls *lanes) pick() *groupcommit.Lane[*wtx] {
-	return ls.all[int(ls.next.Add(1))%len(ls.all)]
+// do runs fn in the least busy lane.
+func (ls *lanes) do(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
+	best := 0
+	for i := 1; i < len(ls.all); i++ {
+		if ls.flight[i].Load() < ls.flight[best].Load() {
+			best = i
+		}
+	}
+	ls.flight[best].Add(1)
+	defer ls.flight[best].Add(-1)
+	return ls.all[best].Do(ctx, fn)
 }
 
 func (ls *lanes) close() {
@@ -322,7 +471,7 @@ func (ls *lanes) stats() groupcommit.Stats {
 // times, each time in a later group; its neighbours are not affected.
 func (db *DB) writeTx(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.lanes.pick().Do(ctx, fn)
+		err := db.lanes.do(ctx, fn)
 		if errors.Is(err, groupcommit.ErrClosed) {
 			err = licensor.Errorf(licensor.CodeUnavailable, "the store is closed")
 		}
