@@ -75,7 +75,7 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 
 // FindAPIKeyByPrefix returns the key with that prefix, usable or not.
 func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
-	k, err := scanAPIKey(db.rq().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
+	k, err := scanAPIKey(db.rq().QueryRowContext(pointQuery(ctx), `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}

@@ -121,7 +121,7 @@ RETURNING id`
 
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
-	l, err := scanLicense(db.rq().QueryRowContext(ctx,
+	l, err := scanLicense(db.rq().QueryRowContext(pointQuery(ctx),
 		`SELECT `+licenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: find license: %w", licensor.LicenseNotFound(id))

@@ -71,7 +71,7 @@ RETURNING id`,
 
 // FindProductByID returns a live product.
 func (db *DB) FindProductByID(ctx context.Context, id int64) (*licensor.Product, error) {
-	p, err := findProduct(ctx, db.rq(), id)
+	p, err := findProduct(pointQuery(ctx), db.rq(), id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find product: %w", unavailable(err))
 	}

@@ -72,6 +72,18 @@ func (c *stmtCache) close() error {
 	return err
 }
 
+// pointQuery is the context of a lookup by key: ctx without its
+// cancellation. Such a query takes microseconds; watching a cancellable
+// context costs more (database/sql and the driver each start a goroutine
+// per query to interrupt it). A caller that gives up gets its answer a few
+// microseconds late.
+func pointQuery(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // rq is the querier of reads: on a reader connection, or on tx (a read
 // transaction), through the readers' prepared statements.
 type rq struct {
