@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"sync/atomic"
 	"syscall"
@@ -11,42 +13,62 @@ import (
 )
 
 // BenchmarkCreateLicense creates one license per operation from
-// concurrent callers; units/group is how many creates share a commit.
+// concurrent callers, sharing commits (as CreateLicenses does) and, for
+// comparison in the same run, each in a transaction of its own (as before
+// group commit); units/group is how many creates share a commit.
 //
-//	go test -run XXX -bench CreateLicense -benchtime 3s ./internal/sqlite
+//	go test -run XXX -bench CreateLicense -benchtime 2s ./internal/sqlite
 func BenchmarkCreateLicense(b *testing.B) {
-	for _, callers := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			db, err := Open(b.Context(), b.TempDir()+"/bench.db", Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.Migrate(b.Context()); err != nil {
-				b.Fatal(err)
-			}
-			p := licensor.NewProduct("p")
-			if err := db.CreateProduct(b.Context(), &p, licensor.Change{Time: 1}); err != nil {
-				b.Fatal(err)
-			}
-			before := db.WriteStats()
-			var n atomic.Int64
-			cpu := processCPU()
-			b.SetParallelism((callers + 1) / 2) // GOMAXPROCS 2 on the bench machine
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					order := fmt.Sprint("o-", n.Add(1))
-					_, err := db.CreateLicenses(b.Context(), []licensor.LicenseDraft{{UserID: order, ProductID: p.ID, OrderID: &order}}, licensor.Change{Time: 2})
-					if err != nil {
-						b.Error(err)
+	for _, mode := range []string{"grouped", "alone"} {
+		for _, callers := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("%s/callers=%d", mode, callers), func(b *testing.B) {
+				db, err := Open(b.Context(), b.TempDir()+"/bench.db", Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				if err := db.Migrate(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				p := licensor.NewProduct("p")
+				if err := db.CreateProduct(b.Context(), &p, licensor.Change{Time: 1}); err != nil {
+					b.Fatal(err)
+				}
+				create := func(drafts []licensor.LicenseDraft, c licensor.Change) error {
+					_, err := db.CreateLicenses(b.Context(), drafts, c)
+					return err
+				}
+				if mode == "alone" {
+					create = func(drafts []licensor.LicenseDraft, c licensor.Change) error {
+						return db.writeTxSized(b.Context(), aloneAbove+1, func(ctx context.Context, tx *sql.Tx) error {
+							q := db.wq(tx)
+							out, err := createLicenses(ctx, q, drafts, c)
+							if err != nil {
+								return err
+							}
+							return appendEvents(ctx, q, licenseEvents(licensor.EventLicenseCreated, out, c))
+						})
 					}
 				}
+				before := db.WriteStats()
+				var n atomic.Int64
+				cpu := processCPU()
+				b.SetParallelism((callers + 1) / 2) // callers goroutines with GOMAXPROCS 2
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						order := fmt.Sprint("o-", n.Add(1))
+						err := create([]licensor.LicenseDraft{{UserID: order, ProductID: p.ID, OrderID: &order}}, licensor.Change{Time: 2})
+						if err != nil {
+							b.Error(err)
+						}
+					}
+				})
+				reportCPU(b, cpu)
+				s := db.WriteStats()
+				b.ReportMetric(float64(s.Units-before.Units)/float64(max(s.Commits-before.Commits, 1)), "units/group")
 			})
-			reportCPU(b, cpu)
-			s := db.WriteStats()
-			b.ReportMetric(float64(s.Units-before.Units)/float64(max(s.Commits-before.Commits, 1)), "units/group")
-		})
+		}
 	}
 }
 
