@@ -163,8 +163,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if !s.access.Enabled(ctx, level) {
 			return
 		}
-		line := slog.NewRecord(start.Add(elapsed), level, "request", 0)
-		line.AddAttrs(
+		attrs := [10]slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("route", r.Pattern),
@@ -173,13 +172,18 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.Duration("duration", elapsed),
 			slog.String("request_id", info.requestID),
 			slog.String("remote", r.RemoteAddr),
-		)
+		}
+		n := 8
 		if info.keyName != "" {
-			line.AddAttrs(slog.String("key", info.keyName))
+			attrs[n] = slog.String("key", info.keyName)
+			n++
 		}
 		if info.err != nil {
-			line.AddAttrs(slog.String("err", info.err.Error()))
+			attrs[n] = slog.String("err", info.err.Error())
+			n++
 		}
+		line := slog.NewRecord(start.Add(elapsed), level, "request", 0)
+		line.AddAttrs(attrs[:n]...) // at once: one allocation for the attributes past the fifth
 		_ = s.access.Handler().Handle(ctx, line)
 	})
 }
