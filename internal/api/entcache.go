@@ -36,9 +36,10 @@ const (
 	// DefaultEntitlementCacheBytes bounds the estimated memory of the
 	// cached users (least recently used first out); products get an
 	// eighth more. A user with four ACTIVE licenses costs about 430 bytes
-	// (see userEntrySize), so the default holds about 150,000 such users
-	// and keeps the server well under 200 MB at any data size.
-	DefaultEntitlementCacheBytes = 64 << 20
+	// (see userEntrySize), so the default holds about 78,000 such users
+	// (a data set of 100k licenses entirely), and the server's memory
+	// stays about the same from 100k to 10M licenses, well under 200 MB.
+	DefaultEntitlementCacheBytes = 32 << 20
 	// DefaultEntitlementUsers caps the number of cached users, whatever
 	// their size.
 	DefaultEntitlementUsers = 1_000_000

@@ -121,7 +121,7 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 		return err
 	}
 	h := w.Header()
-	h.Set("ETag", ans.etag)
+	h["Etag"] = []string{ans.etag} // canonical already: no Set, no copy of the key
 	if cacheControl != "" {
 		h.Set("Cache-Control", cacheControl)
 	}
@@ -131,8 +131,8 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 	}
 	buf := bodyBuffers.Get().(*[]byte)
 	body := ans.appendBody(slices.Grow((*buf)[:0], ans.size), user)
-	h.Set("Content-Type", mediaType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = []string{mediaType}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body) // copied or sent before Write returns: the buffer is free again
 	if cap(body) <= maxPooledBody {
