@@ -296,10 +296,11 @@ func sortedDistinct(ids []string) bool {
 // entitlement rule applies the dates itself, at any instant). A license in
 // any other status can never entitle (licenses are immutable; only the
 // expiry changes a status, to EXPIRED, and says so on the change feed), so
-// it is not kept.
+// it is neither read nor kept.
 func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([]entLicense, error) {
 	q := licensor.LicenseQuery{
-		Filter: licensor.LicenseFilter{UserID: &user},
+		// (effective status ACTIVE at MinInt64 = stored status ACTIVE)
+		Filter: licensor.LicenseFilter{UserID: &user, Statuses: []licensor.Status{licensor.StatusActive}},
 		Sort:   licensor.SortOrder{Field: "id"},
 		Limit:  licensor.MaxPageSize,
 		Now:    math.MinInt64,
