@@ -44,6 +44,10 @@
 //     group to finish, and stops the lane goroutine. Do after Close returns
 //     ErrClosed.
 //
+// [Lane.DoAlone] submits a unit that runs in a group of its own, without a
+// savepoint (a large batch, for which the savepoint costs more than the
+// shared commit saves); it keeps its place in the queue.
+//
 // A unit may run again (a caller that retries after a failed group does),
 // and must be safe to run inside a savepoint: it must not commit, roll back
 // or use a second connection that could wait for the group's.

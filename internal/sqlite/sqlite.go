@@ -115,7 +115,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		"_pragma", "query_only(1)")
 	db.read, err = sql.Open("sqlite", reader)
 	if err != nil {
-		db.write.Close()
+		db.Close() // the lane too
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	n := opts.Readers
