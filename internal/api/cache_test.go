@@ -315,17 +315,19 @@ func TestEntitlementCacheIndex(t *testing.T) {
 // feedStore serves a scripted change feed.
 type feedStore struct {
 	licensor.Store
-	mu      sync.Mutex
-	head    int64
-	events  []licensor.Event
-	prune   bool // the next read after the head fails as pruned
-	failing bool // every read fails
+	mu       sync.Mutex
+	head     int64
+	events   []licensor.Event
+	prune    bool // the next read after the head fails as pruned
+	failing  bool // every read fails
+	failures int  // reads failed so far
 }
 
 func (s *feedStore) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failing {
+		s.failures++
 		return nil, errors.New("the database is down")
 	}
 	if q.Filter.LicenseID != nil { // the head query

@@ -328,12 +328,19 @@ func TestFeedWatcherCaughtUp(t *testing.T) {
 		i := slices.Index(rec.calls, "user 41")
 		return slices.Contains(rec.calls[i:], "caught up")
 	})
+	failures := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.failures
+	}
 	store.mu.Lock()
 	store.failing = true
 	store.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // reads in flight finish
+	// The watcher reads one page at a time: once a read has failed, the
+	// reads before it have reported.
+	waitFor(t, "a failed read", func() bool { return failures() >= 1 })
 	n := rec.count("caught up")
-	time.Sleep(50 * time.Millisecond) // about 50 failing reads
+	waitFor(t, "more failed reads", func() bool { return failures() >= 10 })
 	if m := rec.count("caught up"); m != n {
 		t.Errorf("%d reads reported at the head while the feed failed", m-n)
 	}
