@@ -81,7 +81,6 @@ type writer struct {
 	mu       sync.Mutex
 	prepared map[string]*sql.Stmt
 	wanted   map[string]bool // used inside a transaction, to prepare at the next Begin
-	failed   map[string]bool // did not prepare (not to try again)
 	// savepoint, release and rollbackTo are prepared at the first Begin.
 	savepoint, release, rollbackTo *sql.Stmt
 }
