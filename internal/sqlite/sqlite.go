@@ -28,6 +28,11 @@ type Options struct {
 	Now func() time.Time
 	// Readers is the size of the reader pool; 0 means max(4, GOMAXPROCS).
 	Readers int
+	// OnWriteGroup, if set, is called after each write transaction of the
+	// group commit with its size, outcome and duration (for metrics: a
+	// histogram of group sizes). It runs on the writer's goroutine: it must
+	// not block nor use the DB. WriteStats has the cumulative counters.
+	OnWriteGroup func(groupcommit.GroupInfo)
 }
 
 // DB is a licensor.Store on one SQLite database file.
@@ -102,7 +107,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	db.writer = &writer{db: db.write}
-	db.lane = groupcommit.New[*sql.Tx](db.writer, groupcommit.Options{MaxGroup: maxGroup})
+	db.lane = groupcommit.New[*sql.Tx](db.writer, groupcommit.Options{MaxGroup: maxGroup, OnGroup: opts.OnWriteGroup})
 	if memory {
 		db.read = db.write
 		db.reads.db = db.read

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/groupcommit"
 )
 
 // holdWriter runs a write that waits until the returned release is called,
@@ -323,5 +324,35 @@ func TestGroupCommitLargeBatchRunsAlone(t *testing.T) {
 	// The holding write, then [1 1], [batch], [1 1].
 	if got := db.WriteStats().Commits - before.Commits; got != 4 {
 		t.Errorf("%d commits, want 4", got)
+	}
+}
+
+// Options.OnWriteGroup sees every write transaction.
+func TestOnWriteGroup(t *testing.T) {
+	var mu sync.Mutex
+	var groups []int
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "hook.db"), Options{OnWriteGroup: func(g groupcommit.GroupInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		if g.Committed {
+			groups = append(groups, g.Size)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := licensor.NewProduct("p")
+	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // waits for the lane: every OnWriteGroup call has returned
+	mu.Lock()
+	defer mu.Unlock()
+	if s := db.WriteStats(); len(groups) != int(s.Commits) || groups[len(groups)-1] != 1 {
+		t.Errorf("OnWriteGroup saw committed groups %v; WriteStats %+v", groups, s)
 	}
 }
