@@ -97,7 +97,9 @@
 // while another commits, and a long unit (a batch of a thousand) holds up
 // only its own lane (a write goes to the lane with the fewest in flight);
 // the event_head lock orders their commits like those of any other
-// writer, on this instance or another.
+// writer, on this instance or another. A batch of more than 32 licenses
+// (created or deleted) is a group by itself: it runs in a transaction of
+// its own, outside the lanes (bigWriteTx), with the same statements.
 //
 // Round trips are saved where the protocol allows: BEGIN, SAVEPOINT and
 // RELEASE SAVEPOINT are not sent on their own but in the pipeline of the

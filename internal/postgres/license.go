@@ -84,7 +84,11 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		}
 	}
 	var out []licensor.License
-	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
+	write := db.writeTx
+	if len(drafts) > soloThreshold {
+		write = db.bigWriteTx
+	}
+	err := write(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		if out, err = db.createLicenses(ctx, tx, drafts, c); err != nil {
 			return err
@@ -292,7 +296,11 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	if errs := licensor.CheckBatchIDs(ids); len(errs) > 0 {
 		return nil, nil, errs
 	}
-	err = db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
+	write := db.writeTx
+	if len(ids) > soloThreshold {
+		write = db.bigWriteTx
+	}
+	err = write(ctx, func(ctx context.Context, tx *wtx) error {
 		deleted, missing = make([]int64, 0, len(ids)), nil
 		rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
 WHERE id = ANY($4) AND deleted_at IS NULL

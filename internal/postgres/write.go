@@ -470,8 +470,41 @@ func (ls *lanes) stats() groupcommit.Stats {
 // ctx it is given. A unit aborted as a deadlock victim is retried a few
 // times, each time in a later group; its neighbours are not affected.
 func (db *DB) writeTx(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
+	return db.retry(ctx, func() error { return db.lanes.do(ctx, fn) })
+}
+
+// soloThreshold is the number of items (licenses created or deleted) above
+// which a write runs in a transaction of its own rather than in a group: it
+// is a group by itself, and it would hold up the small writes queued behind
+// it in its lane.
+const soloThreshold = maxGroup
+
+// bigWriteTx runs fn in a READ COMMITTED transaction of its own, outside
+// the lanes, with the same statements as a unit (the events go with the
+// COMMIT); it is for the writes of more than soloThreshold items. A
+// transaction aborted as a deadlock victim is retried a few times.
+func (db *DB) bigWriteTx(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
+	return db.retry(ctx, func() error {
+		e := engine{db}
+		t, err := e.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err = fn(ctx, t); err == nil {
+			err = e.Commit(ctx, t)
+		}
+		if err != nil {
+			_ = e.Rollback(context.WithoutCancel(ctx), t)
+		}
+		return err
+	})
+}
+
+// retry runs write until it succeeds or fails with an error other than a
+// deadlock or a serialization failure, at most five times.
+func (db *DB) retry(ctx context.Context, write func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.lanes.do(ctx, fn)
+		err := write()
 		if errors.Is(err, groupcommit.ErrClosed) {
 			err = licensor.Errorf(licensor.CodeUnavailable, "the store is closed")
 		}
