@@ -21,6 +21,7 @@ type endUserConfig struct {
 	leeway               time.Duration
 	ttl                  time.Duration
 	users                int
+	cacheBytes           int
 	feedPoll             time.Duration
 
 	options api.EndUserOptions // set by load
@@ -39,6 +40,8 @@ func (c *endUserConfig) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.ttl, "entitlement-ttl", api.DefaultEntitlementTTL,
 		"longest time an entitlement answer may miss a change made through another instance (keep it at most 1s)")
 	fs.IntVar(&c.users, "entitlement-cache-users", api.DefaultEntitlementUsers, "most users whose licenses are kept in memory")
+	fs.IntVar(&c.cacheBytes, "entitlement-cache-bytes", api.DefaultEntitlementCacheBytes,
+		"estimated memory of the cached users' licenses in bytes (least recently used out first; products may take an eighth more)")
 	fs.DurationVar(&c.feedPoll, "entitlement-feed-poll", 100*time.Millisecond,
 		"how often the entitlement cache reads the change feed for other instances' writes (0: rely on --entitlement-ttl alone)")
 }
@@ -69,10 +72,10 @@ func (c *endUserConfig) load(getenv func(string) string) error {
 	if err := api.CheckTokenOptions(o); err != nil {
 		return fmt.Errorf("end-user tokens: %w", err)
 	}
-	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.feedPoll < 0 {
-		return usageError{"--jwt-leeway and --entitlement-feed-poll must not be negative; --entitlement-ttl and --entitlement-cache-users must be positive"}
+	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.cacheBytes <= 0 || c.feedPoll < 0 {
+		return usageError{"--jwt-leeway and --entitlement-feed-poll must not be negative; --entitlement-ttl, --entitlement-cache-users and --entitlement-cache-bytes must be positive"}
 	}
-	c.options = api.EndUserOptions{Tokens: o, Cache: api.CacheOptions{TTL: c.ttl, MaxUsers: c.users}}
+	c.options = api.EndUserOptions{Tokens: o, Cache: api.CacheOptions{TTL: c.ttl, MaxUsers: c.users, MaxBytes: c.cacheBytes}}
 	return nil
 }
 

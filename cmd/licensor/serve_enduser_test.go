@@ -38,6 +38,7 @@ func TestServeEndUserFlags(t *testing.T) {
 		{"short secret in the environment", map[string]string{"LICENSOR_JWT_HS256_SECRET": "abc"}, nil, "at least 32"},
 		{"JWKS without keys", map[string]string{"LICENSOR_JWT_JWKS_FILE": badJWKS}, nil, "no RS256 or ES256"},
 		{"zero TTL", nil, []string{"--entitlement-ttl", "0s"}, "entitlement-ttl"},
+		{"zero cache bytes", nil, []string{"--entitlement-cache-bytes", "0"}, "entitlement-cache-bytes"},
 	} {
 		env := map[string]string{"DATABASE_URL": db}
 		for k, v := range c.env {

@@ -93,13 +93,25 @@ func (m *metrics) observe(route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	k := observerKey{route, method, status}
+	k := observerKey{route, methodLabel(method), status}
 	o, ok := (*m.observers.Load())[k]
 	if !ok {
 		o = m.resolve(k)
 	}
 	o.requests.Inc()
 	o.duration.Observe(d.Seconds())
+}
+
+// methodLabel is the method label of a request: the method itself if it
+// is a standard one, else "other". The method is the client's choice, and
+// each label value is a new series in every scrape.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // resolve returns the observer of k, adding it to the map while there is
