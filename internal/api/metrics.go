@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/groupcommit"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of its own
@@ -84,6 +85,9 @@ func newMetrics(store licensor.Store) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if ps, ok := store.(interface{ PoolStats() []licensor.PoolStats }); ok {
 		m.registry.MustRegister(poolCollector{ps.PoolStats})
+	}
+	if ws, ok := store.(interface{ WriteStats() groupcommit.Stats }); ok {
+		m.registry.MustRegister(writeCollector{ws.WriteStats})
 	}
 	return m
 }
@@ -165,4 +169,32 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.WaitCount), s.Name)
 		ch <- prometheus.MustNewConstMetric(poolWaited, prometheus.CounterValue, s.WaitDuration, s.Name)
 	}
+}
+
+var (
+	writeTransactions = prometheus.NewDesc("licensor_write_transactions_total",
+		"Write transactions committed (group commit: one for every group of concurrent writes).", nil, nil)
+	writeUnits = prometheus.NewDesc("licensor_write_units_total",
+		"Writes committed; divided by licensor_write_transactions_total, the mean group size.", nil, nil)
+	writeQueued = prometheus.NewDesc("licensor_write_queued",
+		"Writes waiting for the next group.", nil, nil)
+	writeLargest = prometheus.NewDesc("licensor_write_group_max",
+		"The largest group of writes committed at once so far.", nil, nil)
+)
+
+// writeCollector reads the store's group-commit counters at scrape time.
+type writeCollector struct{ stats func() groupcommit.Stats }
+
+func (c writeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{writeTransactions, writeUnits, writeQueued, writeLargest} {
+		ch <- d
+	}
+}
+
+func (c writeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(writeTransactions, prometheus.CounterValue, float64(s.Commits))
+	ch <- prometheus.MustNewConstMetric(writeUnits, prometheus.CounterValue, float64(s.Succeeded))
+	ch <- prometheus.MustNewConstMetric(writeQueued, prometheus.GaugeValue, float64(s.Queued))
+	ch <- prometheus.MustNewConstMetric(writeLargest, prometheus.GaugeValue, float64(s.MaxGroup))
 }

@@ -162,6 +162,8 @@ func TestMetrics(t *testing.T) {
 		`licensor_rejections_total{code="API_KEY_MISSING"} 1`,
 		`licensor_db_pool_open{pool=`,
 		`licensor_idempotent_replays_total 0`,
+		`licensor_write_transactions_total `, // the SQLite store's group commit
+		`licensor_write_units_total `,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
