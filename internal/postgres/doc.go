@@ -91,8 +91,10 @@
 // error; the others commit together, with one event_head update and one
 // WAL flush, and are answered after the COMMIT: a nil error still means
 // the write is on disk. A unit aborted as a deadlock victim (40P01, a
-// rollback of its subtransaction only) is retried by itself, in a later
-// group. Several lanes (Options.WriteLanes, 2 by default) run groups at
+// rollback of its subtransaction only) is retried in a transaction of its
+// own, outside the lanes (a group holds the locks of all its units, taken
+// in no global order, so groups racing for the same order ids can
+// deadlock; a lone transaction takes its order ids in order). Several lanes (Options.WriteLanes, 2 by default) run groups at
 // once, each on a connection of the pool, so that one builds its group
 // while another commits, and a long unit (a batch of a thousand) holds up
 // only its own lane (a write goes to the lane with the fewest in flight);
@@ -126,8 +128,8 @@
 // read FOR SHARE and the new ids in one round trip, the inserts in
 // another. So a group of single creates is two round trips: the inserts,
 // then the events with the COMMIT. Should that insert fail (a deadlock
-// with another instance's group over an order id), the whole group fails
-// and each of its writes is retried like a deadlock victim.
+// with another group over an order id), the whole group fails and each of
+// its writes is retried like a deadlock victim.
 //
 // The pool holds DefaultMaxConns connections (4 per CPU, at least 8 and at
 // most 32) unless Options.MaxConns or the URL's pool_max_conns says

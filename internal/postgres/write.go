@@ -467,10 +467,17 @@ func (ls *lanes) stats() groupcommit.Stats {
 // writeTx runs fn as a unit of a group-commit lane: in a READ COMMITTED
 // transaction shared with the other writes queued meanwhile, under a
 // savepoint of its own when it has company (see doc.go). fn must use the
-// ctx it is given. A unit aborted as a deadlock victim is retried a few
-// times, each time in a later group; its neighbours are not affected.
+// ctx it is given. A unit aborted as a deadlock victim (or whose group
+// was) is retried a few times in a transaction of its own, where it takes
+// its locks in the order that rules out deadlocks between writers (order
+// ids in order); its neighbours are not affected.
 func (db *DB) writeTx(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
-	return db.retry(ctx, func() error { return db.lanes.do(ctx, fn) })
+	return db.retry(ctx, func(attempt int) error {
+		if attempt == 1 {
+			return db.lanes.do(ctx, fn)
+		}
+		return db.soloTx(ctx, fn)
+	})
 }
 
 // soloThreshold is the number of items (licenses created or deleted) above
@@ -484,27 +491,30 @@ const soloThreshold = maxGroup
 // COMMIT); it is for the writes of more than soloThreshold items. A
 // transaction aborted as a deadlock victim is retried a few times.
 func (db *DB) bigWriteTx(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
-	return db.retry(ctx, func() error {
-		e := engine{db}
-		t, err := e.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		if err = fn(ctx, t); err == nil {
-			err = e.Commit(ctx, t)
-		}
-		if err != nil {
-			_ = e.Rollback(context.WithoutCancel(ctx), t)
-		}
+	return db.retry(ctx, func(int) error { return db.soloTx(ctx, fn) })
+}
+
+// soloTx runs fn in a transaction of its own, outside the lanes.
+func (db *DB) soloTx(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
+	e := engine{db}
+	t, err := e.Begin(ctx)
+	if err != nil {
 		return err
-	})
+	}
+	if err = fn(ctx, t); err == nil {
+		err = e.Commit(ctx, t)
+	}
+	if err != nil {
+		_ = e.Rollback(context.WithoutCancel(ctx), t)
+	}
+	return err
 }
 
 // retry runs write until it succeeds or fails with an error other than a
 // deadlock or a serialization failure, at most five times.
-func (db *DB) retry(ctx context.Context, write func() error) error {
+func (db *DB) retry(ctx context.Context, write func(attempt int) error) error {
 	for attempt := 1; ; attempt++ {
-		err := write()
+		err := write(attempt)
 		if errors.Is(err, groupcommit.ErrClosed) {
 			err = licensor.Errorf(licensor.CodeUnavailable, "the store is closed")
 		}

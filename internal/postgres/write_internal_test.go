@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -439,5 +440,63 @@ func TestCachedProductChanges(t *testing.T) {
 	_, err = create("c")
 	if !errors.As(err, &items) || items[0].Err.Code != licensor.CodeProductNotFound {
 		t.Fatalf("create after the product's deletion: %v", err)
+	}
+}
+
+// Two instances creating single licenses of overlapping order ids at once
+// (the groups' one-statement inserts wait for each other's): exactly one
+// license per order id, conflicts naming it, and no other error.
+func TestGroupedCreatesInstancesOrderIDs(t *testing.T) {
+	u := schemaURL(t)
+	a := openLanes(t, u, 2)
+	b := openLanes(t, u, 2)
+	p := licensor.NewProduct("p")
+	if err := a.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const orders = 12
+	var mu sync.Mutex
+	holders := map[string]map[int64]bool{}
+	hold := func(o string, id int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if holders[o] == nil {
+			holders[o] = map[int64]bool{}
+		}
+		holders[o][id] = true
+	}
+	var wg sync.WaitGroup
+	for w := range 48 {
+		wg.Go(func() {
+			db := []*DB{a, b}[w%2]
+			for _, k := range rand.Perm(orders)[:6] {
+				o := fmt.Sprint("o", k)
+				ls, err := db.CreateLicenses(t.Context(), []licensor.LicenseDraft{{UserID: "u", ProductID: p.ID, OrderID: &o}},
+					licensor.Change{Time: 2})
+				var items licensor.ItemErrors
+				switch {
+				case err == nil:
+					hold(o, ls[0].ID)
+				case errors.As(err, &items) && len(items) == 1 && items[0].Err.Code == licensor.CodeOrderIDConflict:
+					id, _ := strconv.ParseInt(fmt.Sprint(items[0].Err.Meta["existing_id"]), 10, 64)
+					hold(o, id)
+				default:
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(holders) != orders {
+		t.Errorf("order ids seen: %d, want %d", len(holders), orders)
+	}
+	for o, ids := range holders {
+		if len(ids) != 1 {
+			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
+		}
+	}
+	page, err := a.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
+	if err != nil || *page.Total != orders {
+		t.Fatalf("FindLicenses: %+v, %v", page, err)
 	}
 }
