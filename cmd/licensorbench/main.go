@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runCompare(args[1:], stdout)
 		case "markdown":
 			return runMarkdown(args[1:], stdout)
+		case "summary":
+			return runSummary(args[1:], stdout)
 		}
 	}
 	cfg, err := parseConfig(args, stderr)
@@ -104,6 +106,7 @@ Usage:
   go run ./cmd/licensorbench --postgres URL [flags]  benchmark on PostgreSQL (a fresh database, dropped after)
   go run ./cmd/licensorbench compare A.json B.json   compare two --out files (growth from A to B)
   go run ./cmd/licensorbench markdown A.json...      render --out files as the Markdown of BENCHMARKS.md
+  go run ./cmd/licensorbench summary A.json...       the targets of several runs side by side, and the growth with the data
 
 Flags:
 `)
