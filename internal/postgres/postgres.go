@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/groupcommit"
 )
 
 // Options configure a DB.
@@ -33,6 +34,12 @@ type Options struct {
 	// group of writes at a time on a connection of the pool (see doc.go);
 	// 0 means 2.
 	WriteLanes int
+	// OnWriteGroup, if set, is called after each group of a lane with its
+	// size, outcome and duration (for metrics). It runs on the lane's
+	// goroutine, the lanes' at once: it must be safe for concurrent use,
+	// not block, and not use the DB. WriteStats has the cumulative
+	// counters.
+	OnWriteGroup func(groupcommit.GroupInfo)
 }
 
 // DefaultMaxConns is the pool size when neither Options.MaxConns nor the
@@ -100,7 +107,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if n <= 0 {
 		n = defaultWriteLanes
 	}
-	db.lanes = newLanes(db, n)
+	db.lanes = newLanes(db, n, opts.OnWriteGroup)
 	return db, nil
 }
 

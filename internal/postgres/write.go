@@ -423,10 +423,10 @@ type lanes struct {
 	flight []atomic.Int32 // writes submitted to each lane and not yet answered
 }
 
-func newLanes(db *DB, n int) *lanes {
+func newLanes(db *DB, n int, onGroup func(groupcommit.GroupInfo)) *lanes {
 	ls := &lanes{flight: make([]atomic.Int32, n)}
 	for range n {
-		ls.all = append(ls.all, groupcommit.New[*wtx](engine{db}, groupcommit.Options{MaxGroup: maxGroup}))
+		ls.all = append(ls.all, groupcommit.New[*wtx](engine{db}, groupcommit.Options{MaxGroup: maxGroup, OnGroup: onGroup}))
 	}
 	return ls
 }
@@ -460,9 +460,16 @@ func (ls *lanes) stats() groupcommit.Stats {
 		s.Units += ls.Units
 		s.Succeeded += ls.Succeeded
 		s.MaxGroup = max(s.MaxGroup, ls.MaxGroup)
+		s.Queued += ls.Queued
 	}
 	return s
 }
+
+// WriteStats returns the counters of the group commit, summed over the
+// lanes: transactions committed, writes run, writes queued, the largest
+// group (for metrics). The writes run outside the lanes (batches of more
+// than 32, retries after a deadlock) are not counted.
+func (db *DB) WriteStats() groupcommit.Stats { return db.lanes.stats() }
 
 // writeTx runs fn as a unit of a group-commit lane: in a READ COMMITTED
 // transaction shared with the other writes queued meanwhile, under a

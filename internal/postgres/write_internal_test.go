@@ -170,7 +170,7 @@ func TestGroupedCreates(t *testing.T) {
 	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
 		t.Fatal(err)
 	}
-	before := db.lanes.stats()
+	before := db.WriteStats()
 	release := holdLane(t, db)
 
 	const n = 60
@@ -268,7 +268,7 @@ func TestGroupedCreates(t *testing.T) {
 		}
 	}
 
-	s := db.lanes.stats()
+	s := db.WriteStats()
 	units, commits := s.Succeeded-before.Succeeded, s.Commits-before.Commits
 	t.Logf("%d units committed in %d transactions, largest group %d", units, commits, s.MaxGroup)
 	if commits >= units || s.MaxGroup > maxGroup {
