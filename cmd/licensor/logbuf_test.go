@@ -124,7 +124,7 @@ func TestServeMemoryLimit(t *testing.T) {
 		want      string // go_gc_gomemlimit_bytes
 		log       string
 	}{
-		{"default", "", nil, "1.572864e+08", `"limit":"150MiB (default)"`},
+		{"default", "", nil, "1.048576e+08", `"limit":"100MiB (default)"`},
 		{"flag", "", []string{"--memory-limit", "123MiB"}, "1.28974848e+08", `"limit":"123MiB (--memory-limit)"`},
 		{"GOMEMLIMIT", "100MiB", nil, "1.048576e+08", `"limit":"100MiB (GOMEMLIMIT)"`},
 		{"flag over GOMEMLIMIT", "100MiB", []string{"--memory-limit", "200MiB"}, "2.097152e+08", `"limit":"200MiB (--memory-limit)"`},
