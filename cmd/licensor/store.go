@@ -36,7 +36,7 @@ func dbFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 // openDatabase picks the engine from the URL scheme.
 func openDatabase(ctx context.Context, dsn string, logger *slog.Logger) (database, error) {
 	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case isPostgres(dsn):
 		return postgres.Open(ctx, dsn, postgres.Options{Logger: logger})
 	case strings.Contains(dsn, "://"):
 		return nil, usageError{fmt.Sprintf("unsupported database URL scheme in %q: use a SQLite file path or postgres://", redact(dsn))}
@@ -71,4 +71,9 @@ func version() string {
 		return info.Main.Version
 	}
 	return "(devel)"
+}
+
+// isPostgres reports whether dsn names a PostgreSQL database.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
