@@ -124,7 +124,7 @@ func TestServeMemoryLimit(t *testing.T) {
 		want      string // go_gc_gomemlimit_bytes
 		log       string
 	}{
-		{"default", "", nil, "1.2582912e+08", `"limit":"120MiB (default)"`},
+		{"default", "", nil, "1.048576e+08", `"limit":"100MiB (default)"`},
 		{"flag", "", []string{"--memory-limit", "123MiB"}, "1.28974848e+08", `"limit":"123MiB (--memory-limit)"`},
 		{"GOMEMLIMIT", "100MiB", nil, "1.048576e+08", `"limit":"100MiB (GOMEMLIMIT)"`},
 		{"flag over GOMEMLIMIT", "100MiB", []string{"--memory-limit", "200MiB"}, "2.097152e+08", `"limit":"200MiB (--memory-limit)"`},
@@ -153,8 +153,8 @@ func TestServeMemoryLimit(t *testing.T) {
 // so its default leaves room for them.
 func TestDefaultMemoryLimit(t *testing.T) {
 	for dsn, want := range map[string]int64{
-		"licensor.db":                          120 << 20,
-		"sqlite:/var/lib/licensor/main.db":     120 << 20,
+		"licensor.db":                          100 << 20,
+		"sqlite:/var/lib/licensor/main.db":     100 << 20,
 		"postgres://db.example/licensor":       150 << 20,
 		"postgresql://db.example/licensor?x=1": 150 << 20,
 	} {

@@ -21,13 +21,15 @@ import (
 // its CPU collecting during BatchCreateLicenses, 0.42 x the reference
 // instead of about 1 x). On PostgreSQL the Go runtime is nearly all of the
 // process: 150 MiB. On SQLite the process also holds SQLite's page caches,
-// which Go does not count (32 MB for the writer, 2 MB per reader): with
-// 150 MiB the 1M-license benchmark peaked at 223 MB, so 120 MiB there.
+// which Go does not count (32 MB for the writer, 2 MB per reader, the
+// statement journal): the 1M-license benchmark peaked at 223 MB with
+// 150 MiB, 212 MB with 120 MiB and 195 MB with 100 MiB (batch creates at
+// 0.85 x the reference), so 100 MiB there.
 func defaultMemoryLimit(dsn string) int64 {
 	if isPostgres(dsn) {
 		return 150 << 20
 	}
-	return 120 << 20
+	return 100 << 20
 }
 
 // memoryLimit is the --memory-limit flag: bytes, 0 for none.

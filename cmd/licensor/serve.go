@@ -63,7 +63,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LICENSOR_LOG_FORMAT", "json"), "log format: json or text (env LICENSOR_LOG_FORMAT)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.logFlush, "log-flush", 100*time.Millisecond, "longest time an access log line waits in memory before it is written (0: each at once; errors and server messages are always written at once)")
-	fs.Var(&cfg.memoryLimit, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (150MiB, 1GiB, bytes; 0 or off: none); default 150MiB on PostgreSQL, 120MiB on SQLite (whose page caches Go does not count), unless GOMEMLIMIT is set")
+	fs.Var(&cfg.memoryLimit, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (150MiB, 1GiB, bytes; 0 or off: none); default 150MiB on PostgreSQL, 100MiB on SQLite (whose page caches Go does not count), unless GOMEMLIMIT is set")
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 0, "requests per second allowed per API key on this instance (0: no limit)")
 	fs.IntVar(&cfg.rateBurst, "rate-burst", 0, "token bucket size of the rate limit (default: the rate, rounded up)")
 	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long responses to Idempotency-Key requests are kept for replay")
