@@ -23,13 +23,9 @@ func runSummary(args []string, stdout io.Writer) error {
 		}
 		reps = append(reps, rep)
 	}
-	// Engines in the order given, sizes ascending within each.
-	order := map[string]int{}
-	for i, r := range reps {
-		if _, ok := order[r.Engine]; !ok {
-			order[r.Engine] = i
-		}
-	}
+	// SQLite (the default engine) first, then PostgreSQL, sizes
+	// ascending within each, whatever the order of the files.
+	order := map[string]int{"sqlite": 0, "postgres": 1}
 	slices.SortStableFunc(reps, func(a, b *Report) int {
 		if a.Engine != b.Engine {
 			return order[a.Engine] - order[b.Engine]
