@@ -148,18 +148,7 @@ func TestConcurrentOverlappingBatches(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(holders) != orders {
-		t.Errorf("order ids seen: %d, want %d", len(holders), orders)
-	}
-	for o, ids := range holders {
-		if len(ids) != 1 {
-			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
-		}
-	}
-	page, err := a.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
-	if err != nil || *page.Total != orders {
-		t.Fatalf("FindLicenses: %v, %v", page, err)
-	}
+	checkOneHolderEach(t, a, holders, orders)
 }
 
 // DeleteProduct racing CreateLicenses: a product is never deleted while a
@@ -260,5 +249,24 @@ func TestConcurrentClaims(t *testing.T) {
 	wg.Wait()
 	if codes[""] != 1 || codes[licensor.CodeIdempotencyKeyInFlight] != 31 {
 		t.Fatalf("claims: %v, want one holder and 31 in flight", codes)
+	}
+}
+
+// checkOneHolderEach fails unless each of the orders order ids racing
+// creates used has exactly one holder, and the database holds one license
+// per order id.
+func checkOneHolderEach(t *testing.T, db *DB, holders map[string]map[int64]bool, orders int) {
+	t.Helper()
+	if len(holders) != orders {
+		t.Errorf("order ids seen: %d, want %d", len(holders), orders)
+	}
+	for o, ids := range holders {
+		if len(ids) != 1 {
+			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
+		}
+	}
+	page, err := db.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
+	if err != nil || *page.Total != int64(orders) {
+		t.Fatalf("FindLicenses: %+v, %v", page, err)
 	}
 }

@@ -487,16 +487,5 @@ func TestGroupedCreatesInstancesOrderIDs(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(holders) != orders {
-		t.Errorf("order ids seen: %d, want %d", len(holders), orders)
-	}
-	for o, ids := range holders {
-		if len(ids) != 1 {
-			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
-		}
-	}
-	page, err := a.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
-	if err != nil || *page.Total != orders {
-		t.Fatalf("FindLicenses: %+v, %v", page, err)
-	}
+	checkOneHolderEach(t, a, holders, orders)
 }
