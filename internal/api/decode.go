@@ -15,6 +15,24 @@ import (
 	"github.com/licensor/licensor"
 )
 
+// readResource reads a request that takes no query parameters and whose
+// body is one JSON:API resource: the resource's members, and the base of
+// the pointers of errors found in it.
+func readResource(r *http.Request) (map[string]any, resourceBase, error) {
+	if err := newQuery(r.URL).done(); err != nil {
+		return nil, nil, err
+	}
+	doc, err := readDocument(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	items, bases, err := resources(doc, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return items[0], singleBase(bases[0]), nil
+}
+
 // readDocument checks the media type, reads the capped body and parses it
 // as a JSON object. Numbers stay json.Number so that integers are exact.
 func readDocument(r *http.Request) (map[string]any, error) {

@@ -317,19 +317,11 @@ const PaymentMethodBilling = "billing"
 // server-made order_id (purchaseOrderID).
 func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("user_id")
-	if err := newQuery(r.URL).done(); err != nil {
-		return err
-	}
-	doc, err := readDocument(r)
+	item, base, err := readResource(r)
 	if err != nil {
 		return err
 	}
-	items, bases, err := resources(doc, false)
-	if err != nil {
-		return err
-	}
-	base := singleBase(bases[0])
-	productID, err := parsePurchase(items[0], user)
+	productID, err := parsePurchase(item, user)
 	if err != nil {
 		return at(base, err)
 	}

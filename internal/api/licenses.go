@@ -122,19 +122,11 @@ func (s *Server) getLicense(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createLicense(w http.ResponseWriter, r *http.Request) error {
-	if err := newQuery(r.URL).done(); err != nil {
-		return err
-	}
-	doc, err := readDocument(r)
+	item, base, err := readResource(r)
 	if err != nil {
 		return err
 	}
-	items, bases, err := resources(doc, false)
-	if err != nil {
-		return err
-	}
-	base := singleBase(bases[0])
-	draft, err := parseLicense(items[0])
+	draft, err := parseLicense(item)
 	if err != nil {
 		return at(base, err)
 	}

@@ -62,19 +62,11 @@ func writeProduct(w http.ResponseWriter, status int, p *licensor.Product) error 
 }
 
 func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) error {
-	if err := newQuery(r.URL).done(); err != nil {
-		return err
-	}
-	doc, err := readDocument(r)
+	item, base, err := readResource(r)
 	if err != nil {
 		return err
 	}
-	items, bases, err := resources(doc, false)
-	if err != nil {
-		return err
-	}
-	base := singleBase(bases[0])
-	patch, err := parseProduct(items[0], 0)
+	patch, err := parseProduct(item, 0)
 	if err != nil {
 		return at(base, err)
 	}
@@ -98,19 +90,11 @@ func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := newQuery(r.URL).done(); err != nil {
-		return err
-	}
-	doc, err := readDocument(r)
+	item, base, err := readResource(r)
 	if err != nil {
 		return err
 	}
-	items, bases, err := resources(doc, false)
-	if err != nil {
-		return err
-	}
-	base := singleBase(bases[0])
-	patch, err := parseProduct(items[0], pid)
+	patch, err := parseProduct(item, pid)
 	if err != nil {
 		return at(base, err)
 	}

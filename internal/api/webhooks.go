@@ -151,19 +151,11 @@ func (s *Server) checkWebhookURL(raw string) error {
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
-	if err := newQuery(r.URL).done(); err != nil {
-		return err
-	}
-	doc, err := readDocument(r)
+	item, base, err := readResource(r)
 	if err != nil {
 		return err
 	}
-	items, bases, err := resources(doc, false)
-	if err != nil {
-		return err
-	}
-	base := singleBase(bases[0])
-	patch, err := parseWebhook(items[0], 0)
+	patch, err := parseWebhook(item, 0)
 	if err != nil {
 		return at(base, err)
 	}
@@ -198,19 +190,11 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := newQuery(r.URL).done(); err != nil {
-		return err
-	}
-	doc, err := readDocument(r)
+	item, base, err := readResource(r)
 	if err != nil {
 		return err
 	}
-	items, bases, err := resources(doc, false)
-	if err != nil {
-		return err
-	}
-	base := singleBase(bases[0])
-	patch, err := parseWebhook(items[0], wid)
+	patch, err := parseWebhook(item, wid)
 	if err != nil {
 		return at(base, err)
 	}
