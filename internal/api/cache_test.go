@@ -195,50 +195,12 @@ func TestTTLCacheBounded(t *testing.T) {
 	}
 }
 
-// licenseStore serves one user's licenses and products from memory; its
-// license reads can be held.
-type licenseStore struct {
-	licensor.Store
-	mu       sync.Mutex
-	licenses []licensor.License
-	products map[int64]*licensor.Product
-	gate     chan struct{}
-	reads    atomic.Int64
-}
-
-func (s *licenseStore) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
-	s.mu.Lock()
-	var out []licensor.License
-	for _, l := range s.licenses {
-		if l.UserID == *q.Filter.UserID {
-			out = append(out, l)
-		}
-	}
-	gate := s.gate
-	s.mu.Unlock()
-	s.reads.Add(1)
-	if gate != nil {
-		<-gate
-	}
-	return &licensor.LicensePage{Licenses: out}, nil
-}
-
-func (s *licenseStore) FindProductByID(ctx context.Context, id int64) (*licensor.Product, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.products[id]; ok {
-		cp := *p
-		return &cp, nil
-	}
-	return nil, licensor.Errorf(licensor.CodeProductNotFound, "no product %d", id)
-}
-
 // TestEntitlementCacheDeleteByIDDuringLoad: a license deleted by id while
 // its user's licenses are being loaded (so the cache cannot yet know whose
 // it is) never comes back from that load.
 func TestEntitlementCacheDeleteByIDDuringLoad(t *testing.T) {
-	store := &licenseStore{
-		licenses: []licensor.License{{ID: 5, UserID: "41", ProductID: 1, Status: licensor.StatusActive}},
+	store := &userStore{
+		licenses: map[string][]licensor.License{"41": {{ID: 5, UserID: "41", ProductID: 1, Status: licensor.StatusActive}}},
 		products: map[int64]*licensor.Product{1: {ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"espn"}}}},
 		gate:     make(chan struct{}),
 	}
@@ -270,10 +232,10 @@ func TestEntitlementCacheDeleteByIDDuringLoad(t *testing.T) {
 // TestEntitlementCacheIndex: deleting a cached user's license by id
 // reloads that user only; a product change retires computed answers.
 func TestEntitlementCacheIndex(t *testing.T) {
-	store := &licenseStore{
-		licenses: []licensor.License{
-			{ID: 5, UserID: "41", ProductID: 1, Status: licensor.StatusActive},
-			{ID: 6, UserID: "42", ProductID: 1, Status: licensor.StatusActive},
+	store := &userStore{
+		licenses: map[string][]licensor.License{
+			"41": {{ID: 5, UserID: "41", ProductID: 1, Status: licensor.StatusActive}},
+			"42": {{ID: 6, UserID: "42", ProductID: 1, Status: licensor.StatusActive}},
 		},
 		products: map[int64]*licensor.Product{1: {ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"espn"}}}},
 	}
@@ -286,7 +248,7 @@ func TestEntitlementCacheIndex(t *testing.T) {
 	}
 	reads := store.reads.Load()
 	store.mu.Lock()
-	store.licenses = store.licenses[1:]
+	delete(store.licenses, "41")
 	store.mu.Unlock()
 	ec.InvalidateLicenses(5)
 	if e, _ := ec.At(ctx, "41", 100); e.Allows(licensor.ServiceLive, "espn") {
