@@ -14,7 +14,8 @@ import (
 // Scope is what an API key may do.
 type Scope string
 
-// Scopes. A read key may use the GET routes only; a write key everything.
+// Scopes. A read key may use the routes that only read (the GET routes and
+// the bulk entitlement check); a write key everything.
 const (
 	ScopeRead  Scope = "read"
 	ScopeWrite Scope = "write"
@@ -23,13 +24,14 @@ const (
 // Valid reports whether s is a known scope.
 func (s Scope) Valid() bool { return s == ScopeRead || s == ScopeWrite }
 
-// Allows reports whether a key of scope s may make a request with method.
-func (s Scope) Allows(method string) bool {
+// Covers reports whether a key of scope s may use a route that needs scope
+// need: a write key may do everything, a read key only what reads.
+func (s Scope) Covers(need Scope) bool {
 	switch s {
 	case ScopeWrite:
-		return true
+		return need == ScopeRead || need == ScopeWrite
 	case ScopeRead:
-		return method == "GET" || method == "HEAD"
+		return need == ScopeRead
 	}
 	return false
 }

@@ -87,21 +87,6 @@ func claimsOf(r *http.Request) *endUserClaims {
 	return c
 }
 
-// endUserHandler builds the layers of an end-user route, in the order a
-// request meets them: no caching (GetUserEntitlements relaxes that on
-// success), the bearer token (whose subject must be the {user_id} of the
-// path) and, for the purchase, the user's right to buy, a required
-// Idempotency-Key, the body cap and the idempotency layer. (The API key
-// rate limit does not apply: end users have no API key.)
-func (s *Server) endUserHandler(rt route) http.Handler {
-	h := s.adapt(rt.handle)
-	if rt.method == "POST" {
-		h = s.limitBody(s.idempotent(h))
-		h = s.canPurchase(h)
-	}
-	return s.noStore(s.bearer(h))
-}
-
 // bearer admits a request with a valid end-user token; on a route with a
 // {user_id}, the token's subject must be that user.
 func (s *Server) bearer(next http.Handler) http.Handler {
@@ -126,17 +111,13 @@ func (s *Server) bearer(next http.Handler) http.Handler {
 	})
 }
 
-// canPurchase refuses users flagged LICENSE_PURCHASE_RESTRICTED and
-// purchases without an Idempotency-Key, before the key is claimed.
+// canPurchase refuses users flagged LICENSE_PURCHASE_RESTRICTED.
 func (s *Server) canPurchase(next http.Handler) http.Handler {
 	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		for _, f := range claimsOf(r).UserFlags {
 			if f == UserFlagPurchaseRestricted {
 				return licensor.Errorf(licensor.CodePurchaseRestricted, "this user may not purchase (%s)", UserFlagPurchaseRestricted)
 			}
-		}
-		if r.Header.Get("Idempotency-Key") == "" {
-			return licensor.Errorf(licensor.CodeIdempotencyKeyRequired, "a purchase needs an Idempotency-Key header: a random value unique to this purchase, sent again on retries")
 		}
 		next.ServeHTTP(w, r)
 		return nil
@@ -223,9 +204,9 @@ func endUserProductOut(p *licensor.Product) endUserProductResource {
 	}
 }
 
-// getEndUserLicenses serves GetUserLicenses: the user's live licenses in
+// getUserLicenses serves GetUserLicenses: the user's live licenses in
 // the reduced end-user form, their products in included.
-func (s *Server) getEndUserLicenses(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("user_id")
 	q := newQuery(r.URL)
 	lq := licensor.LicenseQuery{Filter: licensor.LicenseFilter{UserID: &user}, Now: s.unix()}
@@ -312,10 +293,10 @@ func (s *Server) getEndUserProducts(w http.ResponseWriter, r *http.Request) erro
 // the operator charges the user through its own billing.
 const PaymentMethodBilling = "billing"
 
-// purchase serves PurchaseUserLicense: an ACTIVE license of a buyable
+// purchaseUserLicense serves PurchaseUserLicense: an ACTIVE license of a buyable
 // product, with the product's defaults, paid by billing, under a
 // server-made order_id (purchaseOrderID).
-func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("user_id")
 	item, base, err := readResource(r)
 	if err != nil {
@@ -447,19 +428,4 @@ func purchaseOrderID(user string, productID int64, key string) string {
 	b[8] = b[8]&0x3f | 0x80 // variant 10
 	x := hex.EncodeToString(b)
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
-}
-
-// authenticateQuery is authenticate for a POST that only reads (the
-// entitlement check): a read key is enough. The key is checked as for a
-// GET; the handler sees the request as it came.
-func (s *Server) authenticateQuery(next http.Handler) http.Handler {
-	auth := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Method = http.MethodPost // r is the copy made below
-		next.ServeHTTP(w, r)
-	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asRead := r.WithContext(r.Context()) // a shallow copy
-		asRead.Method = http.MethodGet
-		auth.ServeHTTP(w, asRead)
-	})
 }

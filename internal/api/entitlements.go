@@ -85,8 +85,8 @@ func entitlementsOut(user string, e *licensor.Entitlements) entitlementsResource
 	}
 }
 
-// getEntitlements serves GetEntitlementsByUser (API key).
-func (s *Server) getEntitlements(w http.ResponseWriter, r *http.Request) error {
+// getEntitlementsByUser serves GetEntitlementsByUser (API key).
+func (s *Server) getEntitlementsByUser(w http.ResponseWriter, r *http.Request) error {
 	return s.entitlements(w, r, "")
 }
 

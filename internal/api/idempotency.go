@@ -60,6 +60,18 @@ func (s *Server) writeChange(r *http.Request, rend render) licensor.Change {
 	return c
 }
 
+// requireIdempotencyKey refuses a request without an Idempotency-Key (a
+// purchase: a retry must never buy twice).
+func (s *Server) requireIdempotencyKey(next http.Handler) http.Handler {
+	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		if r.Header.Get("Idempotency-Key") == "" {
+			return licensor.Errorf(licensor.CodeIdempotencyKeyRequired, "this operation needs an Idempotency-Key header: a random value unique to this request, sent again on retries (a retry then never does it twice)")
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
 // idempotent honours the Idempotency-Key header on a POST route: the first
 // response to a key is kept and replayed to repeats of the same request
 // (with Idempotent-Replayed: true); the same key with another request gets

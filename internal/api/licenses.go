@@ -34,7 +34,7 @@ func (s *Server) getLicenses(w http.ResponseWriter, r *http.Request) error {
 	return s.listLicenses(w, r, nil)
 }
 
-func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getLicensesByUser(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("user_id")
 	if !licensor.ValidUserID(user) {
 		return licensor.Errorf(licensor.CodeInvalidID, "user_id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
@@ -95,7 +95,7 @@ func (s *Server) includedProducts(r *http.Request, licenses []licensor.License) 
 	return out, nil
 }
 
-func (s *Server) getLicense(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getLicenseById(w http.ResponseWriter, r *http.Request) error {
 	if isBatchPath(r) {
 		return methodNotAllowed("POST")(w, r)
 	}
@@ -208,7 +208,7 @@ func (s *Server) checkBatchSize(n int) error {
 	return nil
 }
 
-func (s *Server) deleteLicense(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) deleteLicenseById(w http.ResponseWriter, r *http.Request) error {
 	if isBatchPath(r) {
 		return methodNotAllowed("POST")(w, r)
 	}

@@ -232,9 +232,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate admits a request with a usable API key of sufficient scope
-// from an allowed network.
-func (s *Server) authenticate(next http.Handler) http.Handler {
+// authenticate admits a request with a usable API key whose scope covers
+// need, from an allowed network.
+func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handler {
 	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		scheme, secret, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 		secret = strings.TrimSpace(secret)
@@ -250,8 +250,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if addr := s.clientAddr(r); !key.AllowsAddr(addr) {
 			return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
 		}
-		if !key.Scope.Allows(r.Method) {
-			return licensor.Errorf(licensor.CodeInsufficientScope, "the API key %q has scope %s; this route needs write", key.Name, key.Scope)
+		if !key.Scope.Covers(need) {
+			return licensor.Errorf(licensor.CodeInsufficientScope, "the API key %q has scope %s; this route needs %s", key.Name, key.Scope, need)
 		}
 		s.keys.used(key)
 		next.ServeHTTP(w, r)
@@ -324,11 +324,11 @@ func notFound(w http.ResponseWriter, r *http.Request) error {
 	return licensor.Errorf(licensor.CodeNotFound, "no route for %s", truncate(r.URL.Path, 200))
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getReadiness(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {

@@ -18,7 +18,7 @@ type (
 	}
 )
 
-func (s *Server) getProducts(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getAllProducts(w http.ResponseWriter, r *http.Request) error {
 	q := newQuery(r.URL)
 	pq := licensor.ProductQuery{Filter: q.productFilter(), Sort: q.sort(licensor.ProductSortFields)}
 	scope := q.scope(r.URL.Path)
@@ -41,7 +41,7 @@ func (s *Server) getProducts(w http.ResponseWriter, r *http.Request) error {
 	return encode(w, http.StatusOK, doc)
 }
 
-func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getProductById(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r.PathValue("product_id"), "product_id")
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request) error {
 	return writeProduct(w, http.StatusOK, p)
 }
 
-func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) deleteProductById(w http.ResponseWriter, r *http.Request) error {
 	pid, err := pathID(r.PathValue("product_id"), "product_id")
 	if err != nil {
 		return err

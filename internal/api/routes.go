@@ -5,71 +5,124 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/licensor/licensor"
 )
 
-// route is one operation of the API.
+// access is who may call a route.
+type access int
+
+const (
+	anyone    access = iota // no credentials: health, readiness, the document
+	readKey                 // an API key of scope read or write
+	writeKey                // an API key of scope write
+	userToken               // an end user's bearer token, its subject the path's {user_id}
+)
+
+// scope is the API key scope a route needs.
+func (a access) scope() licensor.Scope {
+	if a == writeKey {
+		return licensor.ScopeWrite
+	}
+	return licensor.ScopeRead
+}
+
+// idempotency is whether a route honours an Idempotency-Key header: the
+// first answer to a key is kept and replayed to repeats (idempotency.go).
+type idempotency int
+
+const (
+	noKey       idempotency = iota // reads; deletes; updates guarded by If-Match
+	keyOptional                    // honoured when sent
+	keyRequired                    // refused without one (400 IDEMPOTENCY_KEY_REQUIRED)
+)
+
+// route is one operation of the API: the endpoint table of the contract,
+// with who may call it and whether it honours an Idempotency-Key.
 type route struct {
 	method, path, operation string
+	access                  access
+	idempotency             idempotency
 	handle                  handlerFunc
 }
 
-// managementRoutes is the License Management API v4: the endpoint table of
-// the contract, sorted by path. Every route is behind an API key.
-func (s *Server) managementRoutes() []route {
-	return []route{
-		{"GET", basePath + "/licenses", "GetLicenses", s.getLicenses},
-		{"POST", basePath + "/licenses", "CreateLicense", s.createLicense},
-		{"POST", basePath + "/licenses/batch_create", "BatchCreateLicenses", s.batchCreateLicenses},
-		{"POST", basePath + "/licenses/batch_delete", "BatchDeleteLicenses", s.batchDeleteLicenses},
-		{"GET", basePath + "/licenses/{license_id}", "GetLicenseById", s.getLicense},
-		{"DELETE", basePath + "/licenses/{license_id}", "DeleteLicenseById", s.deleteLicense},
-		{"GET", basePath + "/products", "GetAllProducts", s.getProducts},
-		{"POST", basePath + "/products", "CreateProduct", s.createProduct},
-		{"GET", basePath + "/products/{product_id}", "GetProductById", s.getProduct},
-		{"PATCH", basePath + "/products/{product_id}", "UpdateProduct", s.updateProduct},
-		{"DELETE", basePath + "/products/{product_id}", "DeleteProductById", s.deleteProduct},
-		{"GET", basePath + "/users/{user_id}/licenses", "GetLicensesByUser", s.getUserLicenses},
-		{"GET", basePath + "/events", "GetEvents", s.getEvents},
-		{"GET", basePath + "/webhooks", "GetWebhooks", s.getWebhooks},
-		{"POST", basePath + "/webhooks", "CreateWebhook", s.createWebhook},
-		{"GET", basePath + "/webhooks/{webhook_id}", "GetWebhookById", s.getWebhook},
-		{"PATCH", basePath + "/webhooks/{webhook_id}", "UpdateWebhook", s.updateWebhook},
-		{"DELETE", basePath + "/webhooks/{webhook_id}", "DeleteWebhookById", s.deleteWebhook},
-		{"GET", basePath + "/webhooks/{webhook_id}/deliveries", "GetWebhookDeliveries", s.getDeliveries},
-		{"POST", basePath + "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "RedeliverWebhookDelivery", s.redeliver},
-		{"GET", basePath + "/users/{user_id}/entitlements", "GetEntitlementsByUser", s.getEntitlements},
-		{"POST", basePath + "/entitlements/check", "CheckEntitlements", s.checkEntitlements},
-	}
-}
-
-// endUserRoutes is the End-user License API v4, sorted by path. Every
-// route is behind a user's bearer token, whose subject must be the
-// {user_id} of the path (enduser.go).
-func (s *Server) endUserRoutes() []route {
-	return []route{
-		{"GET", endUserPath + "/products", "GetEndUserProducts", s.getEndUserProducts},
-		{"GET", endUserPath + "/users/{user_id}/entitlements", "GetUserEntitlements", s.getUserEntitlements},
-		{"GET", endUserPath + "/users/{user_id}/licenses", "GetUserLicenses", s.getEndUserLicenses},
-		{"POST", endUserPath + "/users/{user_id}/licenses", "PurchaseUserLicense", s.purchase},
-	}
-}
-
-// publicRoutes need no API key.
-func (s *Server) publicRoutes() []route {
+// routeTable is every route, sorted by path within each API. Handlers are
+// named after their operation ids.
+func (s *Server) routeTable() []route {
+	m, u := basePath, endUserPath
 	routes := []route{
-		{"GET", "/healthz", "GetHealth", s.healthz},
-		{"GET", "/readyz", "GetReadiness", s.readyz},
-		{"GET", basePath + "/openapi.json", "GetOpenAPI", s.openAPI},
+		// License Management API v4: a BSS with an API key.
+		{"POST", m + "/entitlements/check", "CheckEntitlements", readKey, noKey, s.checkEntitlements},
+		{"GET", m + "/events", "GetEvents", readKey, noKey, s.getEvents},
+		{"GET", m + "/licenses", "GetLicenses", readKey, noKey, s.getLicenses},
+		{"POST", m + "/licenses", "CreateLicense", writeKey, keyOptional, s.createLicense},
+		{"POST", m + "/licenses/batch_create", "BatchCreateLicenses", writeKey, keyOptional, s.batchCreateLicenses},
+		{"POST", m + "/licenses/batch_delete", "BatchDeleteLicenses", writeKey, keyOptional, s.batchDeleteLicenses},
+		{"GET", m + "/licenses/{license_id}", "GetLicenseById", readKey, noKey, s.getLicenseById},
+		{"DELETE", m + "/licenses/{license_id}", "DeleteLicenseById", writeKey, noKey, s.deleteLicenseById},
+		{"GET", m + "/openapi.json", "GetOpenAPI", anyone, noKey, s.getOpenAPI},
+		{"GET", m + "/products", "GetAllProducts", readKey, noKey, s.getAllProducts},
+		{"POST", m + "/products", "CreateProduct", writeKey, keyOptional, s.createProduct},
+		{"GET", m + "/products/{product_id}", "GetProductById", readKey, noKey, s.getProductById},
+		{"PATCH", m + "/products/{product_id}", "UpdateProduct", writeKey, noKey, s.updateProduct},
+		{"DELETE", m + "/products/{product_id}", "DeleteProductById", writeKey, noKey, s.deleteProductById},
+		{"GET", m + "/users/{user_id}/entitlements", "GetEntitlementsByUser", readKey, noKey, s.getEntitlementsByUser},
+		{"GET", m + "/users/{user_id}/licenses", "GetLicensesByUser", readKey, noKey, s.getLicensesByUser},
+		// Webhook subscriptions carry their signing secrets: write keys only,
+		// reads included.
+		{"GET", m + "/webhooks", "GetWebhooks", writeKey, noKey, s.getWebhooks},
+		{"POST", m + "/webhooks", "CreateWebhook", writeKey, keyOptional, s.createWebhook},
+		{"GET", m + "/webhooks/{webhook_id}", "GetWebhookById", writeKey, noKey, s.getWebhookById},
+		{"PATCH", m + "/webhooks/{webhook_id}", "UpdateWebhook", writeKey, noKey, s.updateWebhook},
+		{"DELETE", m + "/webhooks/{webhook_id}", "DeleteWebhookById", writeKey, noKey, s.deleteWebhookById},
+		{"GET", m + "/webhooks/{webhook_id}/deliveries", "GetWebhookDeliveries", writeKey, noKey, s.getWebhookDeliveries},
+		{"POST", m + "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", "RedeliverWebhookDelivery", writeKey, keyOptional, s.redeliverWebhookDelivery},
+
+		// End-user License API v4: a viewer's app with the user's token.
+		{"GET", u + "/products", "GetEndUserProducts", userToken, noKey, s.getEndUserProducts},
+		{"GET", u + "/users/{user_id}/entitlements", "GetUserEntitlements", userToken, noKey, s.getUserEntitlements},
+		{"GET", u + "/users/{user_id}/licenses", "GetUserLicenses", userToken, noKey, s.getUserLicenses},
+		{"POST", u + "/users/{user_id}/licenses", "PurchaseUserLicense", userToken, keyRequired, s.purchaseUserLicense},
+
+		// Operations: no key.
+		{"GET", "/healthz", "GetHealth", anyone, noKey, s.getHealth},
+		{"GET", "/metrics", "GetMetrics", anyone, noKey, s.getMetrics},
+		{"GET", "/readyz", "GetReadiness", anyone, noKey, s.getReadiness},
 	}
-	if s.opts.MetricsOnAPI {
-		routes = append(routes, route{"GET", "/metrics", "GetMetrics", s.serveMetrics})
+	if !s.opts.MetricsOnAPI { // served on a listener of its own
+		routes = slices.DeleteFunc(routes, func(rt route) bool { return rt.operation == "GetMetrics" })
 	}
 	return routes
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.handler().ServeHTTP(w, r)
 	return nil
+}
+
+// wrap is a route's handler wrapped in what its table entry asks for;
+// a request meets the layers from the last added to the first.
+func (s *Server) wrap(rt route) http.Handler {
+	h := s.adapt(rt.handle)
+	if rt.idempotency != noKey {
+		h = s.idempotent(h)
+	}
+	if rt.access == anyone {
+		return h
+	}
+	h = s.limitBody(h)
+	if rt.idempotency == keyRequired {
+		h = s.requireIdempotencyKey(h)
+	}
+	if rt.access == userToken {
+		// End users have no API key, so no API key rate limit; a user's
+		// writes need the right to buy.
+		if rt.method != http.MethodGet {
+			h = s.canPurchase(h)
+		}
+		return s.noStore(s.bearer(h))
+	}
+	return s.noStore(s.authenticate(rt.access.scope(), s.limitRate(h)))
 }
 
 // routes builds the handler: middleware in the order a request meets it,
@@ -77,26 +130,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	methods := map[string][]string{}
-	for _, rt := range s.managementRoutes() {
-		h := s.adapt(rt.handle)
-		auth := s.authenticate
-		switch {
-		case rt.operation == "CheckEntitlements":
-			auth = s.authenticateQuery // a POST that only reads: a read key may
-		case rt.method == "GET" && strings.HasPrefix(rt.path, basePath+"/webhooks"):
-			auth = s.authenticateWrite // subscriptions: write keys only, reads included
-		case rt.method == "POST":
-			h = s.idempotent(h)
-		}
-		mux.Handle(rt.method+" "+rt.path, s.noStore(auth(s.limitRate(s.limitBody(h)))))
-		methods[rt.path] = append(methods[rt.path], rt.method)
-	}
-	for _, rt := range s.endUserRoutes() {
-		mux.Handle(rt.method+" "+rt.path, s.endUserHandler(rt))
-		methods[rt.path] = append(methods[rt.path], rt.method)
-	}
-	for _, rt := range s.publicRoutes() {
-		mux.Handle(rt.method+" "+rt.path, s.adapt(rt.handle))
+	for _, rt := range s.routeTable() {
+		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
 	// Any other method on a known path: 405 with Allow, as JSON:API. The
@@ -118,7 +153,7 @@ func (s *Server) routes() http.Handler {
 //go:embed openapi.json
 var openAPIDocument []byte
 
-func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(openAPIDocument)

@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -28,7 +31,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 	s := New(nil, Options{MetricsOnAPI: true})
 	served := map[string]string{}
-	for _, rt := range slices.Concat(s.managementRoutes(), s.endUserRoutes(), s.publicRoutes()) {
+	for _, rt := range s.routeTable() {
 		served[rt.method+" "+rt.path] = rt.operation
 	}
 	var problems []string
@@ -48,5 +51,57 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	slices.Sort(problems)
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// TestRouteTable keeps the table reading like the endpoint table of the API:
+// sorted by path within each API, each handler named after its operation id,
+// and each route's access the security the OpenAPI document declares.
+func TestRouteTable(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(nil, Options{MetricsOnAPI: true})
+	routes := s.routeTable()
+	api := func(path string) string {
+		switch {
+		case strings.HasPrefix(path, basePath):
+			return "management"
+		case strings.HasPrefix(path, endUserPath):
+			return "end-user"
+		}
+		return "operations"
+	}
+	for i := 1; i < len(routes); i++ {
+		a, b := routes[i-1], routes[i]
+		if api(a.path) == api(b.path) && a.path > b.path {
+			t.Errorf("route table: %s comes before %s", a.path, b.path)
+		}
+	}
+	for _, rt := range routes {
+		name := runtime.FuncForPC(reflect.ValueOf(rt.handle).Pointer()).Name()
+		name = strings.TrimSuffix(name[strings.LastIndex(name, ".")+1:], "-fm")
+		if want := string(unicode.ToLower(rune(rt.operation[0]))) + rt.operation[1:]; name != want {
+			t.Errorf("%s %s: handler %s, want %s (its operation id)", rt.method, rt.path, name, want)
+		}
+		op := doc.Paths.Find(rt.path).GetOperation(rt.method)
+		if op == nil {
+			continue // TestOpenAPIDescribesEveryRoute reports it
+		}
+		security := doc.Security
+		if op.Security != nil {
+			security = *op.Security
+		}
+		var schemes []string
+		for _, req := range security {
+			for name := range req {
+				schemes = append(schemes, name)
+			}
+		}
+		want := map[access][]string{anyone: nil, readKey: {"ApiKey"}, writeKey: {"ApiKey"}, userToken: {"Bearer"}}[rt.access]
+		if !slices.Equal(schemes, want) {
+			t.Errorf("%s %s: the document's security is %v, the route's access wants %v", rt.method, rt.path, schemes, want)
+		}
 	}
 }

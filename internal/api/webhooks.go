@@ -97,20 +97,6 @@ func deliveryOut(d *licensor.Delivery) deliveryResource {
 	return out
 }
 
-// authenticateWrite is authenticate for a GET that needs a write key: the
-// key is checked as for a POST; the handler sees the request as it came.
-func (s *Server) authenticateWrite(next http.Handler) http.Handler {
-	auth := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Method = http.MethodGet // r is the copy made below
-		next.ServeHTTP(w, r)
-	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asWrite := r.WithContext(r.Context()) // a shallow copy
-		asWrite.Method = http.MethodPost
-		auth.ServeHTTP(w, asWrite)
-	})
-}
-
 func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request) error {
 	if err := newQuery(r.URL).done(); err != nil {
 		return err
@@ -126,7 +112,7 @@ func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request) error {
 	return encode(w, http.StatusOK, doc)
 }
 
-func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getWebhookById(w http.ResponseWriter, r *http.Request) error {
 	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
@@ -210,7 +196,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	return encode(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
 }
 
-func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) deleteWebhookById(w http.ResponseWriter, r *http.Request) error {
 	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
@@ -225,8 +211,8 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// getDeliveries serves a webhook's delivery log, newest first.
-func (s *Server) getDeliveries(w http.ResponseWriter, r *http.Request) error {
+// getWebhookDeliveries serves a webhook's delivery log, newest first.
+func (s *Server) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
 	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
@@ -278,9 +264,9 @@ type logCursor struct {
 	Scope  string `json:"q"`
 }
 
-// redeliver queues a delivery again: 202, with the delivery that is now
+// redeliverWebhookDelivery queues a delivery again: 202, with the delivery that is now
 // pending.
-func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) redeliverWebhookDelivery(w http.ResponseWriter, r *http.Request) error {
 	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
