@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"runtime"
 	"slices"
@@ -103,5 +105,62 @@ func TestRouteTable(t *testing.T) {
 		if !slices.Equal(schemes, want) {
 			t.Errorf("%s %s: the document's security is %v, the route's access wants %v", rt.method, rt.path, schemes, want)
 		}
+	}
+}
+
+// TestOpenAPINullableSchemas keeps the nullable values generator-friendly:
+// OpenAPI 3.0's nullable only widens a type declared in the same schema
+// (nullable beside allOf: [$ref] has no effect, and strict clients then
+// reject the nulls the server sends), so each nullable value is an inline
+// copy of its component schema. The copies of one attribute must agree
+// with each other, so that they cannot drift apart.
+func TestOpenAPINullableSchemas(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string]string{} // property name → its constraints
+	first := map[string]string{}  // property name → where they were first seen
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["nullable"] == true && v["type"] == nil {
+				t.Errorf("%s: nullable without a type", at)
+			}
+			if props, ok := v["properties"].(map[string]any); ok {
+				for name, p := range props {
+					p, ok := p.(map[string]any)
+					if !ok || p["nullable"] != true {
+						continue
+					}
+					shape := map[string]any{}
+					for k, c := range p {
+						switch k {
+						case "description", "example", "default", "nullable":
+						default:
+							shape[k] = c
+						}
+					}
+					b, _ := json.Marshal(shape)
+					if s, ok := shapes[name]; ok && s != string(b) {
+						t.Errorf("nullable %q at %s is %s, but at %s it is %s", name, at, b, first[name], s)
+					} else if !ok {
+						shapes[name], first[name] = string(b), at
+					}
+				}
+			}
+			for k, c := range v {
+				walk(c, at+"/"+k)
+			}
+		case []any:
+			for i, c := range v {
+				walk(c, fmt.Sprintf("%s/%d", at, i))
+			}
+		}
+	}
+	walk(doc, "#")
+	if len(shapes) == 0 {
+		t.Fatal("no nullable attribute found: the walk is broken")
 	}
 }
