@@ -39,7 +39,7 @@ const (
 
 	// 403
 	CodeInsufficientScope  Code = "INSUFFICIENT_SCOPE"  // a read key on a write route
-	CodeAddressNotAllowed  Code = "ADDRESS_NOT_ALLOWED" // the client address is outside the key's networks
+	CodeAddressNotAllowed  Code = "ADDRESS_NOT_ALLOWED" // the client address is outside the key's networks, or unknown
 	CodeUserMismatch       Code = "USER_MISMATCH"       // the token's subject is not the user of the path
 	CodePurchaseRestricted Code = "PURCHASE_RESTRICTED" // the token carries LICENSE_PURCHASE_RESTRICTED
 	CodeProductNotBuyable  Code = "PRODUCT_NOT_BUYABLE" // the product's is_buyable is false

@@ -488,6 +488,29 @@ func TestTrustedProxy(t *testing.T) {
 	en.must(200, req{method: "GET", path: base + "/products", key: office, header: xff("198.51.100.1, 203.0.113.9, 127.0.0.5")})
 	en.must(403, req{method: "GET", path: base + "/products", key: office})
 
+	// A hop that is not a bare IP address fails closed: the client is
+	// unknown, and no network of a key contains an unknown client, not even
+	// the proxy's own (falling back to the proxy's address failed open).
+	proxyHost := en.createKey("proxy-host", licensor.ScopeRead, func(k *licensor.APIKey) {
+		k.Networks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("203.0.113.0/24")}
+	})
+	for _, h := range []string{
+		"203.0.113.7:4711", "[2001:db8::7]", "unknown", "203.0.113.9, unknown",
+		"unknown, 127.0.0.5", "203.0.113.9,", ", 127.0.0.5", "fe80::1%eth0", "",
+	} {
+		for _, key := range []string{office, proxyHost} {
+			r := en.must(403, req{method: "GET", path: base + "/products", key: key, header: xff(h)})
+			if codes := r.errorCodes(t); !slices.Equal(codes, []string{"ADDRESS_NOT_ALLOWED"}) {
+				t.Errorf("X-Forwarded-For %q: codes %v", h, codes)
+			}
+		}
+		// A key without networks does not care where the client is.
+		en.must(200, req{method: "GET", path: base + "/products", header: xff(h)})
+	}
+	// Garbage left of the right-most untrusted hop is never read.
+	en.must(200, req{method: "GET", path: base + "/products", key: office, header: xff("unknown, 203.0.113.9")})
+	en.must(200, req{method: "GET", path: base + "/products", key: proxyHost, header: xff("unknown, 203.0.113.9, 127.0.0.5")})
+
 	// From a peer that is not a trusted proxy the header changes nothing.
 	en2 := newEnv(t, e)
 	office2 := en2.createKey("office", licensor.ScopeRead, func(k *licensor.APIKey) {

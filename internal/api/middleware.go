@@ -247,7 +247,10 @@ func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handl
 		}
 		info := infoOf(r)
 		info.keyID, info.keyName = key.ID, key.Name
-		if addr := s.clientAddr(r); !key.AllowsAddr(addr) {
+		if addr, bad := s.clientAddr(r); !key.AllowsAddr(addr) {
+			if bad != "" {
+				return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q is limited to networks, and the client address is unknown: the X-Forwarded-For hop %q is not an IP address", key.Name, truncate(bad, 64))
+			}
 			return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
 		}
 		if !key.Scope.Covers(need) {
@@ -261,28 +264,41 @@ func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handl
 
 // clientAddr is the TCP peer, or, when the peer is a trusted proxy, the
 // right-most X-Forwarded-For address that is not a trusted proxy.
-func (s *Server) clientAddr(r *http.Request) netip.Addr {
+//
+// It fails closed: when the walk from the right meets a hop that is not a
+// bare IP address ("203.0.113.7:4711", "[2001:db8::7]", "unknown", an empty
+// element), the client is unknown, and clientAddr returns the zero Addr,
+// which no network of an API key contains, with the offending hop. Falling
+// back to the last address read would make the client a trusted proxy,
+// whose address an allow-list may well accept.
+func (s *Server) clientAddr(r *http.Request) (addr netip.Addr, badHop string) {
 	peer := parseAddr(r.RemoteAddr)
 	if !s.trusted(peer) {
-		return peer
+		return peer, ""
 	}
 	hops := r.Header.Values("X-Forwarded-For")
-	var list []string
-	for _, h := range hops {
-		list = append(list, strings.Split(h, ",")...)
-	}
-	addr := peer
-	for i := len(list) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(list[i]))
-		if err != nil {
-			break // a garbled hop: stop at the last address we could trust
+	addr = peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		rest := hops[i]
+		for last := false; !last; {
+			hop := rest
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				hop, rest = rest[j+1:], rest[:j]
+			} else {
+				last = true
+			}
+			hop = strings.TrimSpace(hop)
+			a, err := netip.ParseAddr(hop)
+			if err != nil || a.Zone() != "" {
+				return netip.Addr{}, hop
+			}
+			addr = a.Unmap()
+			if !s.trusted(addr) {
+				return addr, ""
+			}
 		}
-		addr = a.Unmap()
-		if !s.trusted(addr) {
-			break
-		}
 	}
-	return addr
+	return addr, ""
 }
 
 func (s *Server) trusted(a netip.Addr) bool {
