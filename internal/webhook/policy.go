@@ -36,7 +36,8 @@ type Policy struct {
 
 // blocked are the networks a delivery may not reach unless allowed, on top
 // of what netip.Addr's predicates cover (loopback, private, link-local,
-// multicast, unspecified).
+// multicast, unspecified) and of the IPv6 forms that embed an IPv4
+// address (embedded).
 var blocked = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
 	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT, shared address space
@@ -46,26 +47,65 @@ var blocked = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"), // documentation
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: would reach IPv4 addresses unchecked
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("2002::/16"),       // 6to4: embeds an IPv4 address
-	netip.MustParsePrefix("2001::/32"),       // Teredo: embeds an IPv4 address
+	netip.MustParsePrefix("3fff::/20"),       // documentation
 	netip.MustParsePrefix("100::/64"),        // discard-only
-	netip.MustParsePrefix("::/128"),          // unspecified
-	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated, still internal)
+}
+
+// IPv6 forms that carry an IPv4 address (RFC 4291, 6052, 8215, 3056, 4380,
+// 7915). Through a translator, a tunnel or a dual stack, dialling one may
+// reach the IPv4 address it embeds.
+var (
+	compatible = netip.MustParsePrefix("::/96")           // IPv4-compatible (deprecated): ::a.b.c.d
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT IPv4-translated: ::ffff:0:a.b.c.d
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")    // well-known NAT64 prefix: 64:ff9b::a.b.c.d
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")  // local-use NAT64, IPv4 anywhere past the prefix
+	sixToFour  = netip.MustParsePrefix("2002::/16")       // 6to4: 2002:AABB:CCDD::/48
+	teredo     = netip.MustParsePrefix("2001::/32")       // Teredo: server IPv4, then the client's inverted
+)
+
+// embedded sorts out the IPv6 forms that embed an IPv4 address. refuse is
+// true for the forms never dialled whatever they embed: IPv4-compatible
+// and IPv4-translated addresses (deprecated, or only meaningful inside a
+// translator), local-use NAT64 (the IPv4 address sits where the operator's
+// prefix length says, so it cannot be checked), 6to4 and Teredo
+// (deprecated tunnels to whatever relay answers; Teredo hides the client
+// address). Otherwise, for a well-known NAT64 address, v4 is the IPv4
+// address it reaches, which the policy judges as if it were dialled itself
+// (an IPv6-only host behind DNS64 reaches public receivers this way).
+func embedded(a netip.Addr) (v4 netip.Addr, refuse bool) {
+	if !a.Is6() || a.Is4In6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	switch {
+	case compatible.Contains(a), translated.Contains(a), nat64Local.Contains(a),
+		sixToFour.Contains(a), teredo.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:])), true
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:])), false
+	}
+	return netip.Addr{}, false
 }
 
 // ErrAddressNotAllowed is the error of a delivery the policy refused to
 // dial.
 var ErrAddressNotAllowed = errors.New("the webhook URL resolves to an address deliveries may not reach (loopback, private, link-local, multicast or reserved)")
 
-// Allowed reports whether a delivery may connect to addr.
+// Allowed reports whether a delivery may connect to addr. An IPv6 address
+// that embeds an IPv4 one (mapped, compatible, translated, NAT64, 6to4,
+// Teredo) is refused, or, for a well-known NAT64 address, judged by the
+// IPv4 address it embeds, so that no spelling of an internal IPv4 address
+// gets through.
 func (p *Policy) Allowed(addr netip.Addr) bool {
-	addr = addr.Unmap()
 	if p.AllowPrivate {
 		return true
 	}
+	if addr.Zone() != "" {
+		return false // a zone names an interface: link-local by nature
+	}
+	addr = addr.Unmap()
 	for _, n := range p.Allow {
 		if n.Contains(addr) {
 			return true
@@ -80,6 +120,11 @@ func (p *Policy) Allowed(addr netip.Addr) bool {
 		if n.Contains(addr) {
 			return false
 		}
+	}
+	if v4, refuse := embedded(addr); refuse {
+		return false
+	} else if v4.IsValid() {
+		return p.Allowed(v4)
 	}
 	return true
 }
