@@ -59,6 +59,7 @@ const (
 	CodeProductInUse           Code = "PRODUCT_IN_USE"            // the product still has live licenses
 	CodeConflict               Code = "CONFLICT"                  // any other conflicting state (e.g. a duplicate key name)
 	CodeIdempotencyKeyInFlight Code = "IDEMPOTENCY_KEY_IN_FLIGHT" // a request with this Idempotency-Key is still running
+	CodeResourceMismatch       Code = "RESOURCE_MISMATCH"         // the primary data's type is not the endpoint's (or, on PATCH, its id is not the path's): JSON:API's 409
 
 	// 412
 	CodePreconditionFailed Code = "PRECONDITION_FAILED" // If-Match does not match the current ETag

@@ -55,6 +55,14 @@ func TestBadInput(t *testing.T) {
 			{"unknown product", req{method: "POST", path: base + "/licenses", body: licenseBody("u1", "987654", nil)}, 404, "PRODUCT_NOT_FOUND", "/data/relationships/product"},
 			{"wrong media type", req{method: "POST", path: base + "/licenses", body: lic(nil), contentType: "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
 			{"form media type", req{method: "POST", path: base + "/products", body: "title=x", contentType: "application/x-www-form-urlencoded"}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
+			// JSON:API 1.1: its media type with a parameter other than ext and
+			// profile, or with an extension the server does not support: 415.
+			{"JSON:API extension", req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x"}), contentType: `application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"`}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
+			{"JSON:API charset", req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x"}), contentType: "application/vnd.api+json; charset=utf-8"}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
+			// JSON:API 1.1: a resource object of a type the endpoint does not
+			// take, or a PATCH whose id is not the path's: 409.
+			{"create of another type", req{method: "POST", path: base + "/products", body: map[string]any{"data": map[string]any{"type": "License", "attributes": map[string]any{"title": "x"}}}}, 409, "RESOURCE_MISMATCH", "/data/type"},
+			{"patch of another type", req{method: "PATCH", path: base + "/products/" + pid, body: map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{"title": "y"}}}}, 409, "RESOURCE_MISMATCH", "/data/type"},
 			{"id not positive", req{method: "GET", path: base + "/licenses/0"}, 400, "INVALID_ID", ""},
 			{"id not integer", req{method: "GET", path: base + "/licenses/abc"}, 400, "INVALID_ID", ""},
 			{"id with sign", req{method: "DELETE", path: base + "/products/+5"}, 400, "INVALID_ID", ""},
@@ -79,7 +87,7 @@ func TestBadInput(t *testing.T) {
 			{"product price without currency", req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x", "price_currency_amount": 5})}, 400, "MISSING_ATTRIBUTE", "/data/attributes/price_currency_iso4217"},
 			{"product bad channel", req{method: "POST", path: base + "/products", body: map[string]any{"data": map[string]any{"type": "Product", "attributes": map[string]any{"title": "x"}, "relationships": map[string]any{"live": map[string]any{"data": []any{map[string]any{"type": "Channel"}}}}}}}, 400, "INVALID_RELATIONSHIP", "/data/relationships/live/data/0/id"},
 			{"product unknown relationship", req{method: "POST", path: base + "/products", body: map[string]any{"data": map[string]any{"type": "Product", "attributes": map[string]any{"title": "x"}, "relationships": map[string]any{"vod": map[string]any{"data": []any{}}}}}}, 400, "UNKNOWN_ATTRIBUTE", "/data/relationships/vod"},
-			{"patch id mismatch", req{method: "PATCH", path: base + "/products/" + pid, body: map[string]any{"data": map[string]any{"type": "Product", "id": "999", "attributes": map[string]any{"title": "y"}}}}, 400, "INVALID_ATTRIBUTE", "/data/id"},
+			{"patch id mismatch", req{method: "PATCH", path: base + "/products/" + pid, body: map[string]any{"data": map[string]any{"type": "Product", "id": "999", "attributes": map[string]any{"title": "y"}}}}, 409, "RESOURCE_MISMATCH", "/data/id"},
 			{"patch clears currency only", req{method: "PATCH", path: base + "/products/" + pid, body: map[string]any{"data": map[string]any{"type": "Product", "attributes": map[string]any{"price_currency_iso4217": nil}}}}, 400, "MISSING_ATTRIBUTE", "/data/attributes/price_currency_iso4217"},
 			{"patch unknown product", req{method: "PATCH", path: base + "/products/999999", body: map[string]any{"data": map[string]any{"type": "Product", "attributes": map[string]any{"title": "y"}}}}, 404, "PRODUCT_NOT_FOUND", ""},
 			{"batch not an array", req{method: "POST", path: base + "/licenses/batch_create", body: lic(nil)}, 400, "INVALID_REQUEST", "/data"},
@@ -123,6 +131,26 @@ func TestBadInput(t *testing.T) {
 		p := en.must(200, req{method: "GET", path: base + "/products/" + pid}).json(t)
 		if path(p, "data", "attributes", "price_currency_iso4217") != "EUR" {
 			t.Errorf("a refused patch changed the product: %v", p)
+		}
+	})
+}
+
+// TestMediaTypeParameters: the parameters JSON:API 1.1 allows on its media
+// type (profile, which a server may ignore, and an empty ext) are accepted,
+// and so is application/json with a charset; TestBadInput has the refusals.
+func TestMediaTypeParameters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e)
+		for _, ct := range []string{
+			`application/vnd.api+json; profile="https://example.com/profiles/timestamps"`,
+			`application/vnd.api+json; ext=""`,
+			"application/json; charset=utf-8",
+			"Application/Vnd.Api+JSON",
+		} {
+			r := en.do(req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x"}), contentType: ct})
+			if r.StatusCode != 201 {
+				t.Errorf("Content-Type %s: %d %s, want 201", ct, r.StatusCode, r.body)
+			}
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -84,13 +85,31 @@ func jsonErrorText(err error) string {
 	return "unexpected end of input"
 }
 
+// checkMediaType accepts a request body as application/json (with any
+// parameters) or as the JSON:API media type with no parameter but profile
+// (which a server may ignore) and an empty ext. JSON:API 1.1 answers any
+// other parameter, and an extension the server does not support, with 415;
+// this server supports no extension.
 func checkMediaType(ct string) error {
 	if ct == "" {
 		return licensor.Errorf(licensor.CodeUnsupportedMediaType, "Content-Type must be application/vnd.api+json or application/json")
 	}
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && mt != mediaType) {
 		return licensor.Errorf(licensor.CodeUnsupportedMediaType, "Content-Type %q is not supported; use application/vnd.api+json or application/json", ct)
+	}
+	if mt != mediaType {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(params))
+	for _, name := range names {
+		switch v := strings.TrimSpace(params[name]); {
+		case name == "profile", name == "ext" && v == "":
+		case name == "ext":
+			return licensor.Errorf(licensor.CodeUnsupportedMediaType, "Content-Type %q asks for the JSON:API extension %q; this server supports none", ct, v)
+		default:
+			return licensor.Errorf(licensor.CodeUnsupportedMediaType, "Content-Type %q has the parameter %q; JSON:API allows only ext and profile on application/vnd.api+json", ct, name)
+		}
 	}
 	return nil
 }
@@ -217,7 +236,8 @@ func (o *object) integer(name string, min int64) (*int64, bool) {
 	return &n, true
 }
 
-// typ checks the type member of a resource object or identifier.
+// typ checks the type member of a resource identifier in a relationship
+// (the primary data's own type: primaryType).
 func (o *object) typ(want string) {
 	v, ok := o.get("type")
 	if !ok {
@@ -226,6 +246,19 @@ func (o *object) typ(want string) {
 	}
 	if s, _ := v.(string); s != want {
 		o.fail(licensor.CodeInvalidAttribute, "type", "type must be %q", want)
+	}
+}
+
+// primaryType checks the type member of the request's primary data: a type
+// the endpoint does not take is JSON:API's 409 Conflict, not a bad value.
+func (o *object) primaryType(want string) {
+	v, ok := o.get("type")
+	if !ok {
+		o.fail(licensor.CodeMissingAttribute, "type", "type %q is required", want)
+		return
+	}
+	if s, _ := v.(string); s != want {
+		o.fail(licensor.CodeResourceMismatch, "type", "type must be %q: this endpoint takes %s resources", want, want)
 	}
 }
 
@@ -303,7 +336,7 @@ func parseLicense(m map[string]any) (licensor.LicenseDraft, error) {
 	var errs licensor.Errors
 	var d licensor.LicenseDraft
 	res := newObject(m, "", &errs)
-	res.typ("License")
+	res.primaryType("License")
 	res.forbid("id", "id is assigned by the server; leave it out")
 	res.ignore("links", "meta")
 	if a, ok := res.object("attributes"); ok {
@@ -377,12 +410,12 @@ func parseProduct(m map[string]any, wantID int64) (licensor.ProductPatch, error)
 	var errs licensor.Errors
 	var p licensor.ProductPatch
 	res := newObject(m, "", &errs)
-	res.typ("Product")
+	res.primaryType("Product")
 	res.ignore("links", "meta")
 	if wantID == 0 {
 		res.forbid("id", "id is assigned by the server; leave it out")
 	} else if s, ok := res.str("id", 0); ok && *s != id(wantID) {
-		res.fail(licensor.CodeInvalidAttribute, "id", "id %q does not match the product in the path (%d)", *s, wantID)
+		res.fail(licensor.CodeResourceMismatch, "id", "id %q does not match the product in the path (%d)", *s, wantID)
 	}
 	if a, ok := res.object("attributes"); ok {
 		p.Title, _ = a.str("title", licensor.MaxTitleLen)

@@ -362,7 +362,7 @@ func parsePurchase(m map[string]any, user string) (int64, error) {
 	var errs licensor.Errors
 	var productID int64
 	res := newObject(m, "", &errs)
-	res.typ("License")
+	res.primaryType("License")
 	res.forbid("id", "id is assigned by the server; leave it out")
 	res.ignore("links", "meta")
 	const serverSide = "a purchase takes the product's defaults; only purchase_record.payment_method may be sent"

@@ -242,7 +242,7 @@ func TestWebhooksAPI(t *testing.T) {
 			"bad secret":       {"POST", hooks, webhookBody(map[string]any{"url": "https://x.example/", "secret": "hunter2"}), 400, "INVALID_ATTRIBUTE", "/data/attributes/secret"},
 			"unknown member":   {"POST", hooks, webhookBody(map[string]any{"url": "https://x.example/", "active": true}), 400, "UNKNOWN_ATTRIBUTE", "/data/attributes/active"},
 			"patch to private": {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{"url": "https://10.0.0.1/"}}}, 400, "INVALID_ATTRIBUTE", "/data/attributes/url"},
-			"patch other id":   {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "id": "2", "attributes": map[string]any{}}}, 400, "INVALID_ATTRIBUTE", "/data/id"},
+			"patch other id":   {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "id": "2", "attributes": map[string]any{}}}, 409, "RESOURCE_MISMATCH", "/data/id"},
 			"patch unknown":    {"PATCH", hooks + "/99", map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{}}}, 404, "WEBHOOK_NOT_FOUND", ""},
 			"get unknown":      {"GET", hooks + "/99", nil, 404, "WEBHOOK_NOT_FOUND", ""},
 			"bad id":           {"GET", hooks + "/x", nil, 400, "INVALID_ID", ""},

@@ -292,12 +292,12 @@ func parseWebhook(m map[string]any, wantID int64) (licensor.WebhookPatch, error)
 	var errs licensor.Errors
 	var p licensor.WebhookPatch
 	res := newObject(m, "", &errs)
-	res.typ("Webhook")
+	res.primaryType("Webhook")
 	res.ignore("links", "meta")
 	if wantID == 0 {
 		res.forbid("id", "id is assigned by the server; leave it out")
 	} else if s, ok := res.str("id", 0); ok && *s != id(wantID) {
-		res.fail(licensor.CodeInvalidAttribute, "id", "id %q does not match the webhook in the path (%d)", *s, wantID)
+		res.fail(licensor.CodeResourceMismatch, "id", "id %q does not match the webhook in the path (%d)", *s, wantID)
 	}
 	if a, ok := res.object("attributes"); ok {
 		p.URL, _ = a.str("url", licensor.MaxWebhookURLLen)
