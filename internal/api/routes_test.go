@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -162,5 +163,37 @@ func TestOpenAPINullableSchemas(t *testing.T) {
 	walk(doc, "#")
 	if len(shapes) == 0 {
 		t.Fatal("no nullable attribute found: the walk is broken")
+	}
+}
+
+// TestAPIGuideNamesEveryOperation keeps docs/api.md, the API in prose, in
+// step with the routes: every operation has a row in one of its tables,
+// and every row names an operation that exists.
+func TestAPIGuideNamesEveryOperation(t *testing.T) {
+	guide, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, line := range strings.Split(string(guide), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.Contains(line, "`") {
+			continue
+		}
+		if op := strings.TrimSpace(cells[1]); op != "" && unicode.IsUpper(rune(op[0])) && !strings.ContainsAny(op, " `") {
+			rows[op] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, rt := range New(nil, Options{MetricsOnAPI: true}).routeTable() {
+		served[rt.operation] = true
+		if !rows[rt.operation] {
+			t.Errorf("docs/api.md has no row for %s (%s %s)", rt.operation, rt.method, rt.path)
+		}
+	}
+	for op := range rows {
+		if !served[op] {
+			t.Errorf("docs/api.md names %s, which is not an operation", op)
+		}
 	}
 }
