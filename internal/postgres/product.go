@@ -194,69 +194,14 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
 	return nil
 }
 
-// productSortKey returns the SQL expression a product sort field orders
-// by. The title column is COLLATE "C": bytewise, as on SQLite.
-func productSortKey(field string) (string, bool) {
-	switch field {
-	case "id", "title", "created_at":
-		return field, true
-	}
-	return "", false
-}
-
 // FindProducts lists live products, one keyset page at a time.
 func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licensor.ProductPage, error) {
-	field := q.Sort.Field
-	if field == "" {
-		field = "id"
-	}
-	key, ok := productSortKey(field)
-	if !ok {
-		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
-			Detail: fmt.Sprintf("cannot sort products by %q", field)}
-	}
-	limit := sqlfilter.PageLimit(q.Limit)
-
 	var ph placeholders
-	conds := []string{"deleted_at IS NULL"}
-	f := q.Filter
-	if f.Type != nil {
-		conds = append(conds, "type = "+ph.Arg(*f.Type))
+	list, err := sqlfilter.Products(&ph, q, `strpos(%s, %s) > 0`)
+	if err != nil {
+		return nil, err
 	}
-	if f.IsPremium != nil {
-		conds = append(conds, "is_premium = "+ph.Arg(*f.IsPremium))
-	}
-	if f.IsBuyable != nil {
-		conds = append(conds, "is_buyable = "+ph.Arg(*f.IsBuyable))
-	}
-	if f.IsVisible != nil {
-		conds = append(conds, "is_visible = "+ph.Arg(*f.IsVisible))
-	}
-	if f.Title != nil {
-		conds = append(conds, "strpos(title_lower, "+ph.Arg(strings.ToLower(*f.Title))+") > 0")
-	}
-	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
-
-	op, dir := ">", "ASC"
-	if q.Sort.Desc {
-		op, dir = "<", "DESC"
-	}
-	if a := q.After; a != nil {
-		switch field {
-		case "id":
-			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
-		case "title":
-			conds = append(conds, fmt.Sprintf("(title, id) %s (%s::text, %s::bigint)", op, ph.Arg(a.Str), ph.Arg(a.ID)))
-		default:
-			conds = append(conds, fmt.Sprintf("(%s, id) %s (%s::bigint, %s::bigint)", key, op, ph.Arg(a.Int), ph.Arg(a.ID)))
-		}
-	}
-	order := "id " + dir
-	if field != "id" {
-		order = key + " " + dir + ", id " + dir
-	}
-	query := `SELECT ` + productColumns + ` FROM products WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
+	query, countArgs := fmt.Sprintf(list.Query, productColumns), ph.args[:list.CountArgs]
 
 	var page *licensor.ProductPage
 	run := func(qr querier) error {
@@ -278,14 +223,13 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 		if q.Count {
 			var total int64
-			if err := qr.QueryRow(ctx, `SELECT count(*) FROM products WHERE `+countWhere, countArgs...).Scan(&total); err != nil {
+			if err := qr.QueryRow(ctx, list.Count, countArgs...).Scan(&total); err != nil {
 				return err
 			}
 			page.Total = &total
 		}
 		return nil
 	}
-	var err error
 	if q.Count {
 		err = db.readTx(ctx, func(tx pgx.Tx) error { return run(tx) })
 	} else {
@@ -294,18 +238,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find products: %w", unavailable(err))
 	}
-	if len(page.Products) > limit {
-		page.Products = page.Products[:limit]
-		last := page.Products[limit-1]
-		switch field {
-		case "id":
-			page.Next = &licensor.Cursor{Int: last.ID, ID: last.ID}
-		case "title":
-			page.Next = &licensor.Cursor{Str: last.Title, ID: last.ID}
-		case "created_at":
-			page.Next = &licensor.Cursor{Int: last.CreatedAt, ID: last.ID}
-		}
-	}
+	list.Page(page)
 	return page, nil
 }
 

@@ -208,72 +208,14 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, productID)
 	return gone, nil
 }
 
-// productSortKey returns the SQL expression a product sort field orders by.
-func productSortKey(field string) (string, bool) {
-	switch field {
-	case "id", "title", "created_at":
-		return field, true
-	}
-	return "", false
-}
-
 // FindProducts lists live products, one keyset page at a time.
 func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licensor.ProductPage, error) {
-	field := q.Sort.Field
-	if field == "" {
-		field = "id"
-	}
-	key, ok := productSortKey(field)
-	if !ok {
-		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
-			Detail: fmt.Sprintf("cannot sort products by %q", field)}
-	}
-	limit := sqlfilter.PageLimit(q.Limit)
-
 	var ph placeholders
-	conds := []string{"deleted_at IS NULL"}
-	f := q.Filter
-	if f.Type != nil {
-		conds = append(conds, "type = "+ph.Arg(*f.Type))
+	list, err := sqlfilter.Products(&ph, q, `instr(%s, %s) > 0`)
+	if err != nil {
+		return nil, err
 	}
-	if f.IsPremium != nil {
-		conds = append(conds, "is_premium = "+ph.Arg(*f.IsPremium))
-	}
-	if f.IsBuyable != nil {
-		conds = append(conds, "is_buyable = "+ph.Arg(*f.IsBuyable))
-	}
-	if f.IsVisible != nil {
-		conds = append(conds, "is_visible = "+ph.Arg(*f.IsVisible))
-	}
-	if f.Title != nil {
-		conds = append(conds, "instr(title_lower, "+ph.Arg(strings.ToLower(*f.Title))+") > 0")
-	}
-	countWhere, countArgs := strings.Join(conds, " AND "), append([]any(nil), ph.args...)
-
-	op, dir := ">", "ASC"
-	if q.Sort.Desc {
-		op, dir = "<", "DESC"
-	}
-	if a := q.After; a != nil {
-		switch field {
-		case "id":
-			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
-		case "title":
-			// The leading bound, implied by the row comparison, makes
-			// SQLite search the index rather than scan it.
-			conds = append(conds, fmt.Sprintf("title %s= %s AND (title, id) %s (%s, %s)",
-				op, ph.Arg(a.Str), op, ph.Arg(a.Str), ph.Arg(a.ID)))
-		default:
-			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
-				key, op, ph.Arg(a.Int), key, op, ph.Arg(a.Int), ph.Arg(a.ID)))
-		}
-	}
-	order := "id " + dir
-	if field != "id" {
-		order = key + " " + dir + ", id " + dir
-	}
-	query := `SELECT ` + productColumns + ` FROM products WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
+	query, countArgs := fmt.Sprintf(list.Query, productColumns), ph.args[:list.CountArgs]
 
 	page := &licensor.ProductPage{Products: []licensor.Product{}}
 	run := func(qr querier) error {
@@ -294,14 +236,13 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 		if q.Count {
 			var total int64
-			if err := qr.QueryRowContext(ctx, `SELECT count(*) FROM products WHERE `+countWhere, countArgs...).Scan(&total); err != nil {
+			if err := qr.QueryRowContext(ctx, list.Count, countArgs...).Scan(&total); err != nil {
 				return err
 			}
 			page.Total = &total
 		}
 		return nil
 	}
-	var err error
 	if q.Count {
 		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(db.rtx(tx)) })
 	} else {
@@ -310,17 +251,6 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find products: %w", unavailable(err))
 	}
-	if len(page.Products) > limit {
-		page.Products = page.Products[:limit]
-		last := page.Products[limit-1]
-		switch field {
-		case "id":
-			page.Next = &licensor.Cursor{Int: last.ID, ID: last.ID}
-		case "title":
-			page.Next = &licensor.Cursor{Str: last.Title, ID: last.ID}
-		case "created_at":
-			page.Next = &licensor.Cursor{Int: last.CreatedAt, ID: last.ID}
-		}
-	}
+	list.Page(page)
 	return page, nil
 }
