@@ -18,8 +18,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -193,15 +191,18 @@ func (d *Dispatcher) attempt(ctx context.Context, job licensor.DeliveryJob) {
 	if err == nil {
 		o.Delivered = true
 	} else {
-		o.Error = truncate(err.Error(), 500)
+		// The log line has the cause; the delivery log, which write keys
+		// read, a stable message without addresses or Go error text.
+		o.Error = describe(err, d.opts.Timeout)
+		cause := truncate(err.Error(), 500)
 		if age := start.Sub(time.Unix(job.CreatedAt, 0)); age < d.opts.MaxAge {
 			o.RetryAt = start.Add(d.backoff(job.Attempts)).Unix()
 			d.log.Info("webhook: delivery failed; will retry", "webhook", job.WebhookID, "delivery", job.ID,
-				"event", job.EventSeq, "attempt", job.Attempts, "status", status, "err", o.Error,
+				"event", job.EventSeq, "attempt", job.Attempts, "status", status, "reason", o.Error, "err", cause,
 				"retry_at", time.Unix(o.RetryAt, 0).UTC())
 		} else {
 			d.log.Warn("webhook: delivery failed for good", "webhook", job.WebhookID, "delivery", job.ID,
-				"event", job.EventSeq, "attempts", job.Attempts, "status", status, "err", o.Error)
+				"event", job.EventSeq, "attempts", job.Attempts, "status", status, "reason", o.Error, "err", cause)
 		}
 	}
 	// Record even if ctx ends now: an attempt that was made should not
@@ -217,30 +218,27 @@ func (d *Dispatcher) attempt(ctx context.Context, job licensor.DeliveryJob) {
 func (d *Dispatcher) send(ctx context.Context, job *licensor.DeliveryJob, now time.Time) (int, error) {
 	body, err := Body(&job.Event)
 	if err != nil {
-		return 0, err
+		return 0, requestError{err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, requestError{err}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "licensor-webhooks/1")
 	if err := Sign(req.Header, job.Secret, MessageID(&job.Event), now.Unix(), body); err != nil {
-		return 0, err
+		return 0, requestError{err}
 	}
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
-		if errors.Is(err, ErrAddressNotAllowed) {
-			return 0, ErrAddressNotAllowed
-		}
 		return 0, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("the receiver answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return resp.StatusCode, httpStatusError(resp.StatusCode)
 	}
 	return resp.StatusCode, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -379,6 +380,89 @@ func TestDelivery(t *testing.T) {
 			}
 			if n := len(r.snapshot()); n != 0 {
 				t.Errorf("the internal receiver got %d requests", n)
+			}
+		})
+
+		t.Run("LastErrorSanitized", func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			// A port nothing listens on.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closedPort := ln.Addr().String()
+			ln.Close()
+			// A listener that hangs up on every connection.
+			hangup, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hangup.Close() })
+			go func() {
+				for {
+					c, err := hangup.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			failing := newReceiver(t, func(int) (int, time.Duration) { return http.StatusInternalServerError, 0 })
+			hanging := newReceiver(t, func(int) (int, time.Duration) { return http.StatusOK, 5 * time.Second })
+			tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			tlsSrv.StartTLS()
+			t.Cleanup(tlsSrv.Close)
+			plain := newReceiver(t, ok)
+			cases := []struct {
+				url    string
+				want   []string // one of
+				secret string
+			}{
+				{"http://" + closedPort + "/hook", []string{"connection refused"}, ""},
+				{failing.srv.URL + "/hook", []string{"HTTP 500"}, failing.secret},
+				{hanging.srv.URL + "/hook", []string{"timeout after 500ms"}, hanging.secret},
+				{"http://" + hangup.Addr().String() + "/hook", []string{"connection closed by the receiver before it answered", "connection reset by the receiver"}, ""},
+				{tlsSrv.URL + "/hook", []string{"TLS certificate not trusted"}, ""},
+				{"https://" + plain.srv.Listener.Addr().String() + "/hook", []string{"TLS handshake failed: the receiver does not speak TLS"}, ""},
+				// What the resolver says depends on the machine's DNS.
+				{"http://licensor-test.invalid/hook", []string{"host not found", "DNS lookup failed", "timeout after 500ms (DNS lookup)"}, ""},
+			}
+			var hooks []licensor.Webhook
+			for _, c := range cases {
+				if c.secret == "" {
+					c.secret = licensor.NewWebhookSecret()
+				}
+				w := licensor.Webhook{URL: c.url, Secret: c.secret, EventTypes: []licensor.EventType{licensor.EventProductCreated}}
+				if err := s.CreateWebhook(context.Background(), &w, licensor.Change{Time: time.Now().Unix()}); err != nil {
+					t.Fatal(err)
+				}
+				hooks = append(hooks, w)
+			}
+			run(t, s, webhook.Options{Policy: webhook.Policy{AllowHTTP: true, AllowPrivate: true}, Timeout: 500 * time.Millisecond, MaxAge: time.Nanosecond})
+			workload(t, s, 0)
+			for i, h := range hooks {
+				var d licensor.Delivery
+				waitFor(t, "the delivery to "+cases[i].url+" to fail", func() bool {
+					page, err := s.FindDeliveries(context.Background(), licensor.DeliveryQuery{WebhookID: h.ID, Limit: 10})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(page.Deliveries) != 1 || page.Deliveries[0].State != licensor.DeliveryFailed {
+						return false
+					}
+					d = page.Deliveries[0]
+					return true
+				})
+				if !slices.Contains(cases[i].want, d.LastError) {
+					t.Errorf("%s: last_error %q, want one of %q", cases[i].url, d.LastError, cases[i].want)
+				}
+				for _, leak := range []string{"127.0.0.1", "10.", ":53", "dial", "lookup", "Post ", "tcp", "x509", "tls:"} {
+					if strings.Contains(d.LastError, leak) {
+						t.Errorf("%s: last_error %q shows %q", cases[i].url, d.LastError, leak)
+					}
+				}
 			}
 		})
 
