@@ -104,7 +104,12 @@ func describe(err error, timeout time.Duration) string {
 		return failTLS
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return failClosed
-	case strings.Contains(err.Error(), "malformed HTTP"): // net/http has no type for it
+	}
+	// net/http has no exported error for these.
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "server closed idle connection"):
+		return failClosed
+	case strings.Contains(msg, "malformed HTTP"):
 		return failBadResponse
 	}
 	return failUnknown
