@@ -124,11 +124,11 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 	if q.After > head {
 		return nil, fmt.Errorf("postgres: events: %w", cursorAhead(q.After, head))
 	}
-	var ph placeholders
-	conds := eventConditions(&ph, q.Filter)
+	ph := sqlfilter.PostgreSQL.Args()
+	conds := eventConditions(ph, q.Filter)
 	conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
 	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
-		` ORDER BY seq LIMIT `+ph.Arg(limit), ph.args...)
+		` ORDER BY seq LIMIT `+ph.Arg(limit), ph.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
@@ -164,7 +164,7 @@ func cursorAhead(after, head int64) error {
 }
 
 // eventConditions returns the WHERE conditions of an event filter.
-func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
+func eventConditions(ph *sqlfilter.Args, f licensor.EventFilter) []string {
 	conds := []string{}
 	if len(f.Types) > 0 {
 		types := make([]string, len(f.Types))

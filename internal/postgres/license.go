@@ -351,53 +351,16 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
 // FindLicenses lists live licenses, one keyset page at a time, with their
 // effective status at q.Now.
 func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
-	field := q.Sort.Field
-	if field == "" {
-		field = "id"
-	}
-	key, ok := sqlfilter.LicenseSortKey(field)
-	if !ok {
-		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
-			Detail: fmt.Sprintf("cannot sort licenses by %q", field)}
-	}
-	limit := sqlfilter.PageLimit(q.Limit)
-
-	// The keyset bound comes first: SQLite starts an index range at the
-	// first usable bound of the WHERE clause, and past the first page the
-	// cursor's bound is tighter than a range filter on the sort key.
-	var ph placeholders
-	var conds []string
-	if q.After != nil {
-		conds = append(conds, sqlfilter.LicenseKeyset(&ph, field, q.After, q.Sort.Desc))
-	}
-	filter, err := sqlfilter.LicenseConditions(&ph, q.Filter, q.Now)
+	list, err := sqlfilter.Licenses(sqlfilter.PostgreSQL, q)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find licenses: %w", err)
 	}
-	conds = append(conds, filter...)
-	var countWhere string
-	var countArgs []any
-	if q.Count {
-		var cph placeholders
-		filter, _ := sqlfilter.LicenseConditions(&cph, q.Filter, q.Now) // as above: no error
-		countWhere, countArgs = strings.Join(filter, " AND "), cph.args
-	}
-
-	dir := "ASC"
-	if q.Sort.Desc {
-		dir = "DESC"
-	}
-	order := "id " + dir
-	if field != "id" {
-		order = key + " " + dir + ", id " + dir
-	}
-	query := `SELECT ` + licenseColumns + ` FROM licenses WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
+	query := fmt.Sprintf(list.Query, licenseColumns)
 
 	var page *licensor.LicensePage
 	run := func(qr querier) error {
 		page = &licensor.LicensePage{Licenses: []licensor.License{}}
-		rows, err := qr.Query(ctx, query, ph.args...)
+		rows, err := qr.Query(ctx, query, list.Args...)
 		if err != nil {
 			return err
 		}
@@ -414,7 +377,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		}
 		if q.Count {
 			var total int64
-			if err := qr.QueryRow(ctx, `SELECT count(*) FROM licenses WHERE `+countWhere, countArgs...).Scan(&total); err != nil {
+			if err := qr.QueryRow(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
 				return err
 			}
 			page.Total = &total
@@ -429,12 +392,6 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find licenses: %w", unavailable(err))
 	}
-	if len(page.Licenses) > limit {
-		page.Licenses = page.Licenses[:limit]
-		page.Next = sqlfilter.LicenseCursor(&page.Licenses[limit-1], field)
-	}
-	for i := range page.Licenses {
-		page.Licenses[i].Status = page.Licenses[i].EffectiveStatus(q.Now)
-	}
+	list.LicensePage(page, q.Now)
 	return page, nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -199,17 +198,6 @@ func interpretError(err error) error {
 		return licensor.Errorf(licensor.CodeConflict, "the resource conflicts with an existing one")
 	}
 	return err
-}
-
-// placeholders collects query arguments; arg returns the placeholder of a
-// new argument ($1, $2, ...). The sqlite package has the same type with ?
-// placeholders.
-type placeholders struct{ args []any }
-
-// Arg appends v and returns its placeholder (sqlfilter.Args).
-func (p *placeholders) Arg(v any) string {
-	p.args = append(p.args, v)
-	return "$" + strconv.Itoa(len(p.args))
 }
 
 // querier is *pgxpool.Pool or pgx.Tx.

@@ -196,17 +196,16 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
 
 // FindProducts lists live products, one keyset page at a time.
 func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licensor.ProductPage, error) {
-	var ph placeholders
-	list, err := sqlfilter.Products(&ph, q, `strpos(%s, %s) > 0`)
+	list, err := sqlfilter.Products(sqlfilter.PostgreSQL, q)
 	if err != nil {
 		return nil, err
 	}
-	query, countArgs := fmt.Sprintf(list.Query, productColumns), ph.args[:list.CountArgs]
+	query := fmt.Sprintf(list.Query, productColumns)
 
 	var page *licensor.ProductPage
 	run := func(qr querier) error {
 		page = &licensor.ProductPage{Products: []licensor.Product{}}
-		rows, err := qr.Query(ctx, query, ph.args...)
+		rows, err := qr.Query(ctx, query, list.Args...)
 		if err != nil {
 			return err
 		}
@@ -223,7 +222,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 		if q.Count {
 			var total int64
-			if err := qr.QueryRow(ctx, list.Count, countArgs...).Scan(&total); err != nil {
+			if err := qr.QueryRow(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
 				return err
 			}
 			page.Total = &total
@@ -238,7 +237,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find products: %w", unavailable(err))
 	}
-	list.Page(page)
+	list.ProductPage(page)
 	return page, nil
 }
 

@@ -194,7 +194,7 @@ func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*li
 	if _, err := findWebhook(ctx, db.pool, q.WebhookID, ""); err != nil {
 		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
 	}
-	var ph placeholders
+	ph := sqlfilter.PostgreSQL.Args()
 	conds := []string{"webhook_id = " + ph.Arg(q.WebhookID)}
 	if q.State != nil {
 		conds = append(conds, "state = "+ph.Arg(string(*q.State)))
@@ -206,7 +206,7 @@ func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*li
 		conds = append(conds, "id < "+ph.Arg(q.Before))
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
-		strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.args...)
+		strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.Values...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
 	}
@@ -325,10 +325,10 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 			return err
 		}
 		for _, h := range hooks {
-			var ph placeholders
+			ph := sqlfilter.PostgreSQL.Args()
 			sel := `SELECT ` + ph.Arg(h.id) + `::bigint, seq, type, ` + orderingKey + `, 'pending', ` +
 				ph.Arg(now) + `::bigint, ` + ph.Arg(now) + `::bigint`
-			conds := eventConditions(&ph, licensor.EventFilter{Types: h.types})
+			conds := eventConditions(ph, licensor.EventFilter{Types: h.types})
 			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
 			var n int
 			var top *int64
@@ -336,7 +336,7 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 	INSERT INTO webhook_deliveries (webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
 	`+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.Arg(limit)+`
 	RETURNING event_seq)
-SELECT count(*), max(event_seq) FROM queued`, ph.args...).Scan(&n, &top)
+SELECT count(*), max(event_seq) FROM queued`, ph.Values...).Scan(&n, &top)
 			if err != nil {
 				return err
 			}

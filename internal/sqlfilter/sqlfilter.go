@@ -1,23 +1,53 @@
-// Package sqlfilter writes the parts of license list queries that are the
-// same SQL on SQLite and PostgreSQL — the WHERE conditions of a filter
-// (effective status included), the sort keys and the keyset cursor — so
-// that the two engines cannot drift apart. Only the placeholders differ:
-// each engine passes its own Args.
+// Package sqlfilter writes the list queries that are the same SQL on SQLite
+// and PostgreSQL — the WHERE conditions of a filter (effective status
+// included), the sort keys, the keyset cursor, the count — so that the two
+// engines cannot drift apart. What differs is named by a Dialect: the
+// placeholders and the substring test.
 package sqlfilter
 
 import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/licensor/licensor"
 )
 
-// Args collects query arguments and writes the engine's placeholder for
-// each ("?" on SQLite, "$n" on PostgreSQL).
-type Args interface {
-	Arg(v any) string
+// Dialect is what differs between the engines' SQL here.
+type Dialect int
+
+const (
+	SQLite     Dialect = iota // ? placeholders, instr()
+	PostgreSQL                // $n placeholders, strpos()
+)
+
+// Args returns an empty argument list written in d's placeholders.
+func (d Dialect) Args() *Args { return &Args{numbered: d == PostgreSQL} }
+
+// contains is d's substring test of needle in haystack.
+func (d Dialect) contains(haystack, needle string) string {
+	if d == PostgreSQL {
+		return "strpos(" + haystack + ", " + needle + ") > 0"
+	}
+	return "instr(" + haystack + ", " + needle + ") > 0"
+}
+
+// Args collects a query's arguments and writes the engine's placeholder
+// for each ("?" on SQLite, "$n" on PostgreSQL).
+type Args struct {
+	numbered bool
+	Values   []any
+}
+
+// Arg appends v and returns its placeholder.
+func (a *Args) Arg(v any) string {
+	a.Values = append(a.Values, v)
+	if a.numbered {
+		return "$" + strconv.Itoa(len(a.Values))
+	}
+	return "?"
 }
 
 // LicenseSortKey returns the SQL expression a license sort field orders
@@ -48,7 +78,7 @@ func RangeOperator(op string) (string, bool) {
 
 // LicenseConditions returns the WHERE conditions of a license filter.
 // Statuses match the effective status at now.
-func LicenseConditions(ph Args, f licensor.LicenseFilter, now int64) ([]string, error) {
+func LicenseConditions(ph *Args, f licensor.LicenseFilter, now int64) ([]string, error) {
 	conds := []string{"deleted_at IS NULL"}
 	if f.UserID != nil {
 		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
@@ -146,7 +176,7 @@ func PageLimit(n int) int {
 // key, id) it bounds the sort key alone: SQLite searches an index on an
 // expression only from such a bound, and PostgreSQL can compare it with a
 // range filter's bound on the same key and start from the tighter one.
-func LicenseKeyset(ph Args, field string, a *licensor.Cursor, desc bool) string {
+func LicenseKeyset(ph *Args, field string, a *licensor.Cursor, desc bool) string {
 	op := ">"
 	if desc {
 		op = "<"

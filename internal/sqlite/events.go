@@ -110,11 +110,11 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 		if q.After > head {
 			return cursorAhead(q.After, head)
 		}
-		var ph placeholders
-		conds := eventConditions(&ph, q.Filter)
+		ph := sqlfilter.SQLite.Args()
+		conds := eventConditions(ph, q.Filter)
 		conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
 		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
-			` ORDER BY seq LIMIT `+ph.Arg(limit), ph.args...)
+			` ORDER BY seq LIMIT `+ph.Arg(limit), ph.Values...)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func cursorAhead(after, head int64) error {
 }
 
 // eventConditions returns the WHERE conditions of an event filter.
-func eventConditions(ph *placeholders, f licensor.EventFilter) []string {
+func eventConditions(ph *sqlfilter.Args, f licensor.EventFilter) []string {
 	conds := []string{}
 	if len(f.Types) > 0 {
 		alts := make([]string, len(f.Types))

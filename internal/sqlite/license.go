@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
@@ -183,52 +182,15 @@ RETURNING ` + licenseColumns
 // FindLicenses lists live licenses, one keyset page at a time, with their
 // effective status at q.Now.
 func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
-	field := q.Sort.Field
-	if field == "" {
-		field = "id"
-	}
-	key, ok := sqlfilter.LicenseSortKey(field)
-	if !ok {
-		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
-			Detail: fmt.Sprintf("cannot sort licenses by %q", field)}
-	}
-	limit := sqlfilter.PageLimit(q.Limit)
-
-	// The keyset bound comes first: SQLite starts an index range at the
-	// first usable bound of the WHERE clause, and past the first page the
-	// cursor's bound is tighter than a range filter on the sort key.
-	var ph placeholders
-	var conds []string
-	if q.After != nil {
-		conds = append(conds, sqlfilter.LicenseKeyset(&ph, field, q.After, q.Sort.Desc))
-	}
-	filter, err := sqlfilter.LicenseConditions(&ph, q.Filter, q.Now)
+	list, err := sqlfilter.Licenses(sqlfilter.SQLite, q)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
-	conds = append(conds, filter...)
-	var countWhere string
-	var countArgs []any
-	if q.Count {
-		var cph placeholders
-		filter, _ := sqlfilter.LicenseConditions(&cph, q.Filter, q.Now) // as above: no error
-		countWhere, countArgs = strings.Join(filter, " AND "), cph.args
-	}
-
-	dir := "ASC"
-	if q.Sort.Desc {
-		dir = "DESC"
-	}
-	order := "id " + dir
-	if field != "id" {
-		order = key + " " + dir + ", id " + dir
-	}
-	query := `SELECT ` + licenseColumns + ` FROM licenses WHERE ` + strings.Join(conds, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ` + ph.Arg(limit+1)
+	query := fmt.Sprintf(list.Query, licenseColumns)
 
 	page := &licensor.LicensePage{Licenses: []licensor.License{}}
 	run := func(qr querier) error {
-		rows, err := qr.QueryContext(ctx, query, ph.args...)
+		rows, err := qr.QueryContext(ctx, query, list.Args...)
 		if err != nil {
 			return err
 		}
@@ -245,7 +207,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		}
 		if q.Count {
 			var total int64
-			if err := qr.QueryRowContext(ctx, `SELECT count(*) FROM licenses WHERE `+countWhere, countArgs...).Scan(&total); err != nil {
+			if err := qr.QueryRowContext(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
 				return err
 			}
 			page.Total = &total
@@ -260,12 +222,6 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", unavailable(err))
 	}
-	if len(page.Licenses) > limit {
-		page.Licenses = page.Licenses[:limit]
-		page.Next = sqlfilter.LicenseCursor(&page.Licenses[limit-1], field)
-	}
-	for i := range page.Licenses {
-		page.Licenses[i].Status = page.Licenses[i].EffectiveStatus(q.Now)
-	}
+	list.LicensePage(page, q.Now)
 	return page, nil
 }

@@ -210,16 +210,15 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, productID)
 
 // FindProducts lists live products, one keyset page at a time.
 func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licensor.ProductPage, error) {
-	var ph placeholders
-	list, err := sqlfilter.Products(&ph, q, `instr(%s, %s) > 0`)
+	list, err := sqlfilter.Products(sqlfilter.SQLite, q)
 	if err != nil {
 		return nil, err
 	}
-	query, countArgs := fmt.Sprintf(list.Query, productColumns), ph.args[:list.CountArgs]
+	query := fmt.Sprintf(list.Query, productColumns)
 
 	page := &licensor.ProductPage{Products: []licensor.Product{}}
 	run := func(qr querier) error {
-		rows, err := qr.QueryContext(ctx, query, ph.args...)
+		rows, err := qr.QueryContext(ctx, query, list.Args...)
 		if err != nil {
 			return err
 		}
@@ -236,7 +235,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		}
 		if q.Count {
 			var total int64
-			if err := qr.QueryRowContext(ctx, list.Count, countArgs...).Scan(&total); err != nil {
+			if err := qr.QueryRowContext(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
 				return err
 			}
 			page.Total = &total
@@ -251,6 +250,6 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find products: %w", unavailable(err))
 	}
-	list.Page(page)
+	list.ProductPage(page)
 	return page, nil
 }

@@ -244,16 +244,6 @@ func interpretError(err error) error {
 	return err
 }
 
-// placeholders collects query arguments; arg returns the placeholder of a
-// new argument. The postgres package has the same type with $n placeholders.
-type placeholders struct{ args []any }
-
-// Arg appends v and returns its placeholder (sqlfilter.Args).
-func (p *placeholders) Arg(v any) string {
-	p.args = append(p.args, v)
-	return "?"
-}
-
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 

@@ -191,7 +191,7 @@ func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*li
 		if _, err := findWebhook(ctx, tx, q.WebhookID); err != nil {
 			return err
 		}
-		var ph placeholders
+		ph := sqlfilter.SQLite.Args()
 		conds := []string{"webhook_id = " + ph.Arg(q.WebhookID)}
 		if q.State != nil {
 			conds = append(conds, "state = "+ph.Arg(string(*q.State)))
@@ -203,7 +203,7 @@ func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*li
 			conds = append(conds, "id < "+ph.Arg(q.Before))
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
-			strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.args...)
+			strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.Values...)
 		if err != nil {
 			return err
 		}
@@ -323,14 +323,14 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 		}
 		for _, h := range hooks {
 			// The placeholders are positional: arguments in text order.
-			var ph placeholders
+			ph := sqlfilter.SQLite.Args()
 			sel := `SELECT ` + ph.Arg(h.id) + `, seq, type, ` + orderingKey + `, 'pending', ` + ph.Arg(now) + `, ` + ph.Arg(now)
-			conds := eventConditions(&ph, licensor.EventFilter{Types: h.types})
+			conds := eventConditions(ph, licensor.EventFilter{Types: h.types})
 			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
 			rows, err := tx.QueryContext(ctx, `INSERT INTO webhook_deliveries
 	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
 `+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.Arg(limit)+`
-RETURNING event_seq`, ph.args...)
+RETURNING event_seq`, ph.Values...)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,158 @@
+package sqlfilter
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/licensor/licensor"
+)
+
+// List is the SQL of one page of a list: Query (with %s for the columns)
+// and its Args read the page and one row more, to know whether another
+// follows; Count and its CountArgs count every match (count=true).
+type List struct {
+	Field     string // the sort field ("id" when none was asked for)
+	Limit     int    // the page size
+	Query     string
+	Args      []any
+	Count     string
+	CountArgs []any
+}
+
+// order is the ORDER BY of a walk by key, id as the tie-breaker.
+func order(field, key string, desc bool) string {
+	dir := "ASC"
+	if desc {
+		dir = "DESC"
+	}
+	if field == "id" {
+		return "id " + dir
+	}
+	return key + " " + dir + ", id " + dir
+}
+
+// Licenses writes the SQL of a page of live licenses.
+func Licenses(d Dialect, q licensor.LicenseQuery) (*List, error) {
+	field := q.Sort.Field
+	if field == "" {
+		field = "id"
+	}
+	key, ok := LicenseSortKey(field)
+	if !ok {
+		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
+			Detail: fmt.Sprintf("cannot sort licenses by %q", field)}
+	}
+	list := &List{Field: field, Limit: PageLimit(q.Limit)}
+
+	// The keyset bound comes first: SQLite starts an index range at the
+	// first usable bound of the WHERE clause, and past the first page the
+	// cursor's bound is tighter than a range filter on the sort key.
+	ph := d.Args()
+	var conds []string
+	if q.After != nil {
+		conds = append(conds, LicenseKeyset(ph, field, q.After, q.Sort.Desc))
+	}
+	filter, err := LicenseConditions(ph, q.Filter, q.Now)
+	if err != nil {
+		return nil, err
+	}
+	conds = append(conds, filter...)
+	list.Query = "SELECT %s FROM licenses WHERE " + strings.Join(conds, " AND ") +
+		" ORDER BY " + order(field, key, q.Sort.Desc) + " LIMIT " + ph.Arg(list.Limit+1)
+	list.Args = ph.Values
+	if q.Count {
+		cph := d.Args()
+		filter, _ := LicenseConditions(cph, q.Filter, q.Now) // as above: no error
+		list.Count, list.CountArgs = "SELECT count(*) FROM licenses WHERE "+strings.Join(filter, " AND "), cph.Values
+	}
+	return list, nil
+}
+
+// LicensePage cuts the rows read to the page, sets the cursor of the next
+// one and each license's effective status at now.
+func (list *List) LicensePage(page *licensor.LicensePage, now int64) {
+	if len(page.Licenses) > list.Limit {
+		page.Licenses = page.Licenses[:list.Limit]
+		page.Next = LicenseCursor(&page.Licenses[list.Limit-1], list.Field)
+	}
+	for i := range page.Licenses {
+		page.Licenses[i].Status = page.Licenses[i].EffectiveStatus(now)
+	}
+}
+
+// Products writes the SQL of a page of live products.
+func Products(d Dialect, q licensor.ProductQuery) (*List, error) {
+	field := q.Sort.Field
+	if field == "" {
+		field = "id"
+	}
+	switch field {
+	case "id", "title", "created_at":
+	default:
+		return nil, &licensor.Error{Code: licensor.CodeInvalidParameter, Parameter: "sort",
+			Detail: fmt.Sprintf("cannot sort products by %q", field)}
+	}
+	list := &List{Field: field, Limit: PageLimit(q.Limit)}
+	ph := d.Args()
+	conds := []string{"deleted_at IS NULL"}
+	f := q.Filter
+	if f.Type != nil {
+		conds = append(conds, "type = "+ph.Arg(*f.Type))
+	}
+	if f.IsPremium != nil {
+		conds = append(conds, "is_premium = "+ph.Arg(*f.IsPremium))
+	}
+	if f.IsBuyable != nil {
+		conds = append(conds, "is_buyable = "+ph.Arg(*f.IsBuyable))
+	}
+	if f.IsVisible != nil {
+		conds = append(conds, "is_visible = "+ph.Arg(*f.IsVisible))
+	}
+	if f.Title != nil {
+		conds = append(conds, d.contains("title_lower", ph.Arg(strings.ToLower(*f.Title))))
+	}
+	if q.Count {
+		list.Count = "SELECT count(*) FROM products WHERE " + strings.Join(conds, " AND ")
+		list.CountArgs = append([]any(nil), ph.Values...)
+	}
+	if a := q.After; a != nil {
+		op := ">"
+		if q.Sort.Desc {
+			op = "<"
+		}
+		if field == "id" {
+			conds = append(conds, "id "+op+" "+ph.Arg(a.ID))
+		} else {
+			// The leading bound, implied by the row comparison, makes
+			// SQLite search the index rather than scan it.
+			var v any = a.Int
+			if field == "title" {
+				v = a.Str
+			}
+			conds = append(conds, fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)",
+				field, op, ph.Arg(v), field, op, ph.Arg(v), ph.Arg(a.ID)))
+		}
+	}
+	list.Query = "SELECT %s FROM products WHERE " + strings.Join(conds, " AND ") +
+		" ORDER BY " + order(field, field, q.Sort.Desc) + " LIMIT " + ph.Arg(list.Limit+1)
+	list.Args = ph.Values
+	return list, nil
+}
+
+// ProductPage cuts the rows read to the page and sets the cursor of the
+// next one.
+func (list *List) ProductPage(page *licensor.ProductPage) {
+	if len(page.Products) <= list.Limit {
+		return
+	}
+	page.Products = page.Products[:list.Limit]
+	last := page.Products[list.Limit-1]
+	switch list.Field {
+	case "id":
+		page.Next = &licensor.Cursor{Int: last.ID, ID: last.ID}
+	case "title":
+		page.Next = &licensor.Cursor{Str: last.Title, ID: last.ID}
+	case "created_at":
+		page.Next = &licensor.Cursor{Int: last.CreatedAt, ID: last.ID}
+	}
+}
