@@ -15,19 +15,11 @@ import (
 )
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const keysUsage = "usage: licensor keys create|list|revoke [flags]"
-	if len(args) == 0 {
-		return usageError{keysUsage}
-	}
-	switch args[0] {
-	case "create":
-		return keysCreate(ctx, args[1:], getenv, stdout, stderr)
-	case "list":
-		return keysList(ctx, args[1:], getenv, stdout, stderr)
-	case "revoke":
-		return keysRevoke(ctx, args[1:], getenv, stdout, stderr)
-	}
-	return usageError{fmt.Sprintf("unknown keys command %q; %s", args[0], keysUsage)}
+	return subcommand("keys", args, "licensor keys create|list|revoke [flags]", map[string]func([]string) error{
+		"create": func(args []string) error { return keysCreate(ctx, args, getenv, stdout, stderr) },
+		"list":   func(args []string) error { return keysList(ctx, args, getenv, stdout, stderr) },
+		"revoke": func(args []string) error { return keysRevoke(ctx, args, getenv, stdout, stderr) },
+	})
 }
 
 // quietLogger keeps CLI output to what the user asked for.
@@ -43,7 +35,7 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	var allow prefixList
 	fs.Var(&allow, "allow", "a client network (CIDR or address) the key may be used from; repeatable; none means anywhere")
 	expires := fs.String("expires", "", "lifetime of the key: a Go duration (720h) or an ISO-8601 period (P90D); none means it never expires")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -67,7 +59,7 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	secret, prefix, hash := licensor.NewAPIKeySecret()
 	k.Prefix, k.Hash = prefix, hash
 
-	d, err := openMigrated(ctx, *db, quietLogger(stderr))
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -133,10 +125,10 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 	fs := newFlagSet("keys list", stderr)
 	db := dbFlag(fs, getenv)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
 		return err
 	}
-	d, err := openMigrated(ctx, *db, quietLogger(stderr))
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -191,13 +183,13 @@ func orDash(s *string, none string) string {
 func keysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keys revoke", stderr)
 	db := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError{"usage: licensor keys revoke NAME|PREFIX"}
 	}
-	d, err := openMigrated(ctx, *db, quietLogger(stderr))
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
 	if err != nil {
 		return err
 	}

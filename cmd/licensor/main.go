@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -17,9 +18,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "licensor:", err)
-		}
+		fmt.Fprintln(os.Stderr, "licensor:", err)
 		os.Exit(exitCode(err))
 	}
 }
@@ -31,7 +30,7 @@ func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+	if errors.As(err, &u) {
 		return 2
 	}
 	return 1
@@ -40,8 +39,9 @@ func exitCode(err error) int {
 const usage = `licensor: license management for TV/OTT operators (AminoTV License Management API v4)
 
 Usage:
-  licensor serve   [flags]        run the HTTP server
+  licensor serve   [flags]        run the HTTP server (migrates the schema first unless --migrate=false)
   licensor migrate [flags]        apply pending database migrations and exit
+  licensor migrate status         show the schema version and the pending migrations
   licensor keys create --name NAME --scope read|write [--allow CIDR]... [--expires DURATION]
   licensor keys list   [--json]
   licensor keys revoke NAME|PREFIX
@@ -52,13 +52,34 @@ Usage:
   licensor version
 
 Every command but import takes --db (or DATABASE_URL): a SQLite file path
-(default licensor.db in the working directory) or a postgres:// URL. import
-talks to a running server instead (--url, --key or LICENSOR_URL, LICENSOR_API_KEY).
+(default licensor.db in the working directory) or a postgres:// URL. Only
+migrate and serve create a database or change its schema; the other commands
+refuse a missing database or an old schema. import talks to a running server
+instead (--url, --key or LICENSOR_URL, LICENSOR_API_KEY).
 Run "licensor COMMAND -h" for the flags of a command.
 `
 
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 // run is the whole program; main only supplies the process's environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	var h helpRequest
+	if errors.As(err, &h) {
+		h.print(stdout)
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command given"}
@@ -73,33 +94,134 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "webhooks":
 		return runWebhooks(ctx, rest, getenv, stdout, stderr)
 	case "import":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			return helpRequest{text: importUsage + "\n"}
+		}
 		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "licensor", version())
 		return nil
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+		if isHelp(cmd) {
+			return helpRequest{text: usage}
+		}
+		return usageError{fmt.Sprintf("unknown command %q; run \"licensor -h\" for the commands", cmd)}
 	}
 }
 
-// newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+// subcommand runs the subcommand of a command group (keys, webhooks) named
+// by args[0]; with no argument or a help flag it answers the group's usage.
+func subcommand(group string, args []string, synopsis string, table map[string]func([]string) error) error {
+	if len(args) == 0 {
+		return usageError{fmt.Sprintf("usage: %s; run \"licensor %s -h\" for more", synopsis, group)}
+	}
+	if isHelp(args[0]) {
+		return helpRequest{text: "Usage: " + synopsis + "\n\nRun \"licensor " + group + " COMMAND -h\" for the flags of a command.\n"}
+	}
+	if f, ok := table[args[0]]; ok {
+		return f(args[1:])
+	}
+	return usageError{fmt.Sprintf("unknown %s command %q; usage: %s", group, args[0], synopsis)}
+}
+
+// helpRequest is a -h (or --help) on the command line: run prints the
+// text, or the flag set's usage, to standard output and exits 0.
+type helpRequest struct {
+	text string
+	fs   *flag.FlagSet
+}
+
+func (h helpRequest) Error() string { return "help requested" }
+func (h helpRequest) Unwrap() error { return flag.ErrHelp }
+
+func (h helpRequest) print(w io.Writer) {
+	if h.fs == nil {
+		fmt.Fprint(w, h.text)
+		return
+	}
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nFlags:\n", h.fs.Name())
+	h.fs.SetOutput(w)
+	h.fs.PrintDefaults()
+	h.fs.SetOutput(io.Discard)
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints nothing itself: parseFlags turns -h into a helpRequest and a bad
+// flag into a one-line usageError.
+func newFlagSet(name string, _ io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("licensor "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
-// parseFlags parses args, turning flag errors into usage errors.
+// parseFlags parses args, turning -h into a helpRequest and flag errors
+// into usage errors that point to -h.
+// Flags may follow the arguments ("keys revoke bss --db x.db").
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return helpRequest{fs: fs}
+			}
+			return usageError{fmt.Sprintf("%s (run \"%s -h\" for the flags)", err, fs.Name())}
 		}
-		return usageError{err.Error()}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
-	return nil
+	// Parse stops at "--" and keeps what follows as the arguments.
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// parseWithEnv parses args, then sets each flag the command line did not
+// from its environment variable (env maps flag names to variable names;
+// a repeatable flag's variable is a comma-separated list). The defaults
+// -h prints are never the environment's values.
+func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string, env func(flagName string) string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := env(f.Name)
+		if err != nil || given[f.Name] || name == "" {
+			return
+		}
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		values := []string{v}
+		if _, ok := f.Value.(repeatable); ok {
+			values = strings.Split(v, ",")
+		}
+		for _, v := range values {
+			if serr := fs.Set(f.Name, strings.TrimSpace(v)); serr != nil {
+				err = usageError{fmt.Sprintf("%s: %s", name, redact(serr.Error()))}
+				return
+			}
+		}
+	})
+	return err
+}
+
+// repeatable is a flag that may be given more than once.
+type repeatable interface{ repeatable() }
+
+func (*prefixList) repeatable()    {}
+func (*eventTypeList) repeatable() {}
+
+// dbEnv is the environment of the admin commands: --db from DATABASE_URL.
+func dbEnv(name string) string {
+	if name == "db" {
+		return "DATABASE_URL"
+	}
+	return ""
 }

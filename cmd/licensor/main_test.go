@@ -42,6 +42,7 @@ var keyPattern = regexp.MustCompile(`^lk_[a-z2-7]{8}_[a-z2-7]{32}$`)
 func TestKeysCommands(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "keys.db")
 	env := map[string]string{"DATABASE_URL": dbPath}
+	migrateDB(t, dbPath)
 
 	out, errOut, err := cli(t, env, "keys", "create", "--name", "bss-1", "--scope", "write", "--allow", "10.0.0.0/8", "--allow", "2001:db8::/32", "--expires", "P30D")
 	if err != nil {
@@ -228,11 +229,21 @@ func startServer(t *testing.T, db string, extra ...string) *process {
 
 func createKey(t *testing.T, db, name, scope string) string {
 	t.Helper()
+	migrateDB(t, db)
 	out, errOut, err := cli(t, map[string]string{"DATABASE_URL": db}, "keys", "create", "--name", name, "--scope", scope)
 	if err != nil {
 		t.Fatalf("keys create: %v\n%s", err, errOut)
 	}
 	return strings.TrimSpace(out)
+}
+
+// migrateDB creates the database and its schema, as an operator does
+// before the admin commands.
+func migrateDB(t *testing.T, db string) {
+	t.Helper()
+	if _, errOut, err := cli(t, map[string]string{"DATABASE_URL": db}, "migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, errOut)
+	}
 }
 
 // TestServeEndToEnd runs the binary as an operator would and drives it with

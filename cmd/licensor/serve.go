@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -46,47 +49,70 @@ type serveConfig struct {
 	outbox         outboxConfig
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	var cfg serveConfig
-	fs.StringVar(&cfg.listen, "listen", envOr(getenv, "LICENSOR_LISTEN", ":8080"), "address to listen on (env LICENSOR_LISTEN)")
-	db := dbFlag(fs, getenv)
+// flags registers serve's flags on fs. Each also has an environment
+// variable (serveEnv), applied after the command line.
+func (cfg *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&cfg.listen, "listen", ":8080", "address to listen on")
+	fs.StringVar(&cfg.db, "db", DefaultDatabase, "database: a SQLite file path or sqlite: URI, or a postgres:// URL")
 	fs.BoolVar(&cfg.migrate, "migrate", true, "apply pending migrations at start-up (with false, refuse to start on an old schema)")
 	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", licensor.DefaultMaxBatch, "most items in one batch request (400 beyond)")
-	fs.Var(&cfg.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is honoured (repeatable; env LICENSOR_TRUSTED_PROXIES, comma-separated)")
+	fs.Var(&cfg.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is honoured (repeatable)")
 	fs.DurationVar(&cfg.readHeader, "read-header-timeout", 5*time.Second, "time to read request headers")
 	fs.DurationVar(&cfg.read, "read-timeout", 30*time.Second, "time to read a whole request")
 	fs.DurationVar(&cfg.write, "write-timeout", 60*time.Second, "time to write a response")
 	fs.DurationVar(&cfg.idle, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
-	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LICENSOR_LOG_FORMAT", "json"), "log format: json or text (env LICENSOR_LOG_FORMAT)")
+	fs.StringVar(&cfg.logFormat, "log-format", "json", "log format: json or text")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.logFlush, "log-flush", 100*time.Millisecond, "longest time an access log line waits in memory before it is written (0: each at once; errors and server messages are always written at once)")
 	fs.Var(&cfg.memoryLimit, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (150MiB, 1GiB, bytes; 0 or off: none); default 150MiB on PostgreSQL, 100MiB on SQLite (whose page caches Go does not count), unless GOMEMLIMIT is set")
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 0, "requests per second allowed per API key on this instance (0: no limit)")
 	fs.IntVar(&cfg.rateBurst, "rate-burst", 0, "token bucket size of the rate limit (default: the rate, rounded up)")
 	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long responses to Idempotency-Key requests are kept for replay")
-	fs.StringVar(&cfg.tlsCert, "tls-cert", getenv("LICENSOR_TLS_CERT"), "PEM certificate (chain) to serve HTTPS directly (env LICENSOR_TLS_CERT)")
-	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("LICENSOR_TLS_KEY"), "PEM private key for --tls-cert (env LICENSOR_TLS_KEY)")
-	fs.StringVar(&cfg.metricsListen, "metrics-listen", getenv("LICENSOR_METRICS_LISTEN"), "serve /metrics on this address instead of on --listen (env LICENSOR_METRICS_LISTEN)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS directly")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "serve /metrics on this address instead of on --listen")
 	fs.StringVar(&cfg.pprofListen, "pprof-listen", "", "serve net/http/pprof on this address (keep it private; off by default)")
-	cfg.endUser.register(fs, getenv)
+	cfg.endUser.register(fs)
 	cfg.outbox.register(fs)
-	if v := getenv("LICENSOR_TRUSTED_PROXIES"); v != "" {
-		for _, p := range strings.Split(v, ",") {
-			if err := cfg.trustedProxies.Set(strings.TrimSpace(p)); err != nil {
-				return usageError{"LICENSOR_TRUSTED_PROXIES: " + err.Error()}
-			}
+	fs.VisitAll(func(f *flag.Flag) {
+		env := serveEnv(f.Name)
+		if strings.Contains(f.Usage, env) {
+			return
 		}
+		if _, ok := f.Value.(repeatable); ok {
+			env += ", comma-separated"
+		}
+		f.Usage += " (env " + env + ")"
+	})
+}
+
+// serveEnv names the environment variable of a serve flag: LICENSOR_ and
+// the flag's name in upper case, but for the two older names.
+func serveEnv(flagName string) string {
+	switch flagName {
+	case "db":
+		return "DATABASE_URL"
+	case "trusted-proxy":
+		return "LICENSOR_TRUSTED_PROXIES"
 	}
-	if err := parseFlags(fs, args); err != nil {
+	return "LICENSOR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var cfg serveConfig
+	cfg.flags(fs)
+	if err := parseWithEnv(fs, args, getenv, serveEnv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
-	cfg.db = *db
+	if _, err := parseDB(cfg.db); err != nil {
+		return err
+	}
 	if err := cfg.endUser.load(getenv); err != nil {
 		return err
 	}
@@ -95,6 +121,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return usageError{"--tls-cert and --tls-key go together"}
+	}
+	if cfg.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
 	}
 	if cfg.rateLimit < 0 || cfg.rateBurst < 0 {
 		return usageError{"--rate-limit and --rate-burst must not be negative"}
@@ -117,17 +148,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // if not nil, receives the listening address.
 func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string) error {
 	logger := logs.server
-	var (
-		db  database
-		err error
-	)
+	// Bind every address before touching the database: a bad or busy
+	// address fails before any migration runs.
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+	defer ln.Close()
+	sideLns, err := sideListeners(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, l := range sideLns {
+			l.ln.Close()
+		}
+	}()
+	var db database
 	if cfg.migrate {
 		db, err = openMigrated(ctx, cfg.db, logger)
 	} else {
-		db, err = openDatabase(ctx, cfg.db, logger)
-		if err == nil {
-			err = checkSchema(ctx, db)
-		}
+		db, err = openExisting(ctx, cfg.db, logger)
 	}
 	if err != nil {
 		return err
@@ -172,16 +213,8 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
 	served := make(chan error, 3)
-	side, err := sideServers(cfg, srv, logger, served)
-	if err != nil {
-		ln.Close()
-		return err
-	}
+	side := sideServers(cfg, sideLns, srv, logger, served)
 	scheme := "http"
 	if cfg.tlsCert != "" {
 		scheme = "https"
@@ -219,59 +252,65 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 	return nil
 }
 
-// sideServers starts the optional metrics and pprof listeners, which are
-// never behind the API's keys and so belong on private addresses.
-func sideServers(cfg serveConfig, srv *api.Server, logger *slog.Logger, served chan<- error) ([]*http.Server, error) {
-	var out []*http.Server
-	start := func(name, addr string, h http.Handler) error {
-		ln, err := net.Listen("tcp", addr)
+// sideListener is the bound address of an optional side server.
+type sideListener struct {
+	name string
+	ln   net.Listener
+}
+
+// sideListeners binds the optional metrics and pprof addresses.
+func sideListeners(cfg serveConfig) ([]sideListener, error) {
+	var out []sideListener
+	for _, s := range []struct{ name, addr string }{{"metrics", cfg.metricsListen}, {"pprof", cfg.pprofListen}} {
+		if s.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
-			return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
-		}
-		hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: cfg.idle}
-		out = append(out, hs)
-		logger.Info(name+" listening", "addr", ln.Addr().String())
-		go func() {
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				served <- fmt.Errorf("%s: %w", name, err)
+			for _, l := range out {
+				l.ln.Close()
 			}
-		}()
-		return nil
-	}
-	if cfg.metricsListen != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", srv.MetricsHandler())
-		if err := start("metrics", cfg.metricsListen, mux); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("listen for %s on %s: %w", s.name, s.addr, err)
 		}
-	}
-	if cfg.pprofListen != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		if err := start("pprof", cfg.pprofListen, mux); err != nil {
-			for _, s := range out {
-				s.Close()
-			}
-			return nil, err
-		}
+		out = append(out, sideListener{s.name, ln})
 	}
 	return out, nil
 }
 
-// checkSchema refuses a database whose schema is behind this binary.
-func checkSchema(ctx context.Context, db database) error {
-	current, latest, err := db.SchemaVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+// sideServers serves the optional metrics and pprof listeners, which are
+// never behind the API's keys and so belong on private addresses.
+func sideServers(cfg serveConfig, lns []sideListener, srv *api.Server, logger *slog.Logger, served chan<- error) []*http.Server {
+	var out []*http.Server
+	for _, l := range lns {
+		mux := http.NewServeMux()
+		switch l.name {
+		case "metrics":
+			mux.Handle("GET /metrics", srv.MetricsHandler())
+		case "pprof":
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: cfg.idle}
+		out = append(out, hs)
+		logger.Info(l.name+" listening", "addr", l.ln.Addr().String())
+		go func() {
+			if err := hs.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("%s: %w", l.name, err)
+			}
+		}()
 	}
-	if current < latest {
-		return fmt.Errorf("the database schema is at version %d but this licensor needs %d: run licensor migrate (or serve without --migrate=false)", current, latest)
-	}
-	return nil
+	return out
+}
+
+// redactedCmdline is pprof.Cmdline with every password of the command
+// line hidden (--db postgres://user:PASSWORD@...).
+func redactedCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(redactArgs(os.Args), "\x00"))
 }
 
 // logs are serve's two loggers on one output: the server's messages,

@@ -29,13 +29,13 @@ type endUserConfig struct {
 
 // register adds the end-user flags to fs; defaults come from the
 // environment.
-func (c *endUserConfig) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&c.secretFile, "jwt-hs256-secret-file", getenv("LICENSOR_JWT_HS256_SECRET_FILE"),
+func (c *endUserConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.secretFile, "jwt-hs256-secret-file", "",
 		"file holding the HS256 secret of end-user tokens, at least 32 bytes (env LICENSOR_JWT_HS256_SECRET_FILE, or the secret itself in LICENSOR_JWT_HS256_SECRET)")
-	fs.StringVar(&c.jwksFile, "jwt-jwks-file", getenv("LICENSOR_JWT_JWKS_FILE"),
+	fs.StringVar(&c.jwksFile, "jwt-jwks-file", "",
 		"JWKS file of the RS256/ES256 public keys of end-user tokens (env LICENSOR_JWT_JWKS_FILE)")
-	fs.StringVar(&c.issuer, "jwt-issuer", getenv("LICENSOR_JWT_ISSUER"), "required iss of end-user tokens (env LICENSOR_JWT_ISSUER)")
-	fs.StringVar(&c.audience, "jwt-audience", getenv("LICENSOR_JWT_AUDIENCE"), "required aud of end-user tokens (env LICENSOR_JWT_AUDIENCE)")
+	fs.StringVar(&c.issuer, "jwt-issuer", "", "required iss of end-user tokens (env LICENSOR_JWT_ISSUER)")
+	fs.StringVar(&c.audience, "jwt-audience", "", "required aud of end-user tokens (env LICENSOR_JWT_AUDIENCE)")
 	fs.DurationVar(&c.leeway, "jwt-leeway", 0, "clock skew tolerated on the exp, nbf and iat of end-user tokens")
 	fs.DurationVar(&c.ttl, "entitlement-ttl", api.DefaultEntitlementTTL,
 		"longest time an entitlement answer may miss a change made through another instance (keep it at most 1s)")

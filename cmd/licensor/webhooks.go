@@ -15,19 +15,11 @@ import (
 )
 
 func runWebhooks(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const webhooksUsage = "usage: licensor webhooks create|list|delete [flags]"
-	if len(args) == 0 {
-		return usageError{webhooksUsage}
-	}
-	switch args[0] {
-	case "create":
-		return webhooksCreate(ctx, args[1:], getenv, stdout, stderr)
-	case "list":
-		return webhooksList(ctx, args[1:], getenv, stdout, stderr)
-	case "delete":
-		return webhooksDelete(ctx, args[1:], getenv, stdout, stderr)
-	}
-	return usageError{fmt.Sprintf("unknown webhooks command %q; %s", args[0], webhooksUsage)}
+	return subcommand("webhooks", args, "licensor webhooks create|list|delete [flags]", map[string]func([]string) error{
+		"create": func(args []string) error { return webhooksCreate(ctx, args, getenv, stdout, stderr) },
+		"list":   func(args []string) error { return webhooksList(ctx, args, getenv, stdout, stderr) },
+		"delete": func(args []string) error { return webhooksDelete(ctx, args, getenv, stdout, stderr) },
+	})
 }
 
 // eventTypeList is a repeatable --event flag that also takes comma lists.
@@ -64,7 +56,7 @@ func webhooksCreate(ctx context.Context, args []string, getenv func(string) stri
 	description := fs.String("description", "", "what the subscriber is, for the operators")
 	allowHTTP := fs.Bool("allow-http", false, "accept an http:// URL (the server must also run with --webhook-allow-http)")
 	allowPrivate := fs.Bool("allow-private", false, "accept an internal address (the server must also allow it)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -87,7 +79,7 @@ func webhooksCreate(ctx context.Context, args []string, getenv func(string) stri
 	if err := policy.CheckURL(w.URL); err != nil {
 		return usageError{describeInvalid(err)}
 	}
-	d, err := openMigrated(ctx, *db, quietLogger(stderr))
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -137,13 +129,13 @@ func webhooksList(ctx context.Context, args []string, getenv func(string) string
 	fs := newFlagSet("webhooks list", stderr)
 	db := dbFlag(fs, getenv)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
 	}
-	d, err := openMigrated(ctx, *db, quietLogger(stderr))
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -173,7 +165,7 @@ func webhooksList(ctx context.Context, args []string, getenv func(string) string
 func webhooksDelete(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("webhooks delete", stderr)
 	db := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -183,7 +175,7 @@ func webhooksDelete(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil || id <= 0 {
 		return usageError{fmt.Sprintf("%q is not a webhook id", fs.Arg(0))}
 	}
-	d, err := openMigrated(ctx, *db, quietLogger(stderr))
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 
 func TestWebhooksCommands(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": filepath.Join(t.TempDir(), "hooks.db")}
+	migrateDB(t, env["DATABASE_URL"])
 	out, errOut, err := cli(t, env, "webhooks", "create", "--url", "https://drm.example.com/licensor",
 		"--event", "license.created,license.deleted", "--event", "license.expired", "--description", "Irdeto")
 	if err != nil {

@@ -125,3 +125,23 @@ func (db *DB) SchemaVersion(ctx context.Context) (current, latest int, err error
 	}
 	return current, latest, nil
 }
+
+// PendingMigrations returns the names of the embedded migrations the
+// database has not applied yet, in the order Migrate would apply them.
+func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
+	current, _, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pending migrations: %w", err)
+	}
+	var names []string
+	for _, m := range ms {
+		if m.version > current {
+			names = append(names, m.name)
+		}
+	}
+	return names, nil
+}

@@ -33,6 +33,11 @@ type Options struct {
 	// histogram of group sizes). It runs on the writer's goroutine: it must
 	// not block nor use the DB. WriteStats has the cumulative counters.
 	OnWriteGroup func(groupcommit.GroupInfo)
+	// MustExist opens an existing database file read-write and fails if
+	// the file does not exist, instead of creating it (SQLite's mode=rw).
+	// The admin commands open with it so that a mistyped path is an error,
+	// not a new empty database.
+	MustExist bool
 }
 
 // DB is a licensor.Store on one SQLite database file.
@@ -75,6 +80,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	base, query, memory, err := splitDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if opts.MustExist && !memory {
+		query = withParams("", query, "mode", "rw")[1:]
 	}
 
 	bt := fmt.Sprintf("busy_timeout(%d)", busyTimeout)

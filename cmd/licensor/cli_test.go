@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestAdminCommandsNeverCreateOrMigrate: only migrate and serve create a
+// database or change its schema; the other commands refuse a missing file
+// or schema and say which command to run.
+func TestAdminCommandsNeverCreateOrMigrate(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{
+		{"keys", "list", "--db", typo},
+		{"keys", "create", "--name", "x", "--scope", "read", "--db", typo},
+		{"keys", "revoke", "x", "--db", typo},
+		{"webhooks", "list", "--db", typo},
+		{"migrate", "status", "--db", typo},
+	} {
+		_, _, err := cli(t, nil, args...)
+		if err == nil || !strings.Contains(err.Error(), "no database at") || !strings.Contains(err.Error(), "licensor migrate") {
+			t.Errorf("%v: err = %v, want no database, run licensor migrate", args, err)
+		}
+		if _, err := os.Stat(typo); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v created %s", args, typo)
+		}
+	}
+
+	// An empty file is a SQLite database without the schema.
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := cli(t, nil, "keys", "list", "--db", empty)
+	if err == nil || !strings.Contains(err.Error(), "no licensor schema: run licensor migrate") {
+		t.Errorf("keys list on an empty file: %v", err)
+	}
+	if out, _, _ := cli(t, nil, "migrate", "status", "--db", empty); !strings.Contains(out, "version 0") {
+		t.Errorf("keys list migrated the empty file: %s", out)
+	}
+
+	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
+		pg := postgresSchema(t, raw)
+		_, _, err := cli(t, nil, "keys", "list", "--db", pg)
+		if err == nil || !strings.Contains(err.Error(), "no licensor schema: run licensor migrate") {
+			t.Errorf("keys list on an empty PostgreSQL schema: %v", err)
+		}
+		out, _, err := cli(t, nil, "migrate", "status", "--db", pg)
+		if err != nil || !strings.Contains(out, "schema:    version 0") {
+			t.Errorf("keys list migrated the PostgreSQL schema: %v\n%s", err, out)
+		}
+		// serve --migrate=false refuses it too, without migrating.
+		_, _, err = cli(t, nil, "serve", "--listen", "127.0.0.1:0", "--migrate=false", "--db", pg)
+		if err == nil || !strings.Contains(err.Error(), "no licensor schema") {
+			t.Errorf("serve --migrate=false on an empty schema: %v", err)
+		}
+	}
+}
+
+// TestServeChecksFlagsBeforeDatabase: a bad listen address (or TLS pair)
+// fails before the database is created or migrated.
+func TestServeChecksFlagsBeforeDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "serve.db")
+	for _, args := range [][]string{
+		{"serve", "--db", db, "--listen", ":99999"},
+		{"serve", "--db", db, "--listen", "127.0.0.1:0", "--metrics-listen", "nonsense"},
+		{"serve", "--db", db, "--listen", "127.0.0.1:0", "--tls-cert", db + ".crt", "--tls-key", db + ".key"},
+	} {
+		_, _, err := cli(t, nil, args...)
+		if err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+		if _, serr := os.Stat(db); !errors.Is(serr, os.ErrNotExist) {
+			t.Fatalf("%v failed (%v) after creating the database", args, err)
+		}
+	}
+}
+
+// TestDatabaseFlagRefusesKeywordDSN: a libpq keyword/value string is
+// neither a path nor a URL; it was a SQLite file named after it.
+func TestDatabaseFlagRefusesKeywordDSN(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dsn := "host=db.example user=licensor password=s3cretpw dbname=licensor"
+	for _, cmd := range [][]string{{"migrate"}, {"keys", "list"}, {"serve", "--listen", "127.0.0.1:0"}} {
+		for _, viaEnv := range []bool{false, true} {
+			args, env := append([]string{}, cmd...), map[string]string{}
+			if viaEnv {
+				env["DATABASE_URL"] = dsn
+			} else {
+				args = append(args, "--db", dsn)
+			}
+			out, errOut, err := cli(t, env, args...)
+			if err == nil || !strings.Contains(err.Error(), "postgres://USER:PASSWORD@HOST") || exitCode(err) != 2 {
+				t.Errorf("%v (env %v): err = %v, want a usage error suggesting the URL form", cmd, viaEnv, err)
+			}
+			if all := out + errOut + err.Error(); strings.Contains(all, "s3cretpw") {
+				t.Errorf("%v: the password is shown: %s", cmd, all)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("files were created: %v", entries)
+	}
+}
+
+// TestPasswordNeverShown: the database password appears in no help text,
+// default value, error, log line, nor /debug/pprof/cmdline.
+func TestPasswordNeverShown(t *testing.T) {
+	const secret = "s3cretpw"
+	pgURL := "postgres://licensor:" + secret + "@127.0.0.1:1/licensor?sslmode=disable&connect_timeout=1"
+	env := map[string]string{"DATABASE_URL": pgURL}
+	check := func(what, text string) {
+		t.Helper()
+		if strings.Contains(text, secret) {
+			t.Errorf("%s shows the password:\n%s", what, text)
+		}
+	}
+	for _, args := range [][]string{{"serve", "-h"}, {"migrate", "-h"}, {"keys", "list", "-h"}, {"webhooks", "create", "-h"}, {"migrate", "status", "-h"}} {
+		out, errOut, err := cli(t, env, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		check(strings.Join(args, " "), out+errOut)
+	}
+	for _, args := range [][]string{{"keys", "list"}, {"migrate"}, {"migrate", "status"}, {"keys", "list", "--db", pgURL}, {"serve", "--listen", "127.0.0.1:0", "--log-format", "text"}} {
+		out, errOut, err := cli(t, env, args...)
+		if err == nil {
+			t.Fatalf("%v: connected to a closed port", args)
+		}
+		check(strings.Join(args, " "), out+errOut+err.Error())
+	}
+	for _, s := range []string{pgURL, "password=" + secret, "host=x password='" + secret + " x' port=1", "postgres://u@h/d?password=" + secret + "&sslmode=disable"} {
+		check("redact("+s+")", redact(s))
+	}
+	if got := redact("postgres://licensor:" + secret + "@db:5432/licensor"); got != "postgres://licensor:xxxxx@db:5432/licensor" {
+		t.Errorf("redact = %s", got)
+	}
+
+	// pprof's cmdline handler shows the command line, redacted.
+	saved := os.Args
+	os.Args = []string{"licensor", "serve", "--db", pgURL, "--db=" + pgURL}
+	t.Cleanup(func() { os.Args = saved })
+	lns, err := sideListeners(serveConfig{pprofListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	side := sideServers(serveConfig{}, lns, nil, discardLogger(), served)
+	defer side[0].Close()
+	resp, err := http.Get("http://" + lns[0].ln.Addr().String() + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	check("/debug/pprof/cmdline", string(body))
+	if !strings.Contains(string(body), "licensor:xxxxx@127.0.0.1:1") {
+		t.Errorf("/debug/pprof/cmdline = %q", body)
+	}
+
+}
+
+// TestMigrateSaysWhatItDid: migrate names the migrations it applied, or
+// says there were none; migrate status lists the pending ones.
+func TestMigrateSaysWhatItDid(t *testing.T) {
+	dbs := map[string]string{"sqlite": filepath.Join(t.TempDir(), "m.db")}
+	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
+		dbs["postgres"] = postgresSchema(t, raw)
+	}
+	for name, db := range dbs {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"DATABASE_URL": db}
+			d, err := openMigrated(context.Background(), db, discardLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, latest, _ := d.SchemaVersion(context.Background())
+			d.Close()
+			if name == "postgres" {
+				// A fresh schema for the "before" state.
+				db = postgresSchema(t, os.Getenv("LICENSOR_POSTGRES_URL"))
+			} else {
+				db = filepath.Join(t.TempDir(), "fresh.db")
+				if err := os.WriteFile(db, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env["DATABASE_URL"] = db
+			out, _, err := cli(t, env, "migrate", "status")
+			if err != nil || !strings.Contains(out, "version 0") || !strings.Contains(out, "0001_") || !strings.Contains(out, "run licensor migrate") {
+				t.Fatalf("status before: %v\n%s", err, out)
+			}
+			out, _, err = cli(t, env, "migrate")
+			if err != nil || !strings.Contains(out, "applied ") || !strings.Contains(out, "0001_") {
+				t.Fatalf("first migrate: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "schema at version "+itoa(latest)) {
+				t.Errorf("first migrate: %s", out)
+			}
+			out, _, err = cli(t, env, "migrate")
+			if err != nil || !strings.Contains(out, "already at version "+itoa(latest)+", nothing to apply") {
+				t.Fatalf("second migrate: %v\n%s", err, out)
+			}
+			out, _, err = cli(t, env, "migrate", "status")
+			if err != nil || !strings.Contains(out, "pending:   none") {
+				t.Fatalf("status after: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestHelpExitsZero: every -h, --help and help prints to standard output
+// and succeeds, for the program, each command and each subcommand.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"-h"}, {"--help"}, {"help"},
+		{"serve", "-h"}, {"serve", "--help"}, {"migrate", "-h"}, {"migrate", "status", "-h"},
+		{"keys", "-h"}, {"keys", "--help"}, {"keys", "help"}, {"keys", "create", "-h"}, {"keys", "list", "--help"}, {"keys", "revoke", "-h"},
+		{"webhooks", "-h"}, {"webhooks", "create", "-h"}, {"webhooks", "list", "-h"}, {"webhooks", "delete", "-h"},
+		{"import", "-h"}, {"import", "--help"}, {"import", "legacy", "-h"},
+	} {
+		out, errOut, err := cli(t, nil, args...)
+		if err != nil {
+			t.Errorf("%v: %v (exit %d)", args, err, exitCode(err))
+			continue
+		}
+		if !strings.Contains(out, "sage") || errOut != "" {
+			t.Errorf("%v: stdout %q, stderr %q; want the usage on stdout alone", args, out, errOut)
+		}
+	}
+}
+
+// TestFlagTypoIsOneLine: a mistyped flag is one line of error pointing to
+// -h, not the whole flag list.
+func TestFlagTypoIsOneLine(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--lisen", ":8080"}, {"keys", "list", "--jsn"}, {"migrate", "--dbb", "x"}} {
+		out, errOut, err := cli(t, nil, args...)
+		if err == nil || exitCode(err) != 2 {
+			t.Fatalf("%v: err = %v", args, err)
+		}
+		if out != "" || errOut != "" {
+			t.Errorf("%v printed more than the error:\nstdout %q\nstderr %q", args, out, errOut)
+		}
+		msg := err.Error()
+		if strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "flag provided but not defined") || !strings.Contains(msg, " -h\" for the flags") {
+			t.Errorf("%v: error %q", args, msg)
+		}
+	}
+}
