@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -242,5 +244,35 @@ func TestLargeBatch(t *testing.T) {
 	var items licensor.ItemErrors
 	if !errors.As(err, &items) || len(items) != len(drafts) || items[7].Err.Meta["existing_id"] != fmt.Sprint(ls[7].ID) {
 		t.Fatalf("second CreateLicenses: %v", err)
+	}
+}
+
+// TestOpenMustExist: with MustExist a missing file is an error, never a
+// new empty database; an existing one opens read-write.
+func TestOpenMustExist(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "typo.db")
+	if db, err := Open(ctx, path, Options{MustExist: true}); err == nil {
+		db.Close()
+		t.Fatal("Open(MustExist) of a missing file succeeded")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open(MustExist) created the file: %v", err)
+	}
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(ctx, path, Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("Open(MustExist) of an existing file: %v", err)
+	}
+	defer db.Close()
+	if pending, err := db.PendingMigrations(ctx); err != nil || len(pending) != 0 {
+		t.Errorf("pending after Migrate: %v %v", pending, err)
 	}
 }
