@@ -248,9 +248,13 @@ func cli(t *testing.T, db string, args ...string) (stdout string, err error) {
 	return out.String(), nil
 }
 
-// createKey creates an API key with the CLI and returns its secret.
+// createKey creates an API key with the CLI and returns its secret,
+// creating the database first (the admin commands never create one).
 func createKey(t *testing.T, db, name, scope string) string {
 	t.Helper()
+	if _, err := cli(t, db, "migrate"); err != nil {
+		t.Fatal(err)
+	}
 	out, err := cli(t, db, "keys", "create", "--name", name, "--scope", scope)
 	if err != nil {
 		t.Fatal(err)
