@@ -180,6 +180,31 @@ func ProductNotFound(id int64) *Error {
 	return Errorf(CodeProductNotFound, "product %d does not exist", id)
 }
 
+// WebhookNotFound is the error of a webhook id that names no webhook.
+func WebhookNotFound(id int64) *Error {
+	return Errorf(CodeWebhookNotFound, "webhook %d does not exist", id)
+}
+
+// DeliveryNotFound is the error of a delivery id that names no delivery of
+// the webhook.
+func DeliveryNotFound(webhookID, deliveryID int64) *Error {
+	return Errorf(CodeDeliveryNotFound, "webhook %d has no delivery %d", webhookID, deliveryID)
+}
+
+// FeedCursorPruned is the error of a change-feed position whose following
+// events were pruned.
+func FeedCursorPruned(after, pruned int64) *Error {
+	return &Error{Code: CodeInvalidCursor, Parameter: "page[after]",
+		Detail: fmt.Sprintf("the events after position %d up to %d are past the retention period and were pruned; read the feed from its start again", after, pruned)}
+}
+
+// FeedCursorAhead is the error of a position the feed has not reached: the
+// cursor belongs to another database (or one restored from a backup).
+func FeedCursorAhead(after, head int64) *Error {
+	return &Error{Code: CodeInvalidCursor, Parameter: "page[after]",
+		Detail: fmt.Sprintf("position %d is ahead of the feed, which ends at %d: the cursor is from another database; read the feed from its start again", after, head)}
+}
+
 // LicenseNotFound is the error of a license id that names no live license.
 func LicenseNotFound(id int64) *Error {
 	return Errorf(CodeLicenseNotFound, "license %d does not exist", id)

@@ -1,6 +1,9 @@
 package licensor
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // EventType names a kind of change. Event types are part of the public API:
 // they appear in the change feed, in webhook messages and in subscriptions.
@@ -80,6 +83,37 @@ type EventPage struct {
 	// committed when the page was read (so that a filtered reader skips
 	// what it has already scanned). It is never less than the query's After.
 	Next int64
+}
+
+// LicenseEvents are the events of change typ to each of ls at c.
+func LicenseEvents(typ EventType, ls []License, c Change) []Event {
+	out := make([]Event, len(ls))
+	for i := range ls {
+		out[i] = LicenseEvent(typ, &ls[i], c)
+	}
+	return out
+}
+
+// FormatEventTypes is the text form in which stores keep a webhook's event
+// types: a comma list, empty for every type.
+func FormatEventTypes(ts []EventType) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseEventTypes reads FormatEventTypes's form.
+func ParseEventTypes(s string) []EventType {
+	out := []EventType{}
+	if s == "" {
+		return out
+	}
+	for _, p := range strings.Split(s, ",") {
+		out = append(out, EventType(p))
+	}
+	return out
 }
 
 // LicenseEvent is the event of change typ to license l at c. l is rendered

@@ -45,6 +45,23 @@ type WebhookPatch struct {
 	Secret      *string
 }
 
+// Apply returns w with the patch's fields replaced.
+func (p *WebhookPatch) Apply(w Webhook) Webhook {
+	if p.URL != nil {
+		w.URL = *p.URL
+	}
+	if p.EventTypes != nil {
+		w.EventTypes = append([]EventType{}, *p.EventTypes...)
+	}
+	if p.Description != nil {
+		w.Description = *p.Description
+	}
+	if p.Secret != nil {
+		w.Secret = *p.Secret
+	}
+	return w
+}
+
 // Limits of webhooks.
 const (
 	MaxWebhookURLLen         = 2048

@@ -1,11 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,34 +13,8 @@ import (
 	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
-// signal wakes the goroutines waiting for the next commit of events. The
-// zero value is ready to use.
-type signal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-// wait returns a channel closed by the next fire.
-func (s *signal) wait() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-func (s *signal) fire() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
-}
-
 // EventsCommitted returns a channel closed when this DB next commits events.
-func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.wait() }
+func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.Wait() }
 
 // queueEvents queues into b the statement that records events with the
 // next positions of the feed. It must be the transaction's last statement
@@ -71,14 +45,6 @@ SELECT head.seq - $1 + u.ord, u.type, u.time, u.actor, u.request_id, u.license_i
 FROM head, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
 	WITH ORDINALITY AS u(type, time, actor, request_id, license_id, product_id, user_id, data, ord)`,
 		n, types, times, actors, requests, licenses, products, users, data)
-}
-
-func licenseEvents(typ licensor.EventType, ls []licensor.License, c licensor.Change) []licensor.Event {
-	out := make([]licensor.Event, len(ls))
-	for i := range ls {
-		out[i] = licensor.LicenseEvent(typ, &ls[i], c)
-	}
-	return out
 }
 
 const eventColumns = `seq, type, time, actor, request_id, license_id, product_id, user_id, data`
@@ -119,13 +85,13 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
 	if q.After > 0 && q.After < pruned {
-		return nil, fmt.Errorf("postgres: events: %w", cursorPruned(q.After, pruned))
+		return nil, fmt.Errorf("postgres: events: %w", licensor.FeedCursorPruned(q.After, pruned))
 	}
 	if q.After > head {
-		return nil, fmt.Errorf("postgres: events: %w", cursorAhead(q.After, head))
+		return nil, fmt.Errorf("postgres: events: %w", licensor.FeedCursorAhead(q.After, head))
 	}
 	ph := sqlfilter.PostgreSQL.Args()
-	conds := eventConditions(ph, q.Filter)
+	conds := sqlfilter.EventConditions(ph, q.Filter)
 	conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
 	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
 		` ORDER BY seq LIMIT `+ph.Arg(limit), ph.Values...)
@@ -151,40 +117,6 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 	return page, nil
 }
 
-func cursorPruned(after, pruned int64) error {
-	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
-		Detail: fmt.Sprintf("the events after position %d up to %d are past the retention period and were pruned; read the feed from its start again", after, pruned)}
-}
-
-// cursorAhead is the error of a position the feed has not reached: the
-// cursor belongs to another database (or one restored from a backup).
-func cursorAhead(after, head int64) error {
-	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
-		Detail: fmt.Sprintf("position %d is ahead of the feed, which ends at %d: the cursor is from another database; read the feed from its start again", after, head)}
-}
-
-// eventConditions returns the WHERE conditions of an event filter.
-func eventConditions(ph *sqlfilter.Args, f licensor.EventFilter) []string {
-	conds := []string{}
-	if len(f.Types) > 0 {
-		types := make([]string, len(f.Types))
-		for i, t := range f.Types {
-			types[i] = string(t)
-		}
-		conds = append(conds, "type = ANY("+ph.Arg(types)+")")
-	}
-	if f.LicenseID != nil {
-		conds = append(conds, "license_id = "+ph.Arg(*f.LicenseID))
-	}
-	if f.ProductID != nil {
-		conds = append(conds, "product_id = "+ph.Arg(*f.ProductID))
-	}
-	if f.UserID != nil {
-		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
-	}
-	return conds
-}
-
 // ExpireLicenses moves due ACTIVE licenses to EXPIRED with their events,
 // earliest stop_date first. Instances running it at once take different
 // rows (FOR UPDATE SKIP LOCKED), and the UPDATE re-checks the status on
@@ -201,7 +133,7 @@ func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) 
 	ORDER BY stop_date, id LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE licenses l SET status = 'EXPIRED'
 FROM due WHERE l.id = due.id AND l.status = 'ACTIVE' AND l.deleted_at IS NULL
-RETURNING `+prefixed("l.", licenseColumns), c.Time, limit)
+RETURNING `+sqlfilter.Qualify("l.", licenseColumns), c.Time, limit)
 		if err != nil {
 			return err
 		}
@@ -211,30 +143,20 @@ RETURNING `+prefixed("l.", licenseColumns), c.Time, limit)
 		}
 		slices.SortFunc(out, func(a, b licensor.License) int {
 			if *a.StopDate != *b.StopDate {
-				return compareInt(*a.StopDate, *b.StopDate)
+				return cmp.Compare(*a.StopDate, *b.StopDate)
 			}
-			return compareInt(a.ID, b.ID)
+			return cmp.Compare(a.ID, b.ID)
 		})
-		tx.appendEvents(licenseEvents(licensor.EventLicenseExpired, out, c))
+		tx.appendEvents(licensor.LicenseEvents(licensor.EventLicenseExpired, out, c))
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: expire licenses: %w", err)
 	}
 	if len(out) > 0 {
-		db.committed.fire()
+		db.committed.Fire()
 	}
 	return out, nil
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // NextExpiry returns the earliest stop_date of live ACTIVE licenses.

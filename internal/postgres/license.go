@@ -76,7 +76,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 				case d.err != nil:
 					return nil, fmt.Errorf("postgres: create licenses: %w", d.err)
 				case !d.retry:
-					db.committed.fire()
+					db.committed.Fire()
 					return []licensor.License{d.l}, nil
 				}
 				// The product changed or went: the general path tells how.
@@ -96,14 +96,14 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		if err := storeWithWrite(ctx, tx, c, out); err != nil {
 			return err
 		}
-		tx.appendEvents(licenseEvents(licensor.EventLicenseCreated, out, c))
+		tx.appendEvents(licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create licenses: %w", err)
 	}
 	markStored(c)
-	db.committed.fire()
+	db.committed.Fire()
 	return out, nil
 }
 
@@ -343,7 +343,7 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
 	}
 	markStored(c)
 	if len(deleted) > 0 {
-		db.committed.fire()
+		db.committed.Fire()
 	}
 	return deleted, missing, nil
 }

@@ -59,7 +59,7 @@ type DB struct {
 	// creates its first schema when it does not exist.
 	searchPath string
 	// committed wakes the waiters of EventsCommitted (events.go).
-	committed signal
+	committed groupcommit.Signal
 	// lanes run the writes in groups (write.go).
 	lanes *lanes
 	// products caches products for CreateLicenses (product.go).
@@ -209,14 +209,6 @@ type querier interface {
 
 // rowScanner is pgx.Row or pgx.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
-
-// nullIfEmpty maps "" to SQL NULL.
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
 
 // PoolStats describes the connection pool, for metrics. Waits are the
 // acquisitions that found no idle connection.

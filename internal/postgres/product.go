@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +53,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)
 RETURNING id`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, nullIfEmpty(p.LicensePeriod),
+			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, sqlfilter.NullIfEmpty(p.LicensePeriod),
 			channels, c.Time, c.Time).Scan(&id)
 		if err != nil {
 			return err
@@ -70,7 +71,7 @@ RETURNING id`,
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
 	markStored(c)
-	db.committed.fire()
+	db.committed.Fire()
 	return nil
 }
 
@@ -126,7 +127,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 WHERE id = $15`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
 			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency,
-			nullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
+			sqlfilter.NullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
 		if err != nil {
 			return err
 		}
@@ -137,7 +138,7 @@ WHERE id = $15`,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: update product: %w", interpretError(err))
 	}
-	db.committed.fire()
+	db.committed.Fire()
 	return out, nil
 }
 
@@ -177,8 +178,8 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
 			if err != nil {
 				return err
 			}
-			slices.SortFunc(gone, func(a, b licensor.License) int { return compareInt(a.ID, b.ID) })
-			events = licenseEvents(licensor.EventLicenseDeleted, gone, c)
+			slices.SortFunc(gone, func(a, b licensor.License) int { return cmp.Compare(a.ID, b.ID) })
+			events = licensor.LicenseEvents(licensor.EventLicenseDeleted, gone, c)
 		}
 		_, err = tx.Exec(ctx, `UPDATE products SET deleted_at = $1, deleted_by = $2 WHERE id = $3`, c.Time, c.Actor, id)
 		if err != nil {
@@ -190,7 +191,7 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
 	if err != nil {
 		return fmt.Errorf("postgres: delete product: %w", err)
 	}
-	db.committed.fire()
+	db.committed.Fire()
 	return nil
 }
 

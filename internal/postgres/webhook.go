@@ -20,31 +20,8 @@ func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
 	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return nil, err
 	}
-	w.EventTypes = splitEventTypes(types)
+	w.EventTypes = licensor.ParseEventTypes(types)
 	return &w, nil
-}
-
-func joinEventTypes(ts []licensor.EventType) string {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = string(t)
-	}
-	return strings.Join(parts, ",")
-}
-
-func splitEventTypes(s string) []licensor.EventType {
-	out := []licensor.EventType{}
-	if s == "" {
-		return out
-	}
-	for _, p := range strings.Split(s, ",") {
-		out = append(out, licensor.EventType(p))
-	}
-	return out
-}
-
-func webhookNotFound(id int64) error {
-	return licensor.Errorf(licensor.CodeWebhookNotFound, "webhook %d does not exist", id)
 }
 
 // CreateWebhook stores w; it receives the events committed after it (its
@@ -57,7 +34,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor
 	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
 VALUES ($1, $2, $3, $4, (SELECT seq FROM event_head WHERE id = 1), $5, $6)
-RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
+RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -98,7 +75,7 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
 func findWebhook(ctx context.Context, q querier, id int64, lock string) (*licensor.Webhook, error) {
 	w, err := scanWebhook(q.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1 `+lock, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, webhookNotFound(id)
+		return nil, licensor.WebhookNotFound(id)
 	}
 	return w, err
 }
@@ -121,13 +98,13 @@ func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.Webhoo
 		if err != nil {
 			return err
 		}
-		applyWebhookPatch(w, patch)
+		*w = patch.Apply(*w)
 		if err := w.Validate(); err != nil {
 			return err
 		}
 		w.UpdatedAt = c.Time
 		_, err = tx.Exec(ctx, `UPDATE webhooks SET url = $1, event_types = $2, description = $3, secret = $4, updated_at = $5
-WHERE id = $6`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
+WHERE id = $6`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
 		out = w
 		return err
 	})
@@ -137,28 +114,13 @@ WHERE id = $6`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, w.
 	return out, nil
 }
 
-func applyWebhookPatch(w *licensor.Webhook, p licensor.WebhookPatch) {
-	if p.URL != nil {
-		w.URL = *p.URL
-	}
-	if p.EventTypes != nil {
-		w.EventTypes = append([]licensor.EventType{}, *p.EventTypes...)
-	}
-	if p.Description != nil {
-		w.Description = *p.Description
-	}
-	if p.Secret != nil {
-		w.Secret = *p.Secret
-	}
-}
-
 // DeleteWebhook removes a webhook; its deliveries go with it (ON DELETE
 // CASCADE).
 func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) error {
 	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
 		if err == nil && tag.RowsAffected() == 0 {
-			return webhookNotFound(id)
+			return licensor.WebhookNotFound(id)
 		}
 		return err
 	})
@@ -236,7 +198,7 @@ func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c lice
 		d, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
 WHERE id = $1 AND webhook_id = $2 FOR UPDATE`, deliveryID, webhookID))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return deliveryNotFound(webhookID, deliveryID)
+			return licensor.DeliveryNotFound(webhookID, deliveryID)
 		}
 		if err != nil {
 			return err
@@ -265,10 +227,6 @@ RETURNING `+deliveryColumns, c.Time, d.ID))
 		return nil, fmt.Errorf("postgres: redeliver: %w", err)
 	}
 	return &out, nil
-}
-
-func deliveryNotFound(webhookID, deliveryID int64) error {
-	return licensor.Errorf(licensor.CodeDeliveryNotFound, "webhook %d has no delivery %d", webhookID, deliveryID)
 }
 
 // orderingKey is the SQL expression of an event's ordering key: a
@@ -311,7 +269,7 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 				rows.Close()
 				return err
 			}
-			h.types = splitEventTypes(types)
+			h.types = licensor.ParseEventTypes(types)
 			hooks = append(hooks, h)
 		}
 		rows.Close()
@@ -328,7 +286,7 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 			ph := sqlfilter.PostgreSQL.Args()
 			sel := `SELECT ` + ph.Arg(h.id) + `::bigint, seq, type, ` + orderingKey + `, 'pending', ` +
 				ph.Arg(now) + `::bigint, ` + ph.Arg(now) + `::bigint`
-			conds := eventConditions(ph, licensor.EventFilter{Types: h.types})
+			conds := sqlfilter.EventConditions(ph, licensor.EventFilter{Types: h.types})
 			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
 			var n int
 			var top *int64
@@ -393,7 +351,7 @@ RETURNING d.id`, now, leaseUntil, limit)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT `+prefixed("d.", deliveryColumns)+`, w.url, w.secret, `+prefixed("e.", eventColumns)+`
+		rows, err = tx.Query(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
 WHERE d.id = ANY($1)
 ORDER BY d.next_attempt_at, d.id`, ids)
@@ -437,15 +395,6 @@ func (db *DB) bookkeepingTx(ctx context.Context, fn func(tx pgx.Tx) error) error
 		}
 		return fn(tx)
 	})
-}
-
-// prefixed qualifies each column of a column list with prefix.
-func prefixed(prefix, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, p := range parts {
-		parts[i] = prefix + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // CompleteDelivery records an attempt's outcome, if the attempt's claim

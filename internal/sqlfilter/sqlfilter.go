@@ -50,6 +50,59 @@ func (a *Args) Arg(v any) string {
 	return "?"
 }
 
+// In is the condition that column is one of values: IN (?, ...) on
+// SQLite, = ANY($n) with one array argument on PostgreSQL.
+func (a *Args) In(column string, values []string) string {
+	if a.numbered {
+		return column + " = ANY(" + a.Arg(values) + ")"
+	}
+	ps := make([]string, len(values))
+	for i, v := range values {
+		ps[i] = a.Arg(v)
+	}
+	return column + " IN (" + strings.Join(ps, ", ") + ")"
+}
+
+// NullIfEmpty is the argument of an optional text column: SQL NULL for "".
+func NullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Qualify prefixes each of a comma list of columns with a table alias
+// ("d." + "id, url" is "d.id, d.url").
+func Qualify(prefix, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// EventConditions returns the WHERE conditions of a change-feed filter.
+func EventConditions(ph *Args, f licensor.EventFilter) []string {
+	conds := []string{}
+	if len(f.Types) > 0 {
+		types := make([]string, len(f.Types))
+		for i, t := range f.Types {
+			types[i] = string(t)
+		}
+		conds = append(conds, ph.In("type", types))
+	}
+	if f.LicenseID != nil {
+		conds = append(conds, "license_id = "+ph.Arg(*f.LicenseID))
+	}
+	if f.ProductID != nil {
+		conds = append(conds, "product_id = "+ph.Arg(*f.ProductID))
+	}
+	if f.UserID != nil {
+		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
+	}
+	return conds
+}
+
 // LicenseSortKey returns the SQL expression a license sort field orders
 // by. Missing stop and expiry dates sort as MaxInt64, "never".
 func LicenseSortKey(field string) (string, bool) {

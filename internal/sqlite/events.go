@@ -1,45 +1,19 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
-// signal wakes the goroutines waiting for the next commit of events. The
-// zero value is ready to use.
-type signal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-// wait returns a channel closed by the next fire.
-func (s *signal) wait() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-func (s *signal) fire() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
-}
-
 // EventsCommitted returns a channel closed when this DB next commits events.
-func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.wait() }
+func (db *DB) EventsCommitted() <-chan struct{} { return db.committed.Wait() }
 
 // appendEvents records events in tx, with the next positions of the feed.
 // SQLite has one writer at a time, so positions follow commit order; the
@@ -62,7 +36,7 @@ func appendEvents(ctx context.Context, q querier, events []licensor.Event) error
 			licenseID = e.LicenseID
 		}
 		if _, err := q.ExecContext(ctx, insertEvent, e.Seq, string(e.Type), e.Time, e.Actor, e.RequestID,
-			licenseID, e.ProductID, nullIfEmpty(e.UserID), string(e.Data)); err != nil {
+			licenseID, e.ProductID, sqlfilter.NullIfEmpty(e.UserID), string(e.Data)); err != nil {
 			return fmt.Errorf("append events: %w", err)
 		}
 	}
@@ -71,14 +45,6 @@ func appendEvents(ctx context.Context, q querier, events []licensor.Event) error
 
 const insertEvent = `INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
-func licenseEvents(typ licensor.EventType, ls []licensor.License, c licensor.Change) []licensor.Event {
-	out := make([]licensor.Event, len(ls))
-	for i := range ls {
-		out[i] = licensor.LicenseEvent(typ, &ls[i], c)
-	}
-	return out
-}
 
 const eventColumns = `seq, type, time, actor, request_id, license_id, product_id, user_id, data`
 
@@ -105,13 +71,13 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 			return err
 		}
 		if q.After > 0 && q.After < pruned {
-			return cursorPruned(q.After, pruned)
+			return licensor.FeedCursorPruned(q.After, pruned)
 		}
 		if q.After > head {
-			return cursorAhead(q.After, head)
+			return licensor.FeedCursorAhead(q.After, head)
 		}
 		ph := sqlfilter.SQLite.Args()
-		conds := eventConditions(ph, q.Filter)
+		conds := sqlfilter.EventConditions(ph, q.Filter)
 		conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
 		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
 			` ORDER BY seq LIMIT `+ph.Arg(limit), ph.Values...)
@@ -139,40 +105,6 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 		return nil, fmt.Errorf("sqlite: events: %w", err)
 	}
 	return page, nil
-}
-
-func cursorPruned(after, pruned int64) error {
-	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
-		Detail: fmt.Sprintf("the events after position %d up to %d are past the retention period and were pruned; read the feed from its start again", after, pruned)}
-}
-
-// cursorAhead is the error of a position the feed has not reached: the
-// cursor belongs to another database (or one restored from a backup).
-func cursorAhead(after, head int64) error {
-	return &licensor.Error{Code: licensor.CodeInvalidCursor, Parameter: "page[after]",
-		Detail: fmt.Sprintf("position %d is ahead of the feed, which ends at %d: the cursor is from another database; read the feed from its start again", after, head)}
-}
-
-// eventConditions returns the WHERE conditions of an event filter.
-func eventConditions(ph *sqlfilter.Args, f licensor.EventFilter) []string {
-	conds := []string{}
-	if len(f.Types) > 0 {
-		alts := make([]string, len(f.Types))
-		for i, t := range f.Types {
-			alts[i] = ph.Arg(string(t))
-		}
-		conds = append(conds, "type IN ("+strings.Join(alts, ", ")+")")
-	}
-	if f.LicenseID != nil {
-		conds = append(conds, "license_id = "+ph.Arg(*f.LicenseID))
-	}
-	if f.ProductID != nil {
-		conds = append(conds, "product_id = "+ph.Arg(*f.ProductID))
-	}
-	if f.UserID != nil {
-		conds = append(conds, "user_id = "+ph.Arg(*f.UserID))
-	}
-	return conds
 }
 
 // ExpireLicenses moves due ACTIVE licenses to EXPIRED with their events,
@@ -204,29 +136,19 @@ RETURNING `+licenseColumns, c.Time, limit)
 		rows.Close()
 		slices.SortFunc(out, func(a, b licensor.License) int {
 			if *a.StopDate != *b.StopDate {
-				return compareInt(*a.StopDate, *b.StopDate)
+				return cmp.Compare(*a.StopDate, *b.StopDate)
 			}
-			return compareInt(a.ID, b.ID)
+			return cmp.Compare(a.ID, b.ID)
 		})
-		return appendEvents(ctx, db.wq(tx), licenseEvents(licensor.EventLicenseExpired, out, c))
+		return appendEvents(ctx, db.wq(tx), licensor.LicenseEvents(licensor.EventLicenseExpired, out, c))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: expire licenses: %w", err)
 	}
 	if len(out) > 0 {
-		db.committed.fire()
+		db.committed.Fire()
 	}
 	return out, nil
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // NextExpiry returns the earliest stop_date of live ACTIVE licenses.

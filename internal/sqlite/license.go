@@ -37,13 +37,13 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		if err := storeWithWrite(ctx, q, c, out); err != nil {
 			return err
 		}
-		return appendEvents(ctx, q, licenseEvents(licensor.EventLicenseCreated, out, c))
+		return appendEvents(ctx, q, licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
 	}
 	markStored(c)
-	db.committed.fire()
+	db.committed.Fire()
 	return out, nil
 }
 
@@ -163,14 +163,14 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 		if err := storeWithWrite(ctx, q, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
 			return err
 		}
-		return appendEvents(ctx, q, licenseEvents(licensor.EventLicenseDeleted, gone, c))
+		return appendEvents(ctx, q, licensor.LicenseEvents(licensor.EventLicenseDeleted, gone, c))
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
 	}
 	markStored(c)
 	if len(deleted) > 0 {
-		db.committed.fire()
+		db.committed.Fire()
 	}
 	return deleted, missing, nil
 }

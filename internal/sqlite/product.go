@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -48,7 +49,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 RETURNING id`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, nullIfEmpty(p.LicensePeriod),
+			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, sqlfilter.NullIfEmpty(p.LicensePeriod),
 			channels, c.Time, c.Time).Scan(&id)
 		if err != nil {
 			return err
@@ -65,7 +66,7 @@ RETURNING id`,
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
 	markStored(c)
-	db.committed.fire()
+	db.committed.Fire()
 	return nil
 }
 
@@ -123,7 +124,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 WHERE id = ?`,
 			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
 			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency,
-			nullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
+			sqlfilter.NullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
 		if err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ WHERE id = ?`,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: update product: %w", interpretError(err))
 	}
-	db.committed.fire()
+	db.committed.Fire()
 	return out, nil
 }
 
@@ -168,7 +169,7 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 			if err != nil {
 				return err
 			}
-			events = licenseEvents(licensor.EventLicenseDeleted, gone, c)
+			events = licensor.LicenseEvents(licensor.EventLicenseDeleted, gone, c)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE products SET deleted_at = ?, deleted_by = ? WHERE id = ?`, c.Time, c.Actor, id)
 		if err != nil {
@@ -179,7 +180,7 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 	if err != nil {
 		return fmt.Errorf("sqlite: delete product: %w", err)
 	}
-	db.committed.fire()
+	db.committed.Fire()
 	return nil
 }
 
@@ -204,7 +205,7 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, productID)
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(gone, func(a, b licensor.License) int { return compareInt(a.ID, b.ID) })
+	slices.SortFunc(gone, func(a, b licensor.License) int { return cmp.Compare(a.ID, b.ID) })
 	return gone, nil
 }
 

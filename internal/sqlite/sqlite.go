@@ -53,7 +53,7 @@ type DB struct {
 	log   *slog.Logger
 	now   func() time.Time
 	// committed wakes the waiters of EventsCommitted (events.go).
-	committed signal
+	committed groupcommit.Signal
 }
 
 var _ licensor.Store = (*DB)(nil)
@@ -254,14 +254,6 @@ func interpretError(err error) error {
 
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
-
-// nullIfEmpty maps "" to SQL NULL.
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
 
 // PoolStats describes the writer and reader connection pools, for metrics.
 func (db *DB) PoolStats() []licensor.PoolStats {

@@ -20,31 +20,8 @@ func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
 	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return nil, err
 	}
-	w.EventTypes = splitEventTypes(types)
+	w.EventTypes = licensor.ParseEventTypes(types)
 	return &w, nil
-}
-
-func joinEventTypes(ts []licensor.EventType) string {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = string(t)
-	}
-	return strings.Join(parts, ",")
-}
-
-func splitEventTypes(s string) []licensor.EventType {
-	out := []licensor.EventType{}
-	if s == "" {
-		return out
-	}
-	for _, p := range strings.Split(s, ",") {
-		out = append(out, licensor.EventType(p))
-	}
-	return out
-}
-
-func webhookNotFound(id int64) error {
-	return licensor.Errorf(licensor.CodeWebhookNotFound, "webhook %d does not exist", id)
 }
 
 // CreateWebhook stores w; it receives the events committed after it.
@@ -56,7 +33,7 @@ func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
 VALUES (?, ?, ?, ?, (SELECT seq FROM event_head WHERE id = 1), ?, ?)
-RETURNING id`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
+RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -96,7 +73,7 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
 func findWebhook(ctx context.Context, q querier, id int64) (*licensor.Webhook, error) {
 	w, err := scanWebhook(q.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, webhookNotFound(id)
+		return nil, licensor.WebhookNotFound(id)
 	}
 	return w, err
 }
@@ -118,13 +95,13 @@ func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.Webhoo
 		if err != nil {
 			return err
 		}
-		applyWebhookPatch(w, patch)
+		*w = patch.Apply(*w)
 		if err := w.Validate(); err != nil {
 			return err
 		}
 		w.UpdatedAt = c.Time
 		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, event_types = ?, description = ?, secret = ?, updated_at = ?
-WHERE id = ?`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
+WHERE id = ?`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
 		out = w
 		return err
 	})
@@ -134,28 +111,13 @@ WHERE id = ?`, w.URL, joinEventTypes(w.EventTypes), w.Description, w.Secret, w.U
 	return out, nil
 }
 
-func applyWebhookPatch(w *licensor.Webhook, p licensor.WebhookPatch) {
-	if p.URL != nil {
-		w.URL = *p.URL
-	}
-	if p.EventTypes != nil {
-		w.EventTypes = append([]licensor.EventType{}, *p.EventTypes...)
-	}
-	if p.Description != nil {
-		w.Description = *p.Description
-	}
-	if p.Secret != nil {
-		w.Secret = *p.Secret
-	}
-}
-
 // DeleteWebhook removes a webhook; its deliveries go with it (ON DELETE
 // CASCADE).
 func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) error {
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := execCount(ctx, tx, `DELETE FROM webhooks WHERE id = ?`, id)
 		if err == nil && n == 0 {
-			return webhookNotFound(id)
+			return licensor.WebhookNotFound(id)
 		}
 		return err
 	})
@@ -238,7 +200,7 @@ func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c lice
 		d, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
 WHERE id = ? AND webhook_id = ?`, deliveryID, webhookID))
 		if errors.Is(err, sql.ErrNoRows) {
-			return deliveryNotFound(webhookID, deliveryID)
+			return licensor.DeliveryNotFound(webhookID, deliveryID)
 		}
 		if err != nil {
 			return err
@@ -267,10 +229,6 @@ RETURNING `+deliveryColumns, c.Time, c.Time, d.ID))
 		return nil, fmt.Errorf("sqlite: redeliver: %w", err)
 	}
 	return &out, nil
-}
-
-func deliveryNotFound(webhookID, deliveryID int64) error {
-	return licensor.Errorf(licensor.CodeDeliveryNotFound, "webhook %d has no delivery %d", webhookID, deliveryID)
 }
 
 // orderingKey is the SQL expression of an event's ordering key: a
@@ -314,7 +272,7 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 				rows.Close()
 				return err
 			}
-			h.types = splitEventTypes(types)
+			h.types = licensor.ParseEventTypes(types)
 			hooks = append(hooks, h)
 		}
 		rows.Close()
@@ -325,7 +283,7 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 			// The placeholders are positional: arguments in text order.
 			ph := sqlfilter.SQLite.Args()
 			sel := `SELECT ` + ph.Arg(h.id) + `, seq, type, ` + orderingKey + `, 'pending', ` + ph.Arg(now) + `, ` + ph.Arg(now)
-			conds := eventConditions(ph, licensor.EventFilter{Types: h.types})
+			conds := sqlfilter.EventConditions(ph, licensor.EventFilter{Types: h.types})
 			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
 			rows, err := tx.QueryContext(ctx, `INSERT INTO webhook_deliveries
 	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
@@ -409,7 +367,7 @@ RETURNING id`, leaseUntil, now, now, limit)
 			return err
 		}
 		// The ids are integers this query just read: safe to inline.
-		rows, err = tx.QueryContext(ctx, `SELECT `+prefixed("d.", deliveryColumns)+`, w.url, w.secret, `+prefixed("e.", eventColumns)+`
+		rows, err = tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
 WHERE d.id IN (`+strings.Join(ids, ", ")+`)
 ORDER BY d.next_attempt_at, d.id`)
@@ -451,15 +409,6 @@ func (r *eventRow) event() licensor.Event {
 	e := r.e
 	e.LicenseID, e.UserID, e.Data = r.licenseID.Int64, r.userID.String, []byte(r.data)
 	return e
-}
-
-// prefixed qualifies each column of a column list with prefix.
-func prefixed(prefix, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, p := range parts {
-		parts[i] = prefix + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // CompleteDelivery records an attempt's outcome, if the attempt's claim

@@ -46,7 +46,7 @@ func BenchmarkCreateLicense(b *testing.B) {
 							if err != nil {
 								return err
 							}
-							return appendEvents(ctx, q, licenseEvents(licensor.EventLicenseCreated, out, c))
+							return appendEvents(ctx, q, licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
 						})
 					}
 				}
