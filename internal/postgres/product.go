@@ -201,42 +201,16 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf(list.Query, productColumns)
-
-	var page *licensor.ProductPage
-	run := func(qr querier) error {
-		page = &licensor.ProductPage{Products: []licensor.Product{}}
-		rows, err := qr.Query(ctx, query, list.Args...)
+	scan := func(s rowScanner) (licensor.Product, error) {
+		p, err := scanProduct(s)
 		if err != nil {
-			return err
+			return licensor.Product{}, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			p, err := scanProduct(rows)
-			if err != nil {
-				return err
-			}
-			page.Products = append(page.Products, *p)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if q.Count {
-			var total int64
-			if err := qr.QueryRow(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
-				return err
-			}
-			page.Total = &total
-		}
-		return nil
+		return *p, nil
 	}
-	if q.Count {
-		err = db.readTx(ctx, func(tx pgx.Tx) error { return run(tx) })
-	} else {
-		err = run(db.pool)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: find products: %w", unavailable(err))
+	page := &licensor.ProductPage{}
+	if page.Products, page.Total, err = readList(ctx, db, list, productColumns, scan); err != nil {
+		return nil, fmt.Errorf("postgres: find products: %w", err)
 	}
 	list.ProductPage(page)
 	return page, nil

@@ -186,41 +186,9 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
-	query := fmt.Sprintf(list.Query, licenseColumns)
-
-	page := &licensor.LicensePage{Licenses: []licensor.License{}}
-	run := func(qr querier) error {
-		rows, err := qr.QueryContext(ctx, query, list.Args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			l, err := scanLicense(rows)
-			if err != nil {
-				return err
-			}
-			page.Licenses = append(page.Licenses, l)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if q.Count {
-			var total int64
-			if err := qr.QueryRowContext(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
-				return err
-			}
-			page.Total = &total
-		}
-		return nil
-	}
-	if q.Count {
-		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(db.rtx(tx)) })
-	} else {
-		err = run(db.rq())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: find licenses: %w", unavailable(err))
+	page := &licensor.LicensePage{}
+	if page.Licenses, page.Total, err = readList(ctx, db, list, licenseColumns, scanLicense); err != nil {
+		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
 	list.LicensePage(page, q.Now)
 	return page, nil

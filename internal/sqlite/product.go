@@ -215,41 +215,16 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf(list.Query, productColumns)
-
-	page := &licensor.ProductPage{Products: []licensor.Product{}}
-	run := func(qr querier) error {
-		rows, err := qr.QueryContext(ctx, query, list.Args...)
+	scan := func(s rowScanner) (licensor.Product, error) {
+		p, err := scanProduct(s)
 		if err != nil {
-			return err
+			return licensor.Product{}, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			p, err := scanProduct(rows)
-			if err != nil {
-				return err
-			}
-			page.Products = append(page.Products, *p)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if q.Count {
-			var total int64
-			if err := qr.QueryRowContext(ctx, list.Count, list.CountArgs...).Scan(&total); err != nil {
-				return err
-			}
-			page.Total = &total
-		}
-		return nil
+		return *p, nil
 	}
-	if q.Count {
-		err = db.readTx(ctx, func(tx *sql.Tx) error { return run(db.rtx(tx)) })
-	} else {
-		err = run(db.rq())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: find products: %w", unavailable(err))
+	page := &licensor.ProductPage{}
+	if page.Products, page.Total, err = readList(ctx, db, list, productColumns, scan); err != nil {
+		return nil, fmt.Errorf("sqlite: find products: %w", err)
 	}
 	list.ProductPage(page)
 	return page, nil

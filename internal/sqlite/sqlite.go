@@ -15,6 +15,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
+	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
 // Options configure a DB.
@@ -221,6 +222,39 @@ func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return unavailable(err)
 	}
 	return unavailable(tx.Commit())
+}
+
+// readList reads the page of list, and with count=true its total in the
+// same read transaction, so that the two agree.
+func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(rowScanner) (T, error)) ([]T, *int64, error) {
+	items := []T{}
+	var total *int64
+	read := func(qr querier) error {
+		rows, err := qr.QueryContext(ctx, fmt.Sprintf(list.Query, columns), list.Args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			item, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			items = append(items, item)
+		}
+		if err := rows.Err(); err != nil || list.Count == "" {
+			return err
+		}
+		total = new(int64)
+		return qr.QueryRowContext(ctx, list.Count, list.CountArgs...).Scan(total)
+	}
+	var err error
+	if list.Count != "" {
+		err = db.readTx(ctx, func(tx *sql.Tx) error { return read(db.rtx(tx)) })
+	} else {
+		err = read(db.rq())
+	}
+	return items, total, unavailable(err)
 }
 
 // isBusy reports whether err is SQLITE_BUSY (in any extended form).
