@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -259,5 +260,69 @@ func TestFlagTypoIsOneLine(t *testing.T) {
 		if strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "flag provided but not defined") || !strings.Contains(msg, " -h\" for the flags") {
 			t.Errorf("%v: error %q", args, msg)
 		}
+	}
+}
+
+// TestConfigReference: docs/configuration.md is the output of
+// config-reference, and every serve flag is set by its variable.
+func TestConfigReference(t *testing.T) {
+	out, _, err := cli(t, nil, "config-reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(doc) != out {
+		t.Errorf("docs/configuration.md differs from the flags: run go run ./cmd/licensor config-reference > docs/configuration.md")
+	}
+
+	fs := newFlagSet("serve", nil)
+	var cfg serveConfig
+	cfg.flags(fs)
+	env := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		v := f.DefValue
+		if v == "" || v == "[]" {
+			v = map[string]string{"trusted-proxy": "10.0.0.0/8", "webhook-allow-cidr": "10.0.0.0/8,192.0.2.0/24"}[f.Name]
+		}
+		if v == "" {
+			v = "x"
+		}
+		env[serveEnv(f.Name)] = v
+		if !strings.Contains(out, "`"+serveEnv(f.Name)+"`") || !strings.HasPrefix(serveEnv(f.Name), "LICENSOR_") && f.Name != "db" {
+			t.Errorf("--%s: variable %s not in the reference", f.Name, serveEnv(f.Name))
+		}
+	})
+	fs2 := newFlagSet("serve", nil)
+	var cfg2 serveConfig
+	cfg2.flags(fs2)
+	if err := parseWithEnv(fs2, nil, func(k string) string { return env[k] }, serveEnv); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	fs2.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs2.VisitAll(func(f *flag.Flag) {
+		if !set[f.Name] {
+			t.Errorf("--%s is not set by %s", f.Name, serveEnv(f.Name))
+		}
+	})
+	if len(cfg2.outbox.allowCIDRs) != 2 || len(cfg2.trustedProxies) != 1 {
+		t.Errorf("comma-separated variables: %v %v", cfg2.outbox.allowCIDRs, cfg2.trustedProxies)
+	}
+	// The command line wins over the environment.
+	fs3 := newFlagSet("serve", nil)
+	var cfg3 serveConfig
+	cfg3.flags(fs3)
+	if err := parseWithEnv(fs3, []string{"--listen", ":1"}, func(k string) string { return map[string]string{"LICENSOR_LISTEN": ":2", "LICENSOR_RATE_LIMIT": "5"}[k] }, serveEnv); err != nil {
+		t.Fatal(err)
+	}
+	if cfg3.listen != ":1" || cfg3.rateLimit != 5 {
+		t.Errorf("listen %q rate %v", cfg3.listen, cfg3.rateLimit)
+	}
+	_, _, err = cli(t, map[string]string{"LICENSOR_RATE_LIMIT": "fast"}, "serve")
+	if err == nil || !strings.Contains(err.Error(), "LICENSOR_RATE_LIMIT") || exitCode(err) != 2 {
+		t.Errorf("a bad variable: %v", err)
 	}
 }

@@ -49,6 +49,7 @@ Usage:
   licensor webhooks list   [--json]
   licensor webhooks delete ID
   licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
+  licensor config-reference       print the reference of serve's flags and environment variables
   licensor version
 
 Every command but import takes --db (or DATABASE_URL): a SQLite file path
@@ -98,6 +99,15 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			return helpRequest{text: importUsage + "\n"}
 		}
 		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "config-reference":
+		if len(rest) > 0 {
+			if isHelp(rest[0]) {
+				return helpRequest{text: "Usage: licensor config-reference\n\nPrints the Markdown reference of serve's flags and environment variables (docs/configuration.md).\n"}
+			}
+			return usageError{"config-reference takes no arguments"}
+		}
+		configReference(stdout)
+		return nil
 	case "version":
 		fmt.Fprintln(stdout, "licensor", version())
 		return nil
