@@ -315,7 +315,9 @@ func TestConfigReference(t *testing.T) {
 	fs3 := newFlagSet("serve", nil)
 	var cfg3 serveConfig
 	cfg3.flags(fs3)
-	if err := parseWithEnv(fs3, []string{"--listen", ":1"}, func(k string) string { return map[string]string{"LICENSOR_LISTEN": ":2", "LICENSOR_RATE_LIMIT": "5"}[k] }, serveEnv); err != nil {
+	if err := parseWithEnv(fs3, []string{"--listen", ":1"}, func(k string) string {
+		return map[string]string{"LICENSOR_LISTEN": ":2", "LICENSOR_RATE_LIMIT": "5"}[k]
+	}, serveEnv); err != nil {
 		t.Fatal(err)
 	}
 	if cfg3.listen != ":1" || cfg3.rateLimit != 5 {
