@@ -52,6 +52,8 @@ func (s *Server) routeTable() []route {
 	m, u := basePath, endUserPath
 	routes := []route{
 		// License Management API v4: a BSS with an API key.
+		{"GET", m + "/docs", "GetDocs", anyone, noKey, s.getDocs},
+		{"GET", m + "/docs/redoc.standalone.js", "GetDocsScript", anyone, noKey, s.getDocsScript},
 		{"POST", m + "/entitlements/check", "CheckEntitlements", readKey, noKey, s.checkEntitlements},
 		{"GET", m + "/events", "GetEvents", readKey, noKey, s.getEvents},
 		{"GET", m + "/licenses", "GetLicenses", readKey, noKey, s.getLicenses},
