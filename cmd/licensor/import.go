@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,7 @@ type importConfig struct {
 	loc              *time.Location
 	service          string
 	format           legacy.Format
+	encoding         legacy.Encoding
 	chunk            int
 	parallel         int
 	rejectFile       string
@@ -67,6 +70,7 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 	zone := fs.String("timezone", "UTC", "IANA time zone of the legacy local times (Europe/Helsinki)")
 	fs.StringVar(&cfg.service, "service", "legacy", "legacy service name, part of every order_id: legacy:<service>:<legacy id>")
 	format := fs.String("format", "auto", "input format: json, csv, or auto (by file extension, else by content)")
+	encoding := fs.String("encoding", "auto", "character encoding of the inputs: auto (UTF-8, with or without a byte order mark, or UTF-16 with one), utf-8, utf-16le, utf-16be, or latin1 (ISO-8859-1 read as Windows-1252)")
 	fs.IntVar(&cfg.chunk, "chunk", 500, fmt.Sprintf("licenses per batch request (1 to %d)", MaxImportChunk))
 	fs.IntVar(&cfg.parallel, "parallel", 1, "batch requests in flight at once (1 to 16); more helps a PostgreSQL server, not a SQLite one")
 	fs.StringVar(&cfg.rejectFile, "reject-file", "", "write every rejected record to this file, as JSON lines {source, record, reason}")
@@ -108,6 +112,10 @@ func parseImportFlags(args []string, getenv func(string) string, stderr io.Write
 	default:
 		return nil, usageError{"--format must be json, csv or auto"}
 	}
+	var ok bool
+	if cfg.encoding, ok = legacy.ParseEncoding(*encoding); !ok {
+		return nil, usageError{"--encoding must be auto, utf-8, utf-16le, utf-16be or latin1"}
+	}
 	switch cfg.progress {
 	case "auto", "bar", "plain", "none":
 	default:
@@ -142,6 +150,8 @@ func samePath(a, b string) bool {
 // progress display reads them while the import writes them.
 type importStats struct {
 	read, imported, present, rejected, valid atomic.Int64
+	conflicts                                atomic.Int64 // of rejected: order ids held by a different license
+	listed                                   atomic.Int64 // rejects written out (reject file or standard error)
 	bytes                                    atomic.Int64 // input bytes consumed
 }
 
@@ -159,17 +169,15 @@ type importer struct {
 	progress *progress
 	stderr   io.Writer
 
-	rejectMu     sync.Mutex    // the senders reject too
-	rejects      *json.Encoder // nil without --reject-file
-	rejectBuf    *bufio.Writer
-	shownRejects int
+	rejectMu  sync.Mutex    // the senders reject too
+	rejects   *json.Encoder // nil without --reject-file
+	rejectBuf *bufio.Writer
 
 	products map[int64]bool // v4 product id → exists on the server
-}
 
-// maxShownRejects is how many rejects are printed when there is no
-// --reject-file.
-const maxShownRejects = 20
+	encMu     sync.Mutex
+	encodings map[legacy.Detected]int // inputs read in each encoding
+}
 
 func importLegacy(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfg, err := parseImportFlags(args, getenv, stderr)
@@ -188,18 +196,18 @@ func importLegacy(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	// Every named file must be readable, and a CSV file must have a good
-	// header, before anything is written.
+	// Every named file must be readable in its encoding, to the end, and a
+	// CSV file must have a good header, before anything is written.
 	for _, in := range cfg.inputs {
 		if in.Path == "-" {
 			continue
 		}
-		if err := readInput(in, nil, nil, func(*legacy.Record) error { return errStopReading }); err != nil && !errors.Is(err, errStopReading) {
+		if err := checkInput(in, cfg.encoding); err != nil {
 			return usageError{"input: " + err.Error()}
 		}
 	}
 
-	im := &importer{cfg: cfg, conv: conv, stderr: stderr, products: map[int64]bool{}}
+	im := &importer{cfg: cfg, conv: conv, stderr: stderr, products: map[int64]bool{}, encodings: map[legacy.Detected]int{}}
 	if cfg.key != "" {
 		hc := &http.Client{Timeout: cfg.requestTimeout, Transport: replayTransport{http.DefaultTransport}}
 		im.client = client.New(cfg.url, cfg.key, client.WithHTTPClient(hc), client.WithUserAgent("licensor-import/"+version()))
@@ -237,12 +245,14 @@ func importLegacy(ctx context.Context, args []string, getenv func(string) string
 			runErr = fmt.Errorf("write %s: %w", cfg.rejectFile, err)
 		}
 	}
-	im.summary(stdout, time.Since(started))
+	balanced := im.summary(stdout, time.Since(started))
 
 	s := &im.stats
 	switch {
 	case runErr != nil:
 		return runErr
+	case !balanced:
+		return fmt.Errorf("import legacy: the counts do not add up (see the check above): records were lost; please report this")
 	case s.rejected.Load() > 0:
 		where := "the reasons are above"
 		if cfg.rejectFile != "" {
@@ -264,14 +274,32 @@ func readMapping[T any](path string, read func(io.Reader, string) (map[string]T,
 
 var errStopReading = errors.New("stop reading")
 
+// checkInput reads a named input through to the end in its encoding, and
+// a CSV input's header.
+func checkInput(in legacy.Input, enc legacy.Encoding) error {
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := legacy.CheckEncoding(bufio.NewReaderSize(f, 64<<10), in.Path, enc); err != nil {
+		return err
+	}
+	_, err = readInput(in, enc, nil, nil, func(*legacy.Record) error { return errStopReading })
+	if errors.Is(err, errStopReading) {
+		return nil
+	}
+	return err
+}
+
 // readInput reads one input, counting the bytes consumed into n (when not
-// nil).
-func readInput(in legacy.Input, stdin io.Reader, n *atomic.Int64, emit func(*legacy.Record) error) error {
+// nil), and reports its encoding.
+func readInput(in legacy.Input, enc legacy.Encoding, stdin io.Reader, n *atomic.Int64, emit func(*legacy.Record) error) (legacy.Detected, error) {
 	var r io.Reader = stdin
 	if in.Path != "-" {
 		f, err := os.Open(in.Path)
 		if err != nil {
-			return err
+			return "", err
 		}
 		defer f.Close()
 		r = f
@@ -279,7 +307,7 @@ func readInput(in legacy.Input, stdin io.Reader, n *atomic.Int64, emit func(*leg
 	if n != nil {
 		r = &countingReader{r: r, n: n}
 	}
-	return legacy.Read(r, in.Path, in.Format, emit)
+	return legacy.ReadEncoded(r, in.Path, in.Format, enc, emit)
 }
 
 type countingReader struct {
@@ -309,7 +337,7 @@ func (im *importer) run(ctx context.Context, stdin io.Reader) error {
 	go func() {
 		defer close(records)
 		for _, in := range im.cfg.inputs {
-			err := readInput(in, stdin, &im.stats.bytes, func(r *legacy.Record) error {
+			det, err := readInput(in, im.cfg.encoding, stdin, &im.stats.bytes, func(r *legacy.Record) error {
 				select {
 				case records <- r:
 					return nil
@@ -317,6 +345,11 @@ func (im *importer) run(ctx context.Context, stdin io.Reader) error {
 					return errStopReading
 				}
 			})
+			if det != "" {
+				im.encMu.Lock()
+				im.encodings[det]++
+				im.encMu.Unlock()
+			}
 			if err != nil {
 				if !errors.Is(err, errStopReading) {
 					readErr <- err
@@ -458,10 +491,8 @@ func (im *importer) reject(rec *legacy.Record, reason string) error {
 	defer im.rejectMu.Unlock()
 	im.stats.rejected.Add(1)
 	if im.rejects == nil {
-		if im.shownRejects < maxShownRejects {
-			im.progress.println(fmt.Sprintf("rejected %s: %s", rec.Source, reason))
-		}
-		im.shownRejects++
+		im.progress.println(fmt.Sprintf("rejected %s: %s", rec.Source, reason))
+		im.stats.listed.Add(1)
 		return nil
 	}
 	raw := rec.Raw
@@ -471,6 +502,7 @@ func (im *importer) reject(rec *legacy.Record, reason string) error {
 	if err := im.rejects.Encode(rejectLine{Source: rec.Source, Record: raw, Reason: reason}); err != nil {
 		return fmt.Errorf("write %s: %w", im.cfg.rejectFile, err)
 	}
+	im.stats.listed.Add(1)
 	return nil
 }
 
@@ -510,7 +542,20 @@ func (im *importer) send(ctx context.Context, items []item) error {
 					case len(errs) == 0:
 						keep = append(keep, it)
 					case allConflicts(errs):
-						im.stats.present.Add(1)
+						// The order id is taken: by this very record from an
+						// earlier run, or by something else.
+						diff, err := im.compareExisting(ctx, it, errs)
+						if err != nil {
+							return err
+						}
+						if diff == "" {
+							im.stats.present.Add(1)
+							break
+						}
+						im.stats.conflicts.Add(1)
+						if err := im.reject(it.rec, diff); err != nil {
+							return err
+						}
 					default:
 						if err := im.reject(it.rec, "refused by the server: "+describe(errs)); err != nil {
 							return err
@@ -636,17 +681,41 @@ func (t replayTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// summary prints the counts of the run on stdout.
-func (im *importer) summary(stdout io.Writer, took time.Duration) {
+// summary prints the counts of the run on stdout, and the check that
+// every record read is accounted for: read = imported + already present +
+// rejected (a dry run: valid + rejected), each rejected record listed. It
+// reports whether the counts add up for the records read; a run that
+// stopped early leaves records "not processed", which the check names.
+func (im *importer) summary(stdout io.Writer, took time.Duration) (balanced bool) {
 	s := &im.stats
+	read, rejected, conflicts, listed := s.read.Load(), s.rejected.Load(), s.conflicts.Load(), s.listed.Load()
 	if im.cfg.dryRun {
-		fmt.Fprintf(stdout, "read:            %d\nvalid:           %d\nrejected:        %d\n", s.read.Load(), s.valid.Load(), s.rejected.Load())
+		fmt.Fprintf(stdout, "read:            %d\nvalid:           %d\nrejected:        %d\n", read, s.valid.Load(), rejected)
 	} else {
 		fmt.Fprintf(stdout, "read:            %d\nimported:        %d\nalready present: %d\nrejected:        %d\n",
-			s.read.Load(), s.imported.Load(), s.present.Load(), s.rejected.Load())
+			read, s.imported.Load(), s.present.Load(), rejected)
 	}
-	if left := s.read.Load() - s.done(); left > 0 {
+	if conflicts > 0 {
+		fmt.Fprintf(stdout, "  of which conflicts: %d (order id on the server with other values)\n", conflicts)
+	}
+	left := read - s.done()
+	if left > 0 {
 		fmt.Fprintf(stdout, "not processed:   %d\n", left)
+	}
+	var sum string
+	if im.cfg.dryRun {
+		sum = fmt.Sprintf("valid %d + rejected %d", s.valid.Load(), rejected)
+	} else {
+		sum = fmt.Sprintf("imported %d + already present %d + rejected %d", s.imported.Load(), s.present.Load(), rejected)
+	}
+	switch {
+	case left < 0 || listed != rejected:
+		fmt.Fprintf(stdout, "check:           FAILED: read %d, %s, %d rejects listed\n", read, sum, listed)
+		return false
+	case left > 0:
+		fmt.Fprintf(stdout, "check:           incomplete: read %d = %s + not processed %d (the import stopped)\n", read, sum, left)
+	default:
+		fmt.Fprintf(stdout, "check:           ok: read %d = %s\n", read, sum)
 	}
 	var notes []string
 	if im.cfg.dryRun {
@@ -655,16 +724,114 @@ func (im *importer) summary(stdout io.Writer, took time.Duration) {
 			notes = append(notes, "products were not checked on the server (no --key)")
 		}
 	}
-	if n := im.shownRejects - maxShownRejects; n > 0 {
-		notes = append(notes, fmt.Sprintf("%d more rejects not shown; use --reject-file to keep them all", n))
-	}
-	if im.cfg.rejectFile != "" && s.rejected.Load() > 0 {
+	if im.cfg.rejectFile != "" && rejected > 0 {
 		notes = append(notes, "rejected records are in "+im.cfg.rejectFile)
+	}
+	if conflicts > 0 {
+		notes = append(notes, fmt.Sprintf("%d records conflict with licenses on the server under the same order id (see their reasons): if the earlier import used another --timezone, rerun it with that one", conflicts))
+	}
+	im.encMu.Lock()
+	var encs []string
+	for det, n := range im.encodings {
+		encs = append(encs, fmt.Sprintf("%s %d", det, n))
+	}
+	im.encMu.Unlock()
+	if len(encs) > 0 {
+		slices.Sort(encs)
+		notes = append(notes, "inputs by encoding: "+strings.Join(encs, ", "))
 	}
 	notes = append(notes, fmt.Sprintf("took %s (%s records/s)", took.Round(time.Millisecond), rate(s.done(), took)))
 	for _, n := range notes {
 		fmt.Fprintln(im.stderr, n)
 	}
+	return true
+}
+
+// compareExisting looks at the license holding the order id of an item
+// that the server refused with ORDER_ID_CONFLICT. It returns "" when that
+// license is what the item would have created (an earlier run imported
+// it), or else a reject reason naming each difference. Status, recurring
+// and expiry_date are not compared: they change in a license's life.
+func (im *importer) compareExisting(ctx context.Context, it item, errs []client.ErrorObject) (string, error) {
+	order := ""
+	if it.draft.OrderID != nil {
+		order = *it.draft.OrderID
+	}
+	ce := &client.Error{Errors: errs}
+	id, ok := ce.ExistingID()
+	var l *licensor.License
+	if ok {
+		got, err := im.client.License(context.WithoutCancel(ctx), id)
+		switch {
+		case err == nil:
+			l = got
+		case licensor.ErrorCode(err) != licensor.CodeLicenseNotFound:
+			return "", fmt.Errorf("import legacy: reading license %d, which holds order_id %s: %w", id, order, err)
+		}
+	}
+	if l == nil { // deleted meanwhile, or an older server: look it up by order id
+		page, err := im.client.Licenses(context.WithoutCancel(ctx), client.LicenseQuery{OrderID: order, PageSize: 1})
+		if err != nil {
+			return "", fmt.Errorf("import legacy: looking up order_id %s: %w", order, err)
+		}
+		if len(page.Licenses) == 0 {
+			return "conflict: the server refused order_id " + order + " as taken, but no license holds it now; run the import again", nil
+		}
+		l = &page.Licenses[0]
+	}
+	d := &it.draft
+	var diffs []string
+	differ := func(name string, there, here any) {
+		diffs = append(diffs, fmt.Sprintf("%s %v there, %v here", name, there, here))
+	}
+	if l.UserID != d.UserID {
+		differ("user", l.UserID, d.UserID)
+	}
+	if l.ProductID != d.ProductID {
+		differ("product", l.ProductID, d.ProductID)
+	}
+	date := func(name string, there int64, here *int64) {
+		if here != nil && there != *here {
+			diffs = append(diffs, fmt.Sprintf("%s %d (%s) there, %d (%s) here", name, there, time.Unix(there, 0).UTC().Format(time.DateTime+"Z"),
+				*here, time.Unix(*here, 0).UTC().Format(time.DateTime+"Z")))
+		}
+	}
+	date("start_date", l.StartDate, d.StartDate)
+	if d.StopDate != nil {
+		if l.StopDate == nil {
+			differ("stop_date", "none", *d.StopDate)
+		} else {
+			date("stop_date", *l.StopDate, d.StopDate)
+		}
+	}
+	date("purchase_timestamp", l.PurchaseTimestamp, d.PurchaseTimestamp)
+	if d.PriceAmount != nil && (l.PriceAmount == nil || *l.PriceAmount != *d.PriceAmount) {
+		differ("price_currency_amount", deref(l.PriceAmount), *d.PriceAmount)
+	}
+	if d.PriceCurrency != nil && (l.PriceCurrency == nil || *l.PriceCurrency != *d.PriceCurrency) {
+		differ("price_currency_iso4217", deref(l.PriceCurrency), *d.PriceCurrency)
+	}
+	if (d.PaymentMethod == nil) != (l.PaymentMethod == nil) || (d.PaymentMethod != nil && *d.PaymentMethod != *l.PaymentMethod) {
+		differ("payment_method", quoted(l.PaymentMethod), quoted(d.PaymentMethod))
+	}
+	if len(diffs) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("conflict: order_id %s is already held by license %d, which differs from this record: %s", order, l.ID, strings.Join(diffs, "; ")), nil
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
+}
+
+func quoted(p *string) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.Quote(*p)
 }
 
 func rate(n int64, d time.Duration) string {

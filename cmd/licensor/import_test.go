@@ -113,6 +113,21 @@ func (s *importSetup) args(url string, extra ...string) []string {
 		"--timezone", "Europe/Helsinki", "--service", "boox", "--progress", "none"}, extra...)
 }
 
+// draftOf is the license the importer creates for a good record.
+func (s *importSetup) draftOf(order string) licensor.LicenseDraft {
+	e := s.ds.Good[order]
+	return licensor.LicenseDraft{UserID: e.UserID, ProductID: s.productIDs[e.LegacyProduct], Status: &e.Status,
+		StartDate: &e.Start, StopDate: &e.Stop, OrderID: &order, Recurring: &e.Recurring, PriceAmount: &e.Amount,
+		PriceCurrency: &e.Currency, PurchaseTimestamp: &e.Purchase, PaymentMethod: e.PaymentMethod}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (s *importSetup) count(t *testing.T) int64 {
 	t.Helper()
 	page, err := s.c.Licenses(context.Background(), client.LicenseQuery{Count: true, PageSize: 1})
@@ -260,8 +275,15 @@ func TestImportLegacyEndToEnd(t *testing.T) {
 		t.Fatalf("dry run: err %v, want exit status 1 for the rejects\n%s", err, errOut)
 	}
 	wantSummary(t, out, map[string]int{"read": s.ds.Read, "valid": good, "rejected": bad})
-	if !strings.Contains(errOut, "dry run: nothing was written") || !strings.Contains(errOut, "more rejects not shown") {
+	if !strings.Contains(errOut, "dry run: nothing was written") {
 		t.Errorf("dry run notes:\n%s", errOut)
+	}
+	// Without --reject-file every reject is listed on standard error.
+	if n := strings.Count(errOut, "\nrejected ") + btoi(strings.HasPrefix(errOut, "rejected ")); n != bad {
+		t.Errorf("%d rejects listed on standard error, want %d", n, bad)
+	}
+	if !strings.Contains(out, fmt.Sprintf("check:           ok: read %d = valid %d + rejected %d", s.ds.Read, good, bad)) {
+		t.Errorf("no check line:\n%s", out)
 	}
 	if n := s.count(t); n != 0 {
 		t.Fatalf("the dry run wrote %d licenses", n)
@@ -438,12 +460,21 @@ func TestImportServerAnswers(t *testing.T) {
 	s := newImportSetup(t, legacytest.Options{Seed: 4, Users: 100, Licenses: 1500})
 	ctx := context.Background()
 
-	// Ten records are already on the server, under their order ids.
-	var taken []string
+	// Ten records are already on the server, under their order ids, as
+	// the importer would create them (already present); ten order ids
+	// are held by other licenses (conflicts).
+	var taken, same []string
 	for order, e := range s.ds.Good {
-		if e.LegacyProduct != "3" && len(taken) < 10 {
+		switch {
+		case e.LegacyProduct == "3":
+		case len(taken) < 10:
 			taken = append(taken, order)
 			if _, err := s.c.CreateLicense(ctx, licensor.LicenseDraft{UserID: "someone-else", ProductID: s.productIDs["1"], OrderID: &order}); err != nil {
+				t.Fatal(err)
+			}
+		case len(same) < 10:
+			same = append(same, order)
+			if _, err := s.c.CreateLicense(ctx, s.draftOf(order)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -478,13 +509,24 @@ func TestImportServerAnswers(t *testing.T) {
 	if exitCode(err) != 1 {
 		t.Fatalf("err %v\n%s", err, errOut)
 	}
-	wantSummary(t, out, map[string]int{"read": s.ds.Read, "imported": len(s.ds.Good) - lost - 10, "already present": 10, "rejected": lost})
+	wantSummary(t, out, map[string]int{"read": s.ds.Read, "imported": len(s.ds.Good) - lost - 20, "already present": 10, "rejected": lost + 10})
+	if !strings.Contains(out, "of which conflicts: 10") {
+		t.Errorf("no conflicts line:\n%s", out)
+	}
 	if !strings.Contains(errOut, "retry 1 of 6") || !strings.Contains(errOut, "retry 2 of 6") {
 		t.Errorf("no retry messages:\n%s", errOut)
 	}
 	b, _ := os.ReadFile(rejects)
 	if n := strings.Count(string(b), "refused by the server: PRODUCT_NOT_FOUND"); n != lost {
 		t.Errorf("%d PRODUCT_NOT_FOUND rejects, want %d:\n%.2000s", n, lost, b)
+	}
+	for _, order := range taken {
+		if !strings.Contains(string(b), "conflict: order_id "+order+" is already held by license") {
+			t.Errorf("no conflict reject for %s", order)
+		}
+	}
+	if n := strings.Count(string(b), "which differs from this record: user someone-else there"); n != 10 {
+		t.Errorf("%d conflicts name the user, want 10", n)
 	}
 
 	// A revoked or wrong key stops everything at once.

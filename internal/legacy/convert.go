@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/licensor/licensor"
 )
@@ -335,7 +336,7 @@ func (c *Converter) Convert(r *Record) (licensor.LicenseDraft, error) {
 		}
 		c.seen[id] = r.Source
 		order := OrderID(c.service, id)
-		if len(order) > licensor.MaxOrderIDLen {
+		if utf8.RuneCountInString(order) > licensor.MaxOrderIDLen {
 			fail(fmt.Errorf("order_id %s is longer than %d characters", strconv.Quote(order), licensor.MaxOrderIDLen))
 		}
 		d.OrderID = &order
@@ -406,13 +407,9 @@ func (c *Converter) Convert(r *Record) (licensor.LicenseDraft, error) {
 	}
 
 	if f.PaymentMethod.Set {
-		pm := f.PaymentMethod.Text
-		switch {
-		case f.PaymentMethod.Kind != KindString:
-			fail(errors.New("paymentMethod must be a string"))
-		case len(pm) > licensor.MaxPaymentMethodLen || hasControl(pm):
-			fail(fmt.Errorf("paymentMethod %s is not a payment method (at most %d characters)", strconv.Quote(pm), licensor.MaxPaymentMethodLen))
-		default:
+		if pm, err := attrText(f.PaymentMethod, "paymentMethod", licensor.MaxPaymentMethodLen); err != nil {
+			fail(err)
+		} else {
 			d.PaymentMethod = &pm
 		}
 	}
@@ -440,8 +437,32 @@ func legacyID(f Field) (string, error) {
 		}
 	case f.Kind != KindString:
 		return "", errors.New("id must be a string or an integer")
-	case f.Text == "" || hasControl(f.Text):
-		return "", fmt.Errorf("id %s is not a license id", strconv.Quote(f.Text))
+	case f.Text == "":
+		return "", errors.New("id is empty")
+	default:
+		return attrText(f, "id", 0)
+	}
+	return f.Text, nil
+}
+
+// attrText returns the value of a string field that goes to the server as
+// a string attribute, checked by the server's rules for such attributes:
+// licensor.ValidText (valid UTF-8, no NUL) and, when maxLen > 0, at most
+// maxLen characters (code points, as the API counts them). Anything else
+// is the server's to accept, line breaks and other control characters
+// included.
+func attrText(f Field, name string, maxLen int) (string, error) {
+	switch {
+	case f.Kind != KindString:
+		return "", errors.New(name + " must be a string")
+	case f.Problem != "":
+		return "", fmt.Errorf("%s %s", name, f.Problem)
+	case !utf8.ValidString(f.Text):
+		return "", fmt.Errorf("%s %s is not valid UTF-8", name, strconv.Quote(f.Text))
+	case !licensor.ValidText(f.Text):
+		return "", fmt.Errorf("%s %s contains a NUL character, which no string attribute may hold", name, strconv.Quote(f.Text))
+	case maxLen > 0 && utf8.RuneCountInString(f.Text) > maxLen:
+		return "", fmt.Errorf("%s %s is longer than %d characters", name, strconv.Quote(f.Text), maxLen)
 	}
 	return f.Text, nil
 }
@@ -453,6 +474,8 @@ func text(f Field, name string) (string, error) {
 		return "", errors.New(name + " is missing")
 	case f.Kind != KindString:
 		return "", errors.New(name + " must be a string")
+	case f.Problem != "":
+		return "", fmt.Errorf("%s %s", name, f.Problem)
 	}
 	return f.Text, nil
 }

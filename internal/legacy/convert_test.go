@@ -331,7 +331,9 @@ func TestConvertRejects(t *testing.T) {
 		{"no id", func(r *Record) { r.Fields.ID = Field{} }, []string{"id is missing"}},
 		{"fraction id", func(r *Record) { r.Fields.ID = num("1.5") }, []string{"id 1.5 is not an integer"}},
 		{"bool id", func(r *Record) { r.Fields.ID = boolean(true) }, []string{"id must be"}},
-		{"empty id", func(r *Record) { r.Fields.ID = str("") }, []string{"not a license id"}},
+		{"empty id", func(r *Record) { r.Fields.ID = str("") }, []string{"id is empty"}},
+		{"NUL in id", func(r *Record) { r.Fields.ID = str("7\x00") }, []string{"id \"7\\x00\" contains a NUL"}},
+		{"long multibyte id", func(r *Record) { r.Fields.ID = str(strings.Repeat("é", 128-len("legacy:legacy:")+1)) }, []string{"longer than 128"}},
 		{"long id", func(r *Record) { r.Fields.ID = str(strings.Repeat("9", 120)) }, []string{"longer than 128"}},
 		{"no e-mail", func(r *Record) { r.Email = "" }, []string{"no user e-mail"}},
 		{"unknown e-mail", func(r *Record) { r.Email = "carol@example.com" }, []string{`"carol@example.com" is not in the users mapping`}},
@@ -354,7 +356,12 @@ func TestConvertRejects(t *testing.T) {
 		{"no currency", func(r *Record) { r.Fields.Currency = Field{} }, []string{"currency is missing"}},
 		{"no price or currency", func(r *Record) { r.Fields.Currency, r.Fields.Price = Field{}, Field{} }, []string{"price and currency are missing"}},
 		{"unknown currency", func(r *Record) { r.Fields.Currency = str("XYZ") }, []string{`currency "XYZ" is not an ISO 4217 code`}},
-		{"long payment method", func(r *Record) { r.Fields.PaymentMethod = str(strings.Repeat("x", 65)) }, []string{"at most 64"}},
+		{"long payment method", func(r *Record) { r.Fields.PaymentMethod = str(strings.Repeat("x", 65)) }, []string{"longer than 64 characters"}},
+		{"65 characters payment method", func(r *Record) { r.Fields.PaymentMethod = str(strings.Repeat("é", 65)) }, []string{"longer than 64 characters"}},
+		{"NUL in payment method", func(r *Record) { r.Fields.PaymentMethod = str("card\x00") }, []string{"contains a NUL"}},
+		{"lone surrogate in payment method", func(r *Record) {
+			r.Fields.PaymentMethod = Field{Text: "card\ufffd", Kind: KindString, Set: true, Problem: loneSurrogate([]byte(`"card\ud800"`))}
+		}, []string{`paymentMethod escapes the UTF-16 high surrogate \ud800`}},
 		{"numeric payment method", func(r *Record) { r.Fields.PaymentMethod = num("3") }, []string{"paymentMethod must be a string"}},
 		{"no recurring", func(r *Record) { r.Fields.Recurring = Field{} }, []string{"recurring is missing"}},
 		{"bad recurring", func(r *Record) { r.Fields.Recurring = str("sometimes") }, []string{`recurring "sometimes" is not true or false`}},
@@ -382,6 +389,34 @@ func TestConvertRejects(t *testing.T) {
 				t.Errorf("only %d problems reported: %v", len(rej.Problems), rej.Problems)
 			}
 		})
+	}
+}
+
+// TestConvertServerStrings: what the server accepts in a string
+// attribute, the importer accepts too (the regression: a line break in
+// paymentMethod was refused as "at most 64 characters").
+func TestConvertServerStrings(t *testing.T) {
+	for _, pm := range []string{"card\nvisa", "tab\there", strings.Repeat("é", 64), strings.Repeat("💳", 64), "\u2028", "", "\x7f\x01"} {
+		conv := newTestConverter(t, "UTC", "legacy")
+		rec := goodRecord()
+		rec.Fields.PaymentMethod = str(pm)
+		rec.Fields.ID = str("id\twith a tab")
+		d, err := conv.Convert(&rec)
+		if err != nil || d.PaymentMethod == nil || *d.PaymentMethod != pm || *d.OrderID != "legacy:legacy:id\twith a tab" {
+			t.Errorf("paymentMethod %q: %+v, %v", pm, d, err)
+		}
+	}
+	for _, c := range []struct{ raw, want string }{
+		{`"a\ud83d\udcb3b"`, ""},
+		{`"\\ud800"`, ""}, // an escaped backslash, then text
+		{`"\ud800"`, "high surrogate"},
+		{`"\ud800\u0041"`, "high surrogate"},
+		{`"x\udc00"`, "low surrogate"},
+		{`"\uD83D"`, "high surrogate"},
+	} {
+		if got := loneSurrogate([]byte(c.raw)); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("loneSurrogate(%s) = %q, want %q", c.raw, got, c.want)
+		}
 	}
 }
 

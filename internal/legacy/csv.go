@@ -3,7 +3,6 @@ package legacy
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,8 @@ import (
 )
 
 // ReadCSV reads legacy licenses in CSV form and calls emit with each
-// record, in order. name is the source name used in Record.Source.
+// record, in order. name is the source name used in Record.Source. r must
+// be UTF-8 (see NewDecoder).
 //
 // The first row is a header naming the columns, in any order and any case:
 // email, id, status, startDate, stopDate, purchaseDate, price, currency,
@@ -20,25 +20,49 @@ import (
 // the optional paymentMethod. Every field holds what the legacy JSON
 // member of the same name holds; an empty field is an absent value. A
 // header with an unknown, repeated or missing column is an error, returned
-// before any record is emitted. A record whose number of fields differs
-// from the header's, or that is not valid CSV, is emitted with Err set.
+// before any record is emitted. Blank lines are skipped.
+//
+// The CSV is RFC 4180 read strictly: a field may be quoted, and a quoted
+// field may hold commas, doubled quotes and line breaks. A record that is
+// not valid CSV, or whose number of fields differs from the header's, is
+// emitted with Err set, and reading resumes at the next line: when a
+// quoted field opened on line L does not close into a good record (its
+// quote is never closed, or not within MaxCSVRecordLines lines, or the
+// lines it takes together are malformed), line L alone is rejected and the
+// following lines are read again as records of their own, so that one
+// stray quote costs one line, never the rows after it.
 //
 // ReadCSV returns the first error of the reader, of the header, or of emit.
 func ReadCSV(r io.Reader, name string, emit func(*Record) error) error {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: empty CSV file: want a header row", name)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: header: %w", name, err)
+	lr := &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
+	var header []string
+	for header == nil {
+		first, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: empty CSV file: want a header row", name)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		if blank(first.text) {
+			continue
+		}
+		fields, span, problem, err := lr.record(first)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		if problem != "" {
+			return fmt.Errorf("%s:%d: header: malformed CSV: %s", name, first.n, problem)
+		}
+		if len(span) > 1 {
+			return fmt.Errorf("%s:%d: header: a quoted column name takes %d lines", name, first.n, len(span))
+		}
+		header = fields
 	}
 	cols, err := csvColumns(header)
 	if err != nil {
 		return fmt.Errorf("%s:1: %w", name, err)
 	}
-	cr.FieldsPerRecord = len(cols)
 	emailCol := -1
 	for i, c := range cols {
 		if c == "email" {
@@ -46,29 +70,24 @@ func ReadCSV(r io.Reader, name string, emit func(*Record) error) error {
 		}
 	}
 	for {
-		row, err := cr.Read()
+		first, err := lr.next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
-		rec := &Record{}
-		var perr *csv.ParseError
-		switch {
-		case err == nil:
-			rec.Raw = csvRaw(cols, row)
-		case errors.As(err, &perr) && errors.Is(err, csv.ErrFieldCount):
-			line = perr.StartLine
-			rec.Raw = csvRaw(nil, row)
-			rec.Err = fmt.Errorf("%d fields, but the header has %d", len(row), len(cols))
-		case errors.As(err, &perr):
-			line = perr.StartLine
-			rec.Raw = json.RawMessage("null")
-			rec.Err = fmt.Errorf("malformed CSV: %v", perr.Err)
-		default:
+		if err != nil {
 			return fmt.Errorf("read %s: %w", name, err)
 		}
-		rec.Source = fmt.Sprintf("%s:%d", name, line)
-		if rec.Err == nil {
+		if blank(first.text) {
+			continue
+		}
+		row, span, problem, err := lr.record(first)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		rec := &Record{Source: fmt.Sprintf("%s:%d", name, first.n)}
+		switch {
+		case problem == "" && len(row) == len(cols):
+			rec.Raw = csvRaw(cols, row)
 			for i, c := range cols {
 				if c == "email" {
 					continue
@@ -78,12 +97,171 @@ func ReadCSV(r io.Reader, name string, emit func(*Record) error) error {
 				}
 			}
 			rec.Email = row[emailCol]
+		case len(span) > 1:
+			// The record took several lines and is no good: blame the line
+			// that opened the quoted field, and read the others again.
+			why := problem
+			if why == "" {
+				why = fmt.Sprintf("together they make %d fields, but the header has %d", len(row), len(cols))
+			}
+			rec.Raw = rawText(first.text)
+			rec.Err = fmt.Errorf("malformed CSV: a quoted field opened on line %d is not closed on that line, and lines %d-%d are no record either (%s); reading resumes at line %d",
+				first.n, first.n, span[len(span)-1].n, why, span[1].n)
+			lr.unread(span[1:])
+		case problem != "":
+			rec.Raw = rawText(first.text)
+			rec.Err = fmt.Errorf("malformed CSV: %s", problem)
+		default:
+			rec.Raw = csvRaw(nil, row)
+			rec.Err = fmt.Errorf("%d fields, but the header has %d", len(row), len(cols))
 		}
 		if err := emit(rec); err != nil {
 			return err
 		}
 	}
 }
+
+// MaxCSVRecordLines is the most lines one CSV record may take (a quoted
+// field with line breaks); a quoted field still open after that many
+// lines is taken for a stray quote. MaxCSVLine bounds one line, in bytes.
+const (
+	MaxCSVRecordLines = 64
+	MaxCSVLine        = 1 << 20
+)
+
+// csvLine is one line of a CSV input, without its line break.
+type csvLine struct {
+	text string
+	n    int  // 1-based line number
+	long bool // longer than MaxCSVLine; text holds the start
+}
+
+// lineReader reads lines, and takes lines back to be read again.
+type lineReader struct {
+	br      *bufio.Reader
+	n       int
+	pending []csvLine
+	err     error
+}
+
+func (lr *lineReader) unread(lines []csvLine) {
+	lr.pending = append(append([]csvLine(nil), lines...), lr.pending...)
+}
+
+func (lr *lineReader) next() (csvLine, error) {
+	if len(lr.pending) > 0 {
+		l := lr.pending[0]
+		lr.pending = lr.pending[1:]
+		return l, nil
+	}
+	if lr.err != nil {
+		return csvLine{}, lr.err
+	}
+	var b []byte
+	long := false
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		if !long {
+			if len(b)+len(chunk) > MaxCSVLine {
+				b = append(b, chunk[:MaxCSVLine-len(b)]...)
+				long = true
+			} else {
+				b = append(b, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			lr.err = err
+			if len(b) == 0 {
+				return csvLine{}, err
+			}
+		}
+		break
+	}
+	lr.n++
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return csvLine{text: string(b), n: lr.n, long: long}, nil
+}
+
+// record parses the record starting with line first, taking more lines
+// while a quoted field is open. It returns the fields, the lines used,
+// and what is wrong ("" when the fields are good CSV).
+func (lr *lineReader) record(first csvLine) (fields []string, span []csvLine, problem string, err error) {
+	span = []csvLine{first}
+	for {
+		last := span[len(span)-1]
+		if last.long {
+			return nil, span, fmt.Sprintf("line %d is longer than %d bytes", last.n, MaxCSVLine), nil
+		}
+		fields, open, problem := parseCSVRecord(span)
+		if !open {
+			return fields, span, problem, nil
+		}
+		if len(span) == MaxCSVRecordLines {
+			return fields, span, fmt.Sprintf("the quoted field is still open after %d lines", MaxCSVRecordLines), nil
+		}
+		l, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			return fields, span, "the quoted field is still open at the end of the input", nil
+		}
+		if err != nil {
+			return nil, span, "", err
+		}
+		span = append(span, l)
+	}
+}
+
+// parseCSVRecord parses lines as one CSV record (RFC 4180, strictly; the
+// line breaks between them belong to a quoted field). open reports that
+// a quoted field is still open at the end of the last line.
+func parseCSVRecord(lines []csvLine) (fields []string, open bool, problem string) {
+	var f strings.Builder
+	quoted, afterQuote := false, false
+	fieldStart := true
+	for li, l := range lines {
+		s := l.text
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case quoted && c == '"':
+				if i+1 < len(s) && s[i+1] == '"' {
+					f.WriteByte('"')
+					i++
+				} else {
+					quoted, afterQuote = false, true
+				}
+			case quoted:
+				f.WriteByte(c)
+			case c == ',':
+				fields = append(fields, f.String())
+				f.Reset()
+				fieldStart, afterQuote = true, false
+			case afterQuote:
+				return fields, false, fmt.Sprintf("line %d: %q after the closing quote of a field", l.n, c)
+			case c == '"' && fieldStart:
+				quoted, fieldStart = true, false
+			case c == '"':
+				return fields, false, fmt.Sprintf("line %d: a quote inside a field that is not quoted (quote the field and double the quote)", l.n)
+			default:
+				f.WriteByte(c)
+				fieldStart = false
+			}
+		}
+		if quoted {
+			if li == len(lines)-1 {
+				return append(fields, f.String()), true, ""
+			}
+			f.WriteByte('\n')
+		}
+	}
+	return append(fields, f.String()), false, ""
+}
+
+// blank reports whether a line holds nothing but blanks.
+func blank(s string) bool { return strings.TrimLeft(s, " \t") == "" }
 
 // csvColumns checks a header row and returns the canonical name of each
 // column.
@@ -153,12 +331,25 @@ const (
 	FormatCSV  Format = "csv"
 )
 
-// Read reads one input of format f (FormatAuto: sniffed from the first
-// byte that is not a blank: "{" or "[" is JSON, anything else CSV) with
-// ReadJSON or ReadCSV.
+// Read reads one input of format f with ReadEncoded in EncodingAuto.
 func Read(r io.Reader, name string, f Format, emit func(*Record) error) error {
+	_, err := ReadEncoded(r, name, f, EncodingAuto, emit)
+	return err
+}
+
+// ReadEncoded decodes one input by enc (see NewDecoder) and reads it in
+// format f (FormatAuto: sniffed from the first character that is not a
+// blank: "{" or "[" is JSON, anything else CSV) with ReadJSON or ReadCSV.
+// It reports the encoding detected; an input that is not valid in its
+// encoding fails with an *EncodingError once the records before the bad
+// line have been emitted.
+func ReadEncoded(r io.Reader, name string, f Format, enc Encoding, emit func(*Record) error) (Detected, error) {
+	dr, det, err := NewDecoder(r, name, enc)
+	if err != nil {
+		return "", err
+	}
+	br := bufio.NewReaderSize(dr, 64<<10)
 	if f == FormatAuto {
-		br := bufio.NewReader(r)
 		f = FormatCSV
 		for i := 1; ; i++ {
 			b, err := br.Peek(i)
@@ -168,14 +359,13 @@ func Read(r io.Reader, name string, f Format, emit func(*Record) error) error {
 			if c := b[i-1]; c == '{' || c == '[' {
 				f = FormatJSON
 				break
-			} else if !strings.ContainsRune(" \t\r\n", rune(c)) && c != 0xef && c != 0xbb && c != 0xbf { // blanks, a byte order mark
+			} else if !strings.ContainsRune(" \t\r\n", rune(c)) {
 				break
 			}
 		}
-		r = br
 	}
 	if f == FormatJSON {
-		return ReadJSON(r, name, emit)
+		return det, ReadJSON(br, name, emit)
 	}
-	return ReadCSV(r, name, emit)
+	return det, ReadCSV(br, name, emit)
 }

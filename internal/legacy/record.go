@@ -25,6 +25,10 @@ type Field struct {
 	// Set is false when the field is absent, JSON null, or an empty CSV
 	// field.
 	Set bool
+	// Problem, when not "", is why Text is not what was written: a JSON
+	// string with an escaped UTF-16 surrogate that has no partner
+	// ("\ud800"), which JSON decoders replace by U+FFFD.
+	Problem string
 }
 
 // Fields are the fields of a legacy license that matter to the import.
