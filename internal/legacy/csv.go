@@ -42,14 +42,14 @@ func ReadCSV(r io.Reader, name string, emit func(*Record) error) error {
 			return fmt.Errorf("%s: empty CSV file: want a header row", name)
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
+			return readError(name, err)
 		}
 		if blank(first.text) {
 			continue
 		}
 		fields, span, problem, err := lr.record(first)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
+			return readError(name, err)
 		}
 		if problem != "" {
 			return fmt.Errorf("%s:%d: header: malformed CSV: %s", name, first.n, problem)
@@ -75,14 +75,14 @@ func ReadCSV(r io.Reader, name string, emit func(*Record) error) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
+			return readError(name, err)
 		}
 		if blank(first.text) {
 			continue
 		}
 		row, span, problem, err := lr.record(first)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
+			return readError(name, err)
 		}
 		rec := &Record{Source: fmt.Sprintf("%s:%d", name, first.n)}
 		switch {
@@ -174,8 +174,8 @@ func (lr *lineReader) next() (csvLine, error) {
 		}
 		if err != nil {
 			lr.err = err
-			if len(b) == 0 {
-				return csvLine{}, err
+			if len(b) == 0 || !errors.Is(err, io.EOF) {
+				return csvLine{}, err // a failed read: not even part of the line
 			}
 		}
 		break
@@ -191,21 +191,21 @@ func (lr *lineReader) next() (csvLine, error) {
 // and what is wrong ("" when the fields are good CSV).
 func (lr *lineReader) record(first csvLine) (fields []string, span []csvLine, problem string, err error) {
 	span = []csvLine{first}
+	var p csvParser
 	for {
 		last := span[len(span)-1]
 		if last.long {
 			return nil, span, fmt.Sprintf("line %d is longer than %d bytes", last.n, MaxCSVLine), nil
 		}
-		fields, open, problem := parseCSVRecord(span)
-		if !open {
-			return fields, span, problem, nil
+		if !p.line(last) {
+			return p.fields, span, p.problem, nil
 		}
 		if len(span) == MaxCSVRecordLines {
-			return fields, span, fmt.Sprintf("the quoted field is still open after %d lines", MaxCSVRecordLines), nil
+			return p.fields, span, fmt.Sprintf("the quoted field is still open after %d lines", MaxCSVRecordLines), nil
 		}
 		l, err := lr.next()
 		if errors.Is(err, io.EOF) {
-			return fields, span, "the quoted field is still open at the end of the input", nil
+			return p.fields, span, "the quoted field is still open at the end of the input", nil
 		}
 		if err != nil {
 			return nil, span, "", err
@@ -214,50 +214,58 @@ func (lr *lineReader) record(first csvLine) (fields []string, span []csvLine, pr
 	}
 }
 
-// parseCSVRecord parses lines as one CSV record (RFC 4180, strictly; the
-// line breaks between them belong to a quoted field). open reports that
-// a quoted field is still open at the end of the last line.
-func parseCSVRecord(lines []csvLine) (fields []string, open bool, problem string) {
-	var f strings.Builder
-	quoted, afterQuote := false, false
-	fieldStart := true
-	for li, l := range lines {
-		s := l.text
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			switch {
-			case quoted && c == '"':
-				if i+1 < len(s) && s[i+1] == '"' {
-					f.WriteByte('"')
-					i++
-				} else {
-					quoted, afterQuote = false, true
-				}
-			case quoted:
-				f.WriteByte(c)
-			case c == ',':
-				fields = append(fields, f.String())
-				f.Reset()
-				fieldStart, afterQuote = true, false
-			case afterQuote:
-				return fields, false, fmt.Sprintf("line %d: %q after the closing quote of a field", l.n, c)
-			case c == '"' && fieldStart:
-				quoted, fieldStart = true, false
-			case c == '"':
-				return fields, false, fmt.Sprintf("line %d: a quote inside a field that is not quoted (quote the field and double the quote)", l.n)
-			default:
-				f.WriteByte(c)
-				fieldStart = false
+// csvParser parses one CSV record (RFC 4180, strictly), a line at a time;
+// the line breaks inside a quoted field belong to it.
+type csvParser struct {
+	fields  []string
+	f       strings.Builder
+	quoted  bool // inside a quoted field
+	problem string
+}
+
+// line parses the next line of the record. It reports whether a quoted
+// field is still open at its end (the record goes on); otherwise fields
+// and problem are final.
+func (p *csvParser) line(l csvLine) (open bool) {
+	if p.quoted {
+		p.f.WriteByte('\n')
+	}
+	s := l.text
+	afterQuote, fieldStart := false, !p.quoted
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case p.quoted && c == '"':
+			if i+1 < len(s) && s[i+1] == '"' {
+				p.f.WriteByte('"')
+				i++
+			} else {
+				p.quoted, afterQuote = false, true
 			}
-		}
-		if quoted {
-			if li == len(lines)-1 {
-				return append(fields, f.String()), true, ""
-			}
-			f.WriteByte('\n')
+		case p.quoted:
+			p.f.WriteByte(c)
+		case c == ',':
+			p.fields = append(p.fields, p.f.String())
+			p.f.Reset()
+			fieldStart, afterQuote = true, false
+		case afterQuote:
+			p.problem = fmt.Sprintf("line %d: %q after the closing quote of a field", l.n, c)
+			return false
+		case c == '"' && fieldStart:
+			p.quoted, fieldStart = true, false
+		case c == '"':
+			p.problem = fmt.Sprintf("line %d: a quote inside a field that is not quoted (quote the field and double the quote)", l.n)
+			return false
+		default:
+			p.f.WriteByte(c)
+			fieldStart = false
 		}
 	}
-	return append(fields, f.String()), false, ""
+	if p.quoted {
+		return true
+	}
+	p.fields = append(p.fields, p.f.String())
+	return false
 }
 
 // blank reports whether a line holds nothing but blanks.
@@ -368,4 +376,14 @@ func ReadEncoded(r io.Reader, name string, f Format, enc Encoding, emit func(*Re
 		return det, ReadJSON(br, name, emit)
 	}
 	return det, ReadCSV(br, name, emit)
+}
+
+// readError names the input in an error of its reader, unless the error
+// (an *EncodingError) already does.
+func readError(name string, err error) error {
+	var ee *EncodingError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return fmt.Errorf("read %s: %w", name, err)
 }

@@ -89,6 +89,9 @@ func (jr *jsonReader) read(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
+			return readError(jr.name, err) // nothing of a line that failed to read
+		}
 		if len(chunk) > 0 {
 			if !jr.inLine {
 				jr.line++
@@ -107,11 +110,7 @@ func (jr *jsonReader) read(r io.Reader) error {
 		case errors.Is(err, io.EOF):
 			return jr.finish()
 		default:
-			var ee *EncodingError
-			if errors.As(err, &ee) {
-				return err
-			}
-			return fmt.Errorf("read %s: %w", jr.name, err)
+			return readError(jr.name, err)
 		}
 	}
 }
