@@ -245,7 +245,7 @@ func importLegacy(ctx context.Context, args []string, getenv func(string) string
 			runErr = fmt.Errorf("write %s: %w", cfg.rejectFile, err)
 		}
 	}
-	balanced := im.summary(stdout, time.Since(started))
+	balanced := im.summary(stdout, time.Since(started), runErr != nil)
 
 	s := &im.stats
 	switch {
@@ -686,7 +686,7 @@ func (t replayTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // rejected (a dry run: valid + rejected), each rejected record listed. It
 // reports whether the counts add up for the records read; a run that
 // stopped early leaves records "not processed", which the check names.
-func (im *importer) summary(stdout io.Writer, took time.Duration) (balanced bool) {
+func (im *importer) summary(stdout io.Writer, took time.Duration, stopped bool) (balanced bool) {
 	s := &im.stats
 	read, rejected, conflicts, listed := s.read.Load(), s.rejected.Load(), s.conflicts.Load(), s.listed.Load()
 	if im.cfg.dryRun {
@@ -712,8 +712,8 @@ func (im *importer) summary(stdout io.Writer, took time.Duration) (balanced bool
 	case left < 0 || listed != rejected:
 		fmt.Fprintf(stdout, "check:           FAILED: read %d, %s, %d rejects listed\n", read, sum, listed)
 		return false
-	case left > 0:
-		fmt.Fprintf(stdout, "check:           incomplete: read %d = %s + not processed %d (the import stopped)\n", read, sum, left)
+	case left > 0 || stopped:
+		fmt.Fprintf(stdout, "check:           incomplete: the import stopped before the end of its input; read %d = %s + not processed %d\n", read, sum, left)
 	default:
 		fmt.Fprintf(stdout, "check:           ok: read %d = %s\n", read, sum)
 	}

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,12 +25,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/client"
 	"github.com/licensor/licensor/internal/legacy/legacytest"
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 // importRun runs "import legacy" in-process as a user would, with stdin as
@@ -896,4 +902,502 @@ func benchPostgresSchema(b *testing.B, raw string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// recoveryServer is a server on one engine with one product (legacy
+// product "1") and a users mapping of two users, for the tests of what
+// the importer does with careless input.
+type recoveryServer struct {
+	url, key, users, products, dir string
+	c                              *client.Client
+}
+
+func newRecoveryServer(t *testing.T, e testdb.Engine) *recoveryServer {
+	t.Helper()
+	db := e.URL(t)
+	srv := startServer(t, db) // migrates the database
+	key := createKey(t, db, "importer", "write")
+	rs := &recoveryServer{url: srv.url, key: key, dir: t.TempDir(), c: client.New(srv.url, key)}
+	prod, _, err := rs.c.CreateProduct(context.Background(), licensor.NewProduct("Legacy product 1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.users = rs.write(t, "users.csv", []byte("email,user_id\nu@example.com,41\nmüller@example.com,42\n"))
+	rs.products = rs.write(t, "products.csv", fmt.Appendf(nil, "legacy_product_id,product_id\n1,%d\n", prod.ID))
+	return rs
+}
+
+func (rs *recoveryServer) write(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(rs.dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (rs *recoveryServer) args(service string, extra ...string) []string {
+	return append([]string{"--url", rs.url, "--key", rs.key, "--users", rs.users, "--products", rs.products,
+		"--service", service, "--progress", "none"}, extra...)
+}
+
+// licenses returns the payment method of every license of a service, by
+// order id, and the users.
+func (rs *recoveryServer) licenses(t *testing.T, service string) (pm map[string]string, users map[string]string) {
+	t.Helper()
+	pm, users = map[string]string{}, map[string]string{}
+	for l, err := range rs.c.AllLicenses(context.Background(), client.LicenseQuery{PageSize: 1000}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.OrderID == nil || !strings.HasPrefix(*l.OrderID, "legacy:"+service+":") {
+			continue
+		}
+		id := strings.TrimPrefix(*l.OrderID, "legacy:"+service+":")
+		pm[id], users[id] = "", l.UserID
+		if l.PaymentMethod != nil {
+			pm[id] = *l.PaymentMethod
+		}
+	}
+	return pm, users
+}
+
+// legacyJSON is a one-license legacy document on one line.
+func legacyJSON(email, id, pm string) string {
+	b, _ := json.Marshal(map[string]any{"email": email, "license": map[string]any{"licenseList": map[string]any{"licenses": []any{map[string]any{
+		"id": id, "status": "active", "startDate": "2024-01-01 00:00:00", "stopDate": "2030-01-01 00:00:00",
+		"purchaseDate": "2024-01-01 00:00:00", "currency": "EUR", "price": 1.5, "paymentMethod": pm,
+		"productUrl": "https://boox.fi/api/user/x/product/1", "recurring": false}}}}})
+	return string(b)
+}
+
+const legacyCSVHeader = "email,id,status,startDate,stopDate,purchaseDate,price,currency,paymentMethod,recurring,productId\n"
+
+// legacyCSV is a CSV row; pm is written as it is (quote it yourself).
+func legacyCSV(email, id, pm string) string {
+	return email + "," + id + ",active,2024-01-01 00:00:00,2030-01-01 00:00:00,2024-01-01 00:00:00,1.50,EUR," + pm + ",false,1\n"
+}
+
+func utf16Of(s string, big bool) []byte {
+	b := []byte{0xFF, 0xFE}
+	if big {
+		b = []byte{0xFE, 0xFF}
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		if big {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	return b
+}
+
+// TestImportRecovery runs each careless input of issue 11 through the
+// command against a real server, on every engine: every record is
+// imported or listed as rejected, and the summary's check says so.
+func TestImportRecovery(t *testing.T) {
+	var docs41 strings.Builder
+	want41 := map[string]string{}
+	for i := 1; i <= 41; i++ {
+		docs41.WriteString(legacyJSON("u@example.com", strconv.Itoa(i), "card") + "\n")
+		want41[strconv.Itoa(i)] = "card"
+	}
+	var rows10 strings.Builder
+	want10 := map[string]string{}
+	for i := 1; i <= 10; i++ {
+		rows10.WriteString(legacyCSV("u@example.com", strconv.Itoa(i), "card"))
+		want10[strconv.Itoa(i)] = "card"
+	}
+	latin1 := []byte(legacyCSVHeader + legacyCSV("m\xfcller@example.com", "1", "carte bancaire \x80") + legacyCSV("u@example.com", "2", "d\xe9bit \x93x\x94"))
+	utf16Text := legacyCSVHeader + legacyCSV("müller@example.com", "1", "débit 💳") + legacyCSV("u@example.com", "2", "card")
+	for _, c := range []struct {
+		name    string
+		file    string
+		content []byte
+		flags   []string
+		stdin   bool
+		code    int            // exit status
+		summary map[string]int // nil: no summary (refused before reading)
+		want    map[string]string
+		inErr   []string // in the error and standard error
+	}{
+		{"a cut-off line opening an array", "cutoff.jsonl", []byte(`[{"email":"u@example.com","license":` + "\n" + docs41.String()), nil, false,
+			1, map[string]int{"read": 42, "imported": 41, "rejected": 1}, want41, []string{"rejected", "cutoff.jsonl:1: malformed JSON: the document starting at line 1 does not end before line 2"}},
+		{"Latin-1 CSV refused", "latin1.csv", latin1, nil, false,
+			2, nil, map[string]string{}, []string{"latin1.csv:2: byte 0xFC is not UTF-8", "--encoding latin1"}},
+		{"Latin-1 CSV with --encoding latin1", "latin1.csv", latin1, []string{"--encoding", "latin1"}, false,
+			0, map[string]int{"read": 2, "imported": 2, "rejected": 0}, map[string]string{"1": "carte bancaire €", "2": "débit “x”"}, []string{"inputs by encoding: Latin-1 (Windows-1252) 1"}},
+		{"Latin-1 on standard input", "-", latin1, []string{"--format", "csv"}, true,
+			1, map[string]int{"read": 0}, map[string]string{}, []string{"-:2: byte 0xFC is not UTF-8", "--encoding latin1"}},
+		{"UTF-8 with --encoding latin1 refused", "utf8.csv", []byte(utf16Text), []string{"--encoding", "latin1"}, false,
+			2, nil, map[string]string{}, []string{"utf8.csv:2: the file is valid UTF-8", "leave out --encoding latin1"}},
+		{"UTF-16LE", "utf16le.csv", utf16Of(utf16Text, false), nil, false,
+			0, map[string]int{"read": 2, "imported": 2}, map[string]string{"1": "débit 💳", "2": "card"}, []string{"UTF-16LE (byte order mark) 1"}},
+		{"UTF-16BE", "utf16be.csv", utf16Of(utf16Text, true), nil, false,
+			0, map[string]int{"read": 2, "imported": 2}, map[string]string{"1": "débit 💳", "2": "card"}, []string{"UTF-16BE (byte order mark) 1"}},
+		{"UTF-16 JSON", "utf16.json", utf16Of(legacyJSON("u@example.com", "1", "carte")+"\n", false), nil, false,
+			0, map[string]int{"read": 1, "imported": 1}, map[string]string{"1": "carte"}, nil},
+		{"UTF-8 with a byte order mark", "bom.csv", []byte("\ufeff" + utf16Text), nil, false,
+			0, map[string]int{"read": 2, "imported": 2}, map[string]string{"1": "débit 💳", "2": "card"}, []string{"UTF-8 (byte order mark) 1"}},
+		{"UTF-16 without a byte order mark", "nobom.csv", utf16Of(utf16Text, false)[2:], nil, false,
+			2, nil, map[string]string{}, []string{"looks like UTF-16LE without a byte order mark", "--encoding utf-16le"}},
+		{"a line break in paymentMethod (JSON)", "newline.jsonl", []byte(legacyJSON("u@example.com", "1", "card\nvisa") + "\n" + legacyJSON("u@example.com", "2", strings.Repeat("é", 64)) + "\n"), nil, false,
+			0, map[string]int{"read": 2, "imported": 2}, map[string]string{"1": "card\nvisa", "2": strings.Repeat("é", 64)}, nil},
+		{"a line break in paymentMethod (CSV)", "newline.csv", []byte(legacyCSVHeader + legacyCSV("u@example.com", "1", "\"card\nvisa\"") + legacyCSV("u@example.com", "2", "x")), nil, false,
+			0, map[string]int{"read": 2, "imported": 2}, map[string]string{"1": "card\nvisa", "2": "x"}, nil},
+		{"NUL and a lone surrogate in paymentMethod", "nul.jsonl", []byte(legacyJSON("u@example.com", "1", "card\x00") + "\n" + strings.Replace(legacyJSON("u@example.com", "2", "cardX"), "X", `\ud800`, 1) + "\n" + legacyJSON("u@example.com", "3", "ok") + "\n"), nil, false,
+			1, map[string]int{"read": 3, "imported": 1, "rejected": 2}, map[string]string{"3": "ok"}, []string{"nul.jsonl:1#0: paymentMethod \"card\\x00\" contains a NUL character", `nul.jsonl:2#0: paymentMethod escapes the UTF-16 high surrogate \ud800`}},
+		{"an unterminated CSV quote", "quote.csv", []byte(legacyCSVHeader + legacyCSV("u@example.com", "0", `"card`) + rows10.String()), nil, false,
+			1, map[string]int{"read": 11, "imported": 10, "rejected": 1}, want10, []string{"quote.csv:2: malformed CSV: a quoted field opened on line 2 is not closed", "reading resumes at line 3"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+				rs := newRecoveryServer(t, e)
+				service := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+				input, stdin := c.file, ""
+				if c.stdin {
+					stdin = string(c.content)
+				} else {
+					input = rs.write(t, c.file, c.content)
+				}
+				out, errOut, err := importRun(context.Background(), stdin, rs.args(service, append(c.flags, input)...)...)
+				code := 0
+				if err != nil {
+					code = exitCode(err)
+				}
+				if code != c.code {
+					t.Fatalf("exit status %d (%v), want %d\n%s%s", code, err, c.code, out, errOut)
+				}
+				all := errOut
+				if err != nil {
+					all += err.Error()
+				}
+				for _, w := range c.inErr {
+					if !strings.Contains(all, w) {
+						t.Errorf("standard error and error lack %q:\n%s", w, all)
+					}
+				}
+				if c.summary != nil {
+					wantSummary(t, out, c.summary)
+					check := "check:           ok: read "
+					if c.stdin {
+						check = "check:           incomplete: the import stopped before the end of its input"
+					}
+					if !strings.Contains(out, check) {
+						t.Errorf("no %q line:\n%s", check, out)
+					}
+				}
+				pm, users := rs.licenses(t, service)
+				if !reflect.DeepEqual(pm, c.want) {
+					t.Errorf("licenses on the server (by legacy id → payment method) %q, want %q", pm, c.want)
+				}
+				if _, ok := c.want["1"]; ok && strings.Contains(string(c.content), "ller@") && users["1"] != "42" {
+					t.Errorf("license 1 belongs to %q, want 42 (müller@example.com)", users["1"])
+				}
+			})
+		})
+	}
+}
+
+// TestImportTimezoneRerun: a rerun with another --timezone, which converts
+// the dates differently, reports each record as a conflict (naming the
+// dates) instead of "already present"; a rerun with the first zone and
+// another --chunk (other batches, so no idempotent replay) finds them all
+// present by comparing.
+func TestImportTimezoneRerun(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		rs := newRecoveryServer(t, e)
+		var b strings.Builder
+		for i := 1; i <= 30; i++ {
+			b.WriteString(legacyJSON("u@example.com", strconv.Itoa(i), "card") + "\n")
+		}
+		input := rs.write(t, "in.jsonl", []byte(b.String()))
+		run := func(extra ...string) (string, string, error) {
+			return importRun(context.Background(), "", rs.args("tz", append(extra, input)...)...)
+		}
+		out, errOut, err := run("--timezone", "Europe/Helsinki")
+		if err != nil {
+			t.Fatalf("first import: %v\n%s", err, errOut)
+		}
+		wantSummary(t, out, map[string]int{"read": 30, "imported": 30})
+
+		rejects := filepath.Join(rs.dir, "rejects.jsonl")
+		out, errOut, err = run("--timezone", "UTC", "--reject-file", rejects)
+		if exitCode(err) != 1 || !strings.Contains(err.Error(), "30 of 30 records rejected") {
+			t.Fatalf("rerun in UTC: %v\n%s%s", err, out, errOut)
+		}
+		wantSummary(t, out, map[string]int{"read": 30, "imported": 0, "already present": 0, "rejected": 30})
+		if !strings.Contains(out, "of which conflicts: 30") || !strings.Contains(errOut, "rerun it with that one") {
+			t.Errorf("conflicts not reported:\n%s%s", out, errOut)
+		}
+		text, _ := os.ReadFile(rejects)
+		// 2024-01-01 00:00:00 is 1704060000 in Helsinki (UTC+2), 1704067200 in UTC.
+		want := "which differs from this record: start_date 1704060000 (2023-12-31 22:00:00Z) there, 1704067200 (2024-01-01 00:00:00Z) here"
+		if n := strings.Count(string(text), want); n != 30 {
+			t.Errorf("%d rejects name the start dates, want 30:\n%.600s", n, text)
+		}
+
+		out, errOut, err = run("--timezone", "Europe/Helsinki", "--chunk", "7")
+		if err != nil {
+			t.Fatalf("rerun in Helsinki: %v\n%s%s", err, out, errOut)
+		}
+		wantSummary(t, out, map[string]int{"read": 30, "imported": 0, "already present": 30, "rejected": 0})
+	})
+}
+
+// corruptFile is a generated legacy file: its units (lines, documents or
+// array elements, each to be corrupted or not), how they are joined, and
+// the records of each unit by legacy id → payment method.
+type corruptFile struct {
+	name          string
+	prefix, sep   string
+	suffix        string
+	units         []string
+	records       []map[string]string
+	csv           bool
+	intactRecords map[string]string
+}
+
+// TestImportCorruptionProperty generates legacy files in every layout
+// (JSON Lines, pretty-printed documents, arrays an element a line, indented
+// arrays, CSV) and every encoding the importer detects, breaks random
+// units of them (cut off, a quote inserted, a bracket or comma deleted,
+// an unterminated CSV quote, a line break in a CSV row) so that a
+// reference parser no longer reads them, and imports them: the check adds
+// up, every rejected record is listed, every record of an intact unit is
+// imported exactly as written, and nothing else is.
+func TestImportCorruptionProperty(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
+		rs := newRecoveryServer(t, e)
+		seeds := 8
+		if e.Name != "sqlite" || testing.Short() {
+			seeds = 3
+		}
+		for seed := 1; seed <= seeds; seed++ {
+			rnd := mrand.New(mrand.NewPCG(uint64(seed), 11))
+			service := "prop" + strconv.Itoa(seed)
+			dir := filepath.Join(rs.dir, service)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			files := corruptionFiles(rnd)
+			want := map[string]string{}
+			broken := 0
+			for i, f := range files {
+				f.corrupt(t, rnd)
+				for id, pm := range f.intactRecords {
+					want[id] = pm
+				}
+				for k := range f.units {
+					if f.intactRecords != nil && len(f.records[k]) > 0 {
+						if _, ok := f.intactRecords[firstKey(f.records[k])]; !ok {
+							broken++
+						}
+					}
+				}
+				text := f.prefix + strings.Join(f.units, f.sep) + f.suffix
+				var b []byte
+				switch rnd.IntN(4) {
+				case 0:
+					b = []byte(text)
+				case 1:
+					b = append([]byte("\ufeff"), text...)
+				case 2:
+					b = utf16Of(text, false)
+				default:
+					b = utf16Of(text, true)
+				}
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d-%s", i, f.name)), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rejects := filepath.Join(rs.dir, service+".rejects")
+			out, errOut, err := importRun(context.Background(), "", rs.args(service, "--reject-file", rejects, "--chunk", strconv.Itoa(1+rnd.IntN(50)), dir)...)
+			if broken > 0 && exitCode(err) != 1 {
+				t.Fatalf("seed %d: %v\n%s%s", seed, err, out, errOut)
+			}
+			got := summaryOf(t, out)
+			if got["read"] != got["imported"]+got["already present"]+got["rejected"] || !strings.Contains(out, "check:           ok: read") {
+				t.Errorf("seed %d: the counts do not add up:\n%s", seed, out)
+			}
+			text, _ := os.ReadFile(rejects)
+			if n := bytes.Count(text, []byte("\n")); n != got["rejected"] {
+				t.Errorf("seed %d: %d rejects listed, %d counted", seed, n, got["rejected"])
+			}
+			pm, _ := rs.licenses(t, service)
+			for id, p := range want {
+				if q, ok := pm[id]; !ok || q != p {
+					t.Errorf("seed %d: intact record %s: imported %v with %q, want %q", seed, id, ok, q, p)
+				}
+			}
+			for id := range pm {
+				if _, ok := want[id]; !ok {
+					t.Errorf("seed %d: record %s of a broken unit was imported", seed, id)
+				}
+			}
+			if got["imported"] != len(want) {
+				t.Errorf("seed %d: %d imported, want the %d records of intact units", seed, got["imported"], len(want))
+			}
+			t.Logf("seed %d: %d records read, %d imported, %d rejected; %d units broken", seed, got["read"], got["imported"], got["rejected"], broken)
+		}
+	})
+}
+
+func firstKey(m map[string]string) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}
+
+// corruptionFiles generates one file of each layout.
+func corruptionFiles(rnd *mrand.Rand) []*corruptFile {
+	next := 0
+	methods := []string{"card", "credit card", "débit", "carte, bancaire", "say \"hi\"", "line\nbreak", "💳 wallet", "x"}
+	lics := func(n int) (map[string]string, []any) {
+		recs := map[string]string{}
+		var out []any
+		for range n {
+			next++
+			id, pm := strconv.Itoa(next), methods[rnd.IntN(len(methods))]
+			recs[id] = pm
+			out = append(out, map[string]any{"id": id, "status": "active", "startDate": "2024-01-01 00:00:00", "stopDate": "2030-01-01 00:00:00",
+				"purchaseDate": "2024-01-01 00:00:00", "currency": "EUR", "price": 1.5, "paymentMethod": pm,
+				"productUrl": "https://boox.fi/api/user/x/product/1", "recurring": false})
+		}
+		return recs, out
+	}
+	document := func() (map[string]string, map[string]any) {
+		recs, l := lics(1 + rnd.IntN(3))
+		return recs, map[string]any{"email": "u@example.com", "license": map[string]any{"licenseList": map[string]any{"licenses": l}}}
+	}
+	var files []*corruptFile
+	// JSON Lines.
+	f := &corruptFile{name: "lines.jsonl", sep: "\n", suffix: "\n"}
+	for range 40 {
+		recs, d := document()
+		b, _ := json.Marshal(d)
+		f.units, f.records = append(f.units, string(b)), append(f.records, recs)
+	}
+	files = append(files, f)
+	// Pretty-printed documents.
+	f = &corruptFile{name: "pretty.json", sep: "\n", suffix: "\n"}
+	for range 15 {
+		recs, d := document()
+		b, _ := json.MarshalIndent(d, "", "  ")
+		f.units, f.records = append(f.units, string(b)), append(f.records, recs)
+	}
+	files = append(files, f)
+	// An array, an element a line.
+	f = &corruptFile{name: "array-lines.json", prefix: "[\n", sep: ",\n", suffix: "\n]\n"}
+	for range 20 {
+		recs, d := document()
+		b, _ := json.Marshal(d)
+		f.units, f.records = append(f.units, string(b)), append(f.records, recs)
+	}
+	files = append(files, f)
+	// An indented array.
+	f = &corruptFile{name: "array-pretty.json", prefix: "[\n", sep: ",\n", suffix: "\n]\n"}
+	for range 15 {
+		recs, d := document()
+		b, _ := json.MarshalIndent(d, "  ", "  ")
+		f.units, f.records = append(f.units, "  "+string(b)), append(f.records, recs)
+	}
+	files = append(files, f)
+	// CSV.
+	f = &corruptFile{name: "rows.csv", prefix: legacyCSVHeader, sep: "", csv: true}
+	for range 60 {
+		recs, _ := lics(1)
+		id := firstKey(recs)
+		pm := recs[id]
+		if strings.ContainsAny(pm, ",\"\n") {
+			pm = `"` + strings.ReplaceAll(pm, `"`, `""`) + `"`
+		}
+		f.units, f.records = append(f.units, legacyCSV("u@example.com", id, pm)), append(f.records, recs)
+	}
+	files = append(files, f)
+	return files
+}
+
+// corrupt breaks about one unit in six so that a reference parser
+// (encoding/json, encoding/csv) refuses it, and notes the records of the
+// units left intact.
+func (f *corruptFile) corrupt(t *testing.T, rnd *mrand.Rand) {
+	f.intactRecords = map[string]string{}
+	for k, u := range f.units {
+		if rnd.IntN(6) != 0 {
+			for id, pm := range f.records[k] {
+				f.intactRecords[id] = pm
+			}
+			continue
+		}
+		for try := 0; ; try++ {
+			if try == 100 {
+				t.Fatalf("cannot break unit %q", u)
+			}
+			c := breakUnit(u, f.csv, rnd)
+			if c != u && !f.readable(c) {
+				f.units[k] = c
+				break
+			}
+		}
+	}
+}
+
+func breakUnit(u string, isCSV bool, rnd *mrand.Rand) string {
+	p := 1 + rnd.IntN(len(u)-1)
+	for !utf8.RuneStart(u[p]) { // break text, not characters
+		p--
+	}
+	switch rnd.IntN(5) {
+	case 0: // cut off
+		if isCSV {
+			return u[:p] + "\n"
+		}
+		return u[:p]
+	case 1: // a stray quote
+		return u[:p] + `"` + u[p:]
+	case 2: // a bracket or comma less
+		chars := "{}[]"
+		if isCSV {
+			chars = ","
+		}
+		var at []int
+		for i := range len(u) {
+			if strings.IndexByte(chars, u[i]) >= 0 {
+				at = append(at, i)
+			}
+		}
+		if len(at) == 0 {
+			return u
+		}
+		i := at[rnd.IntN(len(at))]
+		return u[:i] + u[i+1:]
+	case 3: // CSV: a quote opening a field that never closes; JSON: garbage
+		if isCSV {
+			fields := strings.Split(u, ",")
+			i := rnd.IntN(len(fields))
+			fields[i] = `"` + fields[i]
+			return strings.Join(fields, ",")
+		}
+		return u[:p] + "#!" + u[p:]
+	default: // CSV: a line break in the row; JSON: a bracket more
+		if isCSV {
+			return u[:p] + "\n" + u[p:]
+		}
+		return u[:p] + "[" + u[p:]
+	}
+}
+
+// readable reports whether a reference parser still reads a unit as
+// records of the right shape.
+func (f *corruptFile) readable(u string) bool {
+	if !f.csv {
+		return json.Valid([]byte(u))
+	}
+	r := csv.NewReader(strings.NewReader(legacyCSVHeader + u))
+	r.FieldsPerRecord = strings.Count(legacyCSVHeader, ",") + 1
+	recs, err := r.ReadAll()
+	return err == nil && len(recs) == 2
 }

@@ -28,7 +28,8 @@ import (
 // emitted with Err set, and reading resumes at the next line: when a
 // quoted field opened on line L does not close into a good record (its
 // quote is never closed, or not within MaxCSVRecordLines lines, or the
-// lines it takes together are malformed), line L alone is rejected and the
+// lines it takes together are malformed, or one of them is a record with
+// the header's number of fields by itself), line L alone is rejected and the
 // following lines are read again as records of their own, so that one
 // stray quote costs one line, never the rows after it.
 //
@@ -85,6 +86,18 @@ func ReadCSV(r io.Reader, name string, emit func(*Record) error) error {
 			return readError(name, err)
 		}
 		rec := &Record{Source: fmt.Sprintf("%s:%d", name, first.n)}
+		if problem == "" && len(row) == len(cols) && len(span) > 1 {
+			// A record over several lines, none of which may be a record
+			// on its own: then it is a stray quote that happened to close
+			// at a later one, not a line break in a value.
+			for _, l := range span[1:] {
+				var p csvParser
+				if !p.line(l) && p.problem == "" && len(p.fields) == len(cols) {
+					problem = fmt.Sprintf("line %d, inside the quoted field, is a record of its own", l.n)
+					break
+				}
+			}
+		}
 		switch {
 		case problem == "" && len(row) == len(cols):
 			rec.Raw = csvRaw(cols, row)

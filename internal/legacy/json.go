@@ -31,7 +31,9 @@ import (
 // Resynchronisation: a document (or array element) that is still open,
 // or broken (a string still open at the end of its line, or a bracket that
 // does not match), ends where a line starts (after blanks) with "{", "["
-// or "]" at no more indentation than the line where the document started:
+// or "]" at no more indentation than the line where the document started
+// (or than the last complete document of its level, if that is more); text
+// that is not JSON ends likewise:
 // it is rejected as cut off there, and reading resumes with that line. So
 // one broken line of a JSON Lines file costs that line only, and one broken
 // document of a pretty-printed file, or one broken element of an array
@@ -42,7 +44,7 @@ import (
 //
 // ReadJSON returns the first error of the reader or of emit.
 func ReadJSON(r io.Reader, name string, emit func(*Record) error) error {
-	jr := &jsonReader{name: name, fileEmail: EmailFromFileName(name), emit: emit}
+	jr := &jsonReader{name: name, fileEmail: EmailFromFileName(name), emit: emit, docIndent: -1}
 	return jr.read(r)
 }
 
@@ -70,6 +72,14 @@ type jsonReader struct {
 	arrayLine int
 	arrayDocs int  // its elements read
 	arrayCut  bool // one of its elements was cut off
+	// The indentation of the documents at the top level, and of the
+	// elements of the open array (-1: none yet): that of the last one
+	// that was complete, else of the first. A document's resync
+	// indentation is at least that of its level, so that a document begun
+	// at a broken line indented less than its peers (say " [", left by a
+	// cut) still ends at the next peer.
+	docIndent, arrayIndent int
+	ownIndent              int // the indentation of the line where the document started
 
 	state  int
 	buf    []byte // the document (or garbage) being collected
@@ -129,7 +139,7 @@ func (jr *jsonReader) lineStart(chunk []byte) error {
 		return nil
 	}
 	switch {
-	case jr.state == jsonGarbage:
+	case jr.state == jsonGarbage && ind <= jr.indent:
 		return jr.flushGarbage()
 	case jr.state == jsonBroken && ind <= jr.indent:
 		return jr.rejectBroken(fmt.Sprintf("malformed JSON: %s; the document starting at line %d is cut off at line %d", jr.why, jr.start, jr.line))
@@ -137,6 +147,14 @@ func (jr *jsonReader) lineStart(chunk []byte) error {
 		return jr.rejectBroken(fmt.Sprintf("malformed JSON: the document starting at line %d does not end before line %d", jr.start, jr.line))
 	}
 	return nil
+}
+
+// base is the indentation of the documents of the current level.
+func (jr *jsonReader) base() *int {
+	if jr.inArray {
+		return &jr.arrayIndent
+	}
+	return &jr.docIndent
 }
 
 func (jr *jsonReader) reset() {
@@ -174,7 +192,7 @@ func (jr *jsonReader) scan(chunk []byte) error {
 				continue
 			case '[':
 				if !jr.inArray {
-					jr.inArray, jr.arrayLine, jr.arrayDocs, jr.arrayCut = true, jr.line, 0, false
+					jr.inArray, jr.arrayLine, jr.arrayDocs, jr.arrayCut, jr.arrayIndent = true, jr.line, 0, false, -1
 					continue
 				}
 			case ']':
@@ -184,13 +202,17 @@ func (jr *jsonReader) scan(chunk []byte) error {
 				}
 			}
 			if c == '{' || c == '[' {
-				jr.state, jr.start, jr.indent = jsonValue, jr.line, jr.curInd
+				base := jr.base()
+				if *base < 0 {
+					*base = jr.curInd
+				}
+				jr.state, jr.start, jr.indent, jr.ownIndent = jsonValue, jr.line, max(jr.curInd, *base), jr.curInd
 				jr.stack = append(jr.stack[:0], c)
 				jr.buf = jr.buf[:0]
 				from = i
 				continue
 			}
-			jr.state, jr.start, jr.indent, jr.buf = jsonGarbage, jr.line, jr.curInd, nil
+			jr.state, jr.start, jr.indent, jr.buf = jsonGarbage, jr.line, max(jr.curInd, *jr.base()), nil
 			jr.keep(chunk[i:])
 			return nil
 		case jsonValue:
@@ -223,6 +245,7 @@ func (jr *jsonReader) scan(chunk []byte) error {
 				if len(jr.stack) == 0 {
 					value := append(jr.buf, chunk[from:i+1]...)
 					start := jr.start
+					*jr.base() = jr.ownIndent // its peers are indented like it
 					jr.buf = nil
 					jr.reset()
 					if jr.inArray {

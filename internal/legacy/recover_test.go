@@ -116,6 +116,8 @@ func TestReadCSVQuotes(t *testing.T) {
 		{"unterminated quote, no quote after", header + row("0", `"card`) + rows.String(), want, []string{"f.csv:2"}, "still open at the end of the input", nil},
 		{"unterminated quote, quotes after", header + row("0", `"card`) + row("1", `"a,b"`) + row("2", "x") + row("3", `"c""d"`),
 			[]string{"1", "2", "3"}, []string{"f.csv:2"}, "reading resumes at line 3", map[string]string{"1": "a,b", "3": `c"d`}},
+		{"a stray quote closed by another one rows later", header + row("0", `"card`) + row("1", "x") + row("2", "y") + row("3", `""z"`),
+			[]string{"1", "2"}, []string{"f.csv:2", "f.csv:5"}, "line 3, inside the quoted field, is a record of its own", nil},
 		{"line break in a quoted field", header + row("0", "\"card\nvisa\"") + row("1", "x"), []string{"0", "1"}, nil, "", map[string]string{"0": "card\nvisa"}},
 		{"CRLF line break in a quoted field", strings.ReplaceAll(header+row("0", "\"card\nvisa\"")+row("1", "x"), "\n", "\r\n"), []string{"0", "1"}, nil, "", map[string]string{"0": "card\nvisa"}},
 		{"quote inside an unquoted field", header + row("0", `ca"rd`) + row("1", "x"), []string{"1"}, []string{"f.csv:2"}, "a quote inside a field that is not quoted", nil},
