@@ -19,6 +19,12 @@
 //   - Mapping files: CSV with the header email,user_id (users) and
 //     legacy_product_id,product_id (products).
 //
+// Input is decoded first (NewDecoder, ReadEncoded): UTF-8 with or without a
+// byte order mark, UTF-16 with one, or as named (Latin-1 read as
+// Windows-1252); bytes not valid in the encoding fail the input with their
+// line, and nothing is replaced by U+FFFD. A broken record costs that
+// record: see ReadJSON and ReadCSV for the rules by which reading resumes.
+//
 // Conversion (Converter.Convert): local "YYYY-MM-DD hh:mm:ss" times in one
 // IANA time zone become unix seconds (a time in a DST gap is moved forward
 // by the length of the gap; a time in an overlap takes the earlier instant);
