@@ -666,6 +666,7 @@ func TestImportUsage(t *testing.T) {
 		{"bad service", append([]string{"legacy"}, with("--service", "a:b", input)...), "--service must be"},
 		{"bad format", append([]string{"legacy"}, with("--format", "xml", input)...), "--format must be"},
 		{"bad progress", append([]string{"legacy"}, with("--progress", "fancy", input)...), "--progress must be"},
+		{"bad encoding", append([]string{"legacy"}, with("--encoding", "ebcdic", input)...), "--encoding must be auto, utf-8, utf-16le, utf-16be or latin1"},
 		{"missing input", append([]string{"legacy"}, with(filepath.Join(dir, "nope.json"))...), "nope.json"},
 		{"bad users file", []string{"legacy", "--key", "k", "--users", badUsers, "--products", products, input}, "must name the columns email and user_id"},
 		{"missing users file", []string{"legacy", "--key", "k", "--users", filepath.Join(dir, "none.csv"), "--products", products, input}, "none.csv"},
