@@ -142,11 +142,9 @@ var productTypePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
 // ValidProductType reports whether t is an upper-case identifier.
 func ValidProductType(t string) bool { return productTypePattern.MatchString(t) }
 
-var channelIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-
-// ValidChannelID reports whether id is a well-formed channel id (the same
-// alphabet as user ids).
-func ValidChannelID(id string) bool { return channelIDPattern.MatchString(id) }
+// ValidChannelID reports whether id is a well-formed channel id: the same
+// rule as user ids.
+func ValidChannelID(id string) bool { return ValidUserID(id) }
 
 // Validate checks the rules of a whole product (after defaults or a patch).
 // Pointers are relative to the resource object.

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -494,24 +493,5 @@ func TestEntitlementCacheDeletedIDs(t *testing.T) {
 	w.entitled(t)
 	if n := w.ec.ndeleted.Load(); n != 0 {
 		t.Errorf("%d deletes remembered after the watcher read past them", n)
-	}
-}
-
-// TestValidID: the handler's user id check is licensor.ValidUserID.
-func TestValidID(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	cases := []string{"", "41", "a.b_c:d-e", "a b", "é", strings.Repeat("x", 64), strings.Repeat("x", 65), "a/b", "a\x00"}
-	const alphabet = "azAZ09._:-/ é\x00~"
-	for range 2000 {
-		b := make([]byte, r.IntN(70))
-		for i := range b {
-			b[i] = alphabet[r.IntN(len(alphabet))]
-		}
-		cases = append(cases, string(b))
-	}
-	for _, c := range cases {
-		if got, want := validID(c), licensor.ValidUserID(c); got != want {
-			t.Errorf("validID(%q) = %v, want %v", c, got, want)
-		}
 	}
 }

@@ -103,7 +103,7 @@ func (s *Server) getUserEntitlements(w http.ResponseWriter, r *http.Request) err
 // encoding/json (byte for byte the same).
 func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheControl string) error {
 	user := r.PathValue("user_id")
-	if !validID(user) {
+	if !licensor.ValidUserID(user) {
 		return licensor.Errorf(licensor.CodeInvalidID, "user_id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
 	}
 	t := s.unix()
@@ -147,23 +147,6 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledBody = 64 << 10
-
-// validID is licensor.ValidUserID without a regular expression (the check
-// runs on every entitlement request): 1 to 64 characters of
-// A-Z a-z 0-9 . _ : -
-func validID(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // noneMatch reports whether an If-None-Match header lists etag (weak
 // comparison, RFC 9110 §13.1.2) or is "*".
