@@ -11,6 +11,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/entitlement"
 )
 
 // endUserConfig is what serve is told about end-user tokens and the
@@ -37,10 +38,10 @@ func (c *endUserConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.issuer, "jwt-issuer", "", "required iss of end-user tokens (env LICENSOR_JWT_ISSUER)")
 	fs.StringVar(&c.audience, "jwt-audience", "", "required aud of end-user tokens (env LICENSOR_JWT_AUDIENCE)")
 	fs.DurationVar(&c.leeway, "jwt-leeway", 0, "clock skew tolerated on the exp, nbf and iat of end-user tokens")
-	fs.DurationVar(&c.ttl, "entitlement-ttl", api.DefaultEntitlementTTL,
+	fs.DurationVar(&c.ttl, "entitlement-ttl", entitlement.DefaultTTL,
 		"longest time an entitlement answer may miss a change made through another instance (keep it at most 1s)")
-	fs.IntVar(&c.users, "entitlement-cache-users", api.DefaultEntitlementUsers, "most users whose licenses are kept in memory")
-	fs.IntVar(&c.cacheBytes, "entitlement-cache-bytes", api.DefaultEntitlementCacheBytes,
+	fs.IntVar(&c.users, "entitlement-cache-users", entitlement.DefaultUsers, "most users whose licenses are kept in memory")
+	fs.IntVar(&c.cacheBytes, "entitlement-cache-bytes", entitlement.DefaultCacheBytes,
 		"estimated memory of the cached users' licenses in bytes (least recently used out first; products may take an eighth more)")
 	fs.DurationVar(&c.feedPoll, "entitlement-feed-poll", 100*time.Millisecond,
 		"how often the entitlement cache reads the change feed for other instances' writes (0: rely on --entitlement-ttl alone)")
@@ -75,7 +76,7 @@ func (c *endUserConfig) load(getenv func(string) string) error {
 	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.cacheBytes <= 0 || c.feedPoll < 0 {
 		return usageError{"--jwt-leeway and --entitlement-feed-poll must not be negative; --entitlement-ttl, --entitlement-cache-users and --entitlement-cache-bytes must be positive"}
 	}
-	c.options = api.EndUserOptions{Tokens: o, Cache: api.CacheOptions{TTL: c.ttl, MaxUsers: c.users, MaxBytes: c.cacheBytes}}
+	c.options = api.EndUserOptions{Tokens: o, Cache: entitlement.Options{TTL: c.ttl, MaxUsers: c.users, MaxBytes: c.cacheBytes}}
 	return nil
 }
 
@@ -89,7 +90,7 @@ func (c *endUserConfig) follow(ctx context.Context, srv *api.Server, store licen
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w := api.FeedWatcher{Store: store, Poll: c.feedPoll, Log: logger}
+		w := entitlement.FeedWatcher{Store: store, Poll: c.feedPoll, Log: logger}
 		if err := srv.WatchChanges(ctx, w); err != nil {
 			logger.Error("follow the change feed", "err", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/entitlement"
 )
 
 // endUserPath is the prefix of the End-user License API v4.
@@ -19,7 +20,7 @@ const endUserPath = "/api/license/v4"
 // EndUserOptions configure the end-user API and the entitlement check.
 type EndUserOptions struct {
 	Tokens TokenOptions
-	Cache  CacheOptions
+	Cache  entitlement.Options
 }
 
 // CheckTokenOptions reports whether o is a usable configuration (a secret
@@ -34,49 +35,49 @@ func CheckTokenOptions(o TokenOptions) error {
 // entitlement cache.
 type endUser struct {
 	tokens *tokenVerifier // nil: no token is accepted
-	cache  *EntitlementCache
+	cache  *entitlement.Cache
 }
 
 // initEndUser sets up the end-user side and puts the notifying store (which
 // keeps the entitlement cache true towards this instance's writes) between
 // the handlers and store.
 func (s *Server) initEndUser(store licensor.Store) {
-	eu := &endUser{cache: newEntitlementCache(store, s.opts.EndUser.Cache)}
+	eu := &endUser{cache: entitlement.New(store, entitlementJSON{}, s.opts.EndUser.Cache)}
 	tokens, err := newTokenVerifier(s.opts.EndUser.Tokens, s.now)
 	if err != nil {
 		s.log.Error("end-user token keys are unusable; every bearer token will be refused", "err", err)
 	}
 	eu.tokens = tokens
 	s.endUser = eu
-	s.store = notifyingStore{Store: store, inv: eu.cache}
-	stats := func(f func(CacheStats) float64) func() float64 {
+	s.store = entitlement.Notify(store, eu.cache)
+	stats := func(f func(entitlement.Stats) float64) func() float64 {
 		return func() float64 { return f(eu.cache.Stats()) }
 	}
 	s.metrics.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_users", Help: "Users whose licenses the entitlement cache holds."},
-			stats(func(c CacheStats) float64 { return float64(c.Users) })),
+			stats(func(c entitlement.Stats) float64 { return float64(c.Users) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_products", Help: "Products the entitlement cache holds."},
-			stats(func(c CacheStats) float64 { return float64(c.Products) })),
+			stats(func(c entitlement.Stats) float64 { return float64(c.Products) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_bytes", Help: "Estimated bytes the entitlement cache holds (bounded by its budget)."},
-			stats(func(c CacheStats) float64 { return float64(c.Bytes) })),
+			stats(func(c entitlement.Stats) float64 { return float64(c.Bytes) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_feed_lag_seconds",
 			Help: "How long ago the entitlement cache's change-feed watcher last started a read that reached the feed's head (-1: never); above the entitlement TTL, entries age out by the TTL."},
-			stats(func(c CacheStats) float64 { return max(-1, c.FeedLag.Seconds()) })),
+			stats(func(c entitlement.Stats) float64 { return max(-1, c.FeedLag.Seconds()) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_hits_total", Help: "Lookups of a user's licenses served from memory."},
-			stats(func(c CacheStats) float64 { return float64(c.UserHits) })),
+			stats(func(c entitlement.Stats) float64 { return float64(c.UserHits) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_misses_total", Help: "Lookups of a user's licenses that had to wait for the database."},
-			stats(func(c CacheStats) float64 { return float64(c.UserMisses) })),
+			stats(func(c entitlement.Stats) float64 { return float64(c.UserMisses) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_loads_total", Help: "Database loads made by the entitlement cache (users and products)."},
-			stats(func(c CacheStats) float64 { return float64(c.Loads) })),
+			stats(func(c entitlement.Stats) float64 { return float64(c.Loads) })),
 	)
 }
 
 // Entitlements returns the entitlement cache, for a ChangeWatcher to drive.
-func (s *Server) Entitlements() *EntitlementCache { return s.endUser.cache }
+func (s *Server) Entitlements() *entitlement.Cache { return s.endUser.cache }
 
 // WatchChanges drives the entitlement cache from w (the change feed) until
 // ctx ends.
-func (s *Server) WatchChanges(ctx context.Context, w ChangeWatcher) error {
+func (s *Server) WatchChanges(ctx context.Context, w entitlement.ChangeWatcher) error {
 	return w.Watch(ctx, s.endUser.cache)
 }
 
@@ -246,12 +247,12 @@ func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		seen[l.ProductID] = true
-		p, _, err := s.endUser.cache.products.get(r.Context(), l.ProductID)
+		p, err := s.endUser.cache.Product(r.Context(), l.ProductID)
 		if err != nil {
 			return err
 		}
 		if p != nil {
-			doc.Included = append(doc.Included, endUserProductOut(p.p))
+			doc.Included = append(doc.Included, endUserProductOut(p))
 		}
 	}
 	if page.Next != nil {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,34 +11,11 @@ import (
 	"sync"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/entitlement"
 )
 
 // Wire forms of the entitlement check.
 type (
-	entitlementsDocument struct {
-		Data entitlementsResource `json:"data"`
-	}
-	// entitlementsResource is what a user may use at an instant. It does
-	// not name the instant: the same answer holds until valid_until, and
-	// its representation (and ETag) stays the same all that time.
-	entitlementsResource struct {
-		ID            string                 `json:"id"` // the user id
-		Type          string                 `json:"type"`
-		Attributes    entitlementsAttributes `json:"attributes"`
-		Relationships entitlementsRelations  `json:"relationships"`
-	}
-	entitlementsAttributes struct {
-		ValidUntil *int64 `json:"valid_until"`
-	}
-	entitlementsRelations struct {
-		User      toOne  `json:"user"`
-		Products  toMany `json:"products"`
-		Live      toMany `json:"live"`
-		Catchup   toMany `json:"catchup"`
-		NPVR      toMany `json:"npvr"`
-		Startover toMany `json:"startover"`
-	}
-
 	checkDocument struct {
 		Data []checkAnswer `json:"data"`
 	}
@@ -56,34 +32,6 @@ type (
 		ValidUntil *int64           `json:"valid_until"`
 	}
 )
-
-func entitlementsOut(user string, e *licensor.Entitlements) entitlementsResource {
-	channels := func(s licensor.Service) toMany {
-		ids := e.Channels[s]
-		out := toMany{Data: make([]identifier, len(ids))}
-		for i, c := range ids {
-			out.Data[i] = identifier{Type: "Channel", ID: c}
-		}
-		return out
-	}
-	products := toMany{Data: make([]identifier, len(e.Products))}
-	for i, p := range e.Products {
-		products.Data[i] = identifier{Type: "Product", ID: id(p)}
-	}
-	return entitlementsResource{
-		ID:         user,
-		Type:       "Entitlements",
-		Attributes: entitlementsAttributes{ValidUntil: e.ValidUntil},
-		Relationships: entitlementsRelations{
-			User:      toOne{Data: identifier{Type: "User", ID: user}},
-			Products:  products,
-			Live:      channels(licensor.ServiceLive),
-			Catchup:   channels(licensor.ServiceCatchup),
-			NPVR:      channels(licensor.ServiceNPVR),
-			Startover: channels(licensor.ServiceStartover),
-		},
-	}
-}
 
 // getEntitlementsByUser serves GetEntitlementsByUser (API key).
 func (s *Server) getEntitlementsByUser(w http.ResponseWriter, r *http.Request) error {
@@ -116,21 +64,22 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 			return err
 		}
 	}
-	ans, err := s.endUser.cache.answer(r.Context(), user, t)
+	ans, err := s.endUser.cache.Answer(r.Context(), user, t)
 	if err != nil {
 		return err
 	}
 	h := w.Header()
-	h["Etag"] = []string{ans.etag} // canonical already: no Set, no copy of the key
+	etag := ans.ETag()
+	h["Etag"] = []string{etag} // canonical already: no Set, no copy of the key
 	if cacheControl != "" {
 		h.Set("Cache-Control", cacheControl)
 	}
-	if noneMatch(r.Header.Values("If-None-Match"), ans.etag) {
+	if noneMatch(r.Header.Values("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
 	buf := bodyBuffers.Get().(*[]byte)
-	body := ans.appendBody(slices.Grow((*buf)[:0], ans.size), user)
+	body := entitlementJSON{}.AppendAnswer(slices.Grow((*buf)[:0], ans.Size()), user, ans)
 	h["Content-Type"] = []string{mediaType}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
@@ -140,6 +89,57 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 		bodyBuffers.Put(buf)
 	}
 	return nil
+}
+
+// entitlementJSON is the entitlement cache's Encoder: the representation
+// of an answer, byte for byte what encoding/json makes of
+// entitlementsDocument (so ETags do not depend on how it was made;
+// TestEntitlementBodyMatchesJSON).
+type entitlementJSON struct{}
+
+// AppendChannel implements entitlement.Encoder.
+func (entitlementJSON) AppendChannel(b []byte, id string) []byte {
+	b = append(b, `{"type":"Channel","id":`...)
+	b = appendString(b, id)
+	return append(b, '}')
+}
+
+// serviceMembers are the members of the relationships, in the order of
+// licensor.Services.
+var serviceMembers = [4]struct {
+	service licensor.Service
+	member  string
+}{
+	{licensor.ServiceLive, `,"live":{"data":[`}, {licensor.ServiceCatchup, `,"catchup":{"data":[`},
+	{licensor.ServiceNPVR, `,"npvr":{"data":[`}, {licensor.ServiceStartover, `,"startover":{"data":[`},
+}
+
+// AppendAnswer implements entitlement.Encoder.
+func (entitlementJSON) AppendAnswer(b []byte, user string, a *entitlement.Answer) []byte {
+	b = append(b, `{"data":{"id":`...)
+	b = appendString(b, user)
+	b = append(b, `,"type":"Entitlements","attributes":{"valid_until":`...)
+	b = appendIntPtr(b, a.ValidUntil())
+	b = append(b, `},"relationships":{"user":{"data":{"type":"User","id":`...)
+	b = appendString(b, user)
+	b = append(b, `}},"products":{"data":[`...)
+	first := true
+	for id := range a.ProductIDs() {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"type":"Product","id":"`...)
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, `"}`...)
+	}
+	b = append(b, "]}"...)
+	for _, m := range serviceMembers {
+		b = append(b, m.member...)
+		b = a.AppendChannels(b, m.service, ',')
+		b = append(b, "]}"...)
+	}
+	return append(b, "}}}"...)
 }
 
 // bodyBuffers recycles the buffers entitlement answers are written from
@@ -160,15 +160,6 @@ func noneMatch(headers []string, etag string) bool {
 		}
 	}
 	return false
-}
-
-// serviceIndex is the index of s in licensor.Services.
-func serviceIndex(s licensor.Service) int {
-	i := slices.Index(licensor.Services, s)
-	if i < 0 {
-		panic("unknown service " + string(s)) // questions are parsed with licensor.ParseService
-	}
-	return i
 }
 
 // checkQuestion is one question of a batch check.
@@ -203,7 +194,14 @@ func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error
 	ctx := r.Context()
 	ec := s.endUser.cache
 	now := s.unix()
-	if err := ec.prefetch(ctx, questions, now); err != nil {
+	users := func(yield func(string) bool) {
+		for _, q := range questions {
+			if !yield(q.user) {
+				return
+			}
+		}
+	}
+	if err := ec.Prefetch(ctx, users, now); err != nil {
 		return err
 	}
 	out := checkDocument{Data: make([]checkAnswer, len(questions))}
@@ -212,13 +210,13 @@ func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error
 		if q.at != nil {
 			t = *q.at
 		}
-		ans, err := ec.answer(ctx, q.user, t)
+		ans, err := ec.Answer(ctx, q.user, t)
 		if err != nil {
 			return err
 		}
 		out.Data[i] = checkAnswer{Type: "EntitlementCheck", Attributes: checkAnswerAttrs{
 			UserID: q.user, ChannelID: q.channel, Service: q.service, At: t,
-			Entitled: ans.allows(serviceIndex(q.service), q.channel), ValidUntil: ans.until,
+			Entitled: ans.Allows(q.service, q.channel), ValidUntil: ans.ValidUntil(),
 		}}
 	}
 	return encode(w, http.StatusOK, out)
@@ -343,45 +341,4 @@ func parseCheckQuestion(m map[string]any) (checkQuestion, licensor.Errors) {
 	a.done()
 	res.done()
 	return q, errs
-}
-
-// prefetchWorkers bounds the loads one batch check runs at once.
-const prefetchWorkers = 16
-
-// prefetch loads, concurrently, the users of a batch that are not fresh
-// in memory, so that a cold batch waits for about its slowest load rather
-// than for the sum of them.
-func (ec *EntitlementCache) prefetch(ctx context.Context, questions []checkQuestion, now int64) error {
-	var cold []string
-	for _, q := range questions {
-		if !ec.users.fresh(q.user) {
-			cold = append(cold, q.user)
-		}
-	}
-	if len(cold) < 2 {
-		return nil
-	}
-	slices.Sort(cold)
-	cold = slices.Compact(cold)
-	work := make(chan string)
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	for range min(prefetchWorkers, len(cold)) {
-		wg.Go(func() {
-			for u := range work {
-				if _, err := ec.answer(ctx, u, now); err != nil {
-					once.Do(func() { firstErr = err })
-				}
-			}
-		})
-	}
-	for _, u := range cold {
-		work <- u
-	}
-	close(work)
-	wg.Wait()
-	return firstErr
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/entitlement"
 	"github.com/licensor/licensor/internal/sqlite"
 )
 
@@ -79,9 +80,9 @@ func newBenchFixture(b *testing.B) *benchFixture {
 	}
 	// A TTL longer than any run: the benchmarks measure the steady state
 	// of a hot user (BenchmarkEntitlementCheckMiss measures a load).
-	srv := New(db, Options{EndUser: EndUserOptions{Cache: CacheOptions{TTL: 1 << 62}}})
+	srv := New(db, Options{EndUser: EndUserOptions{Cache: entitlement.Options{TTL: 1 << 62}}})
 	for u := range benchUsers {
-		if _, err := srv.endUser.cache.answer(ctx, strconv.Itoa(u), c.Time); err != nil {
+		if _, err := srv.endUser.cache.Answer(ctx, strconv.Itoa(u), c.Time); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -127,11 +128,11 @@ func BenchmarkEntitlementCheckMemory(b *testing.B) {
 	defer reportCPU(b, cpuTime())
 	for i := 0; b.Loop(); i++ {
 		q := qs[i%len(qs)]
-		ans, err := ec.answer(ctx, q.user, 1_750_000_000)
+		ans, err := ec.Answer(ctx, q.user, 1_750_000_000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = ans.allows(serviceIndex(q.service), q.channel)
+		_ = ans.Allows(q.service, q.channel)
 	}
 }
 
@@ -147,11 +148,11 @@ func BenchmarkEntitlementCheckMiss(b *testing.B) {
 	for b.Loop() {
 		q := benchQuestion(r)
 		ec.InvalidateUser(q.user)
-		ans, err := ec.answer(ctx, q.user, 1_750_000_000)
+		ans, err := ec.Answer(ctx, q.user, 1_750_000_000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = ans.allows(serviceIndex(q.service), q.channel)
+		_ = ans.Allows(q.service, q.channel)
 	}
 }
 
@@ -245,11 +246,11 @@ func BenchmarkEntitlementBody(b *testing.B) {
 	defer reportCPU(b, cpuTime())
 	for i := 0; b.Loop(); i++ {
 		u := strconv.Itoa(i % benchUsers)
-		ans, err := ec.answer(ctx, u, 1_750_000_000)
+		ans, err := ec.Answer(ctx, u, 1_750_000_000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		buf = ans.appendBody(buf[:0], u)
+		buf = entitlementJSON{}.AppendAnswer(buf[:0], u, ans)
 	}
 	b.SetBytes(int64(len(buf)))
 }

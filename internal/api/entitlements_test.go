@@ -14,6 +14,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/entitlement"
 )
 
 // channels is a product's channel relationship for attrs.
@@ -460,13 +461,13 @@ func TestEntitlementsFollowTheFeed(t *testing.T) {
 		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
 		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
 		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
-			EndUser: api.EndUserOptions{Cache: api.CacheOptions{TTL: time.Hour}}})
+			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: time.Hour}}})
 		b.srv = httptest.NewServer(b.api)
 		t.Cleanup(b.srv.Close)
 		ctx, cancel := context.WithCancel(context.Background())
 		watched := make(chan error, 1)
 		go func() {
-			watched <- b.api.WatchChanges(ctx, api.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
+			watched <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
 		}()
 		t.Cleanup(func() {
 			cancel()
@@ -514,13 +515,13 @@ func TestEntitlementsFeedKeepsEntries(t *testing.T) {
 		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
 		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
 		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
-			EndUser: api.EndUserOptions{Cache: api.CacheOptions{TTL: ttl}}})
+			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: ttl}}})
 		b.srv = httptest.NewServer(b.api)
 		t.Cleanup(b.srv.Close)
 		ctx, cancel := context.WithCancel(context.Background())
 		watched := make(chan error, 1)
 		go func() {
-			watched <- b.api.WatchChanges(ctx, api.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
+			watched <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
 		}()
 		stopped := false
 		stop := func() {

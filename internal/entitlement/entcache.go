@@ -1,15 +1,14 @@
-package api
+package entitlement
 
 import (
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +18,7 @@ import (
 
 // Entitlement cache defaults.
 const (
-	// DefaultEntitlementTTL bounds how stale a cached entitlement may be
+	// DefaultTTL bounds how stale a cached entitlement may be
 	// with respect to writes made through other instances (this instance's
 	// own writes invalidate at once). An entry is served only while the
 	// state it reflects is less than this old: the state as of the start
@@ -32,25 +31,25 @@ const (
 	// this TTL as without a feed. Either way a write committed elsewhere
 	// is seen by every instance within this bound: half the one second
 	// the contract allows, leaving the other half for the request itself.
-	DefaultEntitlementTTL = 500 * time.Millisecond
-	// DefaultEntitlementCacheBytes bounds the estimated memory of the
+	DefaultTTL = 500 * time.Millisecond
+	// DefaultCacheBytes bounds the estimated memory of the
 	// cached users (least recently used first out); products get an
 	// eighth more. A user with four ACTIVE licenses costs about 430 bytes
 	// (see userEntrySize), so the default holds about 78,000 such users
 	// (a data set of 100k licenses entirely), and the server's memory
 	// stays about the same from 100k to 10M licenses, well under 200 MB.
-	DefaultEntitlementCacheBytes = 32 << 20
-	// DefaultEntitlementUsers caps the number of cached users, whatever
+	DefaultCacheBytes = 32 << 20
+	// DefaultUsers caps the number of cached users, whatever
 	// their size.
-	DefaultEntitlementUsers = 1_000_000
-	// DefaultEntitlementProducts caps the cached products.
-	DefaultEntitlementProducts = 20_000
+	DefaultUsers = 1_000_000
+	// DefaultProducts caps the cached products.
+	DefaultProducts = 20_000
 
 	cacheShards = 64
 )
 
 // Invalidator keeps the entitlement cache true. This instance's own writes
-// drive it (see notifyingStore); the change feed drives it for the writes
+// drive it (see Notify); the change feed drives it for the writes
 // of other instances (see ChangeWatcher). Every method is safe for
 // concurrent use and takes effect before it returns: a check that starts
 // afterwards never sees the old state.
@@ -85,16 +84,17 @@ type ChangeWatcher interface {
 	Watch(ctx context.Context, inv Invalidator) error
 }
 
-// EntitlementCache serves entitlements from memory: per user, the user's
+// Cache serves entitlements from memory: per user, the user's
 // live ACTIVE licenses (the only ones that can entitle), reduced to what
 // the rule reads; per product, the product with its channel lists sorted
 // (shared by every user holding it). Both are read through from the store,
-// kept while fresh (see DefaultEntitlementTTL and ttlCache) and bounded by
+// kept while fresh (see DefaultTTL and ttlCache) and bounded by
 // an estimate of their bytes and by count (least recently used first
 // out). The answer computed for a user is memoized, with its ETag, for
 // the window in which it holds (ValidFrom to ValidUntil): a repeated
 // check is a map lookup and the encoding of the answer.
-type EntitlementCache struct {
+type Cache struct {
+	enc      Encoder
 	clock    *monoClock
 	users    *ttlCache[string, *userEntry]
 	products *ttlCache[int64, *entProduct] // nil value: no such product
@@ -134,7 +134,7 @@ func (l *entLicense) endless() bool { return l.product < 0 }
 // answer computed from them.
 type userEntry struct {
 	licenses []entLicense
-	memo     atomic.Pointer[entAnswer]
+	memo     atomic.Pointer[Answer]
 }
 
 // entProduct is a product with its channels per service (in the order of
@@ -157,9 +157,9 @@ func (p *entProduct) identifier(s, j int) []byte {
 	return p.json[s][start:p.ends[s][j]]
 }
 
-// entAnswer is a user's entitlements for every instant of [from, until),
-// with the ETag of its representation.
-type entAnswer struct {
+// Answer is a user's entitlements for every instant of [from, until),
+// with the ETag of its representation (by the cache's Encoder).
+type Answer struct {
 	products []*entProduct // entitling, ascending by id, distinct
 	from     int64         // math.MinInt64: no earlier change
 	until    *int64        // nil: no date ends it
@@ -169,35 +169,49 @@ type entAnswer struct {
 	size     int // bytes of the representation (for this user)
 }
 
-// CacheOptions size the entitlement cache. Zero values take the defaults.
-type CacheOptions struct {
+// Options size the entitlement cache. Zero values take the defaults.
+type Options struct {
 	// TTL bounds staleness towards other instances' writes; default
-	// DefaultEntitlementTTL. Keep it at most one second.
+	// DefaultTTL. Keep it at most one second.
 	TTL time.Duration
 	// MaxBytes bounds the estimated memory of the cached users; default
-	// DefaultEntitlementCacheBytes. Products may take an eighth more.
+	// DefaultCacheBytes. Products may take an eighth more.
 	MaxBytes int
 	// MaxUsers and MaxProducts bound the number of entries; defaults
-	// DefaultEntitlementUsers and DefaultEntitlementProducts.
+	// DefaultUsers and DefaultProducts.
 	MaxUsers, MaxProducts int
 	// Now is the monotonic clock (tests); default time.Now.
 	Now func() time.Time
 }
 
-func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache {
+// Encoder writes answers as the API represents them. The cache encodes
+// each product's channel identifiers once, when it loads the product, and
+// each answer once, when it computes it, to keep the ETag and size of its
+// representation; every response writes the same bytes again.
+type Encoder interface {
+	// AppendChannel appends the representation of channel id as one item
+	// of a list (Answer.AppendChannels joins the items).
+	AppendChannel(b []byte, id string) []byte
+	// AppendAnswer appends the representation of a, the answer for user.
+	AppendAnswer(b []byte, user string, a *Answer) []byte
+}
+
+// New returns an entitlement cache reading through from store, whose
+// answers enc represents.
+func New(store licensor.Store, enc Encoder, o Options) *Cache {
 	if o.TTL <= 0 {
-		o.TTL = DefaultEntitlementTTL
+		o.TTL = DefaultTTL
 	}
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = DefaultEntitlementCacheBytes
+		o.MaxBytes = DefaultCacheBytes
 	}
 	if o.MaxUsers <= 0 {
-		o.MaxUsers = DefaultEntitlementUsers
+		o.MaxUsers = DefaultUsers
 	}
 	if o.MaxProducts <= 0 {
-		o.MaxProducts = DefaultEntitlementProducts
+		o.MaxProducts = DefaultProducts
 	}
-	ec := &EntitlementCache{clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
+	ec := &Cache{enc: enc, clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
 	ec.caughtUp.Store(math.MinInt64)
 	floor := ec.caughtUp.Load
 	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, ec.clock, hashString, func(ctx context.Context, user string) (*userEntry, error) {
@@ -217,7 +231,7 @@ func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache
 		if err != nil {
 			return nil, fmt.Errorf("load product %d: %w", id, err)
 		}
-		return newEntProduct(p), nil
+		return newEntProduct(p, enc), nil
 	})
 	ec.products.floor = floor
 	ec.products.boundBytes(o.MaxBytes/8, productSize)
@@ -226,7 +240,7 @@ func newEntitlementCache(store licensor.Store, o CacheOptions) *EntitlementCache
 
 // Estimated bytes of a cached user (see userEntrySize), from the sizes of
 // the structures involved, rounded up to the allocator's size classes and
-// with maps at their average load; TestEntitlementCacheMemory checks the
+// with maps at their average load; TestCacheMemory checks the
 // estimate against the heap.
 const (
 	// the slot (64), its map entry (~48), the userEntry (32), the memoized
@@ -262,8 +276,9 @@ func productSize(_ int64, p *entProduct) int {
 }
 
 // newEntProduct indexes p's channels: each service's list sorted and
-// distinct (p's own list when it already is).
-func newEntProduct(p *licensor.Product) *entProduct {
+// distinct (p's own list when it already is), each identifier encoded by
+// enc.
+func newEntProduct(p *licensor.Product, enc Encoder) *entProduct {
 	e := &entProduct{p: p}
 	for i, s := range licensor.Services {
 		ids := p.Channels[s]
@@ -274,7 +289,7 @@ func newEntProduct(p *licensor.Product) *entProduct {
 		var b []byte
 		ends := make([]int32, len(ids))
 		for j, c := range ids {
-			b = appendChannel(b, c, true)
+			b = enc.AppendChannel(b, c)
 			ends[j] = int32(len(b))
 		}
 		e.json[i], e.ends[i] = b, ends
@@ -338,8 +353,8 @@ func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([
 	}
 }
 
-// answer returns the entitlements of user at unix time t.
-func (ec *EntitlementCache) answer(ctx context.Context, user string, t int64) (*entAnswer, error) {
+// Answer returns the entitlements of user at unix time t.
+func (ec *Cache) Answer(ctx context.Context, user string, t int64) (*Answer, error) {
 	now := ec.clock.nanos()
 	e, fetched, err := ec.users.getAt(ctx, user, now)
 	if err != nil {
@@ -368,8 +383,8 @@ func (ec *EntitlementCache) answer(ctx context.Context, user string, t int64) (*
 
 // compute is the entitlement rule (licensor.EntitlementsAt) over a cached
 // user, with the ETag of the answer's representation.
-func (ec *EntitlementCache) compute(ctx context.Context, user string, e *userEntry, fetched, t int64, epoch uint64) (*entAnswer, error) {
-	m := &entAnswer{from: math.MinInt64, epoch: epoch, oldest: fetched, products: make([]*entProduct, 0, len(e.licenses))}
+func (ec *Cache) compute(ctx context.Context, user string, e *userEntry, fetched, t int64, epoch uint64) (*Answer, error) {
+	m := &Answer{from: math.MinInt64, epoch: epoch, oldest: fetched, products: make([]*entProduct, 0, len(e.licenses))}
 	until := int64(math.MaxInt64)
 	edge := func(at int64) {
 		if at <= t {
@@ -401,21 +416,63 @@ func (ec *EntitlementCache) compute(ctx context.Context, user string, e *userEnt
 	if until != math.MaxInt64 {
 		m.until = &until
 	}
-	body := m.appendBody(nil, user)
+	body := ec.enc.AppendAnswer(nil, user, m)
 	sum := sha256.Sum256(body)
 	m.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:15]) + `"`
 	m.size = len(body)
 	return m, nil
 }
 
+// ETag is the entity tag of the answer's representation.
+func (m *Answer) ETag() string { return m.etag }
+
+// Size is the length of the answer's representation, in bytes.
+func (m *Answer) Size() int { return m.size }
+
+// ValidUntil is the next instant the answer can change (nil: only a write
+// can change it).
+func (m *Answer) ValidUntil() *int64 { return m.until }
+
+// ProductIDs yields the ids of the entitling products, ascending.
+func (m *Answer) ProductIDs() iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		for _, p := range m.products {
+			if !yield(p.p.ID) {
+				return
+			}
+		}
+	}
+}
+
+// Allows reports whether the answer includes channel for service s.
+func (m *Answer) Allows(s licensor.Service, channel string) bool {
+	return m.allows(serviceIndex(s), channel)
+}
+
+// AppendChannels appends, for each distinct channel the answer grants for
+// service s, in ascending order, its representation (by
+// Encoder.AppendChannel), separated by sep.
+func (m *Answer) AppendChannels(b []byte, s licensor.Service, sep byte) []byte {
+	return m.appendChannels(b, serviceIndex(s), sep)
+}
+
+// serviceIndex is the index of s in licensor.Services.
+func serviceIndex(s licensor.Service) int {
+	i := slices.Index(licensor.Services, s)
+	if i < 0 {
+		panic("unknown service " + string(s)) // questions are parsed with licensor.ParseService
+	}
+	return i
+}
+
 // validAt reports whether the answer also holds at t.
-func (m *entAnswer) validAt(t int64) bool {
+func (m *Answer) validAt(t int64) bool {
 	return m.from <= t && (m.until == nil || t < *m.until)
 }
 
 // allows reports whether the answer includes channel for the service of
 // index s (in licensor.Services).
-func (m *entAnswer) allows(s int, channel string) bool {
+func (m *Answer) allows(s int, channel string) bool {
 	for _, p := range m.products {
 		if _, found := slices.BinarySearch(p.channels[s], channel); found {
 			return true
@@ -425,9 +482,9 @@ func (m *entAnswer) allows(s int, channel string) bool {
 }
 
 // appendChannels appends, for each distinct channel of service s of the
-// answer's products in ascending order, the JSON of its identifier; with
-// several products their sorted lists are merged.
-func (m *entAnswer) appendChannels(b []byte, s int) []byte {
+// answer's products in ascending order, its encoded identifier, separated
+// by sep; with several products their sorted lists are merged.
+func (m *Answer) appendChannels(b []byte, s int, sep byte) []byte {
 	switch len(m.products) {
 	case 0:
 		return b
@@ -435,7 +492,7 @@ func (m *entAnswer) appendChannels(b []byte, s int) []byte {
 		p := m.products[0]
 		for j := range p.channels[s] {
 			if j > 0 {
-				b = append(b, ',')
+				b = append(b, sep)
 			}
 			b = append(b, p.identifier(s, j)...)
 		}
@@ -459,7 +516,7 @@ func (m *entAnswer) appendChannels(b []byte, s int) []byte {
 		}
 		if first || bestID != last {
 			if !first {
-				b = append(b, ',')
+				b = append(b, sep)
 			}
 			b = append(b, m.products[best].identifier(s, pos[best])...)
 			last, first = bestID, false
@@ -468,93 +525,62 @@ func (m *entAnswer) appendChannels(b []byte, s int) []byte {
 	}
 }
 
-func appendChannel(b []byte, id string, first bool) []byte {
-	if !first {
-		b = append(b, ',')
-	}
-	b = append(b, `{"type":"Channel","id":`...)
-	b = appendJSONString(b, id)
-	return append(b, '}')
-}
-
-// serviceNames are the members of the relationships, in the order of
-// licensor.Services.
-var serviceNames = [4]string{`,"live":{"data":[`, `,"catchup":{"data":[`, `,"npvr":{"data":[`, `,"startover":{"data":[`}
-
-// appendBody appends the representation of the answer for user to b: byte
-// for byte what encoding/json makes of entitlementsDocument (so ETags do
-// not depend on how it was made; TestEntitlementBodyMatchesJSON).
-func (m *entAnswer) appendBody(b []byte, user string) []byte {
-	b = append(b, `{"data":{"id":`...)
-	b = appendJSONString(b, user)
-	b = append(b, `,"type":"Entitlements","attributes":{"valid_until":`...)
-	if m.until == nil {
-		b = append(b, "null"...)
-	} else {
-		b = strconv.AppendInt(b, *m.until, 10)
-	}
-	b = append(b, `},"relationships":{"user":{"data":{"type":"User","id":`...)
-	b = appendJSONString(b, user)
-	b = append(b, `}},"products":{"data":[`...)
-	for i, p := range m.products {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"type":"Product","id":"`...)
-		b = strconv.AppendInt(b, p.p.ID, 10)
-		b = append(b, `"}`...)
-	}
-	b = append(b, "]}"...)
-	for s, name := range serviceNames {
-		b = append(b, name...)
-		b = m.appendChannels(b, s)
-		b = append(b, "]}"...)
-	}
-	return append(b, "}}}"...)
-}
-
-// appendJSONString appends s as encoding/json writes it: verbatim when
-// every byte is printable ASCII that it does not escape (every valid id).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// At returns the entitlements of user at unix time t.
-func (ec *EntitlementCache) At(ctx context.Context, user string, t int64) (*licensor.Entitlements, error) {
-	m, err := ec.answer(ctx, user, t)
-	if err != nil {
+// Product returns the product of the given id as the cache holds it (nil
+// when there is none), for the end-user API's included products.
+func (ec *Cache) Product(ctx context.Context, id int64) (*licensor.Product, error) {
+	p, _, err := ec.products.get(ctx, id)
+	if p == nil || err != nil {
 		return nil, err
 	}
-	e := &licensor.Entitlements{Products: make([]int64, len(m.products)), Channels: make(licensor.Channels, len(licensor.Services)),
-		ValidFrom: m.from, ValidUntil: m.until}
-	for i, p := range m.products {
-		e.Products[i] = p.p.ID
-	}
-	for i, s := range licensor.Services {
-		var ids []string
-		var doc []identifier
-		_ = json.Unmarshal(append(append([]byte{'['}, m.appendChannels(nil, i)...), ']'), &doc)
-		for _, c := range doc {
-			ids = append(ids, c.ID)
+	return p.p, nil
+}
+
+// prefetchWorkers bounds the loads one Prefetch runs at once.
+const prefetchWorkers = 16
+
+// Prefetch loads, concurrently, those of users that are not fresh in
+// memory, and their answers at t, so that a cold batch check waits for
+// about its slowest load rather than for the sum of them.
+func (ec *Cache) Prefetch(ctx context.Context, users iter.Seq[string], t int64) error {
+	var cold []string
+	for u := range users {
+		if !ec.users.fresh(u) {
+			cold = append(cold, u)
 		}
-		e.Channels[s] = append([]string{}, ids...)
 	}
-	return e, nil
+	if len(cold) < 2 {
+		return nil
+	}
+	slices.Sort(cold)
+	cold = slices.Compact(cold)
+	work := make(chan string)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range min(prefetchWorkers, len(cold)) {
+		wg.Go(func() {
+			for u := range work {
+				if _, err := ec.Answer(ctx, u, t); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		})
+	}
+	for _, u := range cold {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
 }
 
 // TTL is the staleness bound towards other instances' writes.
-func (ec *EntitlementCache) TTL() time.Duration { return ec.ttl }
+func (ec *Cache) TTL() time.Duration { return ec.ttl }
 
 // InvalidateUser implements Invalidator.
-func (ec *EntitlementCache) InvalidateUser(userID string) { ec.users.invalidate(userID) }
+func (ec *Cache) InvalidateUser(userID string) { ec.users.invalidate(userID) }
 
 // InvalidateLicenses implements Invalidator. The licenses' users are not
 // known, and finding them among the cached users would take an index of
@@ -566,7 +592,7 @@ func (ec *EntitlementCache) InvalidateUser(userID string) { ec.users.invalidate(
 // the change feed's watcher has applied a read started after the delete
 // (the license.deleted events name the users, and invalidate them), or
 // else for the TTL.
-func (ec *EntitlementCache) InvalidateLicenses(ids ...int64) {
+func (ec *Cache) InvalidateLicenses(ids ...int64) {
 	now := ec.clock.nanos()
 	ec.deletedMu.Lock()
 	ec.pruneDeleted(now)
@@ -579,7 +605,7 @@ func (ec *EntitlementCache) InvalidateLicenses(ids ...int64) {
 
 // pruneDeleted forgets the deletes no entry can predate any more; the
 // caller holds deletedMu.
-func (ec *EntitlementCache) pruneDeleted(now int64) {
+func (ec *Cache) pruneDeleted(now int64) {
 	caughtUp := ec.caughtUp.Load()
 	for id, at := range ec.deleted {
 		if now-at >= int64(ec.ttl) || caughtUp > at {
@@ -593,7 +619,7 @@ func (ec *EntitlementCache) pruneDeleted(now int64) {
 // holdsDeleted reports whether e, loaded at fetched, holds a license
 // deleted after that. It prunes the deletes now and then (every eighth of
 // the TTL), so that checks stop consulting them soon after the last one.
-func (ec *EntitlementCache) holdsDeleted(e *userEntry, fetched, now int64) bool {
+func (ec *Cache) holdsDeleted(e *userEntry, fetched, now int64) bool {
 	if now-ec.pruned.Load() >= int64(ec.ttl)/8 {
 		ec.deletedMu.Lock()
 		ec.pruneDeleted(now)
@@ -612,13 +638,13 @@ func (ec *EntitlementCache) holdsDeleted(e *userEntry, fetched, now int64) bool 
 // InvalidateProduct implements Invalidator. Memoized answers are retired;
 // users' license lists stay (a deleted product's licenses are deleted too,
 // and a license of a missing product grants nothing).
-func (ec *EntitlementCache) InvalidateProduct(id int64) {
+func (ec *Cache) InvalidateProduct(id int64) {
 	ec.products.invalidate(id)
 	ec.productEpoch.Add(1)
 }
 
 // InvalidateAll implements Invalidator.
-func (ec *EntitlementCache) InvalidateAll() {
+func (ec *Cache) InvalidateAll() {
 	ec.users.clear()
 	ec.users.dropInFlight(func() bool { return true })
 	ec.products.clear()
@@ -627,8 +653,8 @@ func (ec *EntitlementCache) InvalidateAll() {
 }
 
 // FeedRead implements Invalidator: the watcher's progress extends the
-// life of every entry (see DefaultEntitlementTTL).
-func (ec *EntitlementCache) FeedRead() (caughtUp func()) {
+// life of every entry (see DefaultTTL).
+func (ec *Cache) FeedRead() (caughtUp func()) {
 	start := ec.clock.nanos()
 	return func() {
 		for {
@@ -640,8 +666,8 @@ func (ec *EntitlementCache) FeedRead() (caughtUp func()) {
 	}
 }
 
-// CacheStats counts the cache's work since start.
-type CacheStats struct {
+// Stats counts the cache's work since start.
+type Stats struct {
 	Users, Products          int    // keys held now
 	Bytes                    int64  // estimated bytes held (users and products)
 	UserHits, UserMisses     uint64 // lookups of a user's licenses
@@ -655,8 +681,8 @@ type CacheStats struct {
 }
 
 // Stats returns the cache's counters.
-func (ec *EntitlementCache) Stats() CacheStats {
-	return CacheStats{
+func (ec *Cache) Stats() Stats {
+	return Stats{
 		Users:       ec.users.len(),
 		Products:    ec.products.len(),
 		Bytes:       ec.users.bytes.Load() + ec.products.bytes.Load(),
@@ -670,7 +696,7 @@ func (ec *EntitlementCache) Stats() CacheStats {
 	}
 }
 
-func (ec *EntitlementCache) feedLag() time.Duration {
+func (ec *Cache) feedLag() time.Duration {
 	c := ec.caughtUp.Load()
 	if c == math.MinInt64 {
 		return -1
@@ -678,11 +704,15 @@ func (ec *EntitlementCache) feedLag() time.Duration {
 	return time.Duration(ec.clock.nanos() - c)
 }
 
-// notifyingStore is the store as the handlers see it: every license or
-// product write made through this instance invalidates the entitlement
-// cache before the handler answers, so that this instance is never stale
-// towards its own writes. The invalidation also runs when the write
-// failed, in case it committed before failing.
+// Notify returns store as the handlers should see it: every license or
+// product write made through it invalidates inv (the entitlement cache)
+// before it returns, so that this instance is never stale towards its own
+// writes. The invalidation also runs when the write failed, in case it
+// committed before failing.
+func Notify(store licensor.Store, inv Invalidator) licensor.Store {
+	return notifyingStore{Store: store, inv: inv}
+}
+
 type notifyingStore struct {
 	licensor.Store
 	inv Invalidator

@@ -1,4 +1,4 @@
-package api
+package entitlement
 
 import (
 	"context"
@@ -204,11 +204,11 @@ func TestEntitlementCacheDeleteByIDDuringLoad(t *testing.T) {
 		products: map[int64]*licensor.Product{1: {ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"espn"}}}},
 		gate:     make(chan struct{}),
 	}
-	ec := newEntitlementCache(store, CacheOptions{TTL: time.Hour})
+	ec := New(store, plain{}, Options{TTL: time.Hour})
 	ctx := context.Background()
 	early := make(chan bool)
 	go func() {
-		e, err := ec.At(ctx, "41", 100)
+		e, err := ec.Answer(ctx, "41", 100)
 		early <- err == nil && e.Allows(licensor.ServiceLive, "espn")
 	}()
 	waitFor(t, "the load", func() bool { return store.reads.Load() == 1 })
@@ -220,7 +220,7 @@ func TestEntitlementCacheDeleteByIDDuringLoad(t *testing.T) {
 	ec.InvalidateLicenses(5) // ...and invalidates, by license id only
 	close(held)
 	<-early // concurrent with the delete: either answer is right
-	e, err := ec.At(ctx, "41", 100)
+	e, err := ec.Answer(ctx, "41", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,10 +239,10 @@ func TestEntitlementCacheIndex(t *testing.T) {
 		},
 		products: map[int64]*licensor.Product{1: {ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"espn"}}}},
 	}
-	ec := newEntitlementCache(store, CacheOptions{TTL: time.Hour})
+	ec := New(store, plain{}, Options{TTL: time.Hour})
 	ctx := context.Background()
 	for _, u := range []string{"41", "42"} {
-		if e, _ := ec.At(ctx, u, 100); !e.Allows(licensor.ServiceLive, "espn") {
+		if e, _ := ec.Answer(ctx, u, 100); !e.Allows(licensor.ServiceLive, "espn") {
 			t.Fatalf("user %s not entitled", u)
 		}
 	}
@@ -251,10 +251,10 @@ func TestEntitlementCacheIndex(t *testing.T) {
 	delete(store.licenses, "41")
 	store.mu.Unlock()
 	ec.InvalidateLicenses(5)
-	if e, _ := ec.At(ctx, "41", 100); e.Allows(licensor.ServiceLive, "espn") {
+	if e, _ := ec.Answer(ctx, "41", 100); e.Allows(licensor.ServiceLive, "espn") {
 		t.Error("user 41 still entitled after its license was deleted")
 	}
-	if e, _ := ec.At(ctx, "42", 100); !e.Allows(licensor.ServiceLive, "espn") {
+	if e, _ := ec.Answer(ctx, "42", 100); !e.Allows(licensor.ServiceLive, "espn") {
 		t.Error("user 42 lost its entitlement")
 	}
 	if got := store.reads.Load() - reads; got != 1 {
@@ -265,7 +265,7 @@ func TestEntitlementCacheIndex(t *testing.T) {
 	store.products[1] = &licensor.Product{ID: 1, Channels: licensor.Channels{licensor.ServiceLive: {"cnn"}}}
 	store.mu.Unlock()
 	ec.InvalidateProduct(1)
-	if e, _ := ec.At(ctx, "42", 100); e.Allows(licensor.ServiceLive, "espn") || !e.Allows(licensor.ServiceLive, "cnn") {
+	if e, _ := ec.Answer(ctx, "42", 100); e.Allows(licensor.ServiceLive, "espn") || !e.Allows(licensor.ServiceLive, "cnn") {
 		t.Error("a product change is not reflected")
 	}
 	ec.InvalidateAll()
