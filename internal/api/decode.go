@@ -56,7 +56,8 @@ func bodyReadError(err error) error {
 	return licensor.Errorf(licensor.CodeMalformedJSON, "the request body could not be read")
 }
 
-// parseDocument parses body as one JSON object.
+// parseDocument parses body as one JSON object, every string of which
+// keeps the rule of licensor.ValidText (see checkBodyText).
 func parseDocument(body []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -73,6 +74,9 @@ func parseDocument(body []byte) (map[string]any, error) {
 	doc, ok := v.(map[string]any)
 	if !ok {
 		return nil, &licensor.Error{Code: licensor.CodeMalformedJSON, Pointer: "", Detail: "the request body must be a JSON object with a data member"}
+	}
+	if e := checkBodyText(body); e != nil {
+		return nil, e
 	}
 	return doc, nil
 }

@@ -248,7 +248,7 @@ func parseCheckRequest(body []byte) ([]checkQuestion, error) {
 	var req checkRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err == nil && req.Data != nil && atEOF(dec) {
+	if err := dec.Decode(&req); err == nil && req.Data != nil && atEOF(dec) && bodyTextOK(body) {
 		questions := make([]checkQuestion, len(req.Data))
 		ok := true
 		for i, d := range req.Data {

@@ -212,12 +212,22 @@ func checkDraft(t *testing.T, d licensor.LicenseDraft) {
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"data":{"type":"License","attributes":{"order_id":"o-1","start_date":1700000000,"stop_date":1800000000,"renew_record":{"recurring":true},"purchase_record":{"price_currency_amount":999,"price_currency_iso4217":"EUR"}},"relationships":{"user":{"data":{"type":"User","id":"41"}},"product":{"data":{"type":"Product","id":"1"}}}}}`))
 	f.Add([]byte(`{"data":[{"type":"Product","attributes":{"title":"Sport","license_period":"P1M","price_currency_amount":1,"price_currency_iso4217":"USD"},"relationships":{"live":{"data":[{"type":"Channel","id":"espn"}]}}}]}`))
+	// The text rule: NUL, invalid UTF-8, lone surrogates, in values and
+	// member names, and what is valid next to them.
+	f.Add([]byte(`{"data":{"type":"License","attributes":{"order_id":"o-\u0000"}}}`))
+	f.Add([]byte("{\"data\":{\"type\":\"License\",\"attributes\":{\"order_id\":\"o-\xff\"}}}"))
+	f.Add([]byte(`{"data":[{"type":"Product","attributes":{"title":"\ud800x","description":"\ud83d\ude00"}}]}`))
+	f.Add([]byte("{\"me\xc0\xafta\":{},\"data\":{\"a\\\\u0000\":[\"\\udc00\",\"\ufffd\"]}}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		doc, err := parseDocument(body)
 		if err != nil {
 			checkBadRequest(t, err)
 			return
 		}
+		if !utf8.Valid(body) {
+			t.Fatalf("accepted a body that is not UTF-8: %q", body)
+		}
+		checkText(t, doc)
 		for _, batch := range []bool{false, true} {
 			items, bases, err := resources(doc, batch)
 			if err != nil {
@@ -254,6 +264,28 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
+// checkText fails unless every string and member name in v keeps the rule
+// of licensor.ValidText (the decoder makes every string valid UTF-8; the
+// raw body is checked by the caller).
+func checkText(t *testing.T, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case string:
+		if !licensor.ValidText(v) {
+			t.Fatalf("accepted the string %q", v)
+		}
+	case map[string]any:
+		for k, m := range v {
+			checkText(t, k)
+			checkText(t, m)
+		}
+	case []any:
+		for _, m := range v {
+			checkText(t, m)
+		}
+	}
+}
+
 // checkQueryErrors checks that the errors of a query are 400s, each naming
 // its parameter (except the one for a malformed query string).
 func checkQueryErrors(t *testing.T, err error) {
@@ -264,7 +296,7 @@ func checkQueryErrors(t *testing.T, err error) {
 		t.Fatalf("query errors are %T, want licensor.Errors", err)
 	}
 	for _, e := range errs {
-		if e.Parameter == "" && e.Detail != "the query string is malformed" && e.Detail != `unknown query parameter ""` {
+		if e.Parameter == "" && e.Detail != "the query string is malformed" && e.Detail != `unknown query parameter ""` && e.Detail != queryTextDetail {
 			t.Fatalf("error %v names no parameter", e)
 		}
 	}
@@ -275,6 +307,8 @@ func checkQueryErrors(t *testing.T, err error) {
 func FuzzQuery(f *testing.F) {
 	f.Add("filter[status]=ACTIVE,EXPIRED&filter[stop_date][lt]=1900000000&sort=-stop_date&page[size]=50&count=true&include=product", false)
 	f.Add("filter[title]=sport&filter[is_premium]=true&sort=title&page[after]=eyJpIjoxLCJxIjoiIn0", true)
+	f.Add("filter[order_id]=%00&filter[title]=%FF", false)
+	f.Add("filter%C0%AF=1&filter[order_id]=a%F0%9F%98%80", true)
 	f.Fuzz(func(t *testing.T, raw string, byUser bool) {
 		q := newQuery(&url.URL{RawQuery: raw})
 		filter := q.licenseFilter(byUser)
@@ -288,6 +322,14 @@ func FuzzQuery(f *testing.F) {
 		if err := q.done(); err != nil {
 			checkQueryErrors(t, err)
 		} else {
+			values, _ := url.ParseQuery(raw)
+			for k, vs := range values {
+				for _, v := range append(vs, k) {
+					if !licensor.ValidText(v) {
+						t.Fatalf("accepted the parameter %q=%q", k, vs)
+					}
+				}
+			}
 			if !slices.Contains(licensor.LicenseSortFields, order.Field) {
 				t.Fatalf("accepted sort %q", order.Field)
 			}

@@ -12,6 +12,9 @@ import (
 	"github.com/licensor/licensor"
 )
 
+// queryTextDetail is the detail of a parameter that breaks the text rule.
+const queryTextDetail = "query parameter names and values must be valid UTF-8 without NUL (%00) characters"
+
 // query reads the query parameters of one request: every parameter must be
 // read by the handler (or it is reported as unknown) and may appear once.
 type query struct {
@@ -30,6 +33,24 @@ func newQuery(u *url.URL) *query {
 		q.errs = append(q.errs, &licensor.Error{Code: licensor.CodeInvalidParameter, Detail: "the query string is malformed"})
 	}
 	q.values, q.seen = values, map[string]bool{}
+	// The one rule for strings (licensor.ValidText), for every name and
+	// value: %00 or %FF is refused here, and the parameter is then absent
+	// for the handler.
+	var bad []string
+	for k, vs := range values {
+		ok := licensor.ValidText(k)
+		for _, v := range vs {
+			ok = ok && licensor.ValidText(v)
+		}
+		if !ok {
+			bad = append(bad, k)
+		}
+	}
+	slices.Sort(bad)
+	for _, k := range bad {
+		delete(values, k)
+		q.fail(licensor.CodeInvalidParameter, textParameter(k), "%s", queryTextDetail)
+	}
 	return q
 }
 

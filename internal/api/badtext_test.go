@@ -1,0 +1,116 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestBadText sends a NUL, invalid UTF-8, a lone surrogate or an invalid
+// member name in every kind of string a request carries (attributes of
+// every resource, batch items, relationships, entitlement checks, the
+// end-user purchase, query parameter values and names) and checks the one
+// rule on both engines: 400 INVALID_ATTRIBUTE with the string's pointer,
+// or 400 INVALID_PARAMETER naming the parameter; never a 500, never a
+// stored byte.
+func TestBadText(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e, withTokens)
+		pid := en.createProduct(map[string]any{"title": "Sports", "price_currency_amount": 100, "price_currency_iso4217": "EUR"})
+		tok := en.token("41", nil)
+		// lic is a license create whose order_id is the raw JSON string s.
+		rel := `"relationships":{"user":{"data":{"type":"User","id":"u1"}},"product":{"data":{"type":"Product","id":"` + pid + `"}}}`
+		lic := func(attrs string) string { return `{"type":"License","attributes":{` + attrs + `},` + rel + `}` }
+		one := func(item string) string { return `{"data":` + item + `}` }
+		many := func(items ...string) string { return `{"data":[` + strings.Join(items, ",") + `]}` }
+		check := func(s string) string {
+			return `{"type":"EntitlementCheck","attributes":{"user_id":"u1","channel_id":"espn","service":"live"` + s + `}}`
+		}
+		webhook := func(desc string) string {
+			return `{"data":{"type":"Webhook","attributes":{"url":"https://hooks.example.com/x","description":` + desc + `}}}`
+		}
+		const (
+			nul       = `"o-\u0000"`
+			raw       = "\"o-\xff\""
+			overlong  = "\"o-\xc0\xaf\"" // an overlong '/'
+			surrogate = `"o-\ud800"`
+			lowAlone  = `"o-\udc00x"`
+		)
+		cases := []struct {
+			name    string
+			r       req
+			user    bool // an end-user request
+			pointer string
+		}{
+			{"order_id NUL", req{method: "POST", path: base + "/licenses", body: one(lic(`"order_id":` + nul))}, false, "/data/attributes/order_id"},
+			{"order_id invalid UTF-8", req{method: "POST", path: base + "/licenses", body: one(lic(`"order_id":` + raw))}, false, "/data/attributes/order_id"},
+			{"order_id overlong UTF-8", req{method: "POST", path: base + "/licenses", body: one(lic(`"order_id":` + overlong))}, false, "/data/attributes/order_id"},
+			{"order_id lone surrogate", req{method: "POST", path: base + "/licenses", body: one(lic(`"order_id":` + surrogate))}, false, "/data/attributes/order_id"},
+			{"order_id low surrogate", req{method: "POST", path: base + "/licenses", body: one(lic(`"order_id":` + lowAlone))}, false, "/data/attributes/order_id"},
+			{"payment_method NUL", req{method: "POST", path: base + "/licenses", body: one(lic(`"purchase_record":{"payment_method":` + nul + `}`))}, false, "/data/attributes/purchase_record/payment_method"},
+			{"member name NUL", req{method: "POST", path: base + "/licenses", body: one(lic(`"or\u0000der":1`))}, false, "/data/attributes/or\uFFFDder"},
+			{"member name invalid UTF-8", req{method: "POST", path: base + "/licenses", body: one(lic("\"or\xffder\":1"))}, false, "/data/attributes/or\uFFFDder"},
+			{"meta string", req{method: "POST", path: base + "/licenses", body: `{"meta":{"note":` + raw + `},"data":` + lic(``) + `}`}, false, "/meta/note"},
+			{"user id NUL", req{method: "POST", path: base + "/licenses", body: one(strings.Replace(lic(``), `"u1"`, nul, 1))}, false, "/data/relationships/user/data/id"},
+			{"batch item", req{method: "POST", path: base + "/licenses/batch_create", body: many(lic(`"order_id":"a"`), lic(`"order_id":`+nul))}, false, "/data/1/attributes/order_id"},
+			{"batch delete id", req{method: "POST", path: base + "/licenses/batch_delete", body: many(`{"type":"License","id":` + raw + `}`)}, false, "/data/0/id"},
+			{"product title", req{method: "POST", path: base + "/products", body: `{"data":{"type":"Product","attributes":{"title":` + raw + `}}}`}, false, "/data/attributes/title"},
+			{"product description", req{method: "PATCH", path: base + "/products/" + pid, body: `{"data":{"type":"Product","attributes":{"description":` + nul + `}}}`}, false, "/data/attributes/description"},
+			{"product channel", req{method: "POST", path: base + "/products", body: `{"data":{"type":"Product","attributes":{"title":"x"},"relationships":{"live":{"data":[{"type":"Channel","id":` + surrogate + `}]}}}}`}, false, "/data/relationships/live/data/0/id"},
+			{"webhook description", req{method: "POST", path: base + "/webhooks", body: webhook(nul)}, false, "/data/attributes/description"},
+			{"webhook description invalid UTF-8", req{method: "POST", path: base + "/webhooks", body: webhook(raw)}, false, "/data/attributes/description"},
+			{"entitlement check", req{method: "POST", path: base + "/entitlements/check", body: many(check(``), check(`,"x":`+raw))}, false, "/data/1/attributes/x"},
+			{"entitlement check meta", req{method: "POST", path: base + "/entitlements/check", body: `{"meta":` + nul + `,"data":[` + check(``) + `]}`}, false, "/meta"},
+			{"purchase", req{method: "POST", path: userBase + "/users/41/licenses", header: map[string]string{"Idempotency-Key": "k1"},
+				body: `{"data":{"type":"License","attributes":{"purchase_record":{"payment_method":` + nul + `}},"relationships":{"product":{"data":{"type":"Product","id":"` + pid + `"}}}}}`}, true, "/data/attributes/purchase_record/payment_method"},
+			{"filter order_id NUL", req{method: "GET", path: base + "/licenses?filter[order_id]=%00"}, false, "?filter[order_id]"},
+			{"filter order_id invalid UTF-8", req{method: "GET", path: base + "/licenses?filter[order_id]=a%FFb"}, false, "?filter[order_id]"},
+			{"filter title", req{method: "GET", path: base + "/products?filter[title]=%FF"}, false, "?filter[title]"},
+			{"filter title NUL", req{method: "GET", path: base + "/products?filter[title]=sp%00rt"}, false, "?filter[title]"},
+			{"user licenses filter", req{method: "GET", path: base + "/users/u1/licenses?filter[order_id]=%C0%AF"}, false, "?filter[order_id]"},
+			{"parameter name", req{method: "GET", path: base + "/licenses?filter%FF=1"}, false, "?filter\uFFFD"},
+			{"storefront filter", req{method: "GET", path: userBase + "/products?filter[title]=%00"}, true, "?filter[title]"},
+			{"end-user licenses filter", req{method: "GET", path: userBase + "/users/41/licenses?filter[status]=%FF"}, true, "?filter[status]"},
+			{"events", req{method: "GET", path: base + "/events?page[after]=%00"}, false, "?page[after]"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var resp *response
+				if c.user {
+					resp = en.user(tok, c.r)
+				} else {
+					resp = en.do(c.r)
+				}
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Fatalf("status %d, want 400: %s", resp.StatusCode, resp.body)
+				}
+				doc := resp.json(t)
+				errs, _ := doc["errors"].([]any)
+				if len(errs) != 1 {
+					t.Fatalf("want one error: %s", resp.body)
+				}
+				if p, ok := strings.CutPrefix(c.pointer, "?"); ok {
+					if path(errs[0], "code") != "INVALID_PARAMETER" || path(errs[0], "source", "parameter") != p {
+						t.Errorf("want INVALID_PARAMETER at %s: %s", p, resp.body)
+					}
+					return
+				}
+				if path(errs[0], "code") != "INVALID_ATTRIBUTE" || path(errs[0], "source", "pointer") != c.pointer {
+					t.Errorf("want INVALID_ATTRIBUTE at %s: %s", c.pointer, resp.body)
+				}
+			})
+		}
+		// Nothing was written; a valid U+FFFD, escaped or not, and a
+		// surrogate pair are ordinary text.
+		list := en.must(200, req{method: "GET", path: base + "/licenses?count=true"}).json(t)
+		if total := num(path(list, "meta", "total")); total != 0 {
+			t.Errorf("bad text wrote %d licenses", total)
+		}
+		for i, s := range []string{"\"o-\uFFFD\"", `"o-\ufffd1"`, `"o-\ud83d\ude00"`, `"o-\\u0000"`} {
+			resp := en.must(201, req{method: "POST", path: base + "/licenses", body: one(lic(`"order_id":` + s))})
+			if i == 3 && path(resp.json(t), "data", "attributes", "order_id") != `o-\u0000` {
+				t.Errorf("an escaped backslash before u0000: %s", resp.body)
+			}
+		}
+	})
+}
