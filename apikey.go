@@ -48,7 +48,9 @@ type APIKey struct {
 	// means anywhere.
 	Networks   []netip.Prefix
 	ExpiresAt  *int64
-	CreatedAt  int64
+	CreatedAt int64
+	// RevokedAt is when the key stops working; a time in the future is the
+	// end of a rotation's grace period.
 	RevokedAt  *int64
 	LastUsedAt *int64
 }
@@ -76,7 +78,7 @@ func (k *APIKey) Matches(secret string) bool {
 // Usable returns nil when the key may be used at unix time now, or the
 // *Error saying why not.
 func (k *APIKey) Usable(now int64) error {
-	if k.RevokedAt != nil {
+	if k.RevokedAt != nil && *k.RevokedAt <= now {
 		return Errorf(CodeAPIKeyRevoked, "the API key was revoked")
 	}
 	if k.ExpiresAt != nil && *k.ExpiresAt <= now {

@@ -62,16 +62,25 @@ type Store interface {
 	// returned in missing and the others are deleted.
 	DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool, c Change) (deleted, missing []int64, err error)
 
-	// CreateAPIKey stores k, setting its ID and CreatedAt. A name already
-	// taken gives CodeConflict.
+	// CreateAPIKey stores k, setting its ID and CreatedAt. A name taken by
+	// a key not revoked (nor being rotated out) gives CodeConflict; the
+	// name of a revoked key can be used again.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// FindAPIKeys lists every key, revoked ones included, by id.
 	FindAPIKeys(ctx context.Context) ([]APIKey, error)
 	// FindAPIKeyByPrefix returns the key with that prefix, or CodeAPIKeyInvalid.
 	FindAPIKeyByPrefix(ctx context.Context, prefix string) (*APIKey, error)
-	// RevokeAPIKey revokes the key with that name or prefix at c.Time.
-	// Errors: CodeNotFound.
+	// RevokeAPIKey revokes at c.Time the keys with that name (the current
+	// one and one in its rotation grace period), or else the key with that
+	// prefix. Errors: CodeNotFound when no key has that name or prefix,
+	// CodeConflict when they are all revoked already (nothing changes).
 	RevokeAPIKey(ctx context.Context, nameOrPrefix string, c Change) error
+	// RotateAPIKey replaces the current key named name by next, which
+	// takes its name, scope, networks and expiry (next brings its Prefix
+	// and Hash; its ID and CreatedAt, c.Time, are set). The old key stays
+	// usable until graceUntil (its RevokedAt; c.Time for none) and is
+	// returned. Errors: CodeNotFound when no key of that name is current.
+	RotateAPIKey(ctx context.Context, name string, next *APIKey, graceUntil int64, c Change) (old *APIKey, err error)
 	// ClaimIdempotencyKey starts a request under claim's key. It returns
 	// the stored response when the key already completed with the same
 	// fingerprint (the caller replays it); nil when the caller now holds

@@ -15,7 +15,8 @@ import (
 )
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return subcommand("keys", args, "licensor keys create|list|revoke [flags]", map[string]func([]string) error{
+	return subcommand("keys", args, "licensor keys create|list|rotate|revoke [flags]", map[string]func([]string) error{
+		"rotate": func(args []string) error { return keysRotate(ctx, args, getenv, stdout, stderr) },
 		"create": func(args []string) error { return keysCreate(ctx, args, getenv, stdout, stderr) },
 		"list":   func(args []string) error { return keysList(ctx, args, getenv, stdout, stderr) },
 		"revoke": func(args []string) error { return keysRevoke(ctx, args, getenv, stdout, stderr) },
@@ -66,7 +67,7 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	defer d.Close()
 	if err := d.CreateAPIKey(ctx, &k); err != nil {
 		if licensor.ErrorCode(err) == licensor.CodeConflict {
-			return fmt.Errorf("a key named %q already exists; pick another name or revoke it first", *name)
+			return fmt.Errorf("a key named %q is in use; pick another name, rotate it (licensor keys rotate %s) or revoke it first", *name, *name)
 		}
 		return fmt.Errorf("create key: %w", err)
 	}
@@ -119,6 +120,22 @@ type keyView struct {
 	LastUsed  *string  `json:"last_used_at"`
 	CreatedAt string   `json:"created_at"`
 	RevokedAt *string  `json:"revoked_at"`
+	// Status is active, rotating (revoked at the end of a grace period),
+	// revoked or expired.
+	Status string `json:"status"`
+}
+
+// keyStatus says whether a key works at unix time now.
+func keyStatus(k licensor.APIKey, now int64) string {
+	switch {
+	case k.RevokedAt != nil && *k.RevokedAt <= now:
+		return "revoked"
+	case k.ExpiresAt != nil && *k.ExpiresAt <= now:
+		return "expired"
+	case k.RevokedAt != nil:
+		return "rotating"
+	}
+	return "active"
 }
 
 func keysList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -137,11 +154,12 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("list keys: %w", err)
 	}
+	now := time.Now().Unix()
 	views := make([]keyView, len(keys))
 	for i, k := range keys {
 		v := keyView{Name: k.Name, Prefix: k.Prefix, Scope: string(k.Scope), Networks: []string{},
 			ExpiresAt: timeText(k.ExpiresAt), LastUsed: timeText(k.LastUsedAt), RevokedAt: timeText(k.RevokedAt),
-			CreatedAt: *timeText(&k.CreatedAt)}
+			CreatedAt: *timeText(&k.CreatedAt), Status: keyStatus(k, now)}
 		for _, n := range k.Networks {
 			v.Networks = append(v.Networks, n.String())
 		}
@@ -153,13 +171,13 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 		return enc.Encode(views)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPREFIX\tSCOPE\tNETWORKS\tEXPIRES\tLAST USED\tCREATED\tREVOKED")
+	fmt.Fprintln(tw, "NAME\tPREFIX\tSTATUS\tSCOPE\tNETWORKS\tEXPIRES\tLAST USED\tCREATED\tREVOKED")
 	for _, v := range views {
 		nets := strings.Join(v.Networks, ",")
 		if nets == "" {
 			nets = "any"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Prefix, v.Scope, nets,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Prefix, v.Status, v.Scope, nets,
 			orDash(v.ExpiresAt, "never"), orDash(v.LastUsed, "never"), v.CreatedAt, orDash(v.RevokedAt, "-"))
 	}
 	return tw.Flush()
@@ -196,11 +214,54 @@ func keysRevoke(ctx context.Context, args []string, getenv func(string) string, 
 	defer d.Close()
 	which := fs.Arg(0)
 	if err := d.RevokeAPIKey(ctx, which, licensor.Change{Time: time.Now().Unix(), Actor: "cli"}); err != nil {
-		if licensor.ErrorCode(err) == licensor.CodeNotFound {
+		switch licensor.ErrorCode(err) {
+		case licensor.CodeNotFound:
 			return fmt.Errorf("no key named or prefixed %q (see licensor keys list)", which)
+		case licensor.CodeConflict:
+			// Idempotent, but not silent: nothing changed.
+			fmt.Fprintf(stdout, "%s was already revoked; nothing changed (see licensor keys list)\n", which)
+			return nil
 		}
 		return fmt.Errorf("revoke key: %w", err)
 	}
 	fmt.Fprintf(stdout, "revoked %s; every instance refuses it within a second\n", which)
+	return nil
+}
+
+// keysRotate gives a key a successor: a new secret with the same name,
+// scope, networks and expiry; the old secret works for the grace period.
+func keysRotate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("keys rotate", stderr)
+	db := dbFlag(fs, getenv)
+	grace := fs.Duration("grace", 24*time.Hour, "how long the old secret keeps working, to roll the new one out (0: refused at once)")
+	if err := parseWithEnv(fs, args, getenv, dbEnv); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"usage: licensor keys rotate NAME [--grace DURATION]"}
+	}
+	if *grace < 0 {
+		return usageError{"--grace must not be negative"}
+	}
+	d, err := openExisting(ctx, *db, quietLogger(stderr))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	name := fs.Arg(0)
+	secret, prefix, hash := licensor.NewAPIKeySecret()
+	next := licensor.APIKey{Prefix: prefix, Hash: hash}
+	now := time.Now()
+	old, err := d.RotateAPIKey(ctx, name, &next, now.Add(*grace).Unix(), licensor.Change{Time: now.Unix(), Actor: "cli"})
+	if err != nil {
+		if licensor.ErrorCode(err) == licensor.CodeNotFound {
+			return fmt.Errorf("no current key named %q (see licensor keys list; a revoked name takes keys create)", name)
+		}
+		return fmt.Errorf("rotate key: %w", err)
+	}
+	fmt.Fprintln(stdout, secret)
+	fmt.Fprintf(stderr, "Rotated API key %q: new prefix %s (scope %s%s%s); the old key %s works until %s.\nThe new key is shown only this once: store it now.\n",
+		name, next.Prefix, next.Scope, describeNetworks(next.Networks, ", from "), describeExpiry(next.ExpiresAt, ", expires "),
+		old.Prefix, time.Unix(*old.RevokedAt, 0).UTC().Format(time.RFC3339))
 	return nil
 }

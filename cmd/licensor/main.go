@@ -44,6 +44,7 @@ Usage:
   licensor migrate status         show the schema version and the pending migrations
   licensor keys create --name NAME --scope read|write [--allow CIDR]... [--expires DURATION]
   licensor keys list   [--json]
+  licensor keys rotate NAME [--grace DURATION]   a new secret; the old one works for the grace period (24h)
   licensor keys revoke NAME|PREFIX
   licensor webhooks create --url URL [--event TYPE]... [--secret whsec_...] [--description TEXT]
   licensor webhooks list   [--json]

@@ -98,7 +98,7 @@ func TestKeysCommands(t *testing.T) {
 		{"bad scope", []string{"keys", "create", "--name", "x", "--scope", "admin"}, "--scope must be read or write", 2},
 		{"bad cidr", []string{"keys", "create", "--name", "x", "--scope", "read", "--allow", "10.0.0.0/33"}, "not a CIDR", 2},
 		{"bad expiry", []string{"keys", "create", "--name", "x", "--scope", "read", "--expires", "soon"}, "neither a duration", 2},
-		{"taken name", []string{"keys", "create", "--name", "reader", "--scope", "read"}, "already exists", 1},
+		{"taken name", []string{"keys", "create", "--name", "reader", "--scope", "read"}, "is in use", 1},
 		{"revoke unknown", []string{"keys", "revoke", "nobody"}, "no key named", 1},
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"bad database URL", []string{"keys", "list", "--db", "mysql://x"}, "unsupported database URL", 2},

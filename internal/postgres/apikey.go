@@ -85,19 +85,64 @@ func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.
 	return &k, nil
 }
 
-// RevokeAPIKey revokes the key with that name, or else with that prefix.
-// Revoking a revoked key keeps the first revocation time.
+// RevokeAPIKey revokes the keys with that name that still work (the
+// current one and one in a rotation's grace period), or else the key with
+// that prefix.
 func (db *DB) RevokeAPIKey(ctx context.Context, nameOrPrefix string, c licensor.Change) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1)
-WHERE id = COALESCE((SELECT id FROM api_keys WHERE name = $2), (SELECT id FROM api_keys WHERE prefix = $2))`,
-		c.Time, nameOrPrefix)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = licensor.Errorf(licensor.CodeNotFound, "no API key is named %q or has that prefix", nameOrPrefix)
-	}
+	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		for _, col := range []string{"name", "prefix"} {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE `+col+` = $1`, nameOrPrefix).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				continue
+			}
+			tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1
+WHERE `+col+` = $2 AND (revoked_at IS NULL OR revoked_at > $1)`, c.Time, nameOrPrefix)
+			if err != nil || tag.RowsAffected() > 0 {
+				return err
+			}
+			return licensor.Errorf(licensor.CodeConflict, "the API key %q was already revoked", nameOrPrefix)
+		}
+		return licensor.Errorf(licensor.CodeNotFound, "no API key is named %q or has that prefix", nameOrPrefix)
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: revoke API key: %w", err)
 	}
 	return nil
+}
+
+// RotateAPIKey replaces the current key named name by next; the old one
+// works until graceUntil.
+func (db *DB) RotateAPIKey(ctx context.Context, name string, next *licensor.APIKey, graceUntil int64, c licensor.Change) (*licensor.APIKey, error) {
+	graceUntil = max(graceUntil, c.Time)
+	var old licensor.APIKey
+	var n licensor.APIKey
+	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var err error
+		old, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE`, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return licensor.Errorf(licensor.CodeNotFound, "no current API key is named %q", name)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2`, graceUntil, old.ID); err != nil {
+			return err
+		}
+		old.RevokedAt = &graceUntil
+		n = *next
+		n.Name, n.Scope, n.Networks, n.ExpiresAt, n.CreatedAt, n.RevokedAt, n.LastUsedAt = old.Name, old.Scope, old.Networks, old.ExpiresAt, c.Time, nil, nil
+		return interpretError(tx.QueryRow(ctx, `INSERT INTO api_keys (name, prefix, hash, scope, networks, expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id`, n.Name, n.Prefix, n.Hash, string(n.Scope), licensor.FormatNetworks(n.Networks), n.ExpiresAt, n.CreatedAt).Scan(&n.ID))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rotate API key: %w", err)
+	}
+	*next = n
+	return &old, nil
 }
 
 // TouchAPIKeys records the last use of keys; older times are ignored, and

@@ -192,7 +192,7 @@ func interpretError(err error) error {
 	case "23505": // unique_violation
 		switch pe.ConstraintName {
 		case "api_keys_name_key":
-			return licensor.Errorf(licensor.CodeConflict, "an API key with this name already exists")
+			return licensor.Errorf(licensor.CodeConflict, "an API key with this name already exists (not revoked)")
 		case "api_keys_prefix_key":
 			return licensor.Errorf(licensor.CodeConflict, "an API key with this prefix already exists")
 		}

@@ -85,29 +85,69 @@ func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.
 	return &k, nil
 }
 
-// RevokeAPIKey revokes the key with that name, or else with that prefix.
-// Revoking a revoked key keeps the first revocation time.
+// RevokeAPIKey revokes the keys with that name that still work (the
+// current one and one in a rotation's grace period), or else the key with
+// that prefix.
 func (db *DB) RevokeAPIKey(ctx context.Context, nameOrPrefix string, c licensor.Change) error {
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
-WHERE id = COALESCE((SELECT id FROM api_keys WHERE name = ?), (SELECT id FROM api_keys WHERE prefix = ?))`,
-			c.Time, nameOrPrefix, nameOrPrefix)
-		if err != nil {
-			return err
+		for _, col := range []string{"name", "prefix"} {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE `+col+` = ?`, nameOrPrefix).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?
+WHERE `+col+` = ? AND (revoked_at IS NULL OR revoked_at > ?)`, c.Time, nameOrPrefix, c.Time)
+			if err != nil {
+				return err
+			}
+			if changed, err := res.RowsAffected(); err != nil || changed > 0 {
+				return err
+			}
+			return licensor.Errorf(licensor.CodeConflict, "the API key %q was already revoked", nameOrPrefix)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return licensor.Errorf(licensor.CodeNotFound, "no API key is named %q or has that prefix", nameOrPrefix)
-		}
-		return nil
+		return licensor.Errorf(licensor.CodeNotFound, "no API key is named %q or has that prefix", nameOrPrefix)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke API key: %w", err)
 	}
 	return nil
+}
+
+// RotateAPIKey replaces the current key named name by next; the old one
+// works until graceUntil.
+func (db *DB) RotateAPIKey(ctx context.Context, name string, next *licensor.APIKey, graceUntil int64, c licensor.Change) (*licensor.APIKey, error) {
+	graceUntil = max(graceUntil, c.Time)
+	var old licensor.APIKey
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		old, err = scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return licensor.Errorf(licensor.CodeNotFound, "no current API key is named %q", name)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`, graceUntil, old.ID); err != nil {
+			return err
+		}
+		old.RevokedAt = &graceUntil
+		n := *next
+		n.Name, n.Scope, n.Networks, n.ExpiresAt, n.CreatedAt, n.RevokedAt, n.LastUsedAt = old.Name, old.Scope, old.Networks, old.ExpiresAt, c.Time, nil, nil
+		if err := tx.QueryRowContext(ctx, `INSERT INTO api_keys (name, prefix, hash, scope, networks, expires_at, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+RETURNING id`, n.Name, n.Prefix, n.Hash, n.Scope, licensor.FormatNetworks(n.Networks), n.ExpiresAt, n.CreatedAt).Scan(&n.ID); err != nil {
+			return interpretError(err)
+		}
+		*next = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rotate API key: %w", err)
+	}
+	return &old, nil
 }
 
 // TouchAPIKeys records the last use of keys; older times are ignored, and

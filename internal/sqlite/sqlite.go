@@ -277,7 +277,7 @@ func interpretError(err error) error {
 		msg := se.Error()
 		switch {
 		case strings.Contains(msg, "api_keys.name"):
-			return licensor.Errorf(licensor.CodeConflict, "an API key with this name already exists")
+			return licensor.Errorf(licensor.CodeConflict, "an API key with this name already exists (not revoked)")
 		case strings.Contains(msg, "api_keys.prefix"):
 			return licensor.Errorf(licensor.CodeConflict, "an API key with this prefix already exists")
 		}

@@ -112,12 +112,103 @@ func testAPIKeyDuplicateName(t *testing.T, s licensor.Store) {
 	wantKey(t, "the first key", keys[0], first)
 	_, err = s.FindAPIKeyByPrefix(t.Context(), dup.Prefix)
 	wantCode(t, err, licensor.CodeAPIKeyInvalid)
-	// A revoked key keeps its name.
+	// The name of a revoked key can be used again, once at a time.
 	if err := s.RevokeAPIKey(t.Context(), "ci", at(t0)); err != nil {
 		t.Fatalf("RevokeAPIKey: %v", err)
 	}
-	dup2 := newKey("ci", licensor.ScopeRead)
-	wantCode(t, s.CreateAPIKey(t.Context(), &dup2), licensor.CodeConflict)
+	again := createKey(t, s, newKey("ci", licensor.ScopeRead))
+	dup3 := newKey("ci", licensor.ScopeRead)
+	wantCode(t, s.CreateAPIKey(t.Context(), &dup3), licensor.CodeConflict)
+	revoked := first
+	revoked.RevokedAt = new(t0)
+	wantKey(t, "the revoked key", findKey(t, s, first.Prefix), revoked)
+	wantKey(t, "the new key of the name", findKey(t, s, again.Prefix), again)
+	// Revoking the name now revokes the new key, not the old one again.
+	if err := s.RevokeAPIKey(t.Context(), "ci", at(t0+9)); err != nil {
+		t.Fatalf("RevokeAPIKey of the reused name: %v", err)
+	}
+	wantKey(t, "the first revoked key", findKey(t, s, first.Prefix), revoked)
+	if got := findKey(t, s, again.Prefix); got.RevokedAt == nil || *got.RevokedAt != t0+9 {
+		t.Errorf("the reused name's key: revoked at %v, want %d", got.RevokedAt, t0+9)
+	}
+}
+
+// testAPIKeyRevokeTwice: a second revocation changes nothing and says so.
+func testAPIKeyRevokeTwice(t *testing.T, s licensor.Store) {
+	k := createKey(t, s, newKey("twice", licensor.ScopeWrite))
+	if err := s.RevokeAPIKey(t.Context(), "twice", at(t0)); err != nil {
+		t.Fatalf("RevokeAPIKey: %v", err)
+	}
+	wantCode(t, s.RevokeAPIKey(t.Context(), "twice", at(t0+60)), licensor.CodeConflict)
+	wantCode(t, s.RevokeAPIKey(t.Context(), k.Prefix, at(t0+60)), licensor.CodeConflict)
+	want := k
+	want.RevokedAt = new(t0)
+	wantKey(t, "the key revoked twice", findKey(t, s, k.Prefix), want)
+}
+
+// testAPIKeyRotate: the successor takes the name, scope, networks and
+// expiry; the old key works until the end of the grace period; both are
+// listed; revoking the name ends both at once.
+func testAPIKeyRotate(t *testing.T, s licensor.Store) {
+	k := newKey("bss", licensor.ScopeRead)
+	k.Networks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	k.ExpiresAt = new(t0 + 86400*30)
+	k = createKey(t, s, k)
+	other := createKey(t, s, newKey("other", licensor.ScopeWrite))
+
+	_, prefix, hash := licensor.NewAPIKeySecret()
+	next := licensor.APIKey{Prefix: prefix, Hash: hash}
+	old, err := s.RotateAPIKey(t.Context(), "bss", &next, t0+3600, at(t0))
+	if err != nil {
+		t.Fatalf("RotateAPIKey: %v", err)
+	}
+	wantOld := k
+	wantOld.RevokedAt = new(t0 + 3600)
+	wantKey(t, "the rotated-out key returned", *old, wantOld)
+	wantKey(t, "the rotated-out key", findKey(t, s, k.Prefix), wantOld)
+	if next.ID == 0 || next.ID == k.ID || next.Name != "bss" || next.Scope != licensor.ScopeRead || next.CreatedAt != t0 {
+		t.Errorf("successor: %s", show(&next))
+	}
+	gotNext := findKey(t, s, prefix)
+	wantKey(t, "the successor", gotNext, next)
+	if len(gotNext.Networks) != 1 || gotNext.ExpiresAt == nil || *gotNext.ExpiresAt != *k.ExpiresAt {
+		t.Errorf("successor lost networks or expiry: %s", show(&gotNext))
+	}
+	oldNow := findKey(t, s, k.Prefix)
+	if oldNow.Usable(t0+3599) != nil || oldNow.Usable(t0+3600) == nil || gotNext.Usable(t0+3600) != nil {
+		t.Errorf("grace: old usable before the end %v, after %v; new %v", oldNow.Usable(t0+3599), oldNow.Usable(t0+3600), gotNext.Usable(t0+3600))
+	}
+	keys, err := s.FindAPIKeys(t.Context())
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("FindAPIKeys after rotation: %d keys, %v; want 3", len(keys), err)
+	}
+	// The successor holds the name: a new key of that name is refused.
+	dup := newKey("bss", licensor.ScopeRead)
+	wantCode(t, s.CreateAPIKey(t.Context(), &dup), licensor.CodeConflict)
+	// Rotating an unknown or revoked name: not found.
+	_, p2, h2 := licensor.NewAPIKeySecret()
+	_, err = s.RotateAPIKey(t.Context(), "nobody", &licensor.APIKey{Prefix: p2, Hash: h2}, t0, at(t0))
+	wantCode(t, err, licensor.CodeNotFound)
+	// Revoking the name ends the grace period too.
+	if err := s.RevokeAPIKey(t.Context(), "bss", at(t0+10)); err != nil {
+		t.Fatalf("RevokeAPIKey after rotation: %v", err)
+	}
+	for _, p := range []string{k.Prefix, prefix} {
+		if got := findKey(t, s, p); got.RevokedAt == nil || *got.RevokedAt != t0+10 {
+			t.Errorf("key %s after revoking the name: revoked at %v, want %d", p, got.RevokedAt, t0+10)
+		}
+	}
+	_, err = s.RotateAPIKey(t.Context(), "bss", &licensor.APIKey{Prefix: p2, Hash: h2}, t0, at(t0+11))
+	wantCode(t, err, licensor.CodeNotFound)
+	// A rotation without grace ends the old key at once.
+	_, p3, h3 := licensor.NewAPIKeySecret()
+	old, err = s.RotateAPIKey(t.Context(), "other", &licensor.APIKey{Prefix: p3, Hash: h3}, 0, at(t0+20))
+	if err != nil {
+		t.Fatalf("RotateAPIKey without grace: %v", err)
+	}
+	if old.ID != other.ID || old.RevokedAt == nil || *old.RevokedAt != t0+20 {
+		t.Errorf("rotation without grace: %s", show(old))
+	}
 }
 
 func testAPIKeyUnknownPrefix(t *testing.T, s licensor.Store) {

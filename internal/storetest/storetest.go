@@ -113,6 +113,8 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"RevokeByName", testAPIKeyRevokeByName},
 			{"RevokeByPrefix", testAPIKeyRevokeByPrefix},
 			{"RevokeUnknown", testAPIKeyRevokeUnknown},
+			{"RevokeTwice", testAPIKeyRevokeTwice},
+			{"Rotate", testAPIKeyRotate},
 			{"Touch", testAPIKeyTouch},
 		}},
 		{"Events", []test{
