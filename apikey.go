@@ -46,8 +46,8 @@ type APIKey struct {
 	Scope  Scope
 	// Networks are the client networks the key may be used from; empty
 	// means anywhere.
-	Networks   []netip.Prefix
-	ExpiresAt  *int64
+	Networks  []netip.Prefix
+	ExpiresAt *int64
 	CreatedAt int64
 	// RevokedAt is when the key stops working; a time in the future is the
 	// end of a rotation's grace period.
