@@ -3,14 +3,11 @@ package faulttest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to inspect PostgreSQL
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", to inspect SQLite
+
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 const base = "/api/license/management/v4"
@@ -63,7 +61,7 @@ type engine struct {
 func engines(t *testing.T) []engine {
 	es := []engine{{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "licensor.db") }}}
 	if raw := postgresURL(t, false); raw != "" {
-		es = append(es, engine{"postgres", func(t *testing.T) string { return postgresSchema(t, raw) }})
+		es = append(es, engine{"postgres", func(t *testing.T) string { return testdb.PostgresURL(t) }})
 	}
 	return es
 }
@@ -89,40 +87,6 @@ func postgresURL(t *testing.T, need bool) string {
 		}
 	}
 	return raw
-}
-
-// postgresSchema returns a URL of a fresh schema on the test server,
-// dropped when the test ends.
-func postgresSchema(t *testing.T, raw string) string {
-	t.Helper()
-	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_fault_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, raw)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, raw); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // openSQL opens the database behind a --db value directly, to inspect it.

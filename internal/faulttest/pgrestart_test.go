@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 // Bounds of the PostgreSQL restart scenario. They are generous on purpose:
@@ -59,11 +61,11 @@ func TestPostgresRestart(t *testing.T) {
 		return exec.Command("pg_isready", "-q", "-h", host, "-p", port).Run() == nil
 	}
 
-	db := postgresSchema(t, raw)
+	db := testdb.PostgresURL(t)
 	key := createKey(t, db, "bss", "write")
 	srv := startServer(t, db)
 	product := createProduct(t, srv, key)
-	// Registered after postgresSchema's cleanup, so it runs first: the
+	// Registered after testdb.PostgresURL's cleanup, so it runs first: the
 	// schema can be dropped only once PostgreSQL is up again.
 	t.Cleanup(func() {
 		if !pgReady() {
