@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 // TestAdminCommandsNeverCreateOrMigrate: only migrate and serve create a
@@ -50,7 +52,7 @@ func TestAdminCommandsNeverCreateOrMigrate(t *testing.T) {
 	}
 
 	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
-		pg := postgresSchema(t, raw)
+		pg := testdb.PostgresURL(t)
 		_, _, err := cli(t, nil, "keys", "list", "--db", pg)
 		if err == nil || !strings.Contains(err.Error(), "no licensor schema: run licensor migrate") {
 			t.Errorf("keys list on an empty PostgreSQL schema: %v", err)
@@ -176,7 +178,7 @@ func TestPasswordNeverShown(t *testing.T) {
 func TestMigrateSaysWhatItDid(t *testing.T) {
 	dbs := map[string]string{"sqlite": filepath.Join(t.TempDir(), "m.db")}
 	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
-		dbs["postgres"] = postgresSchema(t, raw)
+		dbs["postgres"] = testdb.PostgresURL(t)
 	}
 	for name, db := range dbs {
 		t.Run(name, func(t *testing.T) {
@@ -189,7 +191,7 @@ func TestMigrateSaysWhatItDid(t *testing.T) {
 			d.Close()
 			if name == "postgres" {
 				// A fresh schema for the "before" state.
-				db = postgresSchema(t, os.Getenv("LICENSOR_POSTGRES_URL"))
+				db = testdb.PostgresURL(t)
 			} else {
 				db = filepath.Join(t.TempDir(), "fresh.db")
 				if err := os.WriteFile(db, nil, 0o600); err != nil {
@@ -336,7 +338,7 @@ func TestConfigReference(t *testing.T) {
 func TestKeysRotateRevokeReuse(t *testing.T) {
 	dbs := map[string]string{"sqlite": filepath.Join(t.TempDir(), "keys.db")}
 	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
-		dbs["postgres"] = postgresSchema(t, raw)
+		dbs["postgres"] = testdb.PostgresURL(t)
 	}
 	for name, db := range dbs {
 		t.Run(name, func(t *testing.T) {

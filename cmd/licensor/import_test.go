@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
@@ -27,8 +25,6 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/client"
@@ -775,7 +771,7 @@ func BenchmarkImport(b *testing.B) {
 	}
 	engines := []engine{{"sqlite", func(b *testing.B) string { return filepath.Join(b.TempDir(), "bench.db") }}}
 	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
-		engines = append(engines, engine{"postgres", func(b *testing.B) string { return benchPostgresSchema(b, raw) }})
+		engines = append(engines, engine{"postgres", func(b *testing.B) string { return testdb.PostgresURL(b) }})
 	}
 	for _, e := range engines {
 		for _, run := range []struct{ chunk, parallel int }{{500, 1}, {1000, 1}, {500, 4}} {
@@ -876,33 +872,6 @@ func benchServer(b *testing.B, bin, db string) (key, url string) {
 	}
 	b.Fatal("licensor serve did not start")
 	return "", ""
-}
-
-// benchPostgresSchema returns a URL of a fresh schema, dropped afterwards.
-func benchPostgresSchema(b *testing.B, raw string) string {
-	ctx := context.Background()
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "t_bench_" + hex.EncodeToString(r[:])
-	conn, err := pgx.Connect(ctx, raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), raw); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(raw)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // recoveryServer is a server on one engine with one product (legacy

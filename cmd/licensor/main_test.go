@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/client"
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 // cli runs the program in-process as a user would, returning its output.
@@ -341,7 +337,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 		}
 		t.Skip("LICENSOR_POSTGRES_URL not set")
 	}
-	db := postgresSchema(t, raw)
+	db := testdb.PostgresURL(t)
 	key := createKey(t, db, "bss", "write")
 	a, b := startServer(t, db), startServer(t, db)
 	ctx := context.Background()
@@ -398,32 +394,4 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	if err != nil || page.Total == nil || *page.Total != 1 {
 		t.Errorf("licenses with the order id: %v %+v", err, page)
 	}
-}
-
-// postgresSchema returns a URL of a fresh schema on the test server.
-func postgresSchema(t *testing.T, raw string) string {
-	t.Helper()
-	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_cmd_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), raw); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(raw)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/client"
+	"github.com/licensor/licensor/internal/testdb"
 	"github.com/licensor/licensor/internal/webhook"
 )
 
@@ -318,7 +319,7 @@ func subscribeCLI(t *testing.T, db string, r *hookReceiver) {
 func TestWebhooksSurviveKill(t *testing.T) {
 	dbs := map[string]string{"sqlite": filepath.Join(t.TempDir(), "licensor.db")}
 	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
-		dbs["postgres"] = postgresSchema(t, raw)
+		dbs["postgres"] = testdb.PostgresURL(t)
 	}
 	for name, db := range dbs {
 		t.Run(name, func(t *testing.T) {
@@ -379,7 +380,7 @@ func TestTwoInstancesFeedAndWebhooks(t *testing.T) {
 		}
 		t.Skip("LICENSOR_POSTGRES_URL not set")
 	}
-	db := postgresSchema(t, raw)
+	db := testdb.PostgresURL(t)
 	key := createKey(t, db, "bss", "write")
 	r := newHookReceiver(t)
 	r.failEach = 7
