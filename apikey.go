@@ -87,8 +87,6 @@ func (k *APIKey) Usable(now int64) error {
 	return nil
 }
 
-const keyPrefixLen = 8
-
 var (
 	keyEncoding    = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 	keyPattern     = regexp.MustCompile(`^lk_([a-z2-7]{8})_([a-z2-7]{32})$`)

@@ -19,7 +19,6 @@ type (
 	toMany            = licensor.ToMany
 	selfLink          = licensor.SelfLink
 	licenseResource   = licensor.LicenseObject
-	licenseAttributes = licensor.LicenseAttributes
 	licenseRelations  = licensor.LicenseRelationships
 	productResource   = licensor.ProductObject
 	productRelations  = licensor.ProductRelationships
