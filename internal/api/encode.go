@@ -14,14 +14,14 @@ const mediaType = "application/vnd.api+json"
 
 // The resource objects are the root package's (events carry the same form).
 type (
-	identifier        = licensor.ResourceIdentifier
-	toOne             = licensor.ToOne
-	toMany            = licensor.ToMany
-	selfLink          = licensor.SelfLink
-	licenseResource   = licensor.LicenseObject
-	licenseRelations  = licensor.LicenseRelationships
-	productResource   = licensor.ProductObject
-	productRelations  = licensor.ProductRelationships
+	identifier       = licensor.ResourceIdentifier
+	toOne            = licensor.ToOne
+	toMany           = licensor.ToMany
+	selfLink         = licensor.SelfLink
+	licenseResource  = licensor.LicenseObject
+	licenseRelations = licensor.LicenseRelationships
+	productResource  = licensor.ProductObject
+	productRelations = licensor.ProductRelationships
 )
 
 type (
