@@ -58,16 +58,8 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find API keys: %w", err)
 	}
-	defer rows.Close()
-	keys := []licensor.APIKey{}
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: find API keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
+	keys, err := collect(rows, scanAPIKey)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: find API keys: %w", err)
 	}
 	return keys, nil

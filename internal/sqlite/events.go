@@ -84,15 +84,8 @@ func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.Even
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				return err
-			}
-			page.Events = append(page.Events, e)
-		}
-		if err := rows.Err(); err != nil {
+		page.Events, err = collect(rows, scanEvent)
+		if err != nil {
 			return err
 		}
 		page.Next = head
@@ -122,15 +115,8 @@ RETURNING `+licenseColumns, c.Time, limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			l, err := scanLicense(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, l)
-		}
-		if err := rows.Err(); err != nil {
+		out, err = collect(rows, scanLicense)
+		if err != nil {
 			return err
 		}
 		rows.Close()

@@ -193,16 +193,8 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, productID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var gone []licensor.License
-	for rows.Next() {
-		l, err := scanLicense(rows)
-		if err != nil {
-			return nil, err
-		}
-		gone = append(gone, l)
-	}
-	if err := rows.Err(); err != nil {
+	gone, err := collect(rows, scanLicense)
+	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(gone, func(a, b licensor.License) int { return cmp.Compare(a.ID, b.ID) })
@@ -215,15 +207,8 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, err
 	}
-	scan := func(s rowScanner) (licensor.Product, error) {
-		p, err := scanProduct(s)
-		if err != nil {
-			return licensor.Product{}, err
-		}
-		return *p, nil
-	}
 	page := &licensor.ProductPage{}
-	if page.Products, page.Total, err = readList(ctx, db, list, productColumns, scan); err != nil {
+	if page.Products, page.Total, err = readList(ctx, db, list, productColumns, deref(scanProduct)); err != nil {
 		return nil, fmt.Errorf("sqlite: find products: %w", err)
 	}
 	list.ProductPage(page)

@@ -224,25 +224,44 @@ func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return unavailable(tx.Commit())
 }
 
+// collect reads every row of rows with scan and closes rows: database/sql's
+// pgx.CollectRows.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// deref turns a scanner of *T into a scanner of T.
+func deref[T any](scan func(rowScanner) (*T, error)) func(rowScanner) (T, error) {
+	return func(s rowScanner) (T, error) {
+		p, err := scan(s)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return *p, nil
+	}
+}
+
 // readList reads the page of list, and with count=true its total in the
 // same read transaction, so that the two agree.
 func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(rowScanner) (T, error)) ([]T, *int64, error) {
-	items := []T{}
+	var items []T
 	var total *int64
 	read := func(qr querier) error {
 		rows, err := qr.QueryContext(ctx, fmt.Sprintf(list.Query, columns), list.Args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			item, err := scan(rows)
-			if err != nil {
-				return err
-			}
-			items = append(items, item)
-		}
-		if err := rows.Err(); err != nil || list.Count == "" {
+		if items, err = collect(rows, scan); err != nil || list.Count == "" {
 			return err
 		}
 		total = new(int64)

@@ -55,16 +55,8 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
 	}
-	defer rows.Close()
-	out := []licensor.Webhook{}
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
-		}
-		out = append(out, *w)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, deref(scanWebhook))
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
 	}
 	return out, nil
