@@ -154,3 +154,18 @@ func TestMediaTypeParameters(t *testing.T) {
 		}
 	})
 }
+
+// TestAllowAfterBatchPath: the batch paths share the fallback of
+// .../licenses/{license_id}; a wrong method on one of them (Allow: POST)
+// must not change what that path answers afterwards. It did: the fallback
+// kept "POST" for every later request (and raced).
+func TestAllowAfterBatchPath(t *testing.T) {
+	en := newEnv(t, engines(t)[0])
+	auth := map[string]string{"Authorization": "Apikey " + en.writeKey}
+	if r, _ := raw(t, "PUT", en.srv.URL+base+"/licenses/batch_create", auth); r.StatusCode != 405 || r.Header.Get("Allow") != "POST" {
+		t.Errorf("PUT batch_create: %d Allow %q, want 405 POST", r.StatusCode, r.Header.Get("Allow"))
+	}
+	if r, _ := raw(t, "PUT", en.srv.URL+base+"/licenses/5", auth); r.StatusCode != 405 || r.Header.Get("Allow") != "GET, DELETE, HEAD" {
+		t.Errorf("PUT /licenses/5 after it: %d Allow %q, want 405 GET, DELETE, HEAD", r.StatusCode, r.Header.Get("Allow"))
+	}
+}

@@ -321,6 +321,7 @@ func parseAddr(hostport string) netip.Addr {
 
 func methodNotAllowed(allow string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		allow := allow // per request: a batch path must not change the path's own answer
 		if isBatchPath(r) {
 			allow = "POST"
 		}
