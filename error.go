@@ -43,6 +43,7 @@ const (
 	CodeUserMismatch       Code = "USER_MISMATCH"       // the token's subject is not the user of the path
 	CodePurchaseRestricted Code = "PURCHASE_RESTRICTED" // the token carries LICENSE_PURCHASE_RESTRICTED
 	CodeProductNotBuyable  Code = "PRODUCT_NOT_BUYABLE" // the product's is_buyable is false
+	CodeOriginNotAllowed   Code = "ORIGIN_NOT_ALLOWED"  // a CORS preflight from an origin the operator did not allow
 
 	// 404
 	CodeNotFound         Code = "NOT_FOUND" // unknown route

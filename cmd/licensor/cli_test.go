@@ -287,7 +287,7 @@ func TestConfigReference(t *testing.T) {
 	fs.VisitAll(func(f *flag.Flag) {
 		v := f.DefValue
 		if v == "" || v == "[]" {
-			v = map[string]string{"trusted-proxy": "10.0.0.0/8", "webhook-allow-cidr": "10.0.0.0/8,192.0.2.0/24"}[f.Name]
+			v = map[string]string{"trusted-proxy": "10.0.0.0/8", "webhook-allow-cidr": "10.0.0.0/8,192.0.2.0/24", "cors-origin": "https://app.example.com"}[f.Name]
 		}
 		if v == "" {
 			v = "x"

@@ -227,6 +227,7 @@ func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string, e
 type repeatable interface{ repeatable() }
 
 func (*prefixList) repeatable()    {}
+func (*originList) repeatable()    {}
 func (*eventTypeList) repeatable() {}
 
 // dbEnv is the environment of the admin commands: --db from DATABASE_URL.

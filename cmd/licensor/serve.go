@@ -29,6 +29,7 @@ type serveConfig struct {
 	maxBody        int64
 	maxBatch       int
 	trustedProxies prefixList
+	corsOrigins    originList
 	readHeader     time.Duration
 	read           time.Duration
 	write          time.Duration
@@ -58,6 +59,7 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&cfg.maxBody, "max-body", api.DefaultMaxBodyBytes, "largest request body in bytes (413 beyond)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", licensor.DefaultMaxBatch, "most items in one batch request (400 beyond)")
 	fs.Var(&cfg.trustedProxies, "trusted-proxy", "CIDR of a proxy whose X-Forwarded-For is honoured (repeatable)")
+	fs.Var(&cfg.corsOrigins, "cors-origin", "origin (https://app.example.com) whose web apps may call the end-user API from a browser (CORS; repeatable; none: off; never *)")
 	fs.DurationVar(&cfg.readHeader, "read-header-timeout", 5*time.Second, "time to read request headers")
 	fs.DurationVar(&cfg.read, "read-timeout", 30*time.Second, "time to read a whole request")
 	fs.DurationVar(&cfg.write, "write-timeout", 60*time.Second, "time to write a response")
@@ -96,6 +98,8 @@ func serveEnv(flagName string) string {
 		return "DATABASE_URL"
 	case "trusted-proxy":
 		return "LICENSOR_TRUSTED_PROXIES"
+	case "cors-origin":
+		return "LICENSOR_CORS_ORIGINS"
 	}
 	return "LICENSOR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -181,6 +185,7 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		MaxBodyBytes:    cfg.maxBody,
 		MaxBatch:        cfg.maxBatch,
 		TrustedProxies:  cfg.trustedProxies,
+		CORSOrigins:     cfg.corsOrigins,
 		IdempotencyTTL:  cfg.idempotencyTTL,
 		RateLimit:       cfg.rateLimit,
 		RateBurst:       cfg.rateBurst,
@@ -369,6 +374,21 @@ func envOr(getenv func(string) string, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// originList is a repeatable flag of CORS origins, each checked and
+// written as browsers send it (api.ParseOrigin).
+type originList []string
+
+func (l *originList) String() string { return strings.Join(*l, ",") }
+
+func (l *originList) Set(s string) error {
+	o, err := api.ParseOrigin(strings.TrimSpace(s))
+	if err != nil {
+		return err
+	}
+	*l = append(*l, o)
+	return nil
 }
 
 // prefixList is a repeatable CIDR flag.

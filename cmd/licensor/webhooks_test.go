@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -445,4 +446,41 @@ func TestTwoInstancesFeedAndWebhooks(t *testing.T) {
 	feed := readFeed(t, a.url, key)
 	waitUntil(t, "every event delivered", func() bool { return r.check(t, feed) })
 	t.Logf("%d events; the receiver answered 500 to every 7th request; %d duplicate deliveries", len(feed), r.duplicates())
+}
+
+// TestServeCORSFlags: a CORS origin that is not scheme://host[:port], or a
+// wildcard, stops serve with a usage error, from the flag or from
+// LICENSOR_CORS_ORIGINS; a good list is read from the environment.
+func TestServeCORSFlags(t *testing.T) {
+	dbEnv := map[string]string{"DATABASE_URL": filepath.Join(t.TempDir(), "flags.db")}
+	for _, c := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"serve", "--cors-origin", "*"}, "", "wildcards are not allowed"},
+		{[]string{"serve", "--cors-origin", "https://app.example.com/path"}, "", "scheme://host[:port]"},
+		{[]string{"serve"}, "https://app.example.com, *", "LICENSOR_CORS_ORIGINS"},
+	} {
+		env := map[string]string{"LICENSOR_CORS_ORIGINS": c.env}
+		for k, v := range dbEnv {
+			env[k] = v
+		}
+		_, _, err := cli(t, env, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || exitCode(err) != 2 {
+			t.Errorf("%v (env %q): %v, want a usage error mentioning %q", c.args, c.env, err, c.want)
+		}
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg serveConfig
+	cfg.flags(fs)
+	getenv := func(k string) string {
+		return map[string]string{"LICENSOR_CORS_ORIGINS": "https://App.example.com, http://localhost:3000"}[k]
+	}
+	if err := parseWithEnv(fs, nil, getenv, serveEnv); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.corsOrigins, " "); got != "https://app.example.com http://localhost:3000" {
+		t.Errorf("origins from LICENSOR_CORS_ORIGINS: %q", got)
+	}
 }

@@ -55,6 +55,7 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeUserMismatch:           http.StatusForbidden,
 	licensor.CodePurchaseRestricted:     http.StatusForbidden,
 	licensor.CodeProductNotBuyable:      http.StatusForbidden,
+	licensor.CodeOriginNotAllowed:       http.StatusForbidden,
 }
 
 // titles are the short, fixed titles of error objects.
@@ -103,6 +104,7 @@ var titles = map[licensor.Code]string{
 	licensor.CodeUserMismatch:           "Token is for another user",
 	licensor.CodePurchaseRestricted:     "Purchase restricted",
 	licensor.CodeProductNotBuyable:      "Product not buyable",
+	licensor.CodeOriginNotAllowed:       "Origin not allowed",
 }
 
 // errorObject is a JSON:API error object.

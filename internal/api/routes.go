@@ -122,7 +122,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		if rt.method != http.MethodGet {
 			h = s.canPurchase(h)
 		}
-		return s.noStore(s.bearer(h))
+		return s.cors(s.noStore(s.bearer(h)))
 	}
 	return s.noStore(s.authenticate(rt.access.scope(), s.limitRate(h)))
 }
@@ -135,6 +135,15 @@ func (s *Server) routes() http.Handler {
 	for _, rt := range s.routeTable() {
 		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	// CORS preflights of the end-user API, when origins are configured
+	// (cors.go). They are protocol, not operations: not in the document.
+	if s.corsOrigins != nil {
+		for path, ms := range methods {
+			if strings.HasPrefix(path, endUserPath+"/") {
+				mux.Handle("OPTIONS "+path, s.noStore(s.adapt(s.preflight(strings.Join(ms, ", ")))))
+			}
+		}
 	}
 	// Any other method on a known path: 405 with Allow, as JSON:API. The
 	// batch paths share the {license_id} pattern's fallback (a methodless

@@ -56,6 +56,10 @@ type Options struct {
 	// (internal/webhook's Policy.CheckURL: scheme, internal addresses);
 	// nil accepts any well-formed http or https URL.
 	CheckWebhookURL func(rawURL string) error
+	// CORSOrigins are the origins (https://app.example.com) whose web apps
+	// may call the end-user API from a browser (cors.go); none: CORS is off.
+	// Each must pass ParseOrigin; one that does not is ignored.
+	CORSOrigins []string
 }
 
 // DefaultMaxBodyBytes is the default request body cap.
@@ -76,6 +80,8 @@ type Server struct {
 	// classify is the store's Unavailable: it turns driver errors that mean
 	// "the database cannot be used now" into CodeUnavailable (503).
 	classify func(error) error
+	// corsOrigins are the allowed CORS origins of the end-user API; nil: off.
+	corsOrigins map[string]bool
 }
 
 // MetricsHandler serves the Prometheus metrics.
@@ -116,6 +122,7 @@ func New(store licensor.Store, opts Options) *Server {
 	s.limiter = newLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
 	s.metrics = newMetrics(store)
 	s.initEndUser(store) // wraps s.store to keep the entitlement cache true
+	s.corsOrigins = corsOrigins(opts.CORSOrigins)
 	s.handler = s.routes()
 	return s
 }
