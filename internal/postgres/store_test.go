@@ -23,18 +23,3 @@ func TestStore(t *testing.T) {
 		return testdb.OpenPostgres(t)
 	})
 }
-
-func TestMigrate(t *testing.T) {
-	db := testdb.OpenPostgres(t)
-	// Migrating an up-to-date database changes nothing.
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("second Migrate: %v", err)
-	}
-	current, latest, err := db.SchemaVersion(t.Context())
-	if err != nil {
-		t.Fatalf("SchemaVersion: %v", err)
-	}
-	if latest < 1 || current != latest {
-		t.Errorf("SchemaVersion: got current %d latest %d, want current == latest >= 1", current, latest)
-	}
-}
