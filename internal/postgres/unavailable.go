@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -38,11 +40,48 @@ func (db *DB) Unavailable(err error) error { return unavailable(err) }
 // failed connection attempt, a connection lost mid-statement, a server
 // shutting down, starting up or out of connections or disk, and a timeout
 // waiting for a connection.
+//
+// A failed TLS connection is named as what it is, not as an outage to
+// wait out: a refused certificate (x509: unknown authority, wrong host
+// name, expired) or a failed handshake (the server refused TLS, a
+// protocol alert). It is still CodeUnavailable: the database cannot be
+// used, but retrying will not help until the configuration changes.
 func unavailable(err error) error {
 	if err == nil || !isUnavailable(err) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", licensor.Errorf(licensor.CodeUnavailable, "the database is not reachable; retry later"), err)
+	msg := "the database is not reachable; retry later"
+	switch tlsFailure(err) {
+	case "certificate":
+		msg = "the database's TLS certificate was refused (x509): check the URL's sslmode, sslrootcert and host name, or the server's certificate"
+	case "handshake":
+		msg = "the TLS handshake with the database failed: check the URL's sslmode and the server's TLS settings"
+	}
+	return fmt.Errorf("%w: %w", licensor.Errorf(licensor.CodeUnavailable, "%s", msg), err)
+}
+
+// tlsFailure classifies a connection error: "certificate" when the
+// server's certificate was refused, "handshake" when TLS could not be
+// negotiated, "" for anything else.
+func tlsFailure(err error) string {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		alert    tls.AlertError
+		record   tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		return "certificate"
+	case errors.As(err, &alert), errors.As(err, &record),
+		// pgconn's own error when the server answers no to SSLRequest.
+		strings.Contains(err.Error(), "server refused TLS connection"),
+		strings.Contains(err.Error(), "tls: "):
+		return "handshake"
+	}
+	return ""
 }
 
 func isUnavailable(err error) bool {
