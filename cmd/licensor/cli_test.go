@@ -2,16 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/licensor/licensor/internal/testdb"
 )
@@ -399,4 +407,86 @@ func TestKeysRotateRevokeReuse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoctor: one line per check, OK/WARN/FAIL, exit status 1 on a FAIL.
+func TestDoctor(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "doctor.db")
+	out, _, err := cli(t, nil, "doctor", "--db", db)
+	if err == nil || exitCode(err) != 1 || !strings.Contains(out, "FAIL  database  no database at") {
+		t.Errorf("doctor without a database: %v\n%s", err, out)
+	}
+	if _, serr := os.Stat(db); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatal("doctor created the database")
+	}
+	migrateDB(t, db)
+	out, _, err = cli(t, nil, "doctor", "--db", db)
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	for _, want := range []string{"OK    database  SQLite reachable", "OK    schema    version ", "OK    clock", "OK    tls       not configured", "OK    jwt       not configured", "  disk      "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A TLS pair that is no pair, and a JWT secret too short, fail.
+	cert, key := writeCertPair(t, dir)
+	_, otherKey := writeCertPair(t, t.TempDir())
+	secret := filepath.Join(dir, "hs256")
+	if err := os.WriteFile(secret, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": db, "LICENSOR_TLS_CERT": cert, "LICENSOR_TLS_KEY": otherKey, "LICENSOR_JWT_HS256_SECRET_FILE": secret}
+	out, _, err = cli(t, env, "doctor")
+	if err == nil || !strings.Contains(err.Error(), "2 checks failed") || !strings.Contains(out, "FAIL  tls") || !strings.Contains(out, "FAIL  jwt") {
+		t.Errorf("doctor with a bad pair and secret: %v\n%s", err, out)
+	}
+	env["LICENSOR_TLS_KEY"] = key
+	delete(env, "LICENSOR_JWT_HS256_SECRET_FILE")
+	out, _, err = cli(t, env, "doctor")
+	if err != nil || !strings.Contains(out, "OK    tls       a valid pair") {
+		t.Errorf("doctor with a good pair: %v\n%s", err, out)
+	}
+
+	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
+		pg := testdb.PostgresURL(t)
+		out, _, err := cli(t, nil, "doctor", "--db", pg)
+		if err == nil || !strings.Contains(out, "OK    database  PostgreSQL reachable") || !strings.Contains(out, "FAIL  schema    no licensor schema") {
+			t.Errorf("doctor on an empty PostgreSQL schema: %v\n%s", err, out)
+		}
+		migrateDB(t, pg)
+		out, _, err = cli(t, nil, "doctor", "--db", pg)
+		if err != nil || !strings.Contains(out, "OK    clock     within ") {
+			t.Errorf("doctor on PostgreSQL: %v\n%s", err, out)
+		}
+	}
+}
+
+// writeCertPair writes a self-signed certificate and its key in dir.
+func writeCertPair(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "licensor.test"},
+		DNSNames: []string{"licensor.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }

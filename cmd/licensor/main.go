@@ -50,6 +50,7 @@ Usage:
   licensor webhooks list   [--json]
   licensor webhooks delete ID
   licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
+  licensor doctor  [serve's flags] check the database, schema, clock, TLS files, JWT keys, disk
   licensor config-reference       print the reference of serve's flags and environment variables
   licensor version
 
@@ -100,6 +101,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			return helpRequest{text: importUsage + "\n"}
 		}
 		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, rest, getenv, stdout, stderr)
 	case "config-reference":
 		if len(rest) > 0 {
 			if isHelp(rest[0]) {

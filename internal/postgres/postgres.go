@@ -253,3 +253,13 @@ func (db *DB) PoolStats() []licensor.PoolStats {
 		InUse: int(s.AcquiredConns()), Idle: int(s.IdleConns()), WaitCount: s.EmptyAcquireCount(),
 		WaitDuration: s.EmptyAcquireWaitTime().Seconds()}}
 }
+
+// Clock returns the database server's clock (clock_timestamp()), for
+// operators comparing it with the application's.
+func (db *DB) Clock(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := db.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("postgres: clock: %w", unavailable(err))
+	}
+	return t, nil
+}
