@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -243,6 +244,7 @@ func TestHelpExitsZero(t *testing.T) {
 		{"keys", "-h"}, {"keys", "--help"}, {"keys", "help"}, {"keys", "create", "-h"}, {"keys", "list", "--help"}, {"keys", "revoke", "-h"},
 		{"webhooks", "-h"}, {"webhooks", "create", "-h"}, {"webhooks", "list", "-h"}, {"webhooks", "delete", "-h"},
 		{"import", "-h"}, {"import", "--help"}, {"import", "legacy", "-h"},
+		{"doctor", "-h"}, {"completion", "-h"}, {"config-reference", "-h"}, {"keys", "rotate", "-h"},
 	} {
 		out, errOut, err := cli(t, nil, args...)
 		if err != nil {
@@ -489,4 +491,64 @@ func writeCertPair(t *testing.T, dir string) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
+}
+
+// TestCompletion: the bash script parses, registers itself, and completes
+// commands, subcommands and each command's own flags; zsh gets the same
+// through bashcompinit.
+func TestCompletion(t *testing.T) {
+	bashPath, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed")
+	}
+	out, _, err := cli(t, nil, "completion", "bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "licensor.bash")
+	if err := os.WriteFile(script, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(bashPath, "-n", script).CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v\n%s", err, b)
+	}
+	complete := func(line ...string) string {
+		t.Helper()
+		words := make([]string, len(line))
+		for i, w := range line {
+			words[i] = strconv.Quote(w)
+		}
+		prog := "source " + script + "\ncomplete -p licensor\nCOMP_WORDS=(" + strings.Join(words, " ") + ")\nCOMP_CWORD=" + strconv.Itoa(len(line)-1) + "\n_licensor\necho \"${COMPREPLY[*]}\""
+		b, err := exec.Command(bashPath, "-c", prog).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", line, err, b)
+		}
+		return string(b)
+	}
+	for _, c := range []struct {
+		line []string
+		want []string
+	}{
+		{[]string{"licensor", ""}, []string{"complete -o default -F _licensor licensor", "serve", "doctor", "keys", "completion"}},
+		{[]string{"licensor", "keys", "r"}, []string{"rotate revoke"}},
+		{[]string{"licensor", "keys", "rotate", "--"}, []string{"--db --grace"}},
+		{[]string{"licensor", "keys", "--db", "x.db", "create", "--sc"}, []string{"--scope"}},
+		{[]string{"licensor", "serve", "--tls-"}, []string{"--tls-cert --tls-key"}},
+		{[]string{"licensor", "migrate", ""}, []string{"status --db"}},
+		{[]string{"licensor", "completion", ""}, []string{"bash zsh"}},
+	} {
+		got := complete(c.line...)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("completing %q: %q lacks %q", c.line, got, w)
+			}
+		}
+	}
+	zsh, _, err := cli(t, nil, "completion", "zsh")
+	if err != nil || !strings.HasPrefix(zsh, "#compdef licensor\n") || !strings.Contains(zsh, "bashcompinit") || !strings.Contains(zsh, out) {
+		t.Errorf("completion zsh: %v\n%.200s", err, zsh)
+	}
+	if _, _, err := cli(t, nil, "completion", "fish"); err == nil || exitCode(err) != 2 {
+		t.Errorf("completion fish: %v", err)
+	}
 }

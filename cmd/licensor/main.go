@@ -51,6 +51,7 @@ Usage:
   licensor webhooks delete ID
   licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
   licensor doctor  [serve's flags] check the database, schema, clock, TLS files, JWT keys, disk
+  licensor completion bash|zsh    print a shell completion script
   licensor config-reference       print the reference of serve's flags and environment variables
   licensor version
 
@@ -101,6 +102,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			return helpRequest{text: importUsage + "\n"}
 		}
 		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "completion":
+		return runCompletion(rest, stdout)
 	case "doctor":
 		return runDoctor(ctx, rest, getenv, stdout, stderr)
 	case "config-reference":
