@@ -13,46 +13,27 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 func TestUnavailable(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"admin shutdown", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, true},
-		{"starting up", &pgconn.PgError{Code: "57P03"}, true},
-		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
-		{"disk full", &pgconn.PgError{Code: "53100"}, true},
-		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
-		{"I/O error", &pgconn.PgError{Code: "58030"}, true},
-		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
-		{"undefined table", &pgconn.PgError{Code: "42P01"}, false},
-		{"refused", fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Err: errors.New("connection refused")}), true},
-		{"lost mid-statement", fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), true},
-		{"closed", pgconn.ErrConnClosed, true},
-		{"acquire deadline", fmt.Errorf("no database connection within 5s: %w", context.DeadlineExceeded), true},
-		{"client went away", context.Canceled, false},
-		{"domain error", licensor.Errorf(licensor.CodeProductNotFound, "no"), false},
-		{"other", errors.New("something else"), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := unavailable(tc.err)
-			if !errors.Is(got, tc.err) {
-				t.Errorf("the cause is lost: %v", got)
-			}
-			if is := licensor.ErrorCode(got) == licensor.CodeUnavailable; is != tc.want {
-				t.Errorf("unavailable(%v) has code %s", tc.err, licensor.ErrorCode(got))
-			}
-			if tc.want && !strings.Contains(got.Error(), tc.err.Error()) {
-				t.Errorf("the message lost the cause: %v", got)
-			}
-		})
-	}
-	if unavailable(nil) != nil {
-		t.Error("unavailable(nil) is not nil")
-	}
+	storetest.CheckUnavailable(t, unavailable, []storetest.UnavailableCase{
+		{Name: "admin shutdown", Err: &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, Want: true},
+		{Name: "starting up", Err: &pgconn.PgError{Code: "57P03"}, Want: true},
+		{Name: "too many connections", Err: &pgconn.PgError{Code: "53300"}, Want: true},
+		{Name: "disk full", Err: &pgconn.PgError{Code: "53100"}, Want: true},
+		{Name: "connection failure", Err: &pgconn.PgError{Code: "08006"}, Want: true},
+		{Name: "I/O error", Err: &pgconn.PgError{Code: "58030"}, Want: true},
+		{Name: "unique violation", Err: &pgconn.PgError{Code: "23505"}, Want: false},
+		{Name: "undefined table", Err: &pgconn.PgError{Code: "42P01"}, Want: false},
+		{Name: "refused", Err: fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Err: errors.New("connection refused")}), Want: true},
+		{Name: "lost mid-statement", Err: fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), Want: true},
+		{Name: "closed", Err: pgconn.ErrConnClosed, Want: true},
+		{Name: "acquire deadline", Err: fmt.Errorf("no database connection within 5s: %w", context.DeadlineExceeded), Want: true},
+		{Name: "client went away", Err: context.Canceled, Want: false},
+		{Name: "domain error", Err: licensor.Errorf(licensor.CodeProductNotFound, "no"), Want: false},
+		{Name: "other", Err: errors.New("something else"), Want: false},
+	})
 }
 
 // TestOpenUnreachable: a database nobody answers for fails Open quickly with

@@ -4,10 +4,10 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // TestUnavailable maps real driver errors: a read-only database and a
@@ -50,34 +50,11 @@ func TestUnavailable(t *testing.T) {
 	_, busy := other.Exec(`INSERT INTO t VALUES ('d')`)
 	lock.Rollback()
 
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"read-only", readOnly, true},
-		{"busy", busy, true},
-		{"constraint", constraint, false},
-		{"domain error", licensor.Errorf(licensor.CodeConflict, "no"), false},
-		{"other", errors.New("something else"), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.err == nil {
-				t.Fatal("the driver gave no error")
-			}
-			got := unavailable(tc.err)
-			if !errors.Is(got, tc.err) {
-				t.Errorf("the cause is lost: %v", got)
-			}
-			if is := licensor.ErrorCode(got) == licensor.CodeUnavailable; is != tc.want {
-				t.Errorf("unavailable(%v) has code %s", tc.err, licensor.ErrorCode(got))
-			}
-			if tc.want && !strings.Contains(got.Error(), tc.err.Error()) {
-				t.Errorf("the message lost the cause: %v", got)
-			}
-		})
-	}
-	if unavailable(nil) != nil {
-		t.Error("unavailable(nil) is not nil")
-	}
+	storetest.CheckUnavailable(t, unavailable, []storetest.UnavailableCase{
+		{Name: "read-only", Err: readOnly, Want: true},
+		{Name: "busy", Err: busy, Want: true},
+		{Name: "constraint", Err: constraint, Want: false},
+		{Name: "domain error", Err: licensor.Errorf(licensor.CodeConflict, "no"), Want: false},
+		{Name: "other", Err: errors.New("something else"), Want: false},
+	})
 }
