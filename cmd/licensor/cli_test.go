@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -58,6 +59,27 @@ func TestAdminCommandsNeverCreateOrMigrate(t *testing.T) {
 	}
 	if out, _, _ := cli(t, nil, "migrate", "status", "--db", empty); !strings.Contains(out, "version 0") {
 		t.Errorf("keys list migrated the empty file: %s", out)
+	}
+
+	// An old schema (the last migration not applied) is refused, and left old.
+	old := filepath.Join(dir, "old.db")
+	migrateDB(t, old)
+	raw, err := sql.Open("sqlite", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for _, args := range [][]string{{"keys", "list"}, {"webhooks", "list"}, {"serve", "--listen", "127.0.0.1:0", "--migrate=false"}} {
+		_, _, err = cli(t, nil, append(args, "--db", old)...)
+		if err == nil || !strings.Contains(err.Error(), "run licensor migrate") || !strings.Contains(err.Error(), "the schema is at version") {
+			t.Errorf("%v on an old schema: %v", args, err)
+		}
+	}
+	if out, _, _ := cli(t, nil, "migrate", "status", "--db", old); !strings.Contains(out, "pending:   1 migration") {
+		t.Errorf("an admin command migrated the old schema: %s", out)
 	}
 
 	if raw := os.Getenv("LICENSOR_POSTGRES_URL"); raw != "" {
