@@ -1,8 +1,10 @@
 package licensor_test
 
 import (
+	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/licensor/licensor"
@@ -37,7 +39,43 @@ var entCatalog = map[int64]*licensor.Product{
 	4: {ID: 4, Channels: licensor.Channels{licensor.ServiceStartover: {"bbc"}}},
 }
 
-func entProduct(id int64) *licensor.Product { return entCatalog[id] }
+// entResult is an answer of the rule with its products' ids and the
+// channels they grant, per service (ascending, distinct, never nil).
+type entResult struct {
+	licensor.Entitlements[*licensor.Product]
+	ids      []int64
+	channels licensor.Channels
+}
+
+// entAt applies the rule at t to the grants of licenses over entCatalog.
+func entAt(licenses []licensor.License, t int64) entResult {
+	var grants []licensor.Grant
+	for i := range licenses {
+		if g, ok := licensor.GrantOf(&licenses[i]); ok {
+			grants = append(grants, g)
+		}
+	}
+	e, err := licensor.EntitlementsAt(grants, t, func(id int64) (*licensor.Product, bool, error) {
+		p, ok := entCatalog[id]
+		return p, ok, nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	r := entResult{Entitlements: e, ids: []int64{}, channels: licensor.Channels{}}
+	for _, p := range e.Products {
+		r.ids = append(r.ids, p.ID)
+	}
+	for _, s := range licensor.Services {
+		ids := []string{}
+		for _, p := range e.Products {
+			ids = append(ids, p.Channels[s]...)
+		}
+		slices.Sort(ids)
+		r.channels[s] = slices.Compact(ids)
+	}
+	return r
+}
 
 func TestEntitlementsAt(t *testing.T) {
 	const (
@@ -172,9 +210,9 @@ func TestEntitlementsAt(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := licensor.EntitlementsAt(c.licenses, entProduct, c.t)
-			if !reflect.DeepEqual(got.Products, c.want.products) {
-				t.Errorf("products = %v, want %v", got.Products, c.want.products)
+			got := entAt(c.licenses, c.t)
+			if !reflect.DeepEqual(got.ids, c.want.products) {
+				t.Errorf("products = %v, want %v", got.ids, c.want.products)
 			}
 			for _, s := range []struct {
 				service licensor.Service
@@ -185,7 +223,7 @@ func TestEntitlementsAt(t *testing.T) {
 				{licensor.ServiceNPVR, c.want.npvr},
 				{licensor.ServiceStartover, c.want.startover},
 			} {
-				list, ok := got.Channels[s.service]
+				list, ok := got.channels[s.service]
 				if !ok || list == nil {
 					t.Errorf("service %s is missing (want an empty list)", s.service)
 				}
@@ -229,19 +267,19 @@ func TestEntitlementsWindow(t *testing.T) {
 		entLicense(5, 3, 70, 80),
 	}
 	for at := int64(0); at < 100; at++ {
-		e := licensor.EntitlementsAt(licenses, entProduct, at)
+		e := entAt(licenses, at)
 		lo := max(e.ValidFrom, 0)
 		hi := int64(100)
 		if e.ValidUntil != nil {
 			hi = *e.ValidUntil
 		}
 		for u := lo; u < hi; u++ {
-			if o := licensor.EntitlementsAt(licenses, entProduct, u); !reflect.DeepEqual(o.Products, e.Products) || !reflect.DeepEqual(o.Channels, e.Channels) {
+			if o := entAt(licenses, u); !reflect.DeepEqual(o.ids, e.ids) || !reflect.DeepEqual(o.channels, e.channels) {
 				t.Fatalf("at %d the answer differs from the one at %d inside its window [%d, %d)", u, at, lo, hi)
 			}
 		}
 		if e.ValidUntil != nil {
-			if o := licensor.EntitlementsAt(licenses, entProduct, hi); reflect.DeepEqual(o.Products, e.Products) && reflect.DeepEqual(o.Channels, e.Channels) {
+			if o := entAt(licenses, hi); reflect.DeepEqual(o.ids, e.ids) && reflect.DeepEqual(o.channels, e.channels) {
 				// Not wrong (valid_until may be conservative), but with
 				// these licenses every edge changes the answer.
 				t.Errorf("at %d: valid_until %d does not change the answer", at, hi)
@@ -250,33 +288,33 @@ func TestEntitlementsWindow(t *testing.T) {
 	}
 }
 
-func TestEntitlementsAllows(t *testing.T) {
-	e := licensor.EntitlementsAt([]licensor.License{entLicense(1, 1, 0, 0), entLicense(2, 2, 0, 0), entLicense(3, 3, 0, 0)}, entProduct, 5)
-	for _, c := range []struct {
-		s       licensor.Service
-		channel string
-		want    bool
-	}{
-		{licensor.ServiceLive, "espn", true},
-		{licensor.ServiceLive, "cnn", true},
-		{licensor.ServiceLive, "eurosport", true},
-		{licensor.ServiceLive, "bbc", false},
-		{licensor.ServiceCatchup, "espn", true},
-		{licensor.ServiceCatchup, "cnn", false},
-		{licensor.ServiceNPVR, "cnn", true},
-		{licensor.ServiceNPVR, "espn", false},
-		{licensor.ServiceStartover, "espn", false},
-		{licensor.ServiceLive, "", false},
-		{licensor.Service("vod"), "espn", false},
-	} {
-		if got := e.Allows(c.s, c.channel); got != c.want {
-			t.Errorf("Allows(%s, %q) = %v, want %v", c.s, c.channel, got, c.want)
+// TestEntitlementsProductError: the first error of the product lookup is
+// the rule's.
+func TestEntitlementsProductError(t *testing.T) {
+	g, _ := licensor.GrantOf(&licensor.License{ID: 1, ProductID: 1, Status: licensor.StatusActive})
+	down := errors.New("down")
+	_, err := licensor.EntitlementsAt([]licensor.Grant{g}, 0, func(int64) (*licensor.Product, bool, error) { return nil, false, down })
+	if err != down {
+		t.Fatalf("error %v, want %v", err, down)
+	}
+}
+
+// TestGrantOf: only ACTIVE licenses have grants, which keep the license
+// and product ids.
+func TestGrantOf(t *testing.T) {
+	for _, s := range licensor.Statuses {
+		l := entWithStatus(entLicense(7, 3, 0, 10), s)
+		g, ok := licensor.GrantOf(&l)
+		if ok != (s == licensor.StatusActive) {
+			t.Errorf("GrantOf(%s license) ok = %v", s, ok)
+		}
+		if ok && (g.LicenseID() != 7 || g.ProductID() != 3) {
+			t.Errorf("grant of license 7 of product 3: license %d, product %d", g.LicenseID(), g.ProductID())
 		}
 	}
-	for id, want := range map[int64]bool{1: true, 2: true, 3: true, 4: false} {
-		if e.Holds(id) != want {
-			t.Errorf("Holds(%d) = %v, want %v", id, !want, want)
-		}
+	l := entLicense(8, 4, 0, 0) // no stop_date
+	if g, _ := licensor.GrantOf(&l); g.ProductID() != 4 {
+		t.Errorf("endless grant: product %d, want 4", g.ProductID())
 	}
 }
 

@@ -75,11 +75,6 @@ func (l *License) EffectiveStatus(now int64) Status {
 	return l.Status
 }
 
-// EntitledAt reports whether the license entitles its user at unix time t.
-func (l *License) EntitledAt(t int64) bool {
-	return l.Status == StatusActive && l.StartDate <= t && (l.StopDate == nil || t < *l.StopDate)
-}
-
 // LicenseDraft is a request to create a license. Nil fields were omitted by
 // the client and take their defaults in Resolve.
 type LicenseDraft struct {

@@ -72,9 +72,6 @@ func (s *Server) initEndUser(store licensor.Store) {
 	)
 }
 
-// Entitlements returns the entitlement cache, for a ChangeWatcher to drive.
-func (s *Server) Entitlements() *entitlement.Cache { return s.endUser.cache }
-
 // WatchChanges drives the entitlement cache from w (the change feed) until
 // ctx ends.
 func (s *Server) WatchChanges(ctx context.Context, w entitlement.ChangeWatcher) error {

@@ -194,14 +194,7 @@ func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error
 	ctx := r.Context()
 	ec := s.endUser.cache
 	now := s.unix()
-	users := func(yield func(string) bool) {
-		for _, q := range questions {
-			if !yield(q.user) {
-				return
-			}
-		}
-	}
-	if err := ec.Prefetch(ctx, users, now); err != nil {
+	if err := ec.Prefetch(ctx, len(questions), func(i int) string { return questions[i].user }, now); err != nil {
 		return err
 	}
 	out := checkDocument{Data: make([]checkAnswer, len(questions))}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -40,9 +41,17 @@ type (
 	}
 )
 
-func entitlementsOut(user string, e *licensor.Entitlements) entitlementsResource {
+// entitlementsOut is the resource of the entitlements e of user: its
+// products and the channels they list, per service, ascending and
+// distinct.
+func entitlementsOut(user string, e *licensor.Entitlements[*licensor.Product]) entitlementsResource {
 	channels := func(s licensor.Service) toMany {
-		ids := e.Channels[s]
+		var ids []string
+		for _, p := range e.Products {
+			ids = append(ids, p.Channels[s]...)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
 		out := toMany{Data: make([]identifier, len(ids))}
 		for i, c := range ids {
 			out.Data[i] = identifier{Type: "Channel", ID: c}
@@ -51,7 +60,7 @@ func entitlementsOut(user string, e *licensor.Entitlements) entitlementsResource
 	}
 	products := toMany{Data: make([]identifier, len(e.Products))}
 	for i, p := range e.Products {
-		products.Data[i] = identifier{Type: "Product", ID: id(p)}
+		products.Data[i] = identifier{Type: "Product", ID: id(p.ID)}
 	}
 	return entitlementsResource{
 		ID:         user,
@@ -133,8 +142,20 @@ func TestEntitlementBodyMatchesJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var grants []licensor.Grant
+		for i := range page.Licenses {
+			if g, ok := licensor.GrantOf(&page.Licenses[i]); ok {
+				grants = append(grants, g)
+			}
+		}
 		for _, at := range []int64{-1, 0, 500, 999, 1000, 1500, 3000, math.MaxInt64} {
-			want := licensor.EntitlementsAt(page.Licenses, func(id int64) *licensor.Product { return products[id] }, at)
+			want, err := licensor.EntitlementsAt(grants, at, func(id int64) (*licensor.Product, bool, error) {
+				p, ok := products[id]
+				return p, ok, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			wantBody, _ := json.Marshal(entitlementsDocument{Data: entitlementsOut(u, &want)})
 			ans, err := srv.endUser.cache.Answer(ctx, u, at)
 			if err != nil {

@@ -409,7 +409,7 @@ func TestEntitlementsAcrossInstances(t *testing.T) {
 		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond})
 		b.srv = httptest.NewServer(b.api)
 		t.Cleanup(b.srv.Close)
-		ttl := b.api.Entitlements().TTL()
+		ttl := entitlement.DefaultTTL // b's (its Options leave it out)
 		if ttl > time.Second {
 			t.Fatalf("the default entitlement TTL is %v, more than the second allowed", ttl)
 		}
@@ -542,20 +542,20 @@ func TestEntitlementsFeedKeepsEntries(t *testing.T) {
 		// the first check loads; then none for four TTLs.
 		created := time.Now()
 		waitUntil(t, "the watcher past the create", func() bool {
-			lag := b.api.Entitlements().Stats().FeedLag
-			return lag >= 0 && lag < time.Since(created)
+			lag := cacheMetric(t, b.api, "licensor_entitlement_feed_lag_seconds")
+			return lag >= 0 && lag < time.Since(created).Seconds()
 		})
 		if !b.check(q)[0] {
 			t.Fatal("not entitled on the other instance")
 		}
-		loads := b.api.Entitlements().Stats().Loads
+		loads := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
 		for start := time.Now(); time.Since(start) < 3*ttl; time.Sleep(20 * time.Millisecond) {
 			if !b.check(q)[0] {
 				t.Fatal("lost the entitlement")
 			}
 		}
-		if n := b.api.Entitlements().Stats().Loads; n != loads {
-			t.Errorf("%d loads in three TTLs while the feed was followed, want none (%+v)", n-loads, b.api.Entitlements().Stats())
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n != loads {
+			t.Errorf("%v loads in three TTLs while the feed was followed, want none", n-loads)
 		}
 
 		// stale polls the other instance until it answers want, and
@@ -593,16 +593,35 @@ func TestEntitlementsFeedKeepsEntries(t *testing.T) {
 		if lag2 >= ttl {
 			t.Errorf("without the watcher, a check started %v after the create still missed it (TTL %v)", lag2, ttl)
 		}
-		loads = b.api.Entitlements().Stats().Loads
+		loads = cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
 		for start := time.Now(); time.Since(start) < 2*ttl; time.Sleep(20 * time.Millisecond) {
 			b.check(q)
 		}
-		if n := b.api.Entitlements().Stats().Loads; n == loads {
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n == loads {
 			t.Error("without the watcher the entry was never reloaded")
 		}
 		t.Logf("%s: feed followed: a delete stopped entitling after %v (TTL %v); watcher stopped: a create was seen after %v",
 			e.Name, lag.Round(time.Millisecond), ttl, lag2.Round(time.Millisecond))
 	})
+}
+
+// cacheMetric reads one of the entitlement cache's metrics from srv's
+// Prometheus endpoint.
+func cacheMetric(t *testing.T, srv *api.Server, name string) float64 {
+	t.Helper()
+	w := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(w.Body.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // waitUntil polls cond, failing after 10 s.

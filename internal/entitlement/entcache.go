@@ -1,7 +1,6 @@
 package entitlement
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -117,23 +116,10 @@ type Cache struct {
 	caughtUp atomic.Int64
 }
 
-// entLicense is an ACTIVE license as the entitlement rule reads it.
-type entLicense struct {
-	id      int64
-	product int64 // negated when the license has no stop_date
-	start   int64
-	stop    int64
-}
-
-func (l *entLicense) productID() int64 { return max(l.product, -l.product) }
-
-// endless reports whether the license has no stop_date.
-func (l *entLicense) endless() bool { return l.product < 0 }
-
 // userEntry is one user's live ACTIVE licenses, as loaded, with the last
 // answer computed from them.
 type userEntry struct {
-	licenses []entLicense
+	licenses []licensor.Grant
 	memo     atomic.Pointer[Answer]
 }
 
@@ -157,16 +143,14 @@ func (p *entProduct) identifier(s, j int) []byte {
 	return p.json[s][start:p.ends[s][j]]
 }
 
-// Answer is a user's entitlements for every instant of [from, until),
+// Answer is a user's entitlements for every instant of their window,
 // with the ETag of its representation (by the cache's Encoder).
 type Answer struct {
-	products []*entProduct // entitling, ascending by id, distinct
-	from     int64         // math.MinInt64: no earlier change
-	until    *int64        // nil: no date ends it
-	epoch    uint64        // productEpoch when computed
-	oldest   int64         // clock nanos: the start of the oldest load it rests on
-	etag     string
-	size     int // bytes of the representation (for this user)
+	e      licensor.Entitlements[*entProduct]
+	epoch  uint64 // productEpoch when computed
+	oldest int64  // clock nanos: the start of the oldest load it rests on
+	etag   string
+	size   int // bytes of the representation (for this user)
 }
 
 // Options size the entitlement cache. Zero values take the defaults.
@@ -246,7 +230,7 @@ const (
 	// the slot (64), its map entry (~48), the userEntry (32), the memoized
 	// answer (80), its ETag (24) and valid_until (8)
 	userEntryBytes = 64 + 48 + 32 + 80 + 24 + 8
-	// per license: its entLicense (32) and room for its product in the
+	// per license: its licensor.Grant (32) and room for its product in the
 	// answer (8)
 	userLicenseBytes = 32 + 8
 )
@@ -312,7 +296,7 @@ func sortedDistinct(ids []string) bool {
 // any other status can never entitle (licenses are immutable; only the
 // expiry changes a status, to EXPIRED, and says so on the change feed), so
 // it is neither read nor kept.
-func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([]entLicense, error) {
+func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([]licensor.Grant, error) {
 	q := licensor.LicenseQuery{
 		// (effective status ACTIVE at MinInt64 = stored status ACTIVE)
 		Filter: licensor.LicenseFilter{UserID: &user, Statuses: []licensor.Status{licensor.StatusActive}},
@@ -320,7 +304,7 @@ func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([
 		Limit:  licensor.MaxPageSize,
 		Now:    math.MinInt64,
 	}
-	var out []entLicense
+	var out []licensor.Grant
 	for {
 		page, err := store.FindLicenses(ctx, q)
 		if err != nil {
@@ -334,17 +318,9 @@ func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([
 		}
 		out = slices.Grow(out, active) // exactly: entries live long
 		for i := range page.Licenses {
-			l := &page.Licenses[i]
-			if l.Status != licensor.StatusActive {
-				continue
+			if g, ok := licensor.GrantOf(&page.Licenses[i]); ok {
+				out = append(out, g)
 			}
-			v := entLicense{id: l.ID, product: l.ProductID, start: l.StartDate}
-			if l.StopDate != nil {
-				v.stop = *l.StopDate
-			} else {
-				v.product = -v.product
-			}
-			out = append(out, v)
 		}
 		if page.Next == nil {
 			return out, nil
@@ -370,7 +346,7 @@ func (ec *Cache) Answer(ctx context.Context, user string, t int64) (*Answer, err
 		}
 	}
 	epoch := ec.productEpoch.Load()
-	if m := e.memo.Load(); m != nil && m.epoch == epoch && m.validAt(t) && ec.users.age(m.oldest, now) < int64(ec.ttl) {
+	if m := e.memo.Load(); m != nil && m.epoch == epoch && m.e.ValidAt(t) && ec.users.age(m.oldest, now) < int64(ec.ttl) {
 		return m, nil
 	}
 	m, err := ec.compute(ctx, user, e, fetched, t, epoch)
@@ -381,40 +357,18 @@ func (ec *Cache) Answer(ctx context.Context, user string, t int64) (*Answer, err
 	return m, nil
 }
 
-// compute is the entitlement rule (licensor.EntitlementsAt) over a cached
-// user, with the ETag of the answer's representation.
+// compute applies the entitlement rule (licensor.EntitlementsAt) to a
+// cached user, and encodes the answer for its ETag.
 func (ec *Cache) compute(ctx context.Context, user string, e *userEntry, fetched, t int64, epoch uint64) (*Answer, error) {
-	m := &Answer{from: math.MinInt64, epoch: epoch, oldest: fetched, products: make([]*entProduct, 0, len(e.licenses))}
-	until := int64(math.MaxInt64)
-	edge := func(at int64) {
-		if at <= t {
-			m.from = max(m.from, at)
-		} else {
-			until = min(until, at)
-		}
-	}
-	for i := range e.licenses {
-		l := &e.licenses[i]
-		p, f, err := ec.products.get(ctx, l.productID())
-		if err != nil {
-			return nil, err
-		}
+	m := &Answer{epoch: epoch, oldest: fetched}
+	var err error
+	m.e, err = licensor.EntitlementsAt(e.licenses, t, func(id int64) (*entProduct, bool, error) {
+		p, f, err := ec.products.get(ctx, id)
 		m.oldest = min(m.oldest, f)
-		if p == nil {
-			continue // a license of a deleted product grants nothing
-		}
-		edge(l.start)
-		if !l.endless() {
-			edge(l.stop)
-		}
-		if l.start <= t && (l.endless() || t < l.stop) {
-			m.products = append(m.products, p)
-		}
-	}
-	slices.SortFunc(m.products, func(a, b *entProduct) int { return cmp.Compare(a.p.ID, b.p.ID) })
-	m.products = slices.CompactFunc(m.products, func(a, b *entProduct) bool { return a.p.ID == b.p.ID })
-	if until != math.MaxInt64 {
-		m.until = &until
+		return p, p != nil, err // nil: a deleted product, which grants nothing
+	})
+	if err != nil {
+		return nil, err
 	}
 	body := ec.enc.AppendAnswer(nil, user, m)
 	sum := sha256.Sum256(body)
@@ -431,12 +385,12 @@ func (m *Answer) Size() int { return m.size }
 
 // ValidUntil is the next instant the answer can change (nil: only a write
 // can change it).
-func (m *Answer) ValidUntil() *int64 { return m.until }
+func (m *Answer) ValidUntil() *int64 { return m.e.ValidUntil }
 
 // ProductIDs yields the ids of the entitling products, ascending.
 func (m *Answer) ProductIDs() iter.Seq[int64] {
 	return func(yield func(int64) bool) {
-		for _, p := range m.products {
+		for _, p := range m.e.Products {
 			if !yield(p.p.ID) {
 				return
 			}
@@ -465,15 +419,10 @@ func serviceIndex(s licensor.Service) int {
 	return i
 }
 
-// validAt reports whether the answer also holds at t.
-func (m *Answer) validAt(t int64) bool {
-	return m.from <= t && (m.until == nil || t < *m.until)
-}
-
 // allows reports whether the answer includes channel for the service of
 // index s (in licensor.Services).
 func (m *Answer) allows(s int, channel string) bool {
-	for _, p := range m.products {
+	for _, p := range m.e.Products {
 		if _, found := slices.BinarySearch(p.channels[s], channel); found {
 			return true
 		}
@@ -485,11 +434,11 @@ func (m *Answer) allows(s int, channel string) bool {
 // answer's products in ascending order, its encoded identifier, separated
 // by sep; with several products their sorted lists are merged.
 func (m *Answer) appendChannels(b []byte, s int, sep byte) []byte {
-	switch len(m.products) {
+	switch len(m.e.Products) {
 	case 0:
 		return b
 	case 1:
-		p := m.products[0]
+		p := m.e.Products[0]
 		for j := range p.channels[s] {
 			if j > 0 {
 				b = append(b, sep)
@@ -500,13 +449,13 @@ func (m *Answer) appendChannels(b []byte, s int, sep byte) []byte {
 	}
 	var posArr [8]int
 	pos := posArr[:0]
-	for range m.products {
+	for range m.e.Products {
 		pos = append(pos, 0)
 	}
 	last, first := "", true
 	for {
 		best, bestID := -1, ""
-		for i, p := range m.products {
+		for i, p := range m.e.Products {
 			if ids := p.channels[s]; pos[i] < len(ids) && (best < 0 || ids[pos[i]] < bestID) {
 				best, bestID = i, ids[pos[i]]
 			}
@@ -518,7 +467,7 @@ func (m *Answer) appendChannels(b []byte, s int, sep byte) []byte {
 			if !first {
 				b = append(b, sep)
 			}
-			b = append(b, m.products[best].identifier(s, pos[best])...)
+			b = append(b, m.e.Products[best].identifier(s, pos[best])...)
 			last, first = bestID, false
 		}
 		pos[best]++
@@ -538,13 +487,14 @@ func (ec *Cache) Product(ctx context.Context, id int64) (*licensor.Product, erro
 // prefetchWorkers bounds the loads one Prefetch runs at once.
 const prefetchWorkers = 16
 
-// Prefetch loads, concurrently, those of users that are not fresh in
-// memory, and their answers at t, so that a cold batch check waits for
-// about its slowest load rather than for the sum of them.
-func (ec *Cache) Prefetch(ctx context.Context, users iter.Seq[string], t int64) error {
+// Prefetch loads, concurrently, those of the n users user(0) … user(n-1)
+// that are not fresh in memory, and their answers at t, so that a cold
+// batch check waits for about its slowest load rather than for the sum of
+// them.
+func (ec *Cache) Prefetch(ctx context.Context, n int, user func(i int) string, t int64) error {
 	var cold []string
-	for u := range users {
-		if !ec.users.fresh(u) {
+	for i := range n {
+		if u := user(i); !ec.users.fresh(u) {
 			cold = append(cold, u)
 		}
 	}
@@ -575,9 +525,6 @@ func (ec *Cache) Prefetch(ctx context.Context, users iter.Seq[string], t int64) 
 	wg.Wait()
 	return firstErr
 }
-
-// TTL is the staleness bound towards other instances' writes.
-func (ec *Cache) TTL() time.Duration { return ec.ttl }
 
 // InvalidateUser implements Invalidator.
 func (ec *Cache) InvalidateUser(userID string) { ec.users.invalidate(userID) }
@@ -628,7 +575,7 @@ func (ec *Cache) holdsDeleted(e *userEntry, fetched, now int64) bool {
 	ec.deletedMu.RLock()
 	defer ec.deletedMu.RUnlock()
 	for i := range e.licenses {
-		if at, ok := ec.deleted[e.licenses[i].id]; ok && fetched <= at { // equal: which came first is unknown
+		if at, ok := ec.deleted[e.licenses[i].LicenseID()]; ok && fetched <= at { // equal: which came first is unknown
 			return true
 		}
 	}
