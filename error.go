@@ -27,6 +27,7 @@ const (
 	CodeDuplicateInBatch       Code = "DUPLICATE_IN_BATCH"       // two batch items share an order_id (or an id)
 	CodeInvalidRequest         Code = "INVALID_REQUEST"          // any other malformed request
 	CodeIdempotencyKeyRequired Code = "IDEMPOTENCY_KEY_REQUIRED" // a purchase without an Idempotency-Key header
+	CodeErrorsOmitted          Code = "ERRORS_OMITTED"           // the last error object of a capped list: meta.omitted more were left out (status: the document's)
 
 	// 401
 	CodeAPIKeyMissing Code = "API_KEY_MISSING" // no Authorization: Apikey header

@@ -23,7 +23,7 @@ func readResource(r *http.Request) (map[string]any, resourceBase, error) {
 	if err := newQuery(r.URL).done(); err != nil {
 		return nil, nil, err
 	}
-	doc, err := readDocument(r)
+	doc, err := readDocument(r, shapeLimits{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -35,16 +35,17 @@ func readResource(r *http.Request) (map[string]any, resourceBase, error) {
 }
 
 // readDocument checks the media type, reads the capped body and parses it
-// as a JSON object. Numbers stay json.Number so that integers are exact.
-func readDocument(r *http.Request) (map[string]any, error) {
+// as a JSON object within limits. Numbers stay json.Number so that
+// integers are exact.
+func readDocument(r *http.Request, limits shapeLimits) (map[string]any, error) {
 	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return nil, bodyReadError(err)
 	}
-	return parseDocument(body)
+	return parseDocument(body, limits)
 }
 
 // bodyReadError explains a failure to read the request body.
@@ -56,9 +57,13 @@ func bodyReadError(err error) error {
 	return licensor.Errorf(licensor.CodeMalformedJSON, "the request body could not be read")
 }
 
-// parseDocument parses body as one JSON object, every string of which
-// keeps the rule of licensor.ValidText (see checkBodyText).
-func parseDocument(body []byte) (map[string]any, error) {
+// parseDocument parses body as one JSON object, once checkShape has found
+// it within limits, every string of which keeps the rule of
+// licensor.ValidText (see checkBodyText).
+func parseDocument(body []byte, limits shapeLimits) (map[string]any, error) {
+	if err := checkShape(body, limits); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -132,6 +137,10 @@ func newObject(m map[string]any, ptr string, errs *licensor.Errors) *object {
 }
 
 func (o *object) fail(code licensor.Code, member, format string, args ...any) {
+	if len(*o.errs) >= MaxErrorObjects {
+		*o.errs = append(*o.errs, errOmitted) // not formatted: it will not be shown
+		return
+	}
 	*o.errs = append(*o.errs, licensor.AttrError(code, o.ptr+"/"+member, format, args...))
 }
 
@@ -559,5 +568,12 @@ func joinStatuses() string {
 
 // escapePointer escapes a member name for use in a JSON pointer (RFC 6901).
 func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return pointerEscaper.Replace(s)
 }
+
+// pointerEscaper is built once: building a Replacer costs kilobytes, and
+// a document may have a member name per error.
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

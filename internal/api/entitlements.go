@@ -179,11 +179,11 @@ func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error
 	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return bodyReadError(err)
 	}
-	questions, err := parseCheckRequest(body)
+	questions, err := parseCheckRequest(body, s.opts.MaxBatch)
 	if err != nil {
 		return err
 	}
@@ -236,8 +236,13 @@ type checkRequest struct {
 // the generic JSON:API reader, which reports every problem with its
 // pointer. (The fast path matches member names case-insensitively, as
 // encoding/json does: the one leniency of the API, kept for the speed of
-// the hot path.)
-func parseCheckRequest(body []byte) ([]checkQuestion, error) {
+// the hot path.) A request past the limits of checkShape (maxBatch
+// questions) is refused before either.
+func parseCheckRequest(body []byte, maxBatch int) ([]checkQuestion, error) {
+	limits := shapeLimits{batch: maxBatch}
+	if err := checkShape(body, limits); err != nil {
+		return nil, err
+	}
 	var req checkRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -258,7 +263,7 @@ func parseCheckRequest(body []byte) ([]checkQuestion, error) {
 			return questions, nil
 		}
 	}
-	doc, err := parseDocument(body)
+	doc, err := parseDocument(body, limits)
 	if err != nil {
 		return nil, err
 	}
@@ -270,9 +275,7 @@ func parseCheckRequest(body []byte) ([]checkQuestion, error) {
 	var bad licensor.ItemErrors
 	for i, m := range items {
 		q, errs := parseCheckQuestion(m)
-		for _, e := range errs {
-			bad = append(bad, licensor.ItemError{Index: i, Err: e})
-		}
+		bad = addItemErrors(bad, i, errs)
 		questions[i] = q
 	}
 	if len(bad) > 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/licensor/licensor"
 )
@@ -49,6 +50,7 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeUnavailable:            http.StatusServiceUnavailable,
 	// The end-user API (enduser.go).
 	licensor.CodeIdempotencyKeyRequired: http.StatusBadRequest,
+	licensor.CodeErrorsOmitted:          http.StatusBadRequest, // in fact the document's status
 	licensor.CodeTokenMissing:           http.StatusUnauthorized,
 	licensor.CodeTokenInvalid:           http.StatusUnauthorized,
 	licensor.CodeTokenExpired:           http.StatusUnauthorized,
@@ -98,6 +100,7 @@ var titles = map[licensor.Code]string{
 	licensor.CodeUnavailable:            "Service unavailable",
 	// The end-user API (enduser.go).
 	licensor.CodeIdempotencyKeyRequired: "Idempotency key required",
+	licensor.CodeErrorsOmitted:          "Errors omitted",
 	licensor.CodeTokenMissing:           "Bearer token missing",
 	licensor.CodeTokenInvalid:           "Bearer token invalid",
 	licensor.CodeTokenExpired:           "Bearer token expired",
@@ -152,30 +155,83 @@ func at(base resourceBase, err error) error {
 	return &problem{err: err, base: base}
 }
 
-// errorResponse turns any error into a status and JSON:API error objects.
-// Errors that are not *licensor.Error become a bare 500.
+// MaxErrorObjects caps the error objects of one response: past it, one
+// more object (ERRORS_OMITTED, meta.omitted) says how many were left out.
+// With MaxErrorText it bounds every error document, whatever the request:
+// about 101 × 1.2 KiB.
+const MaxErrorObjects = 100
+
+// MaxErrorText caps the bytes of an error object's detail, pointer and
+// parameter (they may quote what the client sent), cut at a character.
+const MaxErrorText = 512
+
+// errOmitted stands for an error past the first MaxErrorObjects of a
+// request: object.fail keeps it instead of formatting the error, and
+// errorResponse counts it in ERRORS_OMITTED. (It is never changed.)
+var errOmitted = &licensor.Error{Code: licensor.CodeErrorsOmitted}
+
+// addItemErrors adds the errors of batch item index to bad: the first
+// MaxErrorObjects, then one ERRORS_OMITTED error counting the rest in
+// meta.omitted.
+func addItemErrors(bad licensor.ItemErrors, index int, errs licensor.Errors) licensor.ItemErrors {
+	for _, e := range errs {
+		switch {
+		case len(bad) < MaxErrorObjects:
+			bad = append(bad, licensor.ItemError{Index: index, Err: e})
+		case len(bad) == MaxErrorObjects:
+			bad = append(bad, licensor.ItemError{Index: index, Err: &licensor.Error{Code: licensor.CodeErrorsOmitted, Meta: map[string]any{"omitted": 1}}})
+		default:
+			m := bad[len(bad)-1].Err.Meta
+			m["omitted"] = m["omitted"].(int) + 1
+		}
+	}
+	return bad
+}
+
+// errorResponse turns any error into a status and JSON:API error objects:
+// the one place error documents are built, so every route gets the caps
+// of MaxErrorObjects and MaxErrorText. Errors that are not
+// *licensor.Error become a bare 500. The status is that of all the
+// errors, the omitted ones included.
 func errorResponse(err error) (int, []errorObject) {
 	base := singleBase("")
 	var p *problem
 	if errors.As(err, &p) {
 		base = p.base
 	}
-	var objs []errorObject
+	var (
+		objs    []errorObject
+		status  int
+		omitted int
+	)
 	add := func(e *licensor.Error, index int) {
-		obj := errorObject{Code: e.Code, Title: titles[e.Code], Detail: e.Detail, Meta: e.Meta}
+		if e.Code == licensor.CodeErrorsOmitted {
+			status = mergeStatus(status, http.StatusBadRequest) // only request errors are omitted
+			n, ok := e.Meta["omitted"].(int)
+			if !ok {
+				n = 1 // errOmitted
+			}
+			omitted += n
+			return
+		}
+		s, ok := statusOf[e.Code]
+		if !ok {
+			s = http.StatusInternalServerError
+		}
+		status = mergeStatus(status, s)
+		if len(objs) == MaxErrorObjects {
+			omitted++
+			return
+		}
+		obj := errorObject{Code: e.Code, Title: titles[e.Code], Detail: capText(e.Detail), Meta: e.Meta, Status: strconv.Itoa(s)}
 		if obj.Title == "" {
 			obj.Title = "Error"
 		}
-		status, ok := statusOf[e.Code]
-		if !ok {
-			status = http.StatusInternalServerError
-		}
-		obj.Status = strconv.Itoa(status)
 		switch {
 		case e.Pointer != "":
-			obj.Source = &errorSource{Pointer: base(index) + e.Pointer}
+			obj.Source = &errorSource{Pointer: capText(base(index) + e.Pointer)}
 		case e.Parameter != "":
-			obj.Source = &errorSource{Parameter: e.Parameter}
+			obj.Source = &errorSource{Parameter: capText(e.Parameter)}
 		}
 		objs = append(objs, obj)
 	}
@@ -198,23 +254,40 @@ func errorResponse(err error) (int, []errorObject) {
 	default:
 		add(&licensor.Error{Code: licensor.CodeInternal, Detail: "the server failed; the request id identifies the failure in its log"}, 0)
 	}
-	return documentStatus(objs), objs
+	if omitted > 0 {
+		objs = append(objs, errorObject{
+			Status: strconv.Itoa(status), Code: licensor.CodeErrorsOmitted, Title: titles[licensor.CodeErrorsOmitted],
+			Detail: strconv.Itoa(omitted) + " more errors were left out; the first " + strconv.Itoa(len(objs)) + " are listed",
+			Meta:   map[string]any{"omitted": omitted},
+		})
+	}
+	return status, objs
 }
 
-// documentStatus is the status of a response with these errors: their common
-// status, or the most general 4xx (400) when they differ, or 500 if any is.
-func documentStatus(objs []errorObject) int {
-	status := 0
-	for _, o := range objs {
-		s, _ := strconv.Atoi(o.Status)
-		switch {
-		case status == 0:
-			status = s
-		case s >= 500 || status >= 500:
-			status = max(s, status)
-		case s != status:
-			status = http.StatusBadRequest
-		}
+// capText cuts s to at most MaxErrorText bytes, at a character boundary,
+// marking the cut with "…".
+func capText(s string) string {
+	if len(s) <= MaxErrorText {
+		return s
+	}
+	n := MaxErrorText - len("…")
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// mergeStatus is the status of a response with errors of statuses status
+// (0: none yet) and s: their common status, or the most general 4xx (400)
+// when they differ, or the highest 5xx if any is one.
+func mergeStatus(status, s int) int {
+	switch {
+	case status == 0:
+		return s
+	case s >= 500 || status >= 500:
+		return max(s, status)
+	case s != status:
+		return http.StatusBadRequest
 	}
 	return status
 }

@@ -189,7 +189,7 @@ func checkDraft(t *testing.T, d licensor.LicenseDraft) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := parseDocument(b)
+	doc, err := parseDocument(b, shapeLimits{})
 	if err != nil {
 		t.Fatalf("re-encoded draft: %v", err)
 	}
@@ -219,7 +219,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"data":[{"type":"Product","attributes":{"title":"\ud800x","description":"\ud83d\ude00"}}]}`))
 	f.Add([]byte("{\"me\xc0\xafta\":{},\"data\":{\"a\\\\u0000\":[\"\\udc00\",\"\ufffd\"]}}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		doc, err := parseDocument(body)
+		doc, err := parseDocument(body, shapeLimits{batch: licensor.DefaultMaxBatch})
 		if err != nil {
 			checkBadRequest(t, err)
 			return

@@ -87,7 +87,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		if !validIdempotencyKey(key) {
 			return licensor.Errorf(licensor.CodeInvalidRequest, "Idempotency-Key must be 1 to %d printable ASCII characters", licensor.MaxIdempotencyKeyLen)
 		}
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r)
 		if err != nil {
 			return bodyReadError(err)
 		}

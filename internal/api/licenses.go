@@ -155,7 +155,7 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 	if err := newQuery(r.URL).done(); err != nil {
 		return err
 	}
-	doc, err := readDocument(r)
+	doc, err := readDocument(r, shapeLimits{batch: s.opts.MaxBatch})
 	if err != nil {
 		return err
 	}
@@ -172,9 +172,7 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 	for i, m := range items {
 		d, err := parseLicense(m)
 		if err != nil {
-			for _, e := range err.(licensor.Errors) {
-				bad = append(bad, licensor.ItemError{Index: i, Err: e})
-			}
+			bad = addItemErrors(bad, i, err.(licensor.Errors))
 		}
 		drafts[i] = d
 	}
@@ -246,7 +244,7 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 	if err := q.done(); err != nil {
 		return err
 	}
-	doc, err := readDocument(r)
+	doc, err := readDocument(r, shapeLimits{batch: s.opts.MaxBatch})
 	if err != nil {
 		return err
 	}
@@ -275,9 +273,7 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 			o.fail(licensor.CodeMissingAttribute, "id", "id is required")
 		}
 		o.done()
-		for _, e := range errs {
-			bad = append(bad, licensor.ItemError{Index: i, Err: e})
-		}
+		bad = addItemErrors(bad, i, errs)
 	}
 	if len(bad) > 0 {
 		return at(batchBase, bad)
