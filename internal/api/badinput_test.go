@@ -58,7 +58,7 @@ func TestBadInput(t *testing.T) {
 			// JSON:API 1.1: its media type with a parameter other than ext and
 			// profile, or with an extension the server does not support: 415.
 			{"JSON:API extension", req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x"}), contentType: `application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"`}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
-			{"JSON:API charset", req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x"}), contentType: "application/vnd.api+json; charset=utf-8"}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
+			{"JSON:API charset not UTF-8", req{method: "POST", path: base + "/products", body: productBody(map[string]any{"title": "x"}), contentType: "application/vnd.api+json; charset=iso-8859-1"}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
 			// JSON:API 1.1: a resource object of a type the endpoint does not
 			// take, or a PATCH whose id is not the path's: 409.
 			{"create of another type", req{method: "POST", path: base + "/products", body: map[string]any{"data": map[string]any{"type": "License", "attributes": map[string]any{"title": "x"}}}}, 409, "RESOURCE_MISMATCH", "/data/type"},
@@ -137,13 +137,15 @@ func TestBadInput(t *testing.T) {
 
 // TestMediaTypeParameters: the parameters JSON:API 1.1 allows on its media
 // type (profile, which a server may ignore, and an empty ext) are accepted,
-// and so is application/json with a charset; TestBadInput has the refusals.
+// and so are charset=utf-8 (HTTP libraries add it) and application/json
+// with a charset; TestBadInput has the refusals.
 func TestMediaTypeParameters(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		en := newEnv(t, e)
 		for _, ct := range []string{
 			`application/vnd.api+json; profile="https://example.com/profiles/timestamps"`,
 			`application/vnd.api+json; ext=""`,
+			"application/vnd.api+json; charset=UTF-8",
 			"application/json; charset=utf-8",
 			"Application/Vnd.Api+JSON",
 		} {

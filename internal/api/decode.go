@@ -96,9 +96,12 @@ func jsonErrorText(err error) string {
 
 // checkMediaType accepts a request body as application/json (with any
 // parameters) or as the JSON:API media type with no parameter but profile
-// (which a server may ignore) and an empty ext. JSON:API 1.1 answers any
-// other parameter, and an extension the server does not support, with 415;
-// this server supports no extension.
+// (which a server may ignore), an empty ext, and charset=utf-8. JSON:API
+// 1.1 answers any other parameter, and an extension the server does not
+// support, with 415; this server supports no extension. charset=utf-8 is
+// the exception because HTTP libraries add it on their own (a BSS client
+// written against Amino's docs, which say nothing of it, must keep
+// working) and it says nothing new: JSON is UTF-8 (RFC 8259).
 func checkMediaType(ct string) error {
 	if ct == "" {
 		return licensor.Errorf(licensor.CodeUnsupportedMediaType, "Content-Type must be application/vnd.api+json or application/json")
@@ -113,7 +116,7 @@ func checkMediaType(ct string) error {
 	names := slices.Sorted(maps.Keys(params))
 	for _, name := range names {
 		switch v := strings.TrimSpace(params[name]); {
-		case name == "profile", name == "ext" && v == "":
+		case name == "profile", name == "ext" && v == "", name == "charset" && strings.EqualFold(v, "utf-8"):
 		case name == "ext":
 			return licensor.Errorf(licensor.CodeUnsupportedMediaType, "Content-Type %q asks for the JSON:API extension %q; this server supports none", ct, v)
 		default:
