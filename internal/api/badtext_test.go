@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -111,6 +114,62 @@ func TestBadText(t *testing.T) {
 			if i == 3 && path(resp.json(t), "data", "attributes", "order_id") != `o-\u0000` {
 				t.Errorf("an escaped backslash before u0000: %s", resp.body)
 			}
+		}
+	})
+}
+
+// TestBadTextRace is the issue's repro: creates with a NUL (single, with
+// and without an Idempotency-Key, and in a batch) raced against valid
+// creates, round after round: every poison is a 400, every valid create
+// a 201.
+func TestBadTextRace(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e)
+		pid := en.createProduct(map[string]any{})
+		item := func(order string) string {
+			return `{"type":"License","attributes":{"order_id":"` + order + `"},"relationships":{"user":{"data":{"type":"User","id":"u1"}},"product":{"data":{"type":"Product","id":"` + pid + `"}}}}`
+		}
+		const rounds, valid = 10, 30
+		var failedValid, failedPoison atomic.Int32
+		for round := range rounds {
+			var wg sync.WaitGroup
+			for i := range valid + 3 {
+				wg.Go(func() {
+					r := req{method: "POST", path: base + "/licenses"}
+					id := fmt.Sprintf("r%d-%d", round, i)
+					if i%2 == 0 {
+						r.header = map[string]string{"Idempotency-Key": id}
+					}
+					want := http.StatusCreated
+					switch i {
+					case valid:
+						r.body, want = `{"data":`+item(`nul\u0000`+id)+`}`, http.StatusBadRequest
+					case valid + 1:
+						r.header = map[string]string{"Idempotency-Key": id}
+						r.body, want = `{"data":`+item(`nul\u0000`+id)+`}`, http.StatusBadRequest
+					case valid + 2:
+						r.path = base + "/licenses/batch_create"
+						r.body, want = `{"data":[`+item(id)+`,`+item(`nul\u0000`+id)+`]}`, http.StatusBadRequest
+					default:
+						r.body = `{"data":` + item(id) + `}`
+					}
+					if resp := en.do(r); resp.StatusCode != want {
+						if want == http.StatusCreated {
+							failedValid.Add(1)
+						} else {
+							failedPoison.Add(1)
+						}
+						t.Errorf("round %d, request %d: %d, want %d: %s", round, i, resp.StatusCode, want, resp.body)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		t.Logf("%d rounds: %d of %d valid creates failed, %d of %d poison creates not 400",
+			rounds, failedValid.Load(), rounds*valid, failedPoison.Load(), rounds*3)
+		list := en.must(200, req{method: "GET", path: base + "/licenses?count=true&page[size]=1"}).json(t)
+		if total := num(path(list, "meta", "total")); total != rounds*valid {
+			t.Errorf("%v licenses stored, want %d", total, rounds*valid)
 		}
 	})
 }

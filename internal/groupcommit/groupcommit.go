@@ -18,6 +18,11 @@
 //     had they committed before it ran alone. So a unit that fails after
 //     others succeeded may have failed because of their writes (an order
 //     id they took): it gets its own error only once they are committed.
+//   - A unit fails alone whatever the class of its failure (its own error,
+//     a statement the database refused, a constraint, a timeout, a
+//     deadlock, a panic, or a savepoint that cannot be released because
+//     the unit left the transaction in error), as long as the engine can
+//     roll the transaction back to the unit's savepoint.
 //   - A nil from Do means the unit's work is committed. If Begin, Commit or
 //     a savepoint operation fails, nothing of the group is committed and
 //     every unit of the group still waiting for its answer gets that error
@@ -375,15 +380,16 @@ func (l *Lane[Tx]) runGroup(group []*unit[Tx]) {
 			}
 		}
 		err, pv := call(u, tx)
+		if err == nil && multi {
+			if rerr := l.engine.Release(ctx, tx); rerr != nil {
+				// The unit returned nil but its savepoint cannot be
+				// released (it left the transaction in error): it
+				// failed, and is undone alone like any failed unit.
+				err = fmt.Errorf("groupcommit: release savepoint: %w", rerr)
+			}
+		}
 		if err == nil {
 			pending = append(pending, u)
-			if multi {
-				if err := l.engine.Release(ctx, tx); err != nil {
-					fatal = fmt.Errorf("groupcommit: release savepoint: %w", err)
-					rest = group[i+1:]
-					break
-				}
-			}
 			continue
 		}
 		if !multi {

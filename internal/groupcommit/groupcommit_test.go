@@ -15,7 +15,8 @@ import (
 // savepoint's length.
 type fakeTx struct {
 	writes []string
-	sp     int // -1: no savepoint
+	sp     int  // -1: no savepoint
+	broken bool // a unit left the transaction in error: Release fails
 }
 
 // write records key in the transaction (what a unit does).
@@ -69,6 +70,9 @@ func (e *fakeEngine) Release(ctx context.Context, tx *fakeTx) error {
 	if tx.sp == -1 {
 		panic("fake: no savepoint")
 	}
+	if tx.broken {
+		return errInError
+	}
 	tx.sp = -1
 	return nil
 }
@@ -82,7 +86,7 @@ func (e *fakeEngine) RollbackTo(ctx context.Context, tx *fakeTx) error {
 		panic("fake: no savepoint")
 	}
 	tx.writes = tx.writes[:tx.sp]
-	tx.sp = -1
+	tx.sp, tx.broken = -1, false
 	return nil
 }
 
@@ -125,6 +129,20 @@ func (e *fakeEngine) Log() string {
 func writeUnit(key string) func(context.Context, *fakeTx) error {
 	return func(_ context.Context, tx *fakeTx) error {
 		tx.write(key)
+		return nil
+	}
+}
+
+// errInError is the fake's refusal to release the savepoint of a unit
+// that left the transaction in error.
+var errInError = errors.New("fake: transaction in error")
+
+// swallowUnit writes key, breaks the transaction (a statement error it
+// does not report) and returns nil.
+func swallowUnit(key string) func(context.Context, *fakeTx) error {
+	return func(_ context.Context, tx *fakeTx) error {
+		tx.write(key)
+		tx.broken = true
 		return nil
 	}
 }
@@ -213,6 +231,23 @@ func TestGroupSharesOneCommitAndFailingUnitsRollBackAlone(t *testing.T) {
 		if got, want := e.Log(), "begin, commit, begin, "+
 			"savepoint, release, savepoint, rollback to, savepoint, release, savepoint, rollback to, savepoint, release, commit"; got != want {
 			t.Errorf("hooks:\n%s\nwant\n%s", got, want)
+		}
+	})
+}
+
+// A unit that returns nil but leaves the transaction in error (its
+// savepoint cannot be released) fails alone; its neighbours commit.
+func TestUnitThatCannotBeReleasedFailsAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := &fakeEngine{}
+		l := New(e, Options{})
+		defer l.Close()
+		errs := group(t, l, e, writeUnit("a"), swallowUnit("b"), writeUnit("c"))
+		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], errInError) {
+			t.Errorf("errors %v, want [nil, the release error, nil]", errs)
+		}
+		if got, want := e.Committed(), []string{"a", "c", "first"}; !slices.Equal(got, want) {
+			t.Errorf("committed %v, want %v", got, want)
 		}
 	})
 }

@@ -87,8 +87,9 @@
 // subtransactions stay within PostgreSQL's subxid cache of 64 — and runs
 // them one after the other in one READ COMMITTED transaction, each under
 // a SAVEPOINT when there are several. A unit that fails (a 409, a missing
-// product) rolls back to its savepoint alone and its caller gets its own
-// error; the others commit together, with one event_head update and one
+// product, a statement error of any class: refused bytes, a constraint,
+// a timeout, an error the unit swallowed) rolls back to its savepoint
+// alone and its caller gets its own error; the others commit together, with one event_head update and one
 // WAL flush, and are answered after the COMMIT: a nil error still means
 // the write is on disk. A unit aborted as a deadlock victim (40P01, a
 // rollback of its subtransaction only) is retried in a transaction of its
@@ -127,9 +128,13 @@
 // product changed or went runs again on the general path: the product
 // read FOR SHARE and the new ids in one round trip, the inserts in
 // another. So a group of single creates is two round trips: the inserts,
-// then the events with the COMMIT. Should that insert fail (a deadlock
-// with another group over an order id), the whole group fails and each of
-// its writes is retried like a deadlock victim.
+// then the events with the COMMIT. That statement runs under a savepoint
+// of its own (flushCreatesIsolated): should it fail (bytes the server
+// refuses in one license, a deadlock with another group over an order
+// id), it is rolled back to that savepoint and the creates are inserted
+// one by one, each under the savepoint, so that the one that fails gets
+// its own error (a deadlock victim runs again on the general path) and
+// the others commit with the group.
 //
 // The pool holds DefaultMaxConns connections (4 per CPU, at least 8 and at
 // most 32) unless Options.MaxConns or the URL's pool_max_conns says

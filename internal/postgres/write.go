@@ -204,6 +204,11 @@ func (e engine) Savepoint(_ context.Context, t *wtx) error {
 }
 
 func (e engine) Release(_ context.Context, t *wtx) error {
+	if t.sent && t.conn.Conn().PgConn().TxStatus() == 'E' {
+		// The unit swallowed a statement error: releasing its savepoint
+		// would fail the next unit's statements instead.
+		return errors.New("the unit left the transaction in error")
+	}
 	if !t.sent {
 		// The unit sent nothing: forget its savepoint.
 		t.pending = t.pending[:len(t.pending)-1]
@@ -237,7 +242,7 @@ func (e engine) RollbackTo(ctx context.Context, t *wtx) error {
 // events and the COMMIT (another).
 func (e engine) Commit(ctx context.Context, t *wtx) error {
 	if len(t.creates) > 0 {
-		if err := flushCreates(ctx, t); err != nil {
+		if err := flushCreatesIsolated(ctx, t); err != nil {
 			return fmt.Errorf("commit: insert licenses: %w", err)
 		}
 	}
@@ -292,6 +297,81 @@ func (e engine) Rollback(ctx context.Context, t *wtx) error {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := t.conn.Exec(rctx, "ROLLBACK")
+	return err
+}
+
+// createsSavepoint is the savepoint of a group's deferred creates.
+const createsSavepoint = "creates"
+
+// flushCreatesIsolated runs flushCreates under a savepoint, so that a
+// statement error caused by one create (bytes the server refuses, a
+// constraint, a timeout, a deadlock) cannot fail the group: the savepoint
+// is rolled back and each create is then inserted alone under it, and the
+// one that fails gets its own error (or, for a deadlock or a serialization
+// failure, runs again on the general path). Only an error that leaves the
+// transaction unusable (a lost connection) is the group's.
+func flushCreatesIsolated(ctx context.Context, t *wtx) error {
+	t.pending = append(t.pending, "SAVEPOINT "+createsSavepoint)
+	events := len(t.events)
+	err := flushCreates(ctx, t)
+	if err == nil {
+		return nil
+	}
+	if !isServerError(err) {
+		return err
+	}
+	t.events = t.events[:events]
+	if rerr := rollbackToCreates(ctx, t); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if len(t.creates) == 1 {
+		failCreate(t.creates[0], err)
+		return nil
+	}
+	all := t.creates
+	defer func() { t.creates = all }()
+	for _, d := range all {
+		t.creates = []*deferredCreate{d}
+		t.pending = append(t.pending, "SAVEPOINT "+createsSavepoint)
+		err := flushCreates(ctx, t)
+		if err == nil {
+			events = len(t.events)
+			continue
+		}
+		t.events = t.events[:events]
+		if rerr := rollbackToCreates(ctx, t); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		failCreate(d, err)
+	}
+	return nil
+}
+
+// failCreate gives a deferred create the error of its own insert: a
+// deadlock or a serialization failure sends it to the general path again.
+func failCreate(d *deferredCreate, err error) {
+	d.l.ID = 0
+	if retryable(err) {
+		d.retry = true
+	} else {
+		d.err = err
+	}
+}
+
+// isServerError reports whether err is an error the server answered (the
+// connection and transaction remain usable after a rollback to savepoint).
+func isServerError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe)
+}
+
+// rollbackToCreates undoes a failed flushCreates to its savepoint, now.
+func rollbackToCreates(ctx context.Context, t *wtx) error {
+	t.pending = t.pending[:0]
+	if t.conn.Conn().PgConn().IsClosed() {
+		return errors.New("the connection was lost")
+	}
+	_, err := t.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+createsSavepoint+"; RELEASE SAVEPOINT "+createsSavepoint)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -488,4 +489,132 @@ func TestGroupedCreatesInstancesOrderIDs(t *testing.T) {
 	}
 	wg.Wait()
 	checkOneHolderEach(t, a, holders, orders)
+}
+
+// Units of every failure class, mixed with valid ones in the same groups,
+// round after round: bytes the server refuses (NUL, invalid UTF-8, in
+// the simple protocol and in a pipeline), a unique violation, a foreign
+// key violation, a statement timeout, a lock timeout, and a statement
+// error the unit swallows and returns nil after. Every valid unit
+// commits; every failing one gets its own error.
+func TestGroupUnitsFailAloneEveryClass(t *testing.T) {
+	db := openLanes(t, schemaURL(t), 1)
+	ctx := t.Context()
+	for _, s := range []string{
+		`CREATE TABLE parent (id int PRIMARY KEY)`,
+		`INSERT INTO parent VALUES (1)`,
+		`CREATE TABLE child (x int PRIMARY KEY, parent int REFERENCES parent, s text)`,
+		`INSERT INTO child VALUES (-1, 1, 'taken'), (-2, 1, 'locked')`,
+	} {
+		if _, err := db.pool.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A transaction elsewhere holds row -2, for the lock timeout.
+	locker, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback(context.WithoutCancel(ctx))
+	if _, err := locker.Exec(ctx, `SELECT * FROM child WHERE x = -2 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+
+	type class struct {
+		name string
+		fn   func(ctx context.Context, tx *wtx, x int) error
+		code string // the SQLSTATE of the unit's own error ("" for none)
+	}
+	classes := []class{
+		{"NUL in a pipeline", func(ctx context.Context, tx *wtx, x int) error {
+			_, err := tx.Exec(ctx, `INSERT INTO child VALUES ($1, 1, $2)`, x, "a\x00b")
+			return err
+		}, "22021"},
+		{"invalid UTF-8 in a pipeline", func(ctx context.Context, tx *wtx, x int) error {
+			_, err := tx.Exec(ctx, `INSERT INTO child VALUES ($1, 1, $2)`, x, "a\xffb")
+			return err
+		}, "22021"},
+		{"invalid UTF-8 as one row", func(ctx context.Context, tx *wtx, x int) error {
+			var got int
+			return tx.QueryRow(ctx, `INSERT INTO child VALUES ($1, 1, $2) RETURNING x`, x, "\xc0\xaf").Scan(&got)
+		}, "22021"},
+		{"unique violation", func(ctx context.Context, tx *wtx, x int) error {
+			_, err := tx.Exec(ctx, `INSERT INTO child VALUES (-1, 1, 'again')`)
+			return err
+		}, "23505"},
+		{"foreign key violation", func(ctx context.Context, tx *wtx, x int) error {
+			_, err := tx.Exec(ctx, `INSERT INTO child VALUES ($1, 99, 'orphan')`, x)
+			return err
+		}, "23503"},
+		{"statement timeout", func(ctx context.Context, tx *wtx, x int) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO child VALUES ($1, 1, 'slow')`, x); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '20ms'; SELECT pg_sleep(1)`)
+			return err
+		}, "57014"},
+		{"lock timeout", func(ctx context.Context, tx *wtx, x int) error {
+			_, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '20ms'; UPDATE child SET s = 'mine' WHERE x = -2`)
+			return err
+		}, "55P03"},
+		{"swallowed error", func(ctx context.Context, tx *wtx, x int) error {
+			_, _ = tx.Exec(ctx, `SELECT 1 / (x - x) FROM child WHERE x = -1`)
+			return nil // the unit ignores it: the transaction is in error
+		}, "release"},
+	}
+	const rounds, valid = 5, 20
+	var validFailed, wrongErr int
+	next := 0
+	for round := range rounds {
+		release := holdLane(t, db)
+		var started atomic.Int32
+		n := valid + len(classes)
+		errs := make([]error, n)
+		xs := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			next++
+			xs[i] = next
+			wg.Go(func() {
+				started.Add(1)
+				errs[i] = db.lanes.do(ctx, func(ctx context.Context, tx *wtx) error {
+					if i < len(classes) {
+						return classes[i].fn(ctx, tx, xs[i])
+					}
+					_, err := tx.Exec(ctx, `INSERT INTO child VALUES ($1, 1, $2)`, xs[i], fmt.Sprint("ok ", i))
+					return err
+				})
+			})
+		}
+		release(&started, int32(n))
+		wg.Wait()
+		for i, err := range errs {
+			if i >= len(classes) {
+				if err != nil {
+					validFailed++
+					t.Errorf("round %d: valid unit %d: %v", round, i, err)
+				}
+				continue
+			}
+			c := classes[i]
+			var pe *pgconn.PgError
+			switch {
+			case c.code == "release" && err != nil && strings.Contains(err.Error(), "release savepoint"):
+			case errors.As(err, &pe) && pe.Code == c.code:
+			default:
+				wrongErr++
+				t.Errorf("round %d: %s: %v, want its own %s", round, c.name, err, c.code)
+			}
+		}
+	}
+	t.Logf("%d rounds: %d of %d valid units failed; %d of %d failing units got another error than their own",
+		rounds, validFailed, rounds*valid, wrongErr, rounds*len(classes))
+	var got int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM child WHERE s LIKE 'ok %'`).Scan(&got); err != nil || got != rounds*valid {
+		t.Errorf("%d valid rows committed (%v), want %d", got, err, rounds*valid)
+	}
+	var stray int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM child WHERE s = 'slow' OR s = 'mine' OR parent <> 1`).Scan(&stray); err != nil || stray != 0 {
+		t.Errorf("%d rows of failed units committed (%v)", stray, err)
+	}
 }

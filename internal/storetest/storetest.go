@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"MaxBatch", testCreateLicensesMaxBatch},
 			{"ConcurrentOrderID", testCreateLicensesConcurrentOrderID},
 			{"RaceWithProductDelete", testCreateLicensesRaceWithProductDelete},
+			{"PoisonIsolated", testCreateLicensesPoisonIsolated},
 		}},
 		{"FindLicenseByID", []test{
 			{"NotFound", testFindLicenseByIDNotFound},
