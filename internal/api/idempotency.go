@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/licensor/licensor"
 )
@@ -115,7 +117,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		if claim.Stored {
 			return nil // kept with the write, in its transaction
 		}
-		ctx := r.Context()
+		// The client may be gone (a crash, a timeout): the key is released
+		// or completed all the same, under a context of its own, so that a
+		// retry replays the answer or runs afresh at once instead of
+		// finding the key in flight until it goes stale.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), keyWriteTimeout)
+		defer cancel()
 		if rec.status >= 500 || rec.status == 0 {
 			if err := s.store.ReleaseIdempotencyKey(ctx, claim); err != nil {
 				s.log.Warn("release idempotency key", "err", err, "request_id", info.requestID)
@@ -137,6 +144,10 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		return nil
 	})
 }
+
+// keyWriteTimeout bounds the release or completion of an Idempotency-Key
+// after the request's own context is done.
+const keyWriteTimeout = 10 * time.Second
 
 func validIdempotencyKey(k string) bool {
 	if len(k) == 0 || len(k) > licensor.MaxIdempotencyKeyLen {
