@@ -274,8 +274,34 @@ type ProductPage struct {
 	Total    *int64
 }
 
-// PoolStats describes a database connection pool, for metrics. Stores may
-// offer them with a PoolStats() []PoolStats method.
+// Engine is what a store engine offers beyond Store, for the server over
+// it; a nil field is a faculty the engine lacks. It is passed on its own
+// (api.Options.Engine), not looked for on the Store, so that decorators of
+// a Store (entitlement.Notify) need not know of it.
+type Engine struct {
+	// Unavailable returns err as a CodeUnavailable error when it means
+	// that the database cannot be used now (a lost connection, a full
+	// disk, a read-only database, …), and err otherwise.
+	Unavailable func(err error) error
+	// PoolStats describes the engine's connection pools.
+	PoolStats func() []PoolStats
+	// WriteStats counts the engine's group commit.
+	WriteStats func() WriteStats
+}
+
+// WriteStats counts the group commit of an engine (internal/groupcommit),
+// for metrics.
+type WriteStats struct {
+	Groups    uint64 // groups run (transactions begun or attempted)
+	Commits   uint64 // transactions committed
+	Units     uint64 // units taken into groups (writes)
+	Succeeded uint64 // units that committed
+	MaxGroup  int    // the largest group so far
+	Queued    int    // units waiting now for a group (not cumulative)
+}
+
+// PoolStats describes a database connection pool, for metrics
+// (Engine.PoolStats).
 type PoolStats struct {
 	Name         string // "read", "write", "pool"
 	MaxOpen      int

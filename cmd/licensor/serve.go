@@ -191,6 +191,7 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		RateBurst:       cfg.rateBurst,
 		MetricsOnAPI:    cfg.metricsListen == "",
 		EndUser:         cfg.endUser.options,
+		Engine:          db.Engine(),
 		CheckWebhookURL: cfg.outbox.policy().CheckURL,
 	})
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))

@@ -26,6 +26,7 @@ type database interface {
 	Migrate(ctx context.Context) error
 	SchemaVersion(ctx context.Context) (current, latest int, err error)
 	PendingMigrations(ctx context.Context) ([]string, error)
+	Engine() licensor.Engine
 }
 
 // dbFlag registers --db; envFlags fills it from $DATABASE_URL when the

@@ -69,6 +69,9 @@ func newEnv(t *testing.T, e engine, opts ...func(*api.Options)) *env {
 	store := e.Open(t)
 	clk := &clock{now: time.Unix(1_750_000_000, 0)}
 	o := api.Options{Now: clk.Now, KeyCacheTTL: time.Nanosecond}
+	if en, ok := store.(interface{ Engine() licensor.Engine }); ok {
+		o.Engine = en.Engine()
+	}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/licensor/licensor"
-	"github.com/licensor/licensor/internal/groupcommit"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of its own
@@ -50,7 +49,7 @@ type observer struct {
 // Beyond the bound, label values are resolved per request.
 const maxObservers = 512
 
-func newMetrics(store licensor.Store) *metrics {
+func newMetrics(engine licensor.Engine) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -83,11 +82,11 @@ func newMetrics(store licensor.Store) *metrics {
 	m.observers.Store(&map[observerKey]observer{})
 	m.registry.MustRegister(m.requests, m.duration, m.inFlight, m.batchSize, m.idempotentReplays, m.rejections,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if ps, ok := store.(interface{ PoolStats() []licensor.PoolStats }); ok {
-		m.registry.MustRegister(poolCollector{ps.PoolStats})
+	if engine.PoolStats != nil {
+		m.registry.MustRegister(poolCollector{engine.PoolStats})
 	}
-	if ws, ok := store.(interface{ WriteStats() groupcommit.Stats }); ok {
-		m.registry.MustRegister(writeCollector{ws.WriteStats})
+	if engine.WriteStats != nil {
+		m.registry.MustRegister(writeCollector{engine.WriteStats})
 	}
 	return m
 }
@@ -183,7 +182,7 @@ var (
 )
 
 // writeCollector reads the store's group-commit counters at scrape time.
-type writeCollector struct{ stats func() groupcommit.Stats }
+type writeCollector struct{ stats func() licensor.WriteStats }
 
 func (c writeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{writeTransactions, writeUnits, writeQueued, writeLargest} {

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -10,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 func TestIdempotencyKey(t *testing.T) {
@@ -170,4 +174,34 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	_ = context.Background
+}
+
+// downProducts is a store whose product lists fail with errDown.
+type downProducts struct{ licensor.Store }
+
+var errDown = errors.New("disk gone")
+
+func (downProducts) FindProducts(context.Context, licensor.ProductQuery) (*licensor.ProductPage, error) {
+	return nil, errDown
+}
+
+// TestEngineUnavailable: the engine's error mapping is the one given in
+// Options.Engine, whatever wraps the store (the entitlement cache's
+// decorator always does): a failure it marks unavailable is a 503
+// UNAVAILABLE; without the mapping the same failure is a 500.
+func TestEngineUnavailable(t *testing.T) {
+	down := engine{Name: "sqlite", Open: func(t testing.TB) licensor.Store { return downProducts{testdb.OpenSQLite(t)} }}
+	en := newEnv(t, down, func(o *api.Options) {
+		o.Engine.Unavailable = func(err error) error {
+			if errors.Is(err, errDown) {
+				return fmt.Errorf("%w: %w", licensor.Errorf(licensor.CodeUnavailable, "the disk is gone"), err)
+			}
+			return err
+		}
+	})
+	if resp := en.must(503, req{method: "GET", path: base + "/products"}); !strings.Contains(string(resp.body), `"UNAVAILABLE"`) {
+		t.Errorf("body %s, want the code UNAVAILABLE", resp.body)
+	}
+	plain := newEnv(t, down)
+	plain.must(500, req{method: "GET", path: base + "/products"})
 }

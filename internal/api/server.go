@@ -52,6 +52,10 @@ type Options struct {
 	// EndUser configures the end-user API's bearer tokens and the
 	// entitlement cache (enduser.go).
 	EndUser EndUserOptions
+	// Engine is what the store's engine offers beyond licensor.Store:
+	// the mapping of its errors to 503 and its pool and group-commit
+	// metrics (e.g. sqlite.DB.Engine); the zero value has none.
+	Engine licensor.Engine
 	// CheckWebhookURL vets the URL of a webhook being created or changed
 	// (internal/webhook's Policy.CheckURL: scheme, internal addresses);
 	// nil accepts any well-formed http or https URL.
@@ -77,8 +81,8 @@ type Server struct {
 	metrics *metrics
 	endUser *endUser
 	handler http.Handler
-	// classify is the store's Unavailable: it turns driver errors that mean
-	// "the database cannot be used now" into CodeUnavailable (503).
+	// classify is the engine's Unavailable: it turns driver errors that
+	// mean "the database cannot be used now" into CodeUnavailable (503).
 	classify func(error) error
 	// corsOrigins are the allowed CORS origins of the end-user API; nil: off.
 	corsOrigins map[string]bool
@@ -115,12 +119,10 @@ func New(store licensor.Store, opts Options) *Server {
 		opts.IdempotencyStaleAfter = 2 * time.Minute
 	}
 	s := &Server{store: store, log: opts.Logger, access: opts.AccessLog, now: opts.Now, opts: opts}
-	if c, ok := store.(interface{ Unavailable(error) error }); ok {
-		s.classify = c.Unavailable
-	}
+	s.classify = opts.Engine.Unavailable
 	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
 	s.limiter = newLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
-	s.metrics = newMetrics(store)
+	s.metrics = newMetrics(opts.Engine)
 	s.initEndUser(store) // wraps s.store to keep the entitlement cache true
 	s.corsOrigins = corsOrigins(opts.CORSOrigins)
 	s.handler = s.routes()

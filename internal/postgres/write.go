@@ -549,7 +549,12 @@ func (ls *lanes) stats() groupcommit.Stats {
 // lanes: transactions committed, writes run, writes queued, the largest
 // group (for metrics). The writes run outside the lanes (batches of more
 // than 32, retries after a deadlock) are not counted.
-func (db *DB) WriteStats() groupcommit.Stats { return db.lanes.stats() }
+func (db *DB) WriteStats() licensor.WriteStats { return licensor.WriteStats(db.lanes.stats()) }
+
+// Engine returns what the engine offers beyond licensor.Store.
+func (db *DB) Engine() licensor.Engine {
+	return licensor.Engine{Unavailable: db.Unavailable, PoolStats: db.PoolStats, WriteStats: db.WriteStats}
+}
 
 // writeTx runs fn as a unit of a group-commit lane: in a READ COMMITTED
 // transaction shared with the other writes queued meanwhile, under a

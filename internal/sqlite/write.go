@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/licensor/licensor/internal/groupcommit"
+	"github.com/licensor/licensor"
 )
 
 // maxGroup bounds the writes that share one transaction and one commit.
@@ -67,7 +67,12 @@ func (db *DB) writeTxSized(ctx context.Context, n int, fn func(ctx context.Conte
 
 // WriteStats returns the counters of the group commit: transactions
 // committed, writes run, the largest group (for metrics).
-func (db *DB) WriteStats() groupcommit.Stats { return db.lane.Stats() }
+func (db *DB) WriteStats() licensor.WriteStats { return licensor.WriteStats(db.lane.Stats()) }
+
+// Engine returns what the engine offers beyond licensor.Store.
+func (db *DB) Engine() licensor.Engine {
+	return licensor.Engine{Unavailable: db.Unavailable, PoolStats: db.PoolStats, WriteStats: db.WriteStats}
+}
 
 // writer is the groupcommit.Engine of the writer connection. It keeps the
 // statements that writes prepare, on the writer connection: a statement
