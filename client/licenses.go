@@ -101,13 +101,13 @@ type LicensePage struct {
 // CreateLicense grants a product to a user (CreateLicense). Nil fields of d
 // take the server's defaults, mostly from the product.
 func (c *Client) CreateLicense(ctx context.Context, d licensor.LicenseDraft, opts ...RequestOption) (*licensor.License, error) {
-	var doc single[resource[licenseIn]]
+	var doc single[resource[licensor.LicenseObject]]
 	_, err := c.do(ctx, call{op: "CreateLicense", method: http.MethodPost, path: "/licenses",
 		body: single[licenseOut]{draftOut(&d)}, opts: opts}, &doc)
 	if err != nil {
 		return nil, err
 	}
-	l, err := doc.Data.v.license()
+	l, err := licenseFrom(&doc.Data.v)
 	if err != nil {
 		return nil, fmt.Errorf("client: CreateLicense: %w", err)
 	}
@@ -123,7 +123,7 @@ func (c *Client) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDr
 	for i := range drafts {
 		body.Data[i] = draftOut(&drafts[i])
 	}
-	var doc many[licenseIn]
+	var doc many[licensor.LicenseObject]
 	if _, err := c.do(ctx, call{op: "BatchCreateLicenses", method: http.MethodPost, path: "/licenses/batch_create",
 		body: body, opts: opts}, &doc); err != nil {
 		return nil, err
@@ -138,12 +138,12 @@ func (c *Client) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDr
 // License reads one license (GetLicenseById). Its Status is the effective
 // status.
 func (c *Client) License(ctx context.Context, id int64, opts ...RequestOption) (*licensor.License, error) {
-	var doc single[resource[licenseIn]]
+	var doc single[resource[licensor.LicenseObject]]
 	if _, err := c.do(ctx, call{op: "GetLicenseById", method: http.MethodGet, path: "/licenses/" + strconv.FormatInt(id, 10),
 		opts: opts}, &doc); err != nil {
 		return nil, err
 	}
-	l, err := doc.Data.v.license()
+	l, err := licenseFrom(&doc.Data.v)
 	if err != nil {
 		return nil, fmt.Errorf("client: GetLicenseById: %w", err)
 	}

@@ -88,12 +88,12 @@ func (c *Client) UpdateProduct(ctx context.Context, id int64, patch licensor.Pro
 }
 
 func (c *Client) productCall(ctx context.Context, cl call) (*licensor.Product, string, error) {
-	var doc single[resource[productIn]]
+	var doc single[resource[licensor.ProductObject]]
 	h, err := c.do(ctx, cl, &doc)
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := doc.Data.v.product()
+	p, err := productFrom(&doc.Data.v)
 	if err != nil {
 		return nil, "", fmt.Errorf("client: %s: %w", cl.op, err)
 	}

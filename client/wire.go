@@ -65,16 +65,16 @@ type listMeta struct {
 }
 
 type licenseList struct {
-	Data     []licenseIn `json:"data"`
-	Included []productIn `json:"included"`
-	Links    listLinks   `json:"links"`
-	Meta     listMeta    `json:"meta"`
+	Data     []licensor.LicenseObject `json:"data"`
+	Included []licensor.ProductObject `json:"included"`
+	Links    listLinks                `json:"links"`
+	Meta     listMeta                 `json:"meta"`
 }
 
 type productList struct {
-	Data  []productIn `json:"data"`
-	Links listLinks   `json:"links"`
-	Meta  listMeta    `json:"meta"`
+	Data  []licensor.ProductObject `json:"data"`
+	Links listLinks                `json:"links"`
+	Meta  listMeta                 `json:"meta"`
 }
 
 type batchDeleteOut struct {
@@ -125,36 +125,9 @@ func parseIDs(ss []string) ([]int64, error) {
 
 // ---- licenses
 
-// licenseIn is a License resource in a response.
-type licenseIn struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	Attributes struct {
-		Status      licensor.Status `json:"status"`
-		StartDate   int64           `json:"start_date"`
-		StopDate    *int64          `json:"stop_date"`
-		OrderID     *string         `json:"order_id"`
-		RenewRecord struct {
-			Recurring  bool   `json:"recurring"`
-			ExpiryDate *int64 `json:"expiry_date"`
-		} `json:"renew_record"`
-		PurchaseRecord struct {
-			PriceAmount       *int64  `json:"price_currency_amount"`
-			PriceCurrency     *string `json:"price_currency_iso4217"`
-			PurchaseTimestamp int64   `json:"purchase_timestamp"`
-			PaymentMethod     *string `json:"payment_method"`
-		} `json:"purchase_record"`
-		CreatedAt int64 `json:"created_at"`
-	} `json:"attributes"`
-	Relationships struct {
-		User    toOne `json:"user"`
-		Product toOne `json:"product"`
-	} `json:"relationships"`
-}
-
-// license converts the wire form. Status is the effective status the
-// server reported.
-func (w *licenseIn) license() (licensor.License, error) {
+// licenseFrom converts the wire form, the root package's LicenseObject.
+// Status is the effective status the server reported.
+func licenseFrom(w *licensor.LicenseObject) (licensor.License, error) {
 	if w.Type != "License" {
 		return licensor.License{}, fmt.Errorf("resource type %q, want License", w.Type)
 	}
@@ -163,7 +136,7 @@ func (w *licenseIn) license() (licensor.License, error) {
 		return licensor.License{}, err
 	}
 	user, product := w.Relationships.User.Data, w.Relationships.Product.Data
-	if user == nil || product == nil {
+	if user.ID == "" || product.ID == "" {
 		return licensor.License{}, fmt.Errorf("license %d: relationships user and product are required", id)
 	}
 	productID, err := parseID("product", product.ID)
@@ -189,10 +162,10 @@ func (w *licenseIn) license() (licensor.License, error) {
 	}, nil
 }
 
-func licenses(ws []licenseIn) ([]licensor.License, error) {
+func licenses(ws []licensor.LicenseObject) ([]licensor.License, error) {
 	out := make([]licensor.License, len(ws))
 	for i := range ws {
-		l, err := ws[i].license()
+		l, err := licenseFrom(&ws[i])
 		if err != nil {
 			return nil, err
 		}
@@ -254,31 +227,10 @@ func draftOut(d *licensor.LicenseDraft) licenseOut {
 
 // ---- products
 
-// productIn is a Product resource in a response.
-type productIn struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	Attributes struct {
-		Title         string  `json:"title"`
-		Description   string  `json:"description"`
-		Type          string  `json:"type"`
-		IsPremium     bool    `json:"is_premium"`
-		IsBuyable     bool    `json:"is_buyable"`
-		IsVisible     bool    `json:"is_visible"`
-		Recurring     bool    `json:"recurring"`
-		PriceAmount   *int64  `json:"price_currency_amount"`
-		PriceCurrency *string `json:"price_currency_iso4217"`
-		LicensePeriod *string `json:"license_period"`
-		CreatedAt     int64   `json:"created_at"`
-		UpdatedAt     int64   `json:"updated_at"`
-	} `json:"attributes"`
-	// Relationships other than the services are ignored.
-	Relationships map[string]json.RawMessage `json:"relationships"`
-}
-
-// product converts the wire form. Version stays zero: it is not on the
-// wire (the ETag stands for it).
-func (w *productIn) product() (licensor.Product, error) {
+// productFrom converts the wire form, the root package's ProductObject.
+// Version stays zero: it is not on the wire (the ETag stands for it). A
+// service whose relationship is absent (or null) is left out of Channels.
+func productFrom(w *licensor.ProductObject) (licensor.Product, error) {
 	if w.Type != "Product" {
 		return licensor.Product{}, fmt.Errorf("resource type %q, want Product", w.Type)
 	}
@@ -305,28 +257,33 @@ func (w *productIn) product() (licensor.Product, error) {
 	if a.LicensePeriod != nil {
 		p.LicensePeriod = *a.LicensePeriod
 	}
-	for _, s := range licensor.Services {
-		raw, ok := w.Relationships[string(s)]
-		if !ok {
+	r := &w.Relationships
+	for s, rel := range map[licensor.Service]licensor.ToMany{
+		licensor.ServiceLive: r.Live, licensor.ServiceCatchup: r.Catchup,
+		licensor.ServiceNPVR: r.NPVR, licensor.ServiceStartover: r.Startover,
+	} {
+		if rel.Data == nil {
 			continue
 		}
-		var rel toMany
-		if err := json.Unmarshal(raw, &rel); err != nil {
-			return licensor.Product{}, fmt.Errorf("product %d relationship %s: %w", id, s, err)
-		}
-		ids := make([]string, len(rel.Data))
-		for i, c := range rel.Data {
-			ids[i] = c.ID
-		}
-		p.Channels[s] = ids
+		p.Channels[s] = identifierIDs(rel.Data)
 	}
 	return p, nil
 }
 
-func products(ws []productIn) ([]licensor.Product, error) {
+// identifierIDs are the ids of a list of resource identifiers (an empty,
+// non-nil list for none).
+func identifierIDs(ids []licensor.ResourceIdentifier) []string {
+	out := make([]string, len(ids))
+	for i, c := range ids {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func products(ws []licensor.ProductObject) ([]licensor.Product, error) {
 	out := make([]licensor.Product, len(ws))
 	for i := range ws {
-		p, err := ws[i].product()
+		p, err := productFrom(&ws[i])
 		if err != nil {
 			return nil, err
 		}
