@@ -1,12 +1,26 @@
 // Package client is the Go client of the licensor License Management API v4
-// (the AminoTV License v4 management API). It speaks the JSON:API wire form
-// and hands back the domain types of package licensor.
+// (the AminoTV License v4 management API) and of its End-user License API
+// v4. It speaks the JSON:API wire form, decoding licenses and products into
+// the root package's wire types (licensor.LicenseObject, ProductObject), and
+// hands back the domain types of package licensor.
 //
-// Every method makes one HTTP request (the All* iterators one per page).
+// A Client (New) calls every management operation with an API key:
+// licenses, products, the change feed (Events, AllEvents, FollowEvents),
+// webhooks and their delivery logs, entitlements (UserEntitlements,
+// CheckEntitlements). An EndUser (NewEndUser) calls the end-user operations
+// as one user with that user's bearer token: the visible products, the
+// user's licenses and entitlements, a purchase. The test
+// TestEveryOperationHasAMethod keeps the two covering every operation of
+// the OpenAPI document.
+//
+// Every method makes one HTTP request (the All* and Follow* iterators one
+// per page).
 // Timeouts and cancellation come from the context and from the http.Client
 // given with WithHTTPClient. A response with a status other than 2xx is
-// returned as an *Error, which unwraps to *licensor.Error values, so
-// licensor.ErrorCode works on every error the client returns:
+// returned as an *Error (status, error objects with code, source pointer
+// or parameter and meta, request id, Retry-After), which unwraps to
+// *licensor.Error values, so licensor.ErrorCode works on every error the
+// client returns:
 //
 //	c := client.New("https://licensor.example.com", apiKey)
 //	orderID := "1adc0dbe-3c65-4248-896c-78c049e276c8"
@@ -33,6 +47,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,7 +70,8 @@ const maxResponseBytes = 64 << 20
 // concurrent use.
 type Client struct {
 	baseURL   string
-	apiKey    string
+	base      string // BasePath, or EndUserPath for an EndUser's client
+	auth      string // the Authorization header
 	hc        *http.Client
 	userAgent string
 }
@@ -80,7 +96,8 @@ func WithUserAgent(ua string) Option {
 func New(baseURL, apiKey string, opts ...Option) *Client {
 	c := &Client{
 		baseURL:   strings.TrimRight(baseURL, "/"),
-		apiKey:    apiKey,
+		base:      BasePath,
+		auth:      "Apikey " + apiKey,
 		hc:        http.DefaultClient,
 		userAgent: "licensor-client",
 	}
@@ -100,6 +117,19 @@ func WithIdempotencyKey(key string) RequestOption {
 	return func(r *http.Request) { r.Header.Set("Idempotency-Key", key) }
 }
 
+// WithIfNoneMatch sends an If-None-Match header with an ETag from an
+// earlier answer (the entitlement reads honour it): when the answer has
+// not changed, the call fails with ErrNotModified instead of reading it
+// again.
+func WithIfNoneMatch(etag string) RequestOption {
+	return func(r *http.Request) { r.Header.Set("If-None-Match", etag) }
+}
+
+// ErrNotModified is the error of a read sent WithIfNoneMatch whose answer
+// has not changed (304 Not Modified): the answer behind the ETag still
+// holds. It is not an *Error.
+var ErrNotModified = errors.New("client: not modified")
+
 // WithRequestID sends an X-Request-Id header, which the server uses as the
 // id of the request in its logs and echoes back.
 func WithRequestID(id string) RequestOption {
@@ -110,7 +140,7 @@ func WithRequestID(id string) RequestOption {
 type call struct {
 	op     string // operation id, for error messages
 	method string
-	path   string // below BasePath, already escaped
+	path   string // below the client's base path, already escaped
 	query  url.Values
 	header http.Header
 	body   any // encoded as JSON when not nil
@@ -120,7 +150,7 @@ type call struct {
 // do sends the call and decodes a 2xx response body into out (when out is
 // not nil). Any other status becomes an *Error.
 func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) {
-	u := c.baseURL + BasePath + cl.path
+	u := c.baseURL + c.base + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()
 	}
@@ -137,7 +167,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) 
 		return nil, fmt.Errorf("client: %s: %w", cl.op, err)
 	}
 	req.Header.Set("Accept", MediaType)
-	req.Header.Set("Authorization", "Apikey "+c.apiKey)
+	req.Header.Set("Authorization", c.auth)
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
@@ -159,6 +189,9 @@ func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return nil, fmt.Errorf("client: %s: reading response: %w", cl.op, err)
+	}
+	if resp.StatusCode == http.StatusNotModified {
+		return resp.Header, ErrNotModified
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.Header, newError(resp, data)
