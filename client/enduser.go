@@ -147,7 +147,7 @@ func (u *EndUser) AllLicenses(ctx context.Context, q UserLicenseQuery, opts ...R
 // (GetUserEntitlements), as Client.UserEntitlements does, with the ETag to
 // revalidate it: sent back WithIfNoneMatch, the call fails with
 // ErrNotModified while the answer stands.
-func (u *EndUser) Entitlements(ctx context.Context, at int64, opts ...RequestOption) (*licensor.Entitlements, string, error) {
+func (u *EndUser) Entitlements(ctx context.Context, at int64, opts ...RequestOption) (*Entitlements, string, error) {
 	return u.c.entitlementsCall(ctx, "GetUserEntitlements", u.userPath("/entitlements"), at, opts)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/licensor/licensor"
@@ -27,14 +28,40 @@ type entitlementsIn struct {
 	} `json:"relationships"`
 }
 
-// entitlements converts the wire form. ValidFrom is not on the wire: it
-// stays 0.
-func (w *entitlementsIn) entitlements() (licensor.Entitlements, error) {
+// Entitlements is what one user may use at one instant: the entitling
+// products and the channels they grant per service. The answer holds until
+// ValidUntil, writes aside. (The root package's licensor.Entitlements is
+// the rule's result over whole products; this is the answer as the API
+// sends it.)
+type Entitlements struct {
+	UserID string
+	// Products are the ids of the entitling products, ascending; a
+	// product that grants no channel (SVOD, say) is listed too.
+	Products []int64
+	// Channels holds, for every service of licensor.Services, the channel
+	// ids granted, ascending (an empty, non-nil list when none).
+	Channels licensor.Channels
+	// ValidUntil is the next instant the answer can change by the passing
+	// of time; nil when none (only a write can change it).
+	ValidUntil *int64
+}
+
+// Allows reports whether the answer grants channel on service s.
+func (e *Entitlements) Allows(s licensor.Service, channel string) bool {
+	return slices.Contains(e.Channels[s], channel)
+}
+
+// Holds reports whether the product is among the entitling ones.
+func (e *Entitlements) Holds(productID int64) bool { return slices.Contains(e.Products, productID) }
+
+// entitlements converts the wire form.
+func (w *entitlementsIn) entitlements() (Entitlements, error) {
 	if w.Type != "Entitlements" {
-		return licensor.Entitlements{}, fmt.Errorf("resource type %q, want Entitlements", w.Type)
+		return Entitlements{}, fmt.Errorf("resource type %q, want Entitlements", w.Type)
 	}
 	r := &w.Relationships
-	e := licensor.Entitlements{
+	e := Entitlements{
+		UserID:     w.ID,
 		Products:   make([]int64, len(r.Products.Data)),
 		ValidUntil: w.Attributes.ValidUntil,
 		Channels: licensor.Channels{
@@ -45,7 +72,7 @@ func (w *entitlementsIn) entitlements() (licensor.Entitlements, error) {
 	for i, p := range r.Products.Data {
 		id, err := parseID("product", p.ID)
 		if err != nil {
-			return licensor.Entitlements{}, fmt.Errorf("entitlements of %q: %w", w.ID, err)
+			return Entitlements{}, fmt.Errorf("entitlements of %q: %w", w.ID, err)
 		}
 		e.Products[i] = id
 	}
@@ -53,7 +80,7 @@ func (w *entitlementsIn) entitlements() (licensor.Entitlements, error) {
 }
 
 // entitlementsCall reads an Entitlements document and its ETag.
-func (c *Client) entitlementsCall(ctx context.Context, op, path string, at int64, opts []RequestOption) (*licensor.Entitlements, string, error) {
+func (c *Client) entitlementsCall(ctx context.Context, op, path string, at int64, opts []RequestOption) (*Entitlements, string, error) {
 	var query url.Values
 	if at != 0 {
 		query = url.Values{"at": {strconv.FormatInt(at, 10)}}
@@ -78,9 +105,8 @@ func (c *Client) entitlementsCall(ctx context.Context, op, path string, at int64
 // they grant per service, with every service in Channels; an unknown user
 // is entitled to nothing. The answer holds until ValidUntil, writes aside;
 // its ETag, sent back WithIfNoneMatch, makes the call fail with
-// ErrNotModified while the answer stands. ValidFrom is not on the wire and
-// stays 0.
-func (c *Client) UserEntitlements(ctx context.Context, userID string, at int64, opts ...RequestOption) (*licensor.Entitlements, string, error) {
+// ErrNotModified while the answer stands.
+func (c *Client) UserEntitlements(ctx context.Context, userID string, at int64, opts ...RequestOption) (*Entitlements, string, error) {
 	return c.entitlementsCall(ctx, "GetEntitlementsByUser", "/users/"+url.PathEscape(userID)+"/entitlements", at, opts)
 }
 

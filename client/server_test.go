@@ -365,11 +365,14 @@ func TestEntitlementsAgainstServer(t *testing.T) {
 		if err != nil || etag == "" {
 			t.Fatalf("UserEntitlements = %+v, %q, %v", ent, etag, err)
 		}
-		want := licensor.Entitlements{Products: []int64{p.ID}, ValidUntil: lic.StopDate, Channels: licensor.Channels{
+		want := client.Entitlements{UserID: "41", Products: []int64{p.ID}, ValidUntil: lic.StopDate, Channels: licensor.Channels{
 			licensor.ServiceLive: {"c1", "c2"}, licensor.ServiceCatchup: {"c1"}, licensor.ServiceNPVR: {}, licensor.ServiceStartover: {},
 		}}
 		if !equalJSON(ent, &want) {
 			t.Fatalf("UserEntitlements = %+v, want %+v", ent, want)
+		}
+		if !ent.Allows(licensor.ServiceCatchup, "c1") || ent.Allows(licensor.ServiceCatchup, "c2") || !ent.Holds(p.ID) || ent.Holds(p.ID+1) {
+			t.Errorf("Allows/Holds disagree with %+v", ent)
 		}
 		again, etag2, err := l.reader.UserEntitlements(ctx, "41", 0, client.WithIfNoneMatch(etag))
 		if !errors.Is(err, client.ErrNotModified) || again != nil || etag2 != etag {
