@@ -126,7 +126,7 @@ func EntitlementsAt[P any](grants []Grant, t int64, product func(id int64) (P, b
 
 // ParseService returns the service named s, and whether there is one.
 func ParseService(s string) (Service, bool) {
-	for _, v := range Services {
+	for _, v := range services {
 		if string(v) == s {
 			return v, true
 		}

@@ -66,7 +66,7 @@ func entAt(licenses []licensor.License, t int64) entResult {
 	for _, p := range e.Products {
 		r.ids = append(r.ids, p.ID)
 	}
-	for _, s := range licensor.Services {
+	for _, s := range licensor.Services() {
 		ids := []string{}
 		for _, p := range e.Products {
 			ids = append(ids, p.Channels[s]...)
@@ -302,7 +302,7 @@ func TestEntitlementsProductError(t *testing.T) {
 // TestGrantOf: only ACTIVE licenses have grants, which keep the license
 // and product ids.
 func TestGrantOf(t *testing.T) {
-	for _, s := range licensor.Statuses {
+	for _, s := range licensor.Statuses() {
 		l := entWithStatus(entLicense(7, 3, 0, 10), s)
 		g, ok := licensor.GrantOf(&l)
 		if ok != (s == licensor.StatusActive) {
@@ -319,7 +319,7 @@ func TestGrantOf(t *testing.T) {
 }
 
 func TestParseService(t *testing.T) {
-	for _, s := range licensor.Services {
+	for _, s := range licensor.Services() {
 		if got, ok := licensor.ParseService(string(s)); !ok || got != s {
 			t.Errorf("ParseService(%q) = %q, %v", s, got, ok)
 		}
@@ -328,5 +328,33 @@ func TestParseService(t *testing.T) {
 		if _, ok := licensor.ParseService(s); ok {
 			t.Errorf("ParseService(%q) accepted", s)
 		}
+	}
+}
+
+// TestListsAreCopies: the root's lists are functions returning a new
+// slice, so a caller that changes one changes nobody else's.
+func TestListsAreCopies(t *testing.T) {
+	s := licensor.Services()
+	s[0] = "vod"
+	st := licensor.Statuses()
+	st[0] = "GONE"
+	ev := licensor.EventTypes()
+	ev[0] = "gone"
+	for _, l := range [][]string{licensor.LicenseSortFields(), licensor.LicenseRangeFields(), licensor.RangeOps(),
+		licensor.ProductSortFields(), licensor.KnownProductTypes()} {
+		l[0] = "changed"
+	}
+	if _, ok := licensor.ParseService("live"); licensor.Services()[0] != licensor.ServiceLive || !ok {
+		t.Error("Services changed")
+	}
+	if licensor.Statuses()[0] != licensor.StatusProcessing || !licensor.StatusProcessing.Valid() {
+		t.Error("Statuses changed")
+	}
+	if licensor.EventTypes()[0] != licensor.EventLicenseCreated || !licensor.EventLicenseCreated.Valid() {
+		t.Error("EventTypes changed")
+	}
+	if licensor.LicenseSortFields()[0] != "id" || licensor.LicenseRangeFields()[0] != "start_date" || licensor.RangeOps()[0] != "gt" ||
+		licensor.ProductSortFields()[0] != "id" || licensor.KnownProductTypes()[0] != "CHANNEL_GROUP" {
+		t.Error("a list changed")
 	}
 }

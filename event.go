@@ -2,6 +2,7 @@ package licensor
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -20,15 +21,18 @@ const (
 	EventProductDeleted EventType = "product.deleted"
 )
 
-// EventTypes lists every event type.
-var EventTypes = []EventType{
+var eventTypes = [...]EventType{
 	EventLicenseCreated, EventLicenseDeleted, EventLicenseExpired,
 	EventProductCreated, EventProductUpdated, EventProductDeleted,
 }
 
+// EventTypes returns every event type (a new slice: the caller may change
+// it).
+func EventTypes() []EventType { return slices.Clone(eventTypes[:]) }
+
 // Valid reports whether t is one of EventTypes.
 func (t EventType) Valid() bool {
-	for _, v := range EventTypes {
+	for _, v := range eventTypes {
 		if t == v {
 			return true
 		}

@@ -2,6 +2,7 @@ package licensor
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -20,15 +21,18 @@ const (
 	StatusSuspendedAdmin Status = "SUSPENDEDADMIN"
 )
 
-// Statuses lists every valid status, in the order of the contract.
-var Statuses = []Status{
+var statuses = [...]Status{
 	StatusProcessing, StatusCheckInvalid, StatusOrderError, StatusActive,
 	StatusExpired, StatusSuspended, StatusSuspendedAdmin,
 }
 
+// Statuses returns every valid status, in the order of the contract (a
+// new slice: the caller may change it).
+func Statuses() []Status { return slices.Clone(statuses[:]) }
+
 // Valid reports whether s is one of Statuses.
 func (s Status) Valid() bool {
-	for _, v := range Statuses {
+	for _, v := range statuses {
 		if s == v {
 			return true
 		}

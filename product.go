@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -18,8 +19,11 @@ const (
 	ServiceStartover Service = "startover"
 )
 
-// Services lists every service in the order of the contract.
-var Services = []Service{ServiceLive, ServiceCatchup, ServiceNPVR, ServiceStartover}
+var services = [...]Service{ServiceLive, ServiceCatchup, ServiceNPVR, ServiceStartover}
+
+// Services returns every service in the order of the contract (a new
+// slice: the caller may change it).
+func Services() []Service { return slices.Clone(services[:]) }
 
 // Limits on product attributes.
 const (
@@ -31,11 +35,13 @@ const (
 // DefaultProductType is the type of a product created without one.
 const DefaultProductType = "CHANNEL_GROUP"
 
-// KnownProductTypes are the product types seen in Amino deployments. Any
-// upper-case identifier is accepted; these are documented.
-var KnownProductTypes = []string{
-	"CHANNEL_GROUP", "SVOD", "TVOD", "CATEGORY", "SEASON", "SERIES", "SEASON_GROUP",
-	"SERIES_GROUP", "CATCHUP", "CHANNELNCATCHUP", "SEQUEL",
+// KnownProductTypes returns the product types seen in Amino deployments.
+// Any upper-case identifier is accepted; these are documented.
+func KnownProductTypes() []string {
+	return []string{
+		"CHANNEL_GROUP", "SVOD", "TVOD", "CATEGORY", "SEASON", "SERIES", "SEASON_GROUP",
+		"SERIES_GROUP", "CATCHUP", "CHANNELNCATCHUP", "SEQUEL",
+	}
 }
 
 // Channels maps each service to the channel ids a product grants for it.
@@ -177,7 +183,7 @@ func (p *Product) Validate() error {
 			errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/license_period", "%v", err))
 		}
 	}
-	for _, s := range Services {
+	for _, s := range services {
 		ids := p.Channels[s]
 		if len(ids) > MaxChannelsPerService {
 			errs = append(errs, AttrError(CodeInvalidRelationship, "/relationships/"+string(s), "at most %d channels per service", MaxChannelsPerService))

@@ -200,14 +200,19 @@ type Cursor struct {
 	ID  int64
 }
 
-// License sort fields.
-var LicenseSortFields = []string{"id", "created_at", "start_date", "stop_date", "expiry_date"}
+// LicenseSortFields returns the fields licenses sort by (a new slice, as
+// for every list below).
+func LicenseSortFields() []string {
+	return []string{"id", "created_at", "start_date", "stop_date", "expiry_date"}
+}
 
-// License range filter fields.
-var LicenseRangeFields = []string{"start_date", "stop_date", "expiry_date", "purchase_timestamp", "created_at"}
+// LicenseRangeFields returns the fields of license range filters.
+func LicenseRangeFields() []string {
+	return []string{"start_date", "stop_date", "expiry_date", "purchase_timestamp", "created_at"}
+}
 
-// Range operators.
-var RangeOps = []string{"gt", "gte", "lt", "lte"}
+// RangeOps returns the operators of range filters.
+func RangeOps() []string { return []string{"gt", "gte", "lt", "lte"} }
 
 // Range is filter[FIELD][OP]=Value.
 type Range struct {
@@ -244,8 +249,8 @@ type LicensePage struct {
 	Total    *int64  // set when the query asked for Count
 }
 
-// Product sort fields.
-var ProductSortFields = []string{"id", "title", "created_at"}
+// ProductSortFields returns the fields products sort by.
+func ProductSortFields() []string { return []string{"id", "title", "created_at"} }
 
 // ProductFilter selects products.
 type ProductFilter struct {

@@ -22,7 +22,7 @@ type LicenseQuery struct {
 	Recurring *bool             // filter[recurring]
 	Ranges    []licensor.Range  // filter[FIELD][OP]=Value, e.g. {"stop_date", "lt", t}
 
-	// Sort is a sort field of licensor.LicenseSortFields, prefixed with "-"
+	// Sort is a sort field of licensor.LicenseSortFields(), prefixed with "-"
 	// for descending order ("-created_at"); "" sorts by id.
 	Sort string
 	// PageSize is the number of licenses per page, 1 to

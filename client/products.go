@@ -20,7 +20,7 @@ type ProductQuery struct {
 	IsVisible *bool  // filter[is_visible]
 	Title     string // filter[title]: a case-insensitive substring
 
-	// Sort is a sort field of licensor.ProductSortFields, prefixed with "-"
+	// Sort is a sort field of licensor.ProductSortFields(), prefixed with "-"
 	// for descending order ("-created_at"); "" sorts by id.
 	Sort string
 	// PageSize is the number of products per page, 1 to

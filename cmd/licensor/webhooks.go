@@ -31,7 +31,7 @@ func (l *eventTypeList) Set(s string) error {
 	for _, part := range strings.Split(s, ",") {
 		t := licensor.EventType(strings.TrimSpace(part))
 		if !t.Valid() {
-			return fmt.Errorf("unknown event type %q; one of %s", part, joinTypes(licensor.EventTypes))
+			return fmt.Errorf("unknown event type %q; one of %s", part, joinTypes(licensor.EventTypes()))
 		}
 		*l = append(*l, t)
 	}
@@ -51,7 +51,7 @@ func webhooksCreate(ctx context.Context, args []string, getenv func(string) stri
 	db := dbFlag(fs, getenv)
 	url := fs.String("url", "", "where to POST the events: an https URL (required)")
 	var types eventTypeList
-	fs.Var(&types, "event", "an event type to deliver (repeatable or comma-separated; none means every type): "+joinTypes(licensor.EventTypes))
+	fs.Var(&types, "event", "an event type to deliver (repeatable or comma-separated; none means every type): "+joinTypes(licensor.EventTypes()))
 	secret := fs.String("secret", "", "the signing secret, whsec_<base64> (default: a new random one, printed once)")
 	description := fs.String("description", "", "what the subscriber is, for the operators")
 	allowHTTP := fs.Bool("allow-http", false, "accept an http:// URL (the server must also run with --webhook-allow-http)")

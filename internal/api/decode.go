@@ -487,7 +487,7 @@ func parseProduct(m map[string]any, wantID int64) (licensor.ProductPatch, error)
 		res.fail(licensor.CodeMissingAttribute, "attributes/title", "title is required")
 	}
 	if rels, ok := res.object("relationships"); ok {
-		for _, s := range licensor.Services {
+		for _, s := range licensor.Services() {
 			ids, ok := rels.toMany(string(s), "Channel")
 			if ok {
 				if p.Channels == nil {
@@ -562,8 +562,8 @@ func hasPointer(errs licensor.Errors, ptr string) bool {
 }
 
 func joinStatuses() string {
-	parts := make([]string, len(licensor.Statuses))
-	for i, s := range licensor.Statuses {
+	parts := make([]string, len(licensor.Statuses()))
+	for i, s := range licensor.Statuses() {
 		parts[i] = string(s)
 	}
 	return strings.Join(parts, " ")

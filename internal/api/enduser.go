@@ -219,7 +219,7 @@ func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	lq.Filter.ProductID = q.integer("filter[product_id]", 1)
-	lq.Sort = q.sort(licensor.LicenseSortFields)
+	lq.Sort = q.sort(licenseSortFields)
 	scope := q.scope(r.URL.Path)
 	lq.Limit, lq.After, lq.Count = q.page(scope)
 	q.includeProduct() // accepted; products are always included
@@ -264,7 +264,7 @@ func (s *Server) getEndUserProducts(w http.ResponseWriter, r *http.Request) erro
 	if _, ok := q.values["filter[is_visible]"]; ok {
 		q.fail(licensor.CodeUnknownParameter, "filter[is_visible]", "end users see the visible products only")
 	}
-	pq := licensor.ProductQuery{Filter: q.productFilter(), Sort: q.sort(licensor.ProductSortFields)}
+	pq := licensor.ProductQuery{Filter: q.productFilter(), Sort: q.sort(productSortFields)}
 	visible := true
 	pq.Filter.IsVisible = &visible
 	scope := q.scope(r.URL.Path)

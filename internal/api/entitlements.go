@@ -105,7 +105,7 @@ func (entitlementJSON) AppendChannel(b []byte, id string) []byte {
 }
 
 // serviceMembers are the members of the relationships, in the order of
-// licensor.Services.
+// licensor.Services().
 var serviceMembers = [4]struct {
 	service licensor.Service
 	member  string

@@ -97,7 +97,7 @@ func TestEntitlementBodyMatchesJSON(t *testing.T) {
 	products := map[int64]*licensor.Product{}
 	for i := range 8 {
 		p := licensor.NewProduct("product " + strconv.Itoa(i))
-		for _, s := range licensor.Services {
+		for _, s := range licensor.Services() {
 			if r.IntN(3) == 0 {
 				continue
 			}
@@ -118,7 +118,7 @@ func TestEntitlementBodyMatchesJSON(t *testing.T) {
 		for range r.IntN(6) {
 			status := licensor.StatusActive
 			if r.IntN(5) == 0 {
-				status = licensor.Statuses[r.IntN(len(licensor.Statuses))]
+				status = licensor.Statuses()[r.IntN(len(licensor.Statuses()))]
 			}
 			start := r.Int64N(2000)
 			d := licensor.LicenseDraft{UserID: u, ProductID: 1 + r.Int64N(8), Status: &status, StartDate: &start}

@@ -140,8 +140,8 @@ func decodeFeedCursor(s string, c *feedCursor) bool {
 }
 
 func joinEventTypes() string {
-	parts := make([]string, len(licensor.EventTypes))
-	for i, t := range licensor.EventTypes {
+	parts := make([]string, len(licensor.EventTypes()))
+	for i, t := range licensor.EventTypes() {
 		parts[i] = string(t)
 	}
 	return strings.Join(parts, " ")

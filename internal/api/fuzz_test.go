@@ -312,7 +312,7 @@ func FuzzQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string, byUser bool) {
 		q := newQuery(&url.URL{RawQuery: raw})
 		filter := q.licenseFilter(byUser)
-		order := q.sort(licensor.LicenseSortFields)
+		order := q.sort(licensor.LicenseSortFields())
 		scope := q.scope("/licenses")
 		limit, after, _ := q.page(scope)
 		q.includeProduct()
@@ -330,11 +330,11 @@ func FuzzQuery(f *testing.F) {
 					}
 				}
 			}
-			if !slices.Contains(licensor.LicenseSortFields, order.Field) {
+			if !slices.Contains(licensor.LicenseSortFields(), order.Field) {
 				t.Fatalf("accepted sort %q", order.Field)
 			}
 			for _, r := range filter.Ranges {
-				if !slices.Contains(licensor.LicenseRangeFields, r.Field) || !slices.Contains(licensor.RangeOps, r.Op) {
+				if !slices.Contains(licensor.LicenseRangeFields(), r.Field) || !slices.Contains(licensor.RangeOps(), r.Op) {
 					t.Fatalf("accepted range %+v", r)
 				}
 			}
@@ -360,7 +360,7 @@ func FuzzQuery(f *testing.F) {
 
 		q = newQuery(&url.URL{RawQuery: raw})
 		q.productFilter()
-		q.sort(licensor.ProductSortFields)
+		q.sort(licensor.ProductSortFields())
 		q.page(q.scope("/products"))
 		if err := q.done(); err != nil {
 			checkQueryErrors(t, err)

@@ -49,7 +49,7 @@ func (s *Server) listLicenses(w http.ResponseWriter, r *http.Request, user *stri
 	if user != nil {
 		lq.Filter.UserID = user
 	}
-	lq.Sort = q.sort(licensor.LicenseSortFields)
+	lq.Sort = q.sort(licenseSortFields)
 	scope := q.scope(r.URL.Path)
 	lq.Limit, lq.After, lq.Count = q.page(scope)
 	include := q.includeProduct()

@@ -23,6 +23,14 @@ type query struct {
 	errs   licensor.Errors
 }
 
+// The fields and operators of list parameters, read once.
+var (
+	licenseSortFields  = licensor.LicenseSortFields()
+	productSortFields  = licensor.ProductSortFields()
+	licenseRangeFields = licensor.LicenseRangeFields()
+	rangeOps           = licensor.RangeOps()
+)
+
 func newQuery(u *url.URL) *query {
 	q := &query{}
 	if u.RawQuery == "" {
@@ -260,8 +268,8 @@ func (q *query) licenseFilter(byUser bool) licensor.LicenseFilter {
 		}
 	}
 	f.Recurring = q.boolean("filter[recurring]")
-	for _, field := range licensor.LicenseRangeFields {
-		for _, op := range licensor.RangeOps {
+	for _, field := range licenseRangeFields {
+		for _, op := range rangeOps {
 			name := "filter[" + field + "][" + op + "]"
 			if v := q.integer(name, -1<<62); v != nil {
 				f.Ranges = append(f.Ranges, licensor.Range{Field: field, Op: op, Value: *v})

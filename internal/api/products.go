@@ -20,7 +20,7 @@ type (
 
 func (s *Server) getAllProducts(w http.ResponseWriter, r *http.Request) error {
 	q := newQuery(r.URL)
-	pq := licensor.ProductQuery{Filter: q.productFilter(), Sort: q.sort(licensor.ProductSortFields)}
+	pq := licensor.ProductQuery{Filter: q.productFilter(), Sort: q.sort(productSortFields)}
 	scope := q.scope(r.URL.Path)
 	pq.Limit, pq.After, pq.Count = q.page(scope)
 	if err := q.done(); err != nil {

@@ -124,7 +124,7 @@ type userEntry struct {
 }
 
 // entProduct is a product with its channels per service (in the order of
-// licensor.Services) sorted and distinct, and their JSON identifiers
+// licensor.Services()) sorted and distinct, and their JSON identifiers
 // encoded once: identifier j of service s is json[s][ends[s][j-1]:ends[s][j]]
 // (from 0 for the first).
 type entProduct struct {
@@ -248,7 +248,7 @@ func productSize(_ int64, p *entProduct) int {
 		return n
 	}
 	n += 400 + len(p.p.Title) + len(p.p.Description) + len(p.p.Type) + len(p.p.LicensePeriod)
-	for _, s := range licensor.Services {
+	for _, s := range licensor.Services() {
 		for _, c := range p.p.Channels[s] {
 			n += 16 + len(c)
 		}
@@ -264,7 +264,7 @@ func productSize(_ int64, p *entProduct) int {
 // enc.
 func newEntProduct(p *licensor.Product, enc Encoder) *entProduct {
 	e := &entProduct{p: p}
-	for i, s := range licensor.Services {
+	for i, s := range licensor.Services() {
 		ids := p.Channels[s]
 		if !sortedDistinct(ids) {
 			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
@@ -410,17 +410,23 @@ func (m *Answer) AppendChannels(b []byte, s licensor.Service, sep byte) []byte {
 	return m.appendChannels(b, serviceIndex(s), sep)
 }
 
-// serviceIndex is the index of s in licensor.Services.
+// serviceIndex is the index of s in licensor.Services().
 func serviceIndex(s licensor.Service) int {
-	i := slices.Index(licensor.Services, s)
-	if i < 0 {
-		panic("unknown service " + string(s)) // questions are parsed with licensor.ParseService
+	switch s {
+	case licensor.ServiceLive:
+		return 0
+	case licensor.ServiceCatchup:
+		return 1
+	case licensor.ServiceNPVR:
+		return 2
+	case licensor.ServiceStartover:
+		return 3
 	}
-	return i
+	panic("unknown service " + string(s)) // questions are parsed with licensor.ParseService
 }
 
 // allows reports whether the answer includes channel for the service of
-// index s (in licensor.Services).
+// index s (in licensor.Services()).
 func (m *Answer) allows(s int, channel string) bool {
 	for _, p := range m.e.Products {
 		if _, found := slices.BinarySearch(p.channels[s], channel); found {

@@ -75,7 +75,7 @@ func randomCatalog(r *rand.Rand, n int) map[int64]*licensor.Product {
 	out := map[int64]*licensor.Product{}
 	for id := int64(1); id <= int64(n); id++ {
 		p := &licensor.Product{ID: id, Channels: licensor.Channels{}}
-		for _, s := range licensor.Services {
+		for _, s := range licensor.Services() {
 			if r.IntN(3) == 0 {
 				continue
 			}
@@ -97,7 +97,7 @@ func randomLicenses(r *rand.Rand, user string, nextID *int64, products int) []li
 		l := licensor.License{ID: *nextID, UserID: user, ProductID: 1 + r.Int64N(int64(products)+2), Status: licensor.StatusActive,
 			StartDate: r.Int64N(2000)}
 		if r.IntN(5) == 0 {
-			l.Status = licensor.Statuses[r.IntN(len(licensor.Statuses))]
+			l.Status = licensor.Statuses()[r.IntN(len(licensor.Statuses()))]
 		}
 		if r.IntN(3) > 0 {
 			stop := l.StartDate + r.Int64N(1500)
@@ -119,7 +119,7 @@ func (plain) AppendAnswer(b []byte, user string, a *Answer) []byte {
 	for id := range a.ProductIDs() {
 		b = strconv.AppendInt(append(b, ' '), id, 10)
 	}
-	for _, s := range licensor.Services {
+	for _, s := range licensor.Services() {
 		b = append(append(append(b, ' '), s...), ':')
 		b = a.AppendChannels(b, s, ',')
 	}
@@ -153,7 +153,7 @@ func ruleAt(licenses []licensor.License, products map[int64]*licensor.Product, t
 	for _, p := range e.Products {
 		ids = append(ids, p.ID)
 	}
-	for _, s := range licensor.Services {
+	for _, s := range licensor.Services() {
 		list := []string{}
 		for _, p := range e.Products {
 			list = append(list, p.Channels[s]...)
@@ -201,7 +201,7 @@ func TestEntitlementAnswerMatchesRule(t *testing.T) {
 				if got := slices.Collect(ans.ProductIDs()); !slices.Equal(got, wantIDs) {
 					t.Fatalf("user %s at %d: products %v, want %v", u, at, got, wantIDs)
 				}
-				for _, svc := range licensor.Services {
+				for _, svc := range licensor.Services() {
 					if got := channelsOf(ans, svc); !slices.Equal(got, wantChannels[svc]) {
 						t.Fatalf("user %s at %d: %s channels %v, want %v", u, at, svc, got, wantChannels[svc])
 					}

@@ -23,6 +23,9 @@ const (
 	PostgreSQL                // $n placeholders, strpos()
 )
 
+// licenseRangeFields are the fields a range filter may name.
+var licenseRangeFields = licensor.LicenseRangeFields()
+
 // Args returns an empty argument list written in d's placeholders.
 func (d Dialect) Args() *Args { return &Args{numbered: d == PostgreSQL} }
 
@@ -164,7 +167,7 @@ func LicenseConditions(ph *Args, f licensor.LicenseFilter, now int64) ([]string,
 	}
 	for _, r := range f.Ranges {
 		op, ok := RangeOperator(r.Op)
-		if !ok || !slices.Contains(licensor.LicenseRangeFields, r.Field) {
+		if !ok || !slices.Contains(licenseRangeFields, r.Field) {
 			return nil, &licensor.Error{Code: licensor.CodeInvalidParameter,
 				Parameter: fmt.Sprintf("filter[%s][%s]", r.Field, r.Op),
 				Detail:    fmt.Sprintf("cannot filter licenses on %s %s", r.Field, r.Op)}

@@ -110,7 +110,7 @@ func testFindLicensesFilters(t *testing.T, s licensor.Store) {
 
 func testFindLicensesRanges(t *testing.T, s licensor.Store) {
 	live, _, _ := licenseFixture(t, s)
-	for _, field := range licensor.LicenseRangeFields {
+	for _, field := range licensor.LicenseRangeFields() {
 		// Every value the field takes, and one on either side of them all.
 		values := []int64{math.MinInt64, math.MaxInt64}
 		for _, l := range live {
@@ -120,7 +120,7 @@ func testFindLicensesRanges(t *testing.T, s licensor.Store) {
 		}
 		slices.Sort(values)
 		values = slices.Compact(values)
-		for _, op := range licensor.RangeOps {
+		for _, op := range licensor.RangeOps() {
 			for _, v := range values {
 				f := licensor.LicenseFilter{Ranges: []licensor.Range{{Field: field, Op: op, Value: v}}}
 				want := expectLicenses(live, f, licensor.SortOrder{}, t0)
@@ -216,7 +216,7 @@ func testFindLicensesEffectiveStatus(t *testing.T, s licensor.Store) {
 // licenseSorts is every license sort order.
 func licenseSorts() []licensor.SortOrder {
 	var out []licensor.SortOrder
-	for _, f := range licensor.LicenseSortFields {
+	for _, f := range licensor.LicenseSortFields() {
 		out = append(out, licensor.SortOrder{Field: f}, licensor.SortOrder{Field: f, Desc: true})
 	}
 	return append(out, licensor.SortOrder{})

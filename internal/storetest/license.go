@@ -108,7 +108,7 @@ func testCreateLicensesExplicit(t *testing.T, s licensor.Store) {
 	wantLicense(t, "FindLicenseByID", findLicense(t, s, l.ID), want)
 
 	// Each status round-trips.
-	for i, st := range licensor.Statuses {
+	for i, st := range licensor.Statuses() {
 		d := draft("u-"+strconv.Itoa(i), p.ID)
 		d.Status = new(st)
 		l := createLicenses(t, s, t0, d)[0]

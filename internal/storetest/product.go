@@ -214,7 +214,7 @@ func testFindProductsTitleFilter(t *testing.T, s licensor.Store) {
 // productSorts is every product sort order.
 func productSorts() []licensor.SortOrder {
 	var out []licensor.SortOrder
-	for _, f := range licensor.ProductSortFields {
+	for _, f := range licensor.ProductSortFields() {
 		out = append(out, licensor.SortOrder{Field: f}, licensor.SortOrder{Field: f, Desc: true})
 	}
 	return append(out, licensor.SortOrder{})
