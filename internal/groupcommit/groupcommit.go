@@ -379,7 +379,7 @@ func (l *Lane[Tx]) runGroup(group []*unit[Tx]) {
 				break
 			}
 		}
-		err, pv := call(u, tx)
+		pv, err := call(u, tx)
 		if err == nil && multi {
 			if rerr := l.engine.Release(ctx, tx); rerr != nil {
 				// The unit returned nil but its savepoint cannot be
@@ -453,12 +453,12 @@ type failure[Tx any] struct {
 
 // call runs u's function with its caller's context values but not its
 // cancellation, turning a panic into a *PanicError.
-func call[Tx any](u *unit[Tx], tx Tx) (err error, pv *PanicError) {
+func call[Tx any](u *unit[Tx], tx Tx) (pv *PanicError, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			pv = &PanicError{Value: v, Stack: debug.Stack()}
 			err = pv
 		}
 	}()
-	return u.fn(context.WithoutCancel(u.ctx), tx), nil
+	return nil, u.fn(context.WithoutCancel(u.ctx), tx)
 }
