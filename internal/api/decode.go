@@ -273,7 +273,12 @@ func (o *object) primaryType(want string) {
 		o.fail(licensor.CodeMissingAttribute, "type", "type %q is required", want)
 		return
 	}
-	if s, _ := v.(string); s != want {
+	s, isString := v.(string)
+	switch {
+	case !isString:
+		// Not a resource type at all: a malformed document, not a conflict.
+		o.fail(licensor.CodeInvalidAttribute, "type", "type must be the string %q", want)
+	case s != want:
 		o.fail(licensor.CodeResourceMismatch, "type", "type must be %q: this endpoint takes %s resources", want, want)
 	}
 }
