@@ -210,7 +210,7 @@ func importLegacy(ctx context.Context, args []string, getenv func(string) string
 	im := &importer{cfg: cfg, conv: conv, stderr: stderr, products: map[int64]bool{}, encodings: map[legacy.Detected]int{}}
 	if cfg.key != "" {
 		hc := &http.Client{Timeout: cfg.requestTimeout, Transport: replayTransport{http.DefaultTransport}}
-		im.client = client.New(cfg.url, cfg.key, client.WithHTTPClient(hc), client.WithUserAgent("licensor-import/"+version()))
+		im.client = client.New(cfg.url, cfg.key, client.WithHTTPClient(hc), client.WithUserAgent("licensor-import/"+versionString()))
 	}
 	var rejectFile *os.File
 	if cfg.rejectFile != "" {

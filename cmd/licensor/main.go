@@ -116,7 +116,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		configReference(stdout)
 		return nil
 	case "version":
-		fmt.Fprintln(stdout, "licensor", version())
+		printVersion(stdout)
 		return nil
 	default:
 		if isHelp(cmd) {

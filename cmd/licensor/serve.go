@@ -225,7 +225,8 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 	if cfg.tlsCert != "" {
 		scheme = "https"
 	}
-	logger.Info("licensor listening", "addr", ln.Addr().String(), "scheme", scheme, "database", redact(cfg.db), "version", version())
+	b := currentBuild()
+	logger.Info("licensor listening", "addr", ln.Addr().String(), "scheme", scheme, "database", redact(cfg.db), "version", b.Version, "commit", b.Commit, "built", b.Date)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
-	"runtime/debug"
 	"strings"
 
 	"github.com/licensor/licensor"
@@ -183,13 +182,6 @@ func redactArgs(args []string) []string {
 		out[i] = redact(a)
 	}
 	return out
-}
-
-func version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "(devel)"
 }
 
 // isPostgres reports whether dsn names a PostgreSQL database.
