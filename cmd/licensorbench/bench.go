@@ -16,19 +16,25 @@ import (
 
 // runner is one benchmark run: the servers, the workload and the report.
 type runner struct {
-	cfg    *config
-	rep    *Report
-	stderr io.Writer
-	dir    string // temporary directory
-	eng    *engine
-	bin    string // the licensor binary
-	dsn    string // the main database
-	header http.Header
-	wl     *workload
-	server *process
-	pprof  string // the server's pprof listener
-	ref    *process
-	refURL string
+	cfg     *config
+	rep     *Report
+	stderr  io.Writer
+	dir     string // temporary directory
+	eng     *engine
+	bin     string // the licensor binary
+	dsn     string // the main database
+	header  http.Header
+	wl      *workload
+	server  *process
+	pprof   string // the server's pprof listener
+	ref     *process
+	refURL  string
+	refBase string // http://host:port of the reference server
+	// The wrk generator, and the CPUs wrk and the servers are pinned to
+	// ("" not pinned).
+	wrk        *wrkRunner
+	wrkCPUs    string
+	serverCPUs string
 	// seq is the last license sequence number seeded; pools seeded later
 	// continue from it so that order ids stay unique.
 	seq int64
@@ -94,14 +100,33 @@ func bench(ctx context.Context, cfg *config, stdout, stderr io.Writer) (err erro
 		Duration: cfg.duration.String(),
 	}
 	r.rep.Revision = revision(ctx)
+	r.rep.Generator = cfg.generator
+	if cfg.generator == "wrk" {
+		if r.wrk, err = newWrkRunner(dir); err != nil {
+			return err
+		}
+		r.serverCPUs, r.wrkCPUs = pinning(cfg.pin)
+		r.rep.Pinning = "not pinned"
+		if r.wrkCPUs != "" {
+			r.rep.Pinning = fmt.Sprintf("servers (licensor, reference) on CPU %s, wrk on CPU %s (taskset); PostgreSQL not pinned", r.serverCPUs, r.wrkCPUs)
+		}
+	}
 	if err := r.setUp(ctx); err != nil {
 		return err
 	}
-	r.runScenarios(ctx)
+	if cfg.generator == "wrk" {
+		r.runScenariosWrk(ctx)
+	} else {
+		r.runScenarios(ctx)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	r.rep.Targets = evaluateTargets(r.rep, cfg.concurrency, cfg.listConcurrency)
+	if cfg.generator == "wrk" {
+		r.rep.Targets = evaluateWrkTargets(r.rep)
+	} else {
+		r.rep.Targets = evaluateTargets(r.rep, cfg.concurrency, cfg.listConcurrency)
+	}
 	if err := writeTable(stdout, r.rep); err != nil {
 		return err
 	}
@@ -176,14 +201,8 @@ func (r *runner) setUp(ctx context.Context) error {
 	if r.pprof, err = freePort(); err != nil {
 		return err
 	}
-	r.server, err = startProcess("licensor", filepath.Join(r.dir, "server.log"), nil,
-		r.bin, "serve", "--db", r.dsn, "--listen", addr, "--pprof-listen", r.pprof,
-		"--log-format", "json", "--log-level", cfg.serverLogLevel)
-	if err != nil {
+	if r.server, err = r.startServer(ctx, "server", addr, r.pprof); err != nil {
 		return err
-	}
-	if err := r.server.waitReady(ctx, "http://"+addr+"/readyz", 60*time.Second); err != nil {
-		return fmt.Errorf("%w (log: %s)", err, tail(filepath.Join(r.dir, "server.log")))
 	}
 	r.wl = &workload{base: "http://" + addr, api: "http://" + addr + apiPath, users: cfg.users,
 		products: cfg.products, licenses: cfg.scale, now: now, tag: r.eng.tag}
@@ -197,7 +216,8 @@ func (r *runner) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.ref, err = startProcess("refserver", filepath.Join(r.dir, "refserver.log"), nil, self, "refserver", "--listen", refAddr)
+	r.ref, err = startProcess("refserver", filepath.Join(r.dir, "refserver.log"), nil,
+		r.pinned(self, "refserver", "--listen", refAddr, "--engine", r.eng.kind, "--db", r.dsn)...)
 	if err != nil {
 		return err
 	}
@@ -205,7 +225,36 @@ func (r *runner) setUp(ctx context.Context) error {
 		return err
 	}
 	r.refURL = "http://" + refAddr + "/ref/"
+	r.refBase = "http://" + refAddr
 	return nil
+}
+
+// startServer starts licensor serve on the run's database (pinned like
+// the reference server) and waits until it is ready; name names its log.
+func (r *runner) startServer(ctx context.Context, name, addr, pprof string) (*process, error) {
+	args := []string{r.bin, "serve", "--db", r.dsn, "--listen", addr,
+		"--log-format", "json", "--log-level", r.cfg.serverLogLevel}
+	if pprof != "" {
+		args = append(args, "--pprof-listen", pprof)
+	}
+	log := filepath.Join(r.dir, name+".log")
+	p, err := startProcess("licensor", log, nil, r.pinned(args...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(ctx, "http://"+addr+"/readyz", 60*time.Second); err != nil {
+		p.stop(10 * time.Second)
+		return nil, fmt.Errorf("%w (log: %s)", err, tail(log))
+	}
+	return p, nil
+}
+
+// pinned prefixes a command line with taskset when the servers are pinned.
+func (r *runner) pinned(args ...string) []string {
+	if r.serverCPUs == "" {
+		return args
+	}
+	return append([]string{"taskset", "-c", r.serverCPUs}, args...)
 }
 
 // buildLicensor builds ./cmd/licensor of the module the harness runs in.

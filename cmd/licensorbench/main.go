@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"regexp"
 	"strconv"
@@ -92,6 +93,10 @@ type config struct {
 	keep             bool
 	serverLogLevel   string
 	tmp              string
+	generator        string // "wrk" or "go"
+	rounds           int
+	wrkThreads       int
+	pin              bool
 	args             []string
 }
 
@@ -133,6 +138,10 @@ Flags:
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (SQLite files, server logs) and the PostgreSQL databases")
 	fs.StringVar(&cfg.serverLogLevel, "server-log-level", "info", "licensor serve --log-level (info, the default in production, logs every request)")
 	fs.StringVar(&cfg.tmp, "tmp", "", "parent directory of the temporary directory (default: the system's)")
+	fs.StringVar(&cfg.generator, "generator", "", "the HTTP load generator: wrk (Debian's wrk with Lua scripts: the scenario/reference pairs of issue 17, A B A B) or go (the harness's own closed-loop generator: every scenario of the first rounds); default wrk when it is on PATH")
+	fs.IntVar(&cfg.rounds, "rounds", 2, "with --generator wrk: how many times each scenario and its reference are measured, alternately")
+	fs.IntVar(&cfg.wrkThreads, "wrk-threads", 1, "with --generator wrk: wrk's threads (-t)")
+	fs.BoolVar(&cfg.pin, "pin", true, "with --generator wrk on 2 CPUs or more: run wrk on the last CPU and the servers on the others (taskset)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -160,6 +169,19 @@ Flags:
 	}
 	if cfg.concurrency < 1 || cfg.listConcurrency < 1 || cfg.batchConcurrency < 1 || cfg.deepPages < 1 || cfg.checkBatch < 1 || cfg.checkBatch > 1000 {
 		return nil, usageError{"--concurrency, --list-concurrency, --batch-concurrency and --deep-pages must be positive; --check-batch 1 to 1000"}
+	}
+	switch cfg.generator {
+	case "":
+		cfg.generator = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			cfg.generator = "wrk"
+		}
+	case "wrk", "go":
+	default:
+		return nil, usageError{fmt.Sprintf("--generator %q: want wrk or go", cfg.generator)}
+	}
+	if cfg.rounds < 1 || cfg.wrkThreads < 1 {
+		return nil, usageError{"--rounds and --wrk-threads must be positive"}
 	}
 	if cfg.scenarios, err = compileOptional(scenarios); err != nil {
 		return nil, usageError{"--scenarios: " + err.Error()}

@@ -60,9 +60,14 @@ type refLicense struct {
 }
 
 // refHandler answers GET /ref/{id} with a license-shaped JSON document and
-// GET /healthz with 200.
-func refHandler() http.Handler {
+// GET /healthz with 200; with a database, also the same-work references
+// (see sameWork).
+func refHandler(sw *sameWork) http.Handler {
 	mux := http.NewServeMux()
+	if sw != nil {
+		mux.HandleFunc("GET /ref/license/{id}", sw.license)
+		mux.HandleFunc("GET /ref/licenses", sw.list)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("GET /ref/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
@@ -105,8 +110,18 @@ func runRefServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("licensorbench refserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on")
+	kind := fs.String("engine", "", "sqlite or postgres: serve the same-work references from --db")
+	dsn := fs.String("db", "", "the database of the same-work references (licensor's --db)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	var sw *sameWork
+	if *kind != "" {
+		var err error
+		if sw, err = openSameWork(ctx, *kind, *dsn); err != nil {
+			return fmt.Errorf("refserver: %w", err)
+		}
+		defer sw.close()
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -114,7 +129,7 @@ func runRefServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// The timeouts of licensor serve's defaults.
 	hs := &http.Server{
-		Handler:           refHandler(),
+		Handler:           refHandler(sw),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

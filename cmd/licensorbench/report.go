@@ -49,6 +49,12 @@ type Result struct {
 	Note      string  `json:"note,omitempty"`
 	Skipped   bool    `json:"skipped,omitempty"`
 	Profile   string  `json:"profile,omitempty"`
+	// Generator is what drove the scenario: "wrk", or "" for the harness's
+	// own Go generator (and the in-process storage references).
+	Generator string `json:"generator,omitempty"`
+	// Round is the round of a scenario measured alternately with its
+	// reference (A B A B), from 1.
+	Round int `json:"round,omitempty"`
 }
 
 // Target is one target of the issue checked against this run.
@@ -86,7 +92,12 @@ type Report struct {
 	Duration      string   `json:"duration"`
 	Results       []Result `json:"results"`
 	Targets       []Target `json:"targets"`
-	Notes         []string `json:"notes,omitempty"`
+	// Generator is the run's HTTP load generator: "wrk" or "go".
+	Generator string `json:"generator,omitempty"`
+	// Pinning says which CPUs the servers and wrk ran on.
+	Pinning string   `json:"pinning,omitempty"`
+	Pairs   []Pair   `json:"pairs,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
 }
 
 func machineInfo() Machine {

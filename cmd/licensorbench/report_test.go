@@ -182,7 +182,7 @@ func TestWriteMarkdown(t *testing.T) {
 // TestRefHandler: the reference answers with a license-shaped document.
 func TestRefHandler(t *testing.T) {
 	rec := httptest.NewRecorder()
-	refHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/ref/42", nil))
+	refHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/ref/42", nil))
 	var doc struct {
 		Data struct {
 			ID            string
