@@ -422,12 +422,12 @@ func TestDelivery(t *testing.T) {
 			}{
 				{"http://" + closedPort + "/hook", []string{"connection refused"}, ""},
 				{failing.srv.URL + "/hook", []string{"HTTP 500"}, failing.secret},
-				{hanging.srv.URL + "/hook", []string{"timeout after 500ms"}, hanging.secret},
+				{hanging.srv.URL + "/hook", []string{"timeout after 2s"}, hanging.secret},
 				{"http://" + hangup.Addr().String() + "/hook", []string{"connection closed by the receiver before it answered", "connection reset by the receiver"}, ""},
 				{tlsSrv.URL + "/hook", []string{"TLS certificate not trusted"}, ""},
 				{"https://" + plain.srv.Listener.Addr().String() + "/hook", []string{"TLS handshake failed: the receiver does not speak TLS"}, ""},
 				// What the resolver says depends on the machine's DNS.
-				{"http://licensor-test.invalid/hook", []string{"host not found", "DNS lookup failed", "timeout after 500ms (DNS lookup)"}, ""},
+				{"http://licensor-test.invalid/hook", []string{"host not found", "DNS lookup failed", "timeout after 2s (DNS lookup)"}, ""},
 			}
 			var hooks []licensor.Webhook
 			for _, c := range cases {
@@ -440,7 +440,8 @@ func TestDelivery(t *testing.T) {
 				}
 				hooks = append(hooks, w)
 			}
-			run(t, s, webhook.Options{Policy: webhook.Policy{AllowHTTP: true, AllowPrivate: true}, Timeout: 500 * time.Millisecond, MaxAge: time.Nanosecond})
+			// 2s: under load a TLS handshake to the local receivers took over 500ms and read as a timeout.
+			run(t, s, webhook.Options{Policy: webhook.Policy{AllowHTTP: true, AllowPrivate: true}, Timeout: 2 * time.Second, MaxAge: time.Nanosecond})
 			workload(t, s, 0)
 			for i, h := range hooks {
 				var d licensor.Delivery
