@@ -95,6 +95,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) now() int64 { return c.opts.Now().Unix() }
 
+// change is the write a signed-in request makes: its key's name is the
+// actor, as for the API.
+func (c *Console) change(s *session) licensor.Change {
+	return licensor.Change{Time: c.now(), Actor: s.key.Name, RequestID: "console-" + randomHex(8)}
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
