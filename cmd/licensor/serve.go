@@ -19,7 +19,6 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
-	"github.com/licensor/licensor/internal/console"
 )
 
 // serveConfig is everything serve can be told.
@@ -210,12 +209,8 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		waitFeed()
 	}()
 
-	root := http.NewServeMux() // the API, and the operator console beside it
-	root.Handle("/", srv)
-	root.Handle(console.Prefix+"/", console.New(db, console.Options{Logger: logger, Version: version()}))
-	root.Handle(console.Prefix, http.RedirectHandler(console.Prefix+"/", http.StatusSeeOther))
 	hs := &http.Server{
-		Handler:           root,
+		Handler:           srv,
 		ReadHeaderTimeout: cfg.readHeader,
 		ReadTimeout:       cfg.read,
 		WriteTimeout:      cfg.write,
