@@ -1,3 +1,0 @@
--- Reserved for h16a (suspension, bulk jobs): a placeholder so that 0008 can
--- apply before it lands; its own migration replaces this file.
-SELECT 1;
