@@ -34,10 +34,7 @@ func currentBuild() build {
 	b := build{Version: version, Commit: commit, Date: date, Go: runtime.Version()}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		if b.Version == "" {
-			b.Version = "(devel)"
-		}
-		return b
+		info = &debug.BuildInfo{}
 	}
 	if b.Version == "" {
 		b.Version = info.Main.Version
