@@ -50,7 +50,7 @@ type Event struct {
 	Type      EventType
 	Time      int64  // unix seconds: the Change's time
 	Actor     string // name of the API key, or "system" (expiry)
-	RequestID string
+	RequestID string // X-Request-Id of the request; RequestIDExpiry for expiries
 	LicenseID int64  // 0 for product events
 	ProductID int64  // the product, or the license's product
 	UserID    string // the license's user; "" for product events
@@ -61,6 +61,11 @@ type Event struct {
 
 // ActorSystem is the Actor of changes the server makes by itself.
 const ActorSystem = "system"
+
+// RequestIDExpiry is the RequestID of the license.expired events the server
+// makes by itself: no request made them, and a consumer that correlates
+// events with requests can tell them apart by this marker.
+const RequestIDExpiry = "expiry"
 
 // EventFilter selects events. Zero fields select everything.
 type EventFilter struct {

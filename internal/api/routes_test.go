@@ -13,6 +13,8 @@ import (
 	"unicode"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/licensor/licensor"
 )
 
 // TestOpenAPIDescribesEveryRoute fails when a route exists that the OpenAPI
@@ -194,6 +196,34 @@ func TestAPIGuideNamesEveryOperation(t *testing.T) {
 	for op := range rows {
 		if !served[op] {
 			t.Errorf("docs/api.md names %s, which is not an operation", op)
+		}
+	}
+}
+
+// TestOpenAPIEventAttribution checks that the Event schema names the actor
+// and request_id the server gives the events it makes by itself (expiries):
+// the document said request_id was empty while the server sent "expiry".
+func TestOpenAPIEventAttribution(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := doc.Components.Schemas["Event"]
+	if ev == nil || ev.Value == nil {
+		t.Fatal("no Event schema")
+	}
+	attrs := ev.Value.Properties["attributes"]
+	if attrs == nil || attrs.Value == nil {
+		t.Fatal("the Event schema has no attributes")
+	}
+	for prop, want := range map[string]string{"actor": licensor.ActorSystem, "request_id": licensor.RequestIDExpiry} {
+		p := attrs.Value.Properties[prop]
+		if p == nil || p.Value == nil {
+			t.Errorf("Event attributes: no %s", prop)
+			continue
+		}
+		if d := p.Value.Description; !strings.Contains(d, "`"+want+"` for expiries") {
+			t.Errorf("Event attributes.%s: description %q does not say it is `%s` for expiries", prop, d, want)
 		}
 	}
 }

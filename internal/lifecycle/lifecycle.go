@@ -103,7 +103,7 @@ func Expire(ctx context.Context, store licensor.Store, opts Options) {
 		}
 		now := opts.Now()
 		for {
-			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: "expiry"}
+			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: licensor.RequestIDExpiry}
 			ls, err := store.ExpireLicenses(ctx, c, opts.Batch)
 			if err != nil {
 				if ctx.Err() == nil {

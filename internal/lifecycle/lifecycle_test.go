@@ -211,3 +211,30 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredEventAttribution checks who a license.expired event says made
+// it: the system actor and the RequestIDExpiry marker, as the OpenAPI
+// document's Event schema and docs/webhooks.md describe (the document said
+// "empty" while the server sent "expiry"; TestOpenAPIEventAttribution in
+// internal/api checks the document's side).
+func TestExpiredEventAttribution(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, open func(t *testing.T) licensor.Store) {
+		t.Parallel()
+		s := open(t)
+		l := create(t, s, time.Now().Unix()-60)[0]
+		run(t, s, lifecycle.Options{})
+		waitFor(t, "the expiry", func() bool { return expiredEvents(t, s)[l.ID] == 1 })
+		page, err := s.Events(context.Background(), licensor.EventQuery{
+			Filter: licensor.EventFilter{Types: []licensor.EventType{licensor.EventLicenseExpired}}, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) != 1 {
+			t.Fatalf("%d license.expired events, want 1", len(page.Events))
+		}
+		e := page.Events[0]
+		if e.Actor != licensor.ActorSystem || e.RequestID != licensor.RequestIDExpiry {
+			t.Errorf("license.expired event: actor %q request_id %q, want %q and %q", e.Actor, e.RequestID, licensor.ActorSystem, licensor.RequestIDExpiry)
+		}
+	})
+}

@@ -12,7 +12,7 @@ import (
 
 // system is the Change of the expiry worker at unix time ts.
 func system(ts int64) licensor.Change {
-	return licensor.Change{Time: ts, Actor: licensor.ActorSystem, RequestID: "expiry"}
+	return licensor.Change{Time: ts, Actor: licensor.ActorSystem, RequestID: licensor.RequestIDExpiry}
 }
 
 // expiring creates, at t0, a license of p for user that stops at stop.
