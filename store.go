@@ -104,6 +104,23 @@ type Store interface {
 	// older than the stored one are ignored.
 	TouchAPIKeys(ctx context.Context, lastUsed map[int64]int64) error
 
+	// CreateConsoleSession stores a console session (see ConsoleSession).
+	CreateConsoleSession(ctx context.Context, s *ConsoleSession) error
+	// FindConsoleSession returns the session with that id, or CodeNotFound.
+	// Expiry is the caller's decision; PruneConsoleSessions removes the
+	// sessions past it.
+	FindConsoleSession(ctx context.Context, id string) (*ConsoleSession, error)
+	// TouchConsoleSession records a session's last request; an older time
+	// than the stored one, or an unknown id, is ignored.
+	TouchConsoleSession(ctx context.Context, id string, seenAt int64) error
+	// DeleteConsoleSession removes a session (sign-out); an unknown id is
+	// not an error.
+	DeleteConsoleSession(ctx context.Context, id string) error
+	// PruneConsoleSessions deletes the sessions whose absolute expiry is at
+	// or before now, or whose last request is at or before idleBefore, and
+	// returns how many.
+	PruneConsoleSessions(ctx context.Context, now, idleBefore int64) (int64, error)
+
 	// Every write above that changes a license or a product records its
 	// events (see EventType) in its own transaction, each with the next
 	// position in commit order (Event.Seq).
@@ -115,6 +132,10 @@ type Store interface {
 	// history (some events after it were pruned), or beyond the end of
 	// the feed (from another database), gives CodeInvalidCursor.
 	Events(ctx context.Context, q EventQuery) (*EventPage, error)
+	// EventHead returns the position of the last committed event (0 when
+	// there is none): Events with After a little below it reads the most
+	// recent events.
+	EventHead(ctx context.Context) (int64, error)
 	// EventsCommitted returns a channel that is closed when this store
 	// (this process) next commits events: a hint to read the feed now.
 	// Events committed by other processes are only found by reading.

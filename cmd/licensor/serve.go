@@ -19,6 +19,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/console"
 )
 
 // serveConfig is everything serve can be told.
@@ -209,8 +210,12 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		waitFeed()
 	}()
 
+	root := http.NewServeMux() // the API, and the operator console beside it
+	root.Handle("/", srv)
+	root.Handle(console.Prefix+"/", console.New(db, console.Options{Logger: logger, Version: currentBuild().Version}))
+	root.Handle(console.Prefix, http.RedirectHandler(console.Prefix+"/", http.StatusSeeOther))
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           root,
 		ReadHeaderTimeout: cfg.readHeader,
 		ReadTimeout:       cfg.read,
 		WriteTimeout:      cfg.write,

@@ -118,6 +118,11 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"Rotate", testAPIKeyRotate},
 			{"Touch", testAPIKeyTouch},
 		}},
+		{"ConsoleSessions", []test{
+			{"RoundTrip", testConsoleSessionRoundTrip},
+			{"Touch", testConsoleSessionTouch},
+			{"DeleteAndPrune", testConsoleSessionDeleteAndPrune},
+		}},
 		{"Events", []test{
 			{"EveryWrite", testEventsEveryWrite},
 			{"FailedWrites", testEventsFailedWrites},

@@ -1,0 +1,26 @@
+package console
+
+import (
+	"io/fs"
+	"net/http"
+)
+
+// routes is every page of the console, on one page.
+func (c *Console) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFiles, "static")
+	mux.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))
+
+	mux.HandleFunc("GET "+Prefix+"/signin", c.signinForm)
+	mux.HandleFunc("POST "+Prefix+"/signin", c.signin)
+	mux.HandleFunc("POST "+Prefix+"/signout", c.authed(false, c.signout))
+
+	mux.HandleFunc("GET "+Prefix+"/{$}", c.authed(false, c.overview))
+	mux.HandleFunc("GET "+Prefix+"/subscriber", c.authed(false, c.subscriber))
+	mux.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { redirect(w, r, "/") })
+	mux.HandleFunc(Prefix+"/", c.authed(false, func(w http.ResponseWriter, r *http.Request, s *session) error {
+		c.render(w, r, http.StatusNotFound, "error", s, page{Title: "Not found", Error: "There is no such page in the console."})
+		return nil
+	}))
+	return mux
+}
