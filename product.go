@@ -156,10 +156,10 @@ func ValidChannelID(id string) bool { return ValidUserID(id) }
 // Pointers are relative to the resource object.
 func (p *Product) Validate() error {
 	var errs Errors
-	if n := len([]rune(p.Title)); n < 1 || n > MaxTitleLen {
+	if n := TextLen(p.Title); n < 1 || n > MaxTitleLen {
 		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/title", "title must be 1 to %d characters", MaxTitleLen))
 	}
-	if len([]rune(p.Description)) > MaxDescriptionLen {
+	if TextLen(p.Description) > MaxDescriptionLen {
 		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/description", "description must be at most %d characters", MaxDescriptionLen))
 	}
 	if !ValidProductType(p.Type) {
@@ -234,4 +234,16 @@ func ParseChannels(s string) (Channels, error) {
 		c = Channels{}
 	}
 	return c, nil
+}
+
+// ProductCursor is the keyset position of p in a walk of products sorted by
+// field (id, title or created_at; empty is id).
+func ProductCursor(p *Product, field string) *Cursor {
+	switch field {
+	case "title":
+		return &Cursor{Str: p.Title, ID: p.ID}
+	case "created_at":
+		return &Cursor{Int: p.CreatedAt, ID: p.ID}
+	}
+	return &Cursor{Int: p.ID, ID: p.ID}
 }

@@ -13,3 +13,9 @@ import (
 func ValidText(s string) bool {
 	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
+
+// TextLen is the length of s as every length limit of the API counts it, in
+// attributes and in filters alike: in characters (Unicode code points), not
+// bytes, so that "at most 128 characters" means one thing for an order_id
+// sent in a license and the same order_id sent as filter[order_id].
+func TextLen(s string) int { return utf8.RuneCountInString(s) }

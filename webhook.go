@@ -103,7 +103,7 @@ func ParseWebhookURL(raw string) (*url.URL, error) {
 	bad := func(format string, args ...any) error {
 		return AttrError(CodeInvalidAttribute, "/attributes/url", format, args...)
 	}
-	if raw == "" || len(raw) > MaxWebhookURLLen {
+	if raw == "" || TextLen(raw) > MaxWebhookURLLen {
 		return nil, bad("url must be 1 to %d characters", MaxWebhookURLLen)
 	}
 	u, err := url.Parse(raw)
@@ -141,7 +141,7 @@ func (w *Webhook) Validate() error {
 		}
 		seen[t] = true
 	}
-	if len([]rune(w.Description)) > MaxWebhookDescriptionLen {
+	if TextLen(w.Description) > MaxWebhookDescriptionLen {
 		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/description",
 			"description must be at most %d characters", MaxWebhookDescriptionLen))
 	}

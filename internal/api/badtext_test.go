@@ -3,10 +3,13 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/licensor/licensor"
 )
 
 // TestBadText sends a NUL, invalid UTF-8, a lone surrogate or an invalid
@@ -170,6 +173,39 @@ func TestBadTextRace(t *testing.T) {
 		list := en.must(200, req{method: "GET", path: base + "/licenses?count=true&page[size]=1"}).json(t)
 		if total := num(path(list, "meta", "total")); total != rounds*valid {
 			t.Errorf("%v licenses stored, want %d", total, rounds*valid)
+		}
+	})
+}
+
+// TestTextLengthOneRule: a length limit counts characters, never bytes, in
+// an attribute and in the filter on it alike: an order_id of 128
+// two-byte characters is created, found by filter[order_id] and its
+// product by filter[title]; one character more is refused by both.
+func TestTextLengthOneRule(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e)
+		title := strings.Repeat("é", licensor.MaxTitleLen)
+		pid := en.createProduct(map[string]any{"title": title})
+		order := strings.Repeat("é", licensor.MaxOrderIDLen) // 256 bytes
+		en.createLicense("u1", pid, map[string]any{"order_id": order})
+
+		resp := en.must(200, req{method: "GET", path: base + "/licenses?filter[order_id]=" + url.QueryEscape(order)})
+		if n := len(resp.json(t)["data"].([]any)); n != 1 {
+			t.Errorf("filter[order_id] of %d characters: %d licenses, want 1", licensor.MaxOrderIDLen, n)
+		}
+		resp = en.must(200, req{method: "GET", path: base + "/products?filter[title]=" + url.QueryEscape(title)})
+		if n := len(resp.json(t)["data"].([]any)); n != 1 {
+			t.Errorf("filter[title] of %d characters: %d products, want 1", licensor.MaxTitleLen, n)
+		}
+
+		longer := order + "é"
+		resp = en.do(req{method: "POST", path: base + "/licenses", body: licenseBody("u1", pid, map[string]any{"order_id": longer})})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(resp.body), "/data/attributes/order_id") {
+			t.Errorf("order_id of %d characters: %d %s", licensor.MaxOrderIDLen+1, resp.StatusCode, resp.body)
+		}
+		resp = en.do(req{method: "GET", path: base + "/licenses?filter[order_id]=" + url.QueryEscape(longer)})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(resp.body), "filter[order_id]") {
+			t.Errorf("filter[order_id] of %d characters: %d %s", licensor.MaxOrderIDLen+1, resp.StatusCode, resp.body)
 		}
 	})
 }

@@ -209,7 +209,7 @@ func (o *object) str(name string, maxLen int) (*string, bool) {
 		o.fail(licensor.CodeInvalidAttribute, name, "%s must be a string", name)
 		return nil, false
 	}
-	if maxLen > 0 && len([]rune(s)) > maxLen {
+	if maxLen > 0 && licensor.TextLen(s) > maxLen {
 		o.fail(licensor.CodeInvalidAttribute, name, "%s must be at most %d characters", name, maxLen)
 		return nil, false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -165,9 +166,9 @@ type (
 		Meta     listMeta                 `json:"meta"`
 	}
 	endUserProductListDocument struct {
-		Data  []endUserProductResource `json:"data"`
-		Links listLinks                `json:"links"`
-		Meta  listMeta                 `json:"meta"`
+		Data  []json.RawMessage `json:"data"` // endUserProductResource each, encoded to be counted
+		Links listLinks         `json:"links"`
+		Meta  listMeta          `json:"meta"`
 	}
 )
 
@@ -258,6 +259,12 @@ func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
 	return encode(w, http.StatusOK, doc)
 }
 
+// MaxStorefrontPageBytes bounds the products of a storefront page, which end
+// users of every kind call: a page holds the products that fit (and at least
+// one), then links.next, so that long channel lists cannot make a response of
+// tens of megabytes.
+const MaxStorefrontPageBytes = 1 << 20
+
 // getEndUserProducts serves GetEndUserProducts: the visible products.
 func (s *Server) getEndUserProducts(w http.ResponseWriter, r *http.Request) error {
 	q := newQuery(r.URL)
@@ -276,9 +283,20 @@ func (s *Server) getEndUserProducts(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	doc := endUserProductListDocument{Data: make([]endUserProductResource, len(page.Products)), Links: listLinks{Self: r.URL.RequestURI()}}
+	doc := endUserProductListDocument{Data: make([]json.RawMessage, 0, len(page.Products)), Links: listLinks{Self: r.URL.RequestURI()}}
+	size := 0
 	for i := range page.Products {
-		doc.Data[i] = endUserProductOut(&page.Products[i])
+		b, err := json.Marshal(endUserProductOut(&page.Products[i]))
+		if err != nil {
+			return err
+		}
+		if size += len(b); size > MaxStorefrontPageBytes && i > 0 {
+			// Long channel lists end the page early: the next one
+			// starts after the last product that fitted.
+			page.Next = licensor.ProductCursor(&page.Products[i-1], pq.Sort.Field)
+			break
+		}
+		doc.Data = append(doc.Data, b)
 	}
 	if page.Next != nil {
 		doc.Links.Next = nextLink(r.URL, encodeCursor(page.Next, scope))
@@ -305,6 +323,11 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 		return at(base, err)
 	}
 	p, err := s.store.FindProductByID(r.Context(), productID)
+	if err == nil && !p.IsVisible {
+		// A product the storefront does not show is not for sale: it is
+		// answered as unknown, so that guessing ids finds nothing.
+		err = licensor.ProductNotFound(productID)
+	}
 	if licensor.ErrorCode(err) == licensor.CodeProductNotFound {
 		return at(base, &licensor.Error{Code: licensor.CodeProductNotFound, Pointer: "/relationships/product",
 			Detail: "there is no product " + id(productID)})

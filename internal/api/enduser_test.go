@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -396,7 +397,8 @@ func TestPurchase(t *testing.T) {
 		sports := en.product(map[string]any{"title": "Sports", "price_currency_amount": 999, "price_currency_iso4217": "EUR",
 			"license_period": "P1M", "recurring": true, "live": channels("espn")})
 		notForSale := en.createProduct(map[string]any{"title": "Bundle", "is_buyable": false})
-		hiddenButBuyable := en.createProduct(map[string]any{"title": "Secret", "is_visible": false})
+		hidden := en.createProduct(map[string]any{"title": "Secret", "is_visible": false})
+		extra := en.createProduct(map[string]any{"title": "Extra"})
 		tok := en.token("41", nil)
 		buy := func(tok, key string, body any) *response {
 			r := req{method: "POST", path: userBase + "/users/41/licenses", body: body}
@@ -435,6 +437,13 @@ func TestPurchase(t *testing.T) {
 		expect(buy(en.token("41", claims{"user_flags": []string{"VIP", "LICENSE_PURCHASE_RESTRICTED"}}), "k0", purchaseBody(sports)), 403, "PURCHASE_RESTRICTED", "")
 		expect(buy(tok, "k1", purchaseBody(notForSale)), 403, "PRODUCT_NOT_BUYABLE", "/data/relationships/product")
 		expect(buy(tok, "k2", purchaseBody("999")), 404, "PRODUCT_NOT_FOUND", "/data/relationships/product")
+		// A product the storefront does not show is not for sale, and is
+		// answered as unknown: guessing its id finds nothing.
+		resp := buy(tok, "k2h", purchaseBody(hidden))
+		expect(resp, 404, "PRODUCT_NOT_FOUND", "/data/relationships/product")
+		if want := "there is no product " + hidden; !strings.Contains(string(resp.body), want) {
+			t.Errorf("an invisible product is answered otherwise than an unknown one: %s", resp.body)
+		}
 		noMethod := purchaseBody(sports)
 		noMethod["data"].(map[string]any)["attributes"] = map[string]any{}
 		expect(buy(tok, "k3", noMethod), 400, "MISSING_ATTRIBUTE", "/data/attributes/purchase_record/payment_method")
@@ -444,7 +453,7 @@ func TestPurchase(t *testing.T) {
 		free := purchaseBody(sports)
 		free["data"].(map[string]any)["attributes"] = map[string]any{"start_date": 0, "order_id": "mine",
 			"purchase_record": map[string]any{"payment_method": "billing", "price_currency_amount": 0}}
-		resp := buy(tok, "k5", free)
+		resp = buy(tok, "k5", free)
 		expect(resp, 400, "INVALID_ATTRIBUTE", "/data/attributes/start_date")
 		expect(resp, 400, "INVALID_ATTRIBUTE", "/data/attributes/order_id")
 		expect(resp, 400, "INVALID_ATTRIBUTE", "/data/attributes/purchase_record/price_currency_amount")
@@ -516,8 +525,8 @@ func TestPurchase(t *testing.T) {
 		if again.Header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
 			t.Errorf("replay: %s %s", again.Header.Get("Idempotent-Replayed"), again.body)
 		}
-		expect(buy(tok, "order-1", purchaseBody(hiddenButBuyable)), 422, "IDEMPOTENCY_KEY_REUSED", "")
-		expect(buy(tok, "order-2", purchaseBody(hiddenButBuyable)), 201, "", "")
+		expect(buy(tok, "order-1", purchaseBody(extra)), 422, "IDEMPOTENCY_KEY_REUSED", "")
+		expect(buy(tok, "order-2", purchaseBody(extra)), 201, "", "")
 		expect(buy(tok, "order-3", purchaseBody(sports)), 201, "", "")
 		// Keys are the user's own: another user's "order-1" is another purchase.
 		other := en.user(en.token("42", nil), req{method: "POST", path: userBase + "/users/42/licenses", body: purchaseBody(sports), header: idem("order-1")})
@@ -556,6 +565,65 @@ func TestPurchaseReplayAfterExpiry(t *testing.T) {
 		}
 		if strings.Contains(string(resp.body), "pointer") || !strings.Contains(string(resp.body), "existing_id") {
 			t.Errorf("conflict: %s", resp.body)
+		}
+	})
+}
+
+// TestStorefrontPageBounded: products with long channel lists end a
+// storefront page early, with links.next, so that a page stays near
+// api.MaxStorefrontPageBytes however long the lists; following next lists
+// every product once.
+func TestStorefrontPageBounded(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e, withTokens)
+		long := func(prefix string) map[string]any {
+			ids := make([]string, licensor.MaxChannelsPerService)
+			for i := range ids {
+				ids[i] = prefix + "-channel-with-a-long-identifier-" + strconv.Itoa(i)
+			}
+			return channels(ids...)
+		}
+		var want []string
+		want = append(want, en.createProduct(map[string]any{"title": "Small"}))
+		for _, title := range []string{"Big A", "Big B", "Big C"} {
+			want = append(want, en.product(map[string]any{"title": title, "live": long(title[4:] + "l"), "catchup": long(title[4:] + "c")}))
+		}
+		want = append(want, en.createProduct(map[string]any{"title": "Small too"}))
+
+		tok := en.token("41", nil)
+		var got []string
+		pages := 0
+		for next := userBase + "/products?count=true"; next != ""; pages++ {
+			resp := en.userMust(200, tok, req{method: "GET", path: next})
+			doc := resp.json(t)
+			data := doc["data"].([]any)
+			if len(data) == 0 {
+				t.Fatalf("an empty page before the end: %s", next)
+			}
+			// At most the budget plus one product (the one that passed it).
+			if n := len(resp.body); n > 2*api.MaxStorefrontPageBytes {
+				t.Errorf("page %d is %d bytes with %d products", pages, n, len(data))
+			}
+			if n := num(path(doc, "meta", "total")); n != int64(len(want)) {
+				t.Errorf("meta.total %d, want %d", n, len(want))
+			}
+			t.Logf("page %d: %d products, %d bytes", pages, len(data), len(resp.body))
+			for _, p := range data {
+				got = append(got, path(p, "id").(string))
+				if n := len(path(p, "relationships", "live", "data").([]any)); strings.HasPrefix(path(p, "attributes", "title").(string), "Big") && n != licensor.MaxChannelsPerService {
+					t.Errorf("product %v lists %d live channels", path(p, "id"), n)
+				}
+			}
+			next, _ = path(doc, "links", "next").(string)
+			if pages > 10 {
+				t.Fatal("no end to the pages")
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("products %v, want %v", got, want)
+		}
+		if pages < 3 {
+			t.Errorf("%d products (three of about 1.3 MB) came in %d pages", len(want), pages)
 		}
 	})
 }

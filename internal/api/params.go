@@ -116,7 +116,7 @@ func (q *query) text(name string, maxLen int) *string {
 	if !ok {
 		return nil
 	}
-	if s == "" || len(s) > maxLen {
+	if s == "" || licensor.TextLen(s) > maxLen {
 		q.fail(licensor.CodeInvalidParameter, name, "%s must be 1 to %d characters", name, maxLen)
 		return nil
 	}

@@ -336,7 +336,7 @@ func (c *Converter) Convert(r *Record) (licensor.LicenseDraft, error) {
 		}
 		c.seen[id] = r.Source
 		order := OrderID(c.service, id)
-		if utf8.RuneCountInString(order) > licensor.MaxOrderIDLen {
+		if licensor.TextLen(order) > licensor.MaxOrderIDLen {
 			fail(fmt.Errorf("order_id %s is longer than %d characters", strconv.Quote(order), licensor.MaxOrderIDLen))
 		}
 		d.OrderID = &order
@@ -461,7 +461,7 @@ func attrText(f Field, name string, maxLen int) (string, error) {
 		return "", fmt.Errorf("%s %s is not valid UTF-8", name, strconv.Quote(f.Text))
 	case !licensor.ValidText(f.Text):
 		return "", fmt.Errorf("%s %s contains a NUL character, which no string attribute may hold", name, strconv.Quote(f.Text))
-	case maxLen > 0 && utf8.RuneCountInString(f.Text) > maxLen:
+	case maxLen > 0 && licensor.TextLen(f.Text) > maxLen:
 		return "", fmt.Errorf("%s %s is longer than %d characters", name, strconv.Quote(f.Text), maxLen)
 	}
 	return f.Text, nil

@@ -146,13 +146,5 @@ func (list *List) ProductPage(page *licensor.ProductPage) {
 		return
 	}
 	page.Products = page.Products[:list.Limit]
-	last := page.Products[list.Limit-1]
-	switch list.Field {
-	case "id":
-		page.Next = &licensor.Cursor{Int: last.ID, ID: last.ID}
-	case "title":
-		page.Next = &licensor.Cursor{Str: last.Title, ID: last.ID}
-	case "created_at":
-		page.Next = &licensor.Cursor{Int: last.CreatedAt, ID: last.ID}
-	}
+	page.Next = licensor.ProductCursor(&page.Products[list.Limit-1], list.Field)
 }
