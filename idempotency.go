@@ -13,6 +13,17 @@ const DefaultIdempotencyTTL = 24 * 60 * 60
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
 const MaxIdempotencyKeyLen = 255
 
+// MaxStoredErrorBytes caps the body kept for replay of a response that is
+// not a success (a 4xx: 5xx responses are not kept, the key is released).
+// What is kept of such a response is its status, its headers and its error
+// objects reduced to status, code, title, source and meta (no detail), as many as
+// fit in this many bytes and then one ERRORS_OMITTED counting the rest, so
+// that a request that fails costs the database a few KiB for the key's
+// lifetime however large its body or its error document was. A replay
+// answers the same status and codes. A success is kept whole: its size is
+// bounded by the write it stands for (the licenses of a batch, a product).
+const MaxStoredErrorBytes = 4 << 10
+
 // IdempotencyClaim is a request's hold on an idempotency key.
 type IdempotencyClaim struct {
 	APIKeyID int64

@@ -415,3 +415,72 @@ func FuzzCursor(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompactErrors: what an Idempotency-Key keeps of a 4xx is at most
+// licensor.MaxStoredErrorBytes whatever the body, and of an error document
+// it keeps a prefix of the error objects (status, code, source) and counts
+// the others, so that the replay stands for as many errors as the answer.
+func FuzzCompactErrors(f *testing.F) {
+	for _, err := range []error{
+		&licensor.Error{Code: licensor.CodeProductNotFound, Pointer: "/relationships/product", Detail: "there is no product 9"},
+		&licensor.Error{Code: licensor.CodeOrderIDConflict, Meta: map[string]any{"existing_id": "7"}},
+		func() error {
+			var bad licensor.ItemErrors
+			for i := range 300 {
+				bad = addItemErrors(bad, i, licensor.Errors{
+					{Code: licensor.CodeUnknownAttribute, Pointer: "/attributes/" + strings.Repeat("x", 600), Detail: strings.Repeat("y", 600)},
+				})
+			}
+			return bad
+		}(),
+	} {
+		status, objs := errorResponse(err)
+		b, _ := json.Marshal(errorDocument{Errors: objs})
+		f.Add(status, b)
+	}
+	f.Add(400, []byte(strings.Repeat("z", 5000)))
+	f.Add(409, []byte(`{"errors":[]}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 300 || status > 599 {
+			return
+		}
+		out := compactErrors(status, body)
+		if len(out) > licensor.MaxStoredErrorBytes {
+			t.Fatalf("kept %d bytes of a %d-byte body", len(out), len(body))
+		}
+		var in errorDocument
+		if json.Unmarshal(body, &in) != nil || len(in.Errors) == 0 {
+			return
+		}
+		var got errorDocument
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("kept form is not an error document: %v: %s", err, out)
+		}
+		count := func(d errorDocument) (objs []errorObject, total int) {
+			for _, e := range d.Errors {
+				if e.Code == licensor.CodeErrorsOmitted {
+					n, _ := e.Meta["omitted"].(float64)
+					total += max(1, int(n))
+					continue
+				}
+				objs = append(objs, e)
+				total++
+			}
+			return objs, total
+		}
+		inObjs, inTotal := count(in)
+		gotObjs, gotTotal := count(got)
+		if inTotal < 1<<30 && gotTotal != inTotal {
+			t.Fatalf("kept form stands for %d errors, the answer for %d", gotTotal, inTotal)
+		}
+		if len(gotObjs) > len(inObjs) {
+			t.Fatalf("kept %d objects of %d", len(gotObjs), len(inObjs))
+		}
+		for i, e := range gotObjs {
+			w := inObjs[i]
+			if e.Status != w.Status || e.Code != w.Code || !reflect.DeepEqual(e.Source, w.Source) || e.Detail != "" {
+				t.Fatalf("kept object %d is %+v, the answer's %+v", i, e, w)
+			}
+		}
+	})
+}

@@ -138,11 +138,72 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				resp.Headers[h] = v
 			}
 		}
-		if err := s.store.CompleteIdempotencyKey(ctx, claim, resp); err != nil {
+		if err := s.store.CompleteIdempotencyKey(ctx, claim, storedForm(resp)); err != nil {
 			s.log.Warn("store idempotent response", "err", err, "request_id", info.requestID)
 		}
 		return nil
 	})
+}
+
+// storedForm is what is kept for replay of resp, a response that wrote
+// nothing: a success whole, anything else (a 4xx) reduced to at most
+// licensor.MaxStoredErrorBytes (compactErrors).
+func storedForm(resp licensor.StoredResponse) licensor.StoredResponse {
+	if resp.Status < 300 {
+		return resp
+	}
+	resp.Body = compactErrors(resp.Status, resp.Body)
+	return resp
+}
+
+// compactErrors reduces an error document to the status, code, title,
+// source and meta of its error objects (the detail, which may quote the
+// request, goes), as many as fit in
+// licensor.MaxStoredErrorBytes, then one ERRORS_OMITTED counting the rest
+// (those of an ERRORS_OMITTED already in doc included). A body that is not
+// an error document is kept when it fits, dropped otherwise.
+func compactErrors(status int, body []byte) []byte {
+	var doc errorDocument
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Errors) == 0 {
+		if len(body) <= licensor.MaxStoredErrorBytes {
+			return body
+		}
+		return nil
+	}
+	// Room kept for the closing ERRORS_OMITTED object.
+	const reserve = 256
+	out := bytes.NewBufferString(`{"errors":[`)
+	kept, omitted := 0, 0
+	for _, e := range doc.Errors {
+		if e.Code == licensor.CodeErrorsOmitted {
+			n, _ := e.Meta["omitted"].(float64)
+			omitted += max(1, int(n))
+			continue
+		}
+		b, err := json.Marshal(errorObject{Status: e.Status, Code: e.Code, Title: e.Title, Source: e.Source, Meta: e.Meta})
+		if err != nil || out.Len()+1+len(b)+reserve > licensor.MaxStoredErrorBytes {
+			omitted++
+			continue
+		}
+		if kept > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(b)
+		kept++
+	}
+	if omitted > 0 {
+		b, _ := json.Marshal(errorObject{
+			Status: strconv.Itoa(status), Code: licensor.CodeErrorsOmitted, Title: titles[licensor.CodeErrorsOmitted],
+			Detail: strconv.Itoa(omitted) + " more errors were left out of the stored response",
+			Meta:   map[string]any{"omitted": omitted},
+		})
+		if kept > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(b)
+	}
+	out.WriteString("]}")
+	return out.Bytes()
 }
 
 // keyWriteTimeout bounds the release or completion of an Idempotency-Key
