@@ -42,6 +42,8 @@ type serveConfig struct {
 	memoryLimit    memoryLimit
 	rateLimit      float64
 	rateBurst      int
+	userRateLimit  float64
+	userRateBurst  int
 	idempotencyTTL time.Duration
 	tlsCert        string
 	tlsKey         string
@@ -72,6 +74,8 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&cfg.memoryLimit, "memory-limit", "soft limit of the Go runtime's memory, as GOMEMLIMIT (150MiB, 1GiB, bytes; 0 or off: none); default 150MiB on PostgreSQL, 100MiB on SQLite (whose page caches Go does not count), unless GOMEMLIMIT is set")
 	fs.Float64Var(&cfg.rateLimit, "rate-limit", 0, "requests per second allowed per API key on this instance (0: no limit)")
 	fs.IntVar(&cfg.rateBurst, "rate-burst", 0, "token bucket size of the rate limit (default: the rate, rounded up)")
+	fs.Float64Var(&cfg.userRateLimit, "user-rate-limit", api.DefaultUserRateLimit, "requests per second allowed per end user (token subject) on the end-user API, on this instance (0: no limit)")
+	fs.IntVar(&cfg.userRateBurst, "user-rate-burst", api.DefaultUserRateBurst, "token bucket size of the per-user rate limit (0: twice the rate, rounded up)")
 	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long responses to Idempotency-Key requests are kept for replay")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS directly")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -135,6 +139,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.rateLimit < 0 || cfg.rateBurst < 0 {
 		return usageError{"--rate-limit and --rate-burst must not be negative"}
 	}
+	if cfg.userRateLimit < 0 || cfg.userRateBurst < 0 {
+		return usageError{"--user-rate-limit and --user-rate-burst must not be negative"}
+	}
 	if cfg.logFlush < 0 {
 		return usageError{"--log-flush must not be negative"}
 	}
@@ -190,6 +197,8 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		IdempotencyTTL:  cfg.idempotencyTTL,
 		RateLimit:       cfg.rateLimit,
 		RateBurst:       cfg.rateBurst,
+		UserRateLimit:   cfg.userRateLimit,
+		UserRateBurst:   cfg.userRateBurst,
 		MetricsOnAPI:    cfg.metricsListen == "",
 		EndUser:         cfg.endUser.options,
 		Engine:          db.Engine(),

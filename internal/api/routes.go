@@ -117,12 +117,12 @@ func (s *Server) wrap(rt route) http.Handler {
 		h = s.requireIdempotencyKey(h)
 	}
 	if rt.access == userToken {
-		// End users have no API key, so no API key rate limit; a user's
-		// writes need the right to buy.
+		// End users have no API key: their rate limit is per user, spent
+		// before the body is read; a user's writes need the right to buy.
 		if rt.method != http.MethodGet {
 			h = s.canPurchase(h)
 		}
-		return s.cors(s.noStore(s.bearer(h)))
+		return s.cors(s.noStore(s.bearer(s.limitUserRate(h))))
 	}
 	return s.noStore(s.authenticate(rt.access.scope(), s.limitRate(h)))
 }

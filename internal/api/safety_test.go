@@ -147,6 +147,60 @@ func TestRateLimit(t *testing.T) {
 	en.must(200, req{method: "GET", path: base + "/products"})
 }
 
+// TestUserRateLimit: each end user (token subject) has a token bucket on
+// the end-user API; beyond it 429 RATE_LIMITED with Retry-After, before
+// the body is read or an Idempotency-Key is taken. Before, nothing bounded
+// how fast one user could send 4 MiB purchases.
+func TestUserRateLimit(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e, withTokens, func(o *api.Options) { o.UserRateLimit = 1; o.UserRateBurst = 3 })
+		pid := en.createProduct(map[string]any{})
+		tok := en.token("41", nil)
+		for i, r := range []req{
+			{method: "GET", path: userBase + "/products"},
+			{method: "GET", path: userBase + "/users/41/entitlements"},
+			{method: "GET", path: userBase + "/users/41/licenses"},
+		} {
+			resp := en.userMust(200, tok, r)
+			if got := resp.Header.Get("RateLimit-Remaining"); got != []string{"2", "1", "0"}[i] {
+				t.Errorf("request %d: RateLimit-Remaining %q", i, got)
+			}
+			if resp.Header.Get("RateLimit-Limit") != "3" {
+				t.Errorf("RateLimit-Limit %q", resp.Header.Get("RateLimit-Limit"))
+			}
+		}
+		attack := unknownAttributesBody(pid, 4<<20-1024)
+		for _, r := range []req{
+			{method: "GET", path: userBase + "/products"},
+			{method: "POST", path: userBase + "/users/41/licenses", body: attack, header: idem("k")},
+			{method: "POST", path: userBase + "/users/41/licenses", body: purchaseBody(pid), header: idem("buy")},
+		} {
+			resp := en.userMust(429, tok, r)
+			if codes := resp.errorCodes(t); !slices.Equal(codes, []string{"RATE_LIMITED"}) {
+				t.Errorf("%s %s: codes %v", r.method, r.path, codes)
+			}
+			if resp.Header.Get("Retry-After") != "1" || resp.Header.Get("RateLimit-Remaining") != "0" {
+				t.Errorf("%s %s: Retry-After %q, RateLimit-Remaining %q", r.method, r.path, resp.Header.Get("Retry-After"), resp.Header.Get("RateLimit-Remaining"))
+			}
+		}
+		// Another user has a bucket of their own; API keys are not limited
+		// by it.
+		en.userMust(200, en.token("42", nil), req{method: "GET", path: userBase + "/products"})
+		for range 5 {
+			en.must(200, req{method: "GET", path: base + "/products"})
+		}
+		// Time refills the bucket (the server's clock is the test's); the
+		// refused purchase took no key: it runs afresh.
+		en.clock.Set(en.clock.Now().Add(time.Second))
+		tok = en.token("41", nil)
+		buy := en.userMust(201, tok, req{method: "POST", path: userBase + "/users/41/licenses", body: purchaseBody(pid), header: idem("buy")})
+		if buy.Header.Get("Idempotent-Replayed") != "" {
+			t.Error("the purchase refused with 429 was kept and replayed")
+		}
+		en.userMust(429, tok, req{method: "GET", path: userBase + "/products"})
+	})
+}
+
 func TestMetrics(t *testing.T) {
 	en := newEnv(t, engines(t)[0], func(o *api.Options) { o.MetricsOnAPI = true })
 	pid := en.createProduct(map[string]any{})

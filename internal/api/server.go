@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"time"
@@ -46,6 +47,13 @@ type Options struct {
 	// size (default: the rate, rounded up).
 	RateLimit float64
 	RateBurst int
+	// UserRateLimit is the sustained requests per second allowed per end
+	// user (the subject of the bearer token) on the end-user API, on this
+	// instance; 0 disables it (licensor serve's default is
+	// DefaultUserRateLimit). UserRateBurst is the bucket size (default:
+	// twice the rate, rounded up).
+	UserRateLimit float64
+	UserRateBurst int
 	// MetricsOnAPI serves GET /metrics on the API handler (without an API
 	// key). Otherwise serve MetricsHandler on a listener of its own.
 	MetricsOnAPI bool
@@ -69,6 +77,15 @@ type Options struct {
 // DefaultMaxBodyBytes is the default request body cap.
 const DefaultMaxBodyBytes = 4 << 20
 
+// DefaultUserRateLimit and DefaultUserRateBurst are licensor serve's
+// per-user rate limit of the end-user API: a viewer app makes a few
+// requests when it starts (storefront, licenses, entitlements) and one
+// now and then after; a user sending more is a script.
+const (
+	DefaultUserRateLimit = 5
+	DefaultUserRateBurst = 20
+)
+
 // Server is the HTTP face of a licensor.Store.
 type Server struct {
 	store   licensor.Store
@@ -77,10 +94,12 @@ type Server struct {
 	now     func() time.Time
 	opts    Options
 	keys    *keyring
-	limiter *limiter // nil: no rate limit
-	metrics *metrics
-	endUser *endUser
-	handler http.Handler
+	limiter *limiter[int64] // per API key; nil: no rate limit
+	// userLimiter is per end user (token subject); nil: no rate limit.
+	userLimiter *limiter[string]
+	metrics     *metrics
+	endUser     *endUser
+	handler     http.Handler
 	// classify is the engine's Unavailable: it turns driver errors that
 	// mean "the database cannot be used now" into CodeUnavailable (503).
 	classify func(error) error
@@ -118,10 +137,14 @@ func New(store licensor.Store, opts Options) *Server {
 	if opts.IdempotencyStaleAfter <= 0 {
 		opts.IdempotencyStaleAfter = 2 * time.Minute
 	}
+	if opts.UserRateBurst <= 0 {
+		opts.UserRateBurst = int(math.Ceil(2 * opts.UserRateLimit))
+	}
 	s := &Server{store: store, log: opts.Logger, access: opts.AccessLog, now: opts.Now, opts: opts}
 	s.classify = opts.Engine.Unavailable
 	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
-	s.limiter = newLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
+	s.limiter = newLimiter[int64](opts.RateLimit, opts.RateBurst, opts.Now, "the API key's")
+	s.userLimiter = newLimiter[string](opts.UserRateLimit, opts.UserRateBurst, opts.Now, "the user's")
 	s.metrics = newMetrics(opts.Engine)
 	s.initEndUser(store) // wraps s.store to keep the entitlement cache true
 	s.corsOrigins = corsOrigins(opts.CORSOrigins)
