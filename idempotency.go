@@ -21,7 +21,9 @@ const MaxIdempotencyKeyLen = 255
 // that a request that fails costs the database a few KiB for the key's
 // lifetime however large its body or its error document was. A replay
 // answers the same status and codes. A success is kept whole: its size is
-// bounded by the write it stands for (the licenses of a batch, a product).
+// bounded by the write it stands for (the licenses of a batch, a product),
+// but for an end user's purchase of a product larger than 16 KiB, which is
+// kept without the product and replayed with the product as it is then.
 const MaxStoredErrorBytes = 4 << 10
 
 // IdempotencyClaim is a request's hold on an idempotency key.

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -343,13 +345,25 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 	billing := PaymentMethodBilling
 	draft := licensor.LicenseDraft{UserID: user, ProductID: p.ID, OrderID: &orderID, PaymentMethod: &billing}
 	now := s.unix()
+	included := endUserProductOut(p)
 	rend := func(result any) (licensor.StoredResponse, error) {
 		l := &result.([]licensor.License)[0]
 		return jsonResponse(http.StatusCreated, endUserLicenseDocument{
-			Data: endUserLicenseOut(l, now), Included: []endUserProductResource{endUserProductOut(p)},
+			Data: endUserLicenseOut(l, now), Included: []endUserProductResource{included},
 		})
 	}
-	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, rend))
+	// What an Idempotency-Key keeps: the same response, but for a product
+	// too large to keep with every purchase of it (its channel lists).
+	keep := rend
+	if b, err := json.Marshal(included); err != nil || len(b) > maxKeptProductBytes {
+		keep = func(result any) (licensor.StoredResponse, error) {
+			l := &result.([]licensor.License)[0]
+			return jsonResponse(http.StatusCreated, endUserLicenseDocument{
+				Data: endUserLicenseOut(l, now), Included: []endUserProductResource{},
+			}, headerIncludeProduct, id(p.ID))
+		}
+	}
+	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, keep))
 	if licensor.ErrorCode(err) == licensor.CodeOrderIDConflict {
 		// A repeat of a purchase whose idempotency record has expired. The
 		// order id is the server's, so the error points at nothing sent.
@@ -360,6 +374,50 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 		return at(base, err)
 	}
 	return respond(w, rend, created)
+}
+
+// maxKeptProductBytes bounds the product a purchase's kept response
+// includes: past it (a product may have 40000 channels, 3.7 MB) the response
+// is kept without it and headerIncludeProduct names it, and a replay
+// includes the product as it is then (replayedPurchase). Before, every
+// purchase of such a product kept a 3.7 MB copy for 24 h.
+const maxKeptProductBytes = 16 << 10
+
+// headerIncludeProduct is the kept header (never sent) of a purchase
+// response kept without its product: the product's id.
+const headerIncludeProduct = "Licensor-Include-Product"
+
+// replayedPurchase restores a kept purchase response whose product was
+// left out (headerIncludeProduct): the product, as it is now, goes into
+// included again (none when it is gone). Other responses are unchanged.
+func (s *Server) replayedPurchase(ctx context.Context, resp licensor.StoredResponse) (licensor.StoredResponse, error) {
+	pid, ok := resp.Headers[headerIncludeProduct]
+	if !ok {
+		return resp, nil
+	}
+	productID, err := strconv.ParseInt(pid, 10, 64)
+	if err != nil {
+		return resp, fmt.Errorf("kept purchase: product id %q: %w", pid, err)
+	}
+	var doc endUserLicenseDocument
+	if err := json.Unmarshal(resp.Body, &doc); err != nil {
+		return resp, fmt.Errorf("kept purchase: %w", err)
+	}
+	p, err := s.endUser.cache.Product(ctx, productID)
+	if err != nil {
+		return resp, err
+	}
+	doc.Included = []endUserProductResource{}
+	if p != nil {
+		doc.Included = append(doc.Included, endUserProductOut(p))
+	}
+	var headers []string
+	for k, v := range resp.Headers {
+		if k != headerIncludeProduct {
+			headers = append(headers, k, v)
+		}
+	}
+	return jsonResponse(resp.Status, doc, headers...)
 }
 
 // conflictMeta returns the Meta (existing_id) of an order id conflict.

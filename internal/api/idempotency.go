@@ -107,6 +107,11 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return err
 		}
 		if stored != nil {
+			replay, err := s.replayedPurchase(r.Context(), *stored)
+			if err != nil {
+				return err
+			}
+			stored = &replay
 			s.metrics.idempotentReplays.Inc()
 			w.Header().Set("Idempotent-Replayed", "true")
 			return writeStored(w, *stored)

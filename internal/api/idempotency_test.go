@@ -2,13 +2,16 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/api"
 )
 
 // unknownAttributesBody is a purchase of product whose attributes are as
@@ -131,4 +134,59 @@ func badBatch(product string, n int) map[string]any {
 		items[i] = licenseObject(fmt.Sprintf("u%d", i), product, map[string]any{"status": "NOPE", "stop_date": "soon"})
 	}
 	return map[string]any{"data": items}
+}
+
+// TestPurchaseOfLargeProductKeptSmall: a purchase's kept response leaves out
+// a product too large to keep with every purchase of it (4 × 10000 channels:
+// 3.7 MB), and its replay includes the product again, the same bytes as the
+// first answer. Before, each purchase of it kept 3.67 MB for 24 h.
+func TestPurchaseOfLargeProductKeptSmall(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		en := newEnv(t, e, withTokens)
+		ids := func(s string) []any {
+			out := make([]any, licensor.MaxChannelsPerService)
+			for i := range out {
+				out[i] = map[string]any{"type": "Channel", "id": fmt.Sprintf("%s%06d%s", s, i, strings.Repeat("c", 48))}
+			}
+			return out
+		}
+		rel := map[string]any{}
+		for _, s := range []string{"live", "catchup", "npvr", "startover"} {
+			rel[s] = map[string]any{"data": ids(s)}
+		}
+		big := en.must(201, req{method: "POST", path: base + "/products", body: map[string]any{"data": map[string]any{
+			"type": "Product", "attributes": map[string]any{"title": "All of it"}, "relationships": rel}}}).json(t)
+		pid := path(big, "data", "id").(string)
+		small := en.createProduct(map[string]any{"title": "Small"})
+		tok := en.token("41", nil)
+		for _, c := range []struct {
+			product string
+			maxKept int
+		}{
+			{pid, 2 << 10},
+			{small, 2 << 10},
+		} {
+			body, _ := json.Marshal(purchaseBody(c.product))
+			p := userBase + "/users/41/licenses"
+			first := en.userMust(201, tok, req{method: "POST", path: p, body: body, header: idem("k-" + c.product)})
+			again := en.userMust(201, tok, req{method: "POST", path: p, body: body, header: idem("k-" + c.product)})
+			if again.Header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.body, first.body) {
+				t.Errorf("product %s: replay of %d bytes differs from the first answer of %d", c.product, len(again.body), len(first.body))
+			}
+			if again.Header.Get("Licensor-Include-Product") != "" {
+				t.Errorf("product %s: the kept header was sent", c.product)
+			}
+			// What the store keeps, read as a third request would.
+			hr := httptest.NewRequest("POST", p, nil)
+			claim := &licensor.IdempotencyClaim{APIKeyID: api.EndUserScope("41"), Key: "k-" + c.product,
+				Fingerprint: api.Fingerprint(hr, body), ExpiresAt: en.clock.Now().Unix() + 3600}
+			kept, err := en.store.ClaimIdempotencyKey(context.Background(), claim, en.clock.Now().Unix(), 0)
+			if err != nil || kept == nil {
+				t.Fatalf("product %s: no kept response (%v)", c.product, err)
+			}
+			if len(kept.Body) > c.maxKept {
+				t.Errorf("product %s: kept %d bytes for a %d-byte answer, want at most %d", c.product, len(kept.Body), len(first.body), c.maxKept)
+			}
+		}
+	})
 }
