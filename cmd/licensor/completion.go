@@ -16,7 +16,7 @@ var commandPaths = [][]string{
 	{"keys", "create"}, {"keys", "list"}, {"keys", "rotate"}, {"keys", "revoke"},
 	{"webhooks", "create"}, {"webhooks", "list"}, {"webhooks", "delete"},
 	{"import", "legacy"},
-	{"doctor"}, {"completion"}, {"config-reference"}, {"version"}, {"help"},
+	{"backup"}, {"doctor"}, {"completion"}, {"config-reference"}, {"version"}, {"help"},
 }
 
 // commandFlags returns the flag set of a command by asking it for help:

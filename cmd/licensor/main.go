@@ -50,6 +50,7 @@ Usage:
   licensor webhooks list   [--json]
   licensor webhooks delete ID
   licensor import legacy [flags] FILE|DIR|-...  import legacy licenses through the API (--url, --key)
+  licensor backup  --to FILE      copy a SQLite database while it serves (VACUUM INTO); never overwrites
   licensor doctor  [serve's flags] check the database, schema, clock, TLS files, JWT keys, disk
   licensor completion bash|zsh    print a shell completion script
   licensor config-reference       print the reference of serve's flags and environment variables
@@ -104,6 +105,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "completion":
 		return runCompletion(rest, stdout)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, rest, getenv, stdout, stderr)
 	case "config-reference":

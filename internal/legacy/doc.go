@@ -4,7 +4,7 @@
 // command feeds it and sends what it produces through the public client.
 //
 // The input formats, the mapping files and every conversion rule are
-// described for operators in the README ("Migrating from the legacy API"); in brief:
+// described for operators in docs/migration.md; in brief:
 //
 //   - JSON: a stream of legacy documents
 //     {"license":{"resultSet":{...},"licenseList":{"licenses":[...]}}}, one
