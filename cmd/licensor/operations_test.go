@@ -10,11 +10,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -556,4 +559,186 @@ func mustParseCert(t *testing.T, pemBytes []byte) *x509.Certificate {
 		t.Skipf("the server certificate does not parse: %v", err)
 	}
 	return cert
+}
+
+// TestPostgresPointInTimeRecovery runs the point-in-time recovery of
+// docs/operations.md on a throwaway cluster of its own: initdb with the WAL
+// archived by cp, a base backup (pg_basebackup) while licensor serves,
+// licenses created after the backup, a target time, one more license, and
+// then recovery of the base backup into a second postmaster with
+// restore_command and recovery_target_time: the licenses up to the target
+// are there, the later one is not. As root it runs PostgreSQL as the
+// postgres user.
+func TestPostgresPointInTimeRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two PostgreSQL clusters")
+	}
+	initdb, pgCtl, pgBasebackup := pgTool(t, "initdb"), pgTool(t, "pg_ctl"), pgTool(t, "pg_basebackup")
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skip("running as root and there is no postgres user to run PostgreSQL as")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	work := t.TempDir()
+	for d := work; d != filepath.Dir(os.TempDir()) && d != "/"; d = filepath.Dir(d) {
+		if strings.HasPrefix(d, os.TempDir()+string(filepath.Separator)) {
+			_ = os.Chmod(d, 0o755) // the postgres user must reach work
+		}
+	}
+	archive, data, base := filepath.Join(work, "wal"), filepath.Join(work, "data"), filepath.Join(work, "base")
+	if err := os.Mkdir(archive, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		for _, d := range []string{work, archive} {
+			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pg := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out)
+		}
+		return string(out)
+	}
+	conf := func(dir string, lines ...string) {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(dir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("\n" + strings.Join(lines, "\n") + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	pg(initdb, "--pgdata="+data, "--username=postgres", "--auth=trust", "--no-sync")
+	port1, port2 := freePort(t), freePort(t)
+	conf(data, "port = "+port1, "listen_addresses = '127.0.0.1'", "unix_socket_directories = '"+work+"'",
+		"fsync = off", "wal_level = replica", "archive_mode = on",
+		"archive_command = 'test ! -f "+archive+"/%f && cp %p "+archive+"/%f'")
+	pg(pgCtl, "--pgdata="+data, "--log="+filepath.Join(work, "data.log"), "--wait", "start")
+	stopCluster := func(dir string) {
+		c := exec.Command(pgCtl, "--pgdata="+dir, "--mode=immediate", "stop")
+		if cred != nil {
+			c.SysProcAttr = &syscall.SysProcAttr{Credential: cred} // as the cluster's owner
+		}
+		_ = c.Run()
+	}
+	t.Cleanup(func() { stopCluster(data) })
+	url1 := "postgres://postgres@127.0.0.1:" + port1 + "/postgres?sslmode=disable"
+	key := createKey(t, url1, "bss", "write")
+	p := startServer(t, url1)
+	c := client.New(p.url, key)
+	ctx := context.Background()
+	prod, _, err := c.CreateProduct(ctx, licensor.NewProduct("Sports"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(c *client.Client, order string) {
+		t.Helper()
+		if _, err := c.CreateLicense(ctx, licensor.LicenseDraft{UserID: "41", ProductID: prod.ID, OrderID: &order}); err != nil {
+			t.Fatalf("create %s: %v", order, err)
+		}
+	}
+	var want []string
+	for i := range 3 {
+		create(c, fmt.Sprintf("before-base-%d", i))
+		want = append(want, fmt.Sprintf("before-base-%d", i))
+	}
+	pg(pgBasebackup, "--pgdata="+base, "--wal-method=stream", "--checkpoint=fast", "--host=127.0.0.1", "--port="+port1, "--username=postgres")
+	for i := range 3 {
+		create(c, fmt.Sprintf("after-base-%d", i))
+		want = append(want, fmt.Sprintf("after-base-%d", i))
+	}
+	conn, err := pgx.Connect(ctx, url1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var target string
+	if err := conn.QueryRow(ctx, `SELECT clock_timestamp()::text`).Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	create(c, "after-target")
+	var segment string
+	if err := conn.QueryRow(ctx, `SELECT pg_walfile_name(pg_switch_wal())`).Scan(&segment); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var archived string
+		if err := conn.QueryRow(ctx, `SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver`).Scan(&archived); err != nil {
+			t.Fatal(err)
+		}
+		if archived >= segment {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment %s not archived within a minute (last %q)", segment, archived)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	conn.Close(ctx)
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	pg(pgCtl, "--pgdata="+data, "--mode=fast", "--wait", "stop")
+
+	// The recovery, as the page describes it, into the base backup's
+	// directory, on another port.
+	conf(base, "port = "+port2, "archive_mode = off",
+		"restore_command = 'cp "+archive+"/%f %p'",
+		"recovery_target_time = '"+target+"'",
+		"recovery_target_action = 'promote'")
+	signal := filepath.Join(base, "recovery.signal")
+	if err := os.WriteFile(signal, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		_ = os.Chown(signal, int(cred.Uid), int(cred.Gid))
+	}
+	pg(pgCtl, "--pgdata="+base, "--log="+filepath.Join(work, "base.log"), "--wait", "start")
+	t.Cleanup(func() { stopCluster(base) })
+	url2 := "postgres://postgres@127.0.0.1:" + port2 + "/postgres?sslmode=disable"
+	conn2, err := pgx.Connect(ctx, url2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close(ctx)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var inRecovery bool
+		if err := conn2.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
+			t.Fatal(err)
+		}
+		if !inRecovery {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(work, "base.log"))
+			t.Fatalf("still in recovery after a minute:\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	q := startServer(t, url2, "--migrate=false")
+	rc := client.New(q.url, key)
+	slices.Sort(want)
+	if got := orderIDs(t, rc); !slices.Equal(got, want) {
+		log, _ := os.ReadFile(filepath.Join(work, "base.log"))
+		t.Errorf("recovered to %s: licenses %v, want %v\n%s", target, got, want, log)
+	}
+	create(rc, "after-recovery") // the recovered database takes writes
 }
