@@ -180,13 +180,16 @@ type Store interface {
 	// limit events per webhook, and returns how many it queued. Several
 	// dispatchers may run at once: each event is queued once per webhook.
 	DispatchEvents(ctx context.Context, now int64, limit int) (int, error)
-	// ClaimDeliveries claims up to limit pending deliveries that are due at
-	// now for one attempt each, until leaseUntil: a claimed delivery is not
-	// claimed again before then. A delivery is only due once every earlier
-	// delivery of the same webhook about the same license (or, for
+	// ClaimDeliveries claims up to c.Limit pending deliveries that are due
+	// at c.Now for one attempt each, until c.LeaseUntil: a claimed delivery
+	// is not claimed again before then. A delivery is only due once every
+	// earlier delivery of the same webhook about the same license (or, for
 	// product events, the same product) has been delivered or has failed,
 	// so that each webhook receives a license's events in commit order.
-	ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]DeliveryJob, error)
+	// The oldest due deliveries are claimed first, but no more of one
+	// webhook than c.PerWebhook allows (see DeliveryClaim), so that a
+	// webhook whose receiver hangs cannot take every attempt.
+	ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]DeliveryJob, error)
 	// CompleteDelivery records the outcome of an attempt. An outcome whose
 	// claim was overtaken (its lease ran out and the delivery was claimed
 	// again) is ignored.

@@ -1,10 +1,12 @@
 package licensor
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -212,6 +214,62 @@ type DeliveryJob struct {
 	URL    string
 	Secret string
 	Event  Event
+}
+
+// DeliveryClaim says which deliveries ClaimDeliveries may claim.
+type DeliveryClaim struct {
+	// Now is the time of the claim and LeaseUntil the end of its lease
+	// (unix seconds).
+	Now, LeaseUntil int64
+	// Limit is how many deliveries to claim at most.
+	Limit int
+	// PerWebhook, when positive, is how many attempts one webhook may have
+	// in flight at once: of webhook id, at most PerWebhook - InFlight[id]
+	// deliveries are claimed.
+	PerWebhook int
+	// InFlight counts the caller's attempts in flight by webhook id.
+	InFlight map[int64]int
+}
+
+// Room is how many more deliveries of webhook id c may claim when taken
+// are claimed already, or -1 when there is no limit per webhook.
+func (c *DeliveryClaim) Room(id int64, taken int) int {
+	if c.PerWebhook <= 0 {
+		return -1
+	}
+	return max(c.PerWebhook-c.InFlight[id]-taken, 0)
+}
+
+// DueDelivery is a delivery that may be claimed, with its place in the
+// queue: the oldest (NextAttemptAt, then ID) first.
+type DueDelivery struct {
+	ID, WebhookID, NextAttemptAt int64
+}
+
+// Take returns the deliveries of due (oldest first) that c may claim, up
+// to c.Limit in all and the room of each webhook, and counts them in taken
+// (by webhook id).
+func (c *DeliveryClaim) Take(due []DueDelivery, taken map[int64]int) []DueDelivery {
+	var out []DueDelivery
+	for _, d := range due {
+		if len(out) == c.Limit {
+			break
+		}
+		if c.Room(d.WebhookID, taken[d.WebhookID]) == 0 {
+			continue
+		}
+		taken[d.WebhookID]++
+		out = append(out, d)
+	}
+	return out
+}
+
+// Oldest sorts due oldest first and keeps the first c.Limit.
+func (c *DeliveryClaim) Oldest(due []DueDelivery) []DueDelivery {
+	slices.SortFunc(due, func(a, b DueDelivery) int {
+		return cmp.Or(cmp.Compare(a.NextAttemptAt, b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	return due[:min(len(due), c.Limit)]
 }
 
 // DeliveryOutcome is the result of one attempt of a claimed delivery.

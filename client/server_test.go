@@ -201,7 +201,7 @@ func TestWebhooksAgainstServer(t *testing.T) {
 		if err != nil || same.ID != all[1].ID || same.State != licensor.DeliveryPending {
 			t.Fatalf("Redeliver of a pending delivery = %+v, %v", same, err)
 		}
-		jobs, err := l.store.ClaimDeliveries(ctx, serverNow.Unix(), serverNow.Unix()+30, 10)
+		jobs, err := l.store.ClaimDeliveries(ctx, licensor.DeliveryClaim{Now: serverNow.Unix(), LeaseUntil: serverNow.Unix() + 30, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ type outboxConfig struct {
 	maxAge              time.Duration
 	timeout             time.Duration
 	concurrency         int
+	endpointConcurrency int
 	allowHTTP           bool
 	allowPrivate        bool
 	allowCIDRs          prefixList
@@ -33,6 +34,7 @@ func (c *outboxConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxAge, "webhook-max-age", webhook.DefaultMaxAge, "how long a webhook delivery is retried before it is marked failed")
 	fs.DurationVar(&c.timeout, "webhook-timeout", webhook.DefaultTimeout, "time limit of one webhook delivery attempt")
 	fs.IntVar(&c.concurrency, "webhook-concurrency", webhook.DefaultConcurrency, "webhook delivery attempts in flight at once, per instance")
+	fs.IntVar(&c.endpointConcurrency, "webhook-endpoint-concurrency", webhook.DefaultEndpointConcurrency, "webhook delivery attempts in flight at once to one webhook, per instance (a receiver that hangs holds at most these)")
 	fs.BoolVar(&c.allowHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (default: https only)")
 	fs.BoolVar(&c.allowPrivate, "webhook-allow-private", false, "allow webhooks to reach loopback, private, link-local and other internal addresses (SSRF protection off)")
 	fs.Var(&c.allowCIDRs, "webhook-allow-cidr", "an internal network webhooks may reach all the same (repeatable; CIDR or address)")
@@ -45,8 +47,8 @@ func (c *outboxConfig) register(fs *flag.FlagSet) {
 // check validates the flags.
 func (c *outboxConfig) check() error {
 	switch {
-	case c.maxAge <= 0 || c.timeout <= 0 || c.concurrency <= 0 || c.backoff <= 0 || c.maxBackoff <= 0:
-		return usageError{"--webhook-max-age, --webhook-timeout, --webhook-concurrency, --webhook-backoff and --webhook-max-backoff must be positive"}
+	case c.maxAge <= 0 || c.timeout <= 0 || c.concurrency <= 0 || c.endpointConcurrency <= 0 || c.backoff <= 0 || c.maxBackoff <= 0:
+		return usageError{"--webhook-max-age, --webhook-timeout, --webhook-concurrency, --webhook-endpoint-concurrency, --webhook-backoff and --webhook-max-backoff must be positive"}
 	case c.retention < 0:
 		return usageError{"--retention must not be negative"}
 	case c.retention > 0 && time.Duration(c.retention) <= c.maxAge:
@@ -77,7 +79,7 @@ func (c *outboxConfig) start(ctx context.Context, store licensor.Store, logger *
 		defer wg.Done()
 		webhook.New(store, webhook.Options{
 			Logger: logger, Policy: *c.policy(), MaxAge: c.maxAge, Timeout: c.timeout,
-			Concurrency: c.concurrency, Backoff: c.backoff, MaxBackoff: c.maxBackoff,
+			Concurrency: c.concurrency, EndpointConcurrency: c.endpointConcurrency, Backoff: c.backoff, MaxBackoff: c.maxBackoff,
 		}).Run(ctx)
 	}()
 	go func() {

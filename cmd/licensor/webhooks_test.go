@@ -106,6 +106,7 @@ func TestServeOutboxFlags(t *testing.T) {
 		{[]string{"serve", "--retention", "1h"}, "--retention must be longer than --webhook-max-age"},
 		{[]string{"serve", "--retention", "soon"}, "neither a duration"},
 		{[]string{"serve", "--webhook-timeout", "0s"}, "must be positive"},
+		{[]string{"serve", "--webhook-endpoint-concurrency", "0"}, "must be positive"},
 		{[]string{"serve", "--webhook-allow-cidr", "10.0.0.0/33"}, "not a CIDR"},
 	} {
 		_, _, err := cli(t, env, c.args...)

@@ -281,7 +281,7 @@ func TestWebhookDeliveriesAPI(t *testing.T) {
 			t.Errorf("newest delivery: %v", path(page, "data", 0))
 		}
 		// One fails for good.
-		jobs, err := en.store.ClaimDeliveries(ctx, now, now+30, 10)
+		jobs, err := en.store.ClaimDeliveries(ctx, licensor.DeliveryClaim{Now: now, LeaseUntil: now + 30, Limit: 10})
 		if err != nil || len(jobs) != 2 {
 			t.Fatalf("claim: %v %d", err, len(jobs))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -315,14 +316,35 @@ SELECT count(*), max(event_seq) FROM queued`, ph.Values...).Scan(&n, &top)
 	return queued, nil
 }
 
-// ClaimDeliveries leases due deliveries for one attempt each. Instances
-// claim at once without waiting for each other (FOR UPDATE SKIP LOCKED); a
-// row another instance claimed meanwhile is re-checked on its committed
-// version and left out, its lease being in the future.
-func (db *DB) ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]licensor.DeliveryJob, error) {
+// dueCondition holds for a delivery d that may be attempted at $1:
+// pending, due, not leased, and first in line for its ordering key.
+const dueCondition = `d.state = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1
+	AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+		WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
+			AND (e.event_seq, e.id) < (d.event_seq, d.id))`
+
+func collectDue(rows pgx.Rows) ([]licensor.DueDelivery, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.DueDelivery, error) {
+		var d licensor.DueDelivery
+		err := r.Scan(&d.ID, &d.WebhookID, &d.NextAttemptAt)
+		return d, err
+	})
+}
+
+// ClaimDeliveries leases due deliveries for one attempt each: the oldest
+// first, within each webhook's room. When the oldest are of webhooks that
+// have no room (a receiver that hangs, with a backlog), it looks for each
+// other webhook's oldest on its own. Instances claim at once without
+// waiting for each other (FOR UPDATE SKIP LOCKED); a row another instance
+// claimed meanwhile is re-checked on its committed version and left out,
+// its lease being in the future.
+func (db *DB) ClaimDeliveries(ctx context.Context, c licensor.DeliveryClaim) ([]licensor.DeliveryJob, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
 	var due bool
 	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1)`, now).Scan(&due)
+WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1)`, c.Now).Scan(&due)
 	if err != nil || !due {
 		if err != nil {
 			err = fmt.Errorf("postgres: claim deliveries: %w", err)
@@ -332,22 +354,65 @@ WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1)`, now)
 	var jobs []licensor.DeliveryJob
 	err = db.bookkeepingTx(ctx, func(tx pgx.Tx) error {
 		jobs = nil
-		rows, err := tx.Query(ctx, `WITH due AS MATERIALIZED (
-	SELECT d.id FROM webhook_deliveries d
-	WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1
-		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
-				AND (e.event_seq, e.id) < (d.event_seq, d.id))
-	ORDER BY d.next_attempt_at, d.id
-	LIMIT $3
-	FOR UPDATE SKIP LOCKED)
-UPDATE webhook_deliveries d SET locked_until = $2, attempts = d.attempts + 1
-FROM due WHERE d.id = due.id AND d.state = 'pending' AND d.locked_until <= $1
-RETURNING d.id`, now, leaseUntil, limit)
+		rows, err := tx.Query(ctx, `SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
+WHERE `+dueCondition+`
+ORDER BY d.next_attempt_at, d.id
+LIMIT $2
+FOR UPDATE SKIP LOCKED`, c.Now, c.Limit)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		oldest, err := collectDue(rows)
+		if err != nil {
+			return err
+		}
+		taken := map[int64]int{}
+		picks := c.Take(oldest, taken)
+		if len(oldest) == c.Limit && len(picks) < c.Limit {
+			// The oldest are of webhooks without room: look further for the
+			// others, after the last one seen, each in its own pending
+			// deliveries.
+			last, want := oldest[len(oldest)-1], c.Limit-len(picks)
+			usedBy := maps.Clone(taken)
+			for id, n := range c.InFlight {
+				usedBy[id] += n
+			}
+			var hooks []int64
+			var used []int32
+			for id, n := range usedBy {
+				hooks, used = append(hooks, id), append(used, int32(n))
+			}
+			rows, err := tx.Query(ctx, `SELECT x.id, x.webhook_id, x.next_attempt_at
+FROM webhooks w LEFT JOIN unnest($5::bigint[], $6::int[]) AS u(webhook_id, used) ON u.webhook_id = w.id
+CROSS JOIN LATERAL (
+	SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
+	WHERE d.webhook_id = w.id AND `+dueCondition+` AND (d.next_attempt_at, d.id) > ($2, $3)
+	ORDER BY d.next_attempt_at, d.id
+	LIMIT greatest(least($4 - coalesce(u.used, 0), $7), 0)
+	FOR UPDATE OF d SKIP LOCKED) x`, c.Now, last.NextAttemptAt, last.ID, c.PerWebhook, hooks, used, want)
+			if err != nil {
+				return err
+			}
+			more, err := collectDue(rows)
+			if err != nil {
+				return err
+			}
+			picks = c.Oldest(append(picks, more...))
+		}
+		if len(picks) == 0 {
+			return nil
+		}
+		ids := make([]int64, len(picks))
+		for i, p := range picks {
+			ids[i] = p.ID
+		}
+		rows, err = tx.Query(ctx, `UPDATE webhook_deliveries d SET locked_until = $2, attempts = d.attempts + 1
+WHERE d.id = ANY($3) AND d.state = 'pending' AND d.locked_until <= $1
+RETURNING d.id`, c.Now, c.LeaseUntil, ids)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil || len(ids) == 0 {
 			return err
 		}

@@ -314,22 +314,52 @@ RETURNING event_seq`, ph.Values...)
 	return queued, nil
 }
 
-// dueDeliveries selects the deliveries that may be attempted at ?1 (twice):
-// pending, due, not leased, and first in line for their ordering key.
-const dueDeliveries = `SELECT d.id FROM webhook_deliveries d
-WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND d.locked_until <= ?
+// dueCondition holds for a delivery d that may be attempted at the time of
+// its two placeholders: pending, due, not leased, and first in line for
+// its ordering key.
+const dueCondition = `d.state = 'pending' AND d.next_attempt_at <= ? AND d.locked_until <= ?
 	AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 		WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
-			AND (e.event_seq, e.id) < (d.event_seq, d.id))
-ORDER BY d.next_attempt_at, d.id`
+			AND (e.event_seq, e.id) < (d.event_seq, d.id))`
 
-// ClaimDeliveries leases due deliveries for one attempt each. It looks
-// first, on a reader, whether any is due, so that an idle worker costs no
-// write transaction.
-func (db *DB) ClaimDeliveries(ctx context.Context, now, leaseUntil int64, limit int) ([]licensor.DeliveryJob, error) {
+// dueDeliveries selects the oldest due deliveries (now, now, limit).
+const dueDeliveries = `SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
+WHERE ` + dueCondition + `
+ORDER BY d.next_attempt_at, d.id LIMIT ?`
+
+// dueOfWebhook selects the oldest due deliveries of one webhook after a
+// place in the queue (webhook, now, now, next_attempt_at, id, limit). It
+// reads the webhook's pending deliveries (the order index) rather than
+// the queue, where the backlog of other webhooks may come first.
+const dueOfWebhook = `SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d INDEXED BY webhook_deliveries_order
+WHERE d.webhook_id = ? AND ` + dueCondition + `
+	AND (d.next_attempt_at, d.id) > (?, ?)
+ORDER BY d.next_attempt_at, d.id LIMIT ?`
+
+func queryDue(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]licensor.DueDelivery, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r rowScanner) (licensor.DueDelivery, error) {
+		var d licensor.DueDelivery
+		err := r.Scan(&d.ID, &d.WebhookID, &d.NextAttemptAt)
+		return d, err
+	})
+}
+
+// ClaimDeliveries leases due deliveries for one attempt each: the oldest
+// first, within each webhook's room. When the oldest are of webhooks that
+// have no room (a receiver that hangs, with a backlog), it looks for each
+// other webhook's oldest on its own. It looks first, on a reader, whether
+// any is due, so that an idle worker costs no write transaction.
+func (db *DB) ClaimDeliveries(ctx context.Context, c licensor.DeliveryClaim) ([]licensor.DeliveryJob, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
 	var due int
 	err := db.rq().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries
-WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`, now, now).Scan(&due)
+WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`, c.Now, c.Now).Scan(&due)
 	if err != nil || due == 0 {
 		if err != nil {
 			err = fmt.Errorf("sqlite: claim deliveries: %w", err)
@@ -337,31 +367,55 @@ WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`
 		return nil, err
 	}
 	var jobs []licensor.DeliveryJob
-	err = db.writeTxSized(ctx, limit, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.writeTxSized(ctx, c.Limit, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
-		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET locked_until = ?, attempts = attempts + 1
-WHERE id IN (`+dueDeliveries+` LIMIT ?)
-RETURNING id`, leaseUntil, now, now, limit)
+		oldest, err := queryDue(ctx, tx, dueDeliveries, c.Now, c.Now, c.Limit)
 		if err != nil {
 			return err
 		}
-		var ids []string
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+		taken := map[int64]int{}
+		picks := c.Take(oldest, taken)
+		if len(oldest) == c.Limit && len(picks) < c.Limit {
+			// The oldest are of webhooks without room: look further for the
+			// others, after the last one seen.
+			last, want := oldest[len(oldest)-1], c.Limit-len(picks)
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks ORDER BY id`)
+			if err != nil {
 				return err
 			}
-			ids = append(ids, strconv.FormatInt(id, 10))
+			hooks, err := collect(rows, func(r rowScanner) (id int64, err error) { return id, r.Scan(&id) })
+			if err != nil {
+				return err
+			}
+			for _, w := range hooks {
+				room := c.Room(w, taken[w])
+				if room == 0 {
+					continue
+				}
+				more, err := queryDue(ctx, tx, dueOfWebhook, w, c.Now, c.Now, last.NextAttemptAt, last.ID, min(room, want))
+				if err != nil {
+					return err
+				}
+				picks = append(picks, more...)
+			}
+			picks = c.Oldest(picks)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(ids) == 0 {
+		if len(picks) == 0 {
+			return nil
+		}
+		// The ids are integers this transaction just read: safe to inline.
+		ids := make([]string, len(picks))
+		for i, p := range picks {
+			ids[i] = strconv.FormatInt(p.ID, 10)
+		}
+		in := strings.Join(ids, ", ")
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET locked_until = ?, attempts = attempts + 1
+WHERE id IN (`+in+`)`, c.LeaseUntil); err != nil {
 			return err
 		}
-		// The ids are integers this query just read: safe to inline.
-		rows, err = tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
+		rows, err := tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
-WHERE d.id IN (`+strings.Join(ids, ", ")+`)
+WHERE d.id IN (`+in+`)
 ORDER BY d.next_attempt_at, d.id`)
 		if err != nil {
 			return err

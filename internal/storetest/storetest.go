@@ -143,6 +143,7 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"CRUD", testWebhookCRUD},
 			{"Dispatch", testWebhookDispatch},
 			{"Order", testWebhookOrder},
+			{"ClaimPerWebhook", testWebhookClaimPerWebhook},
 			{"Lease", testWebhookLease},
 			{"Redeliver", testWebhookRedeliver},
 			{"ConcurrentDispatch", testWebhookConcurrentDispatch},

@@ -91,7 +91,7 @@ func dispatchAll(t *testing.T, s licensor.Store, now int64) int {
 
 func claim(t *testing.T, s licensor.Store, now int64) []licensor.DeliveryJob {
 	t.Helper()
-	jobs, err := s.ClaimDeliveries(t.Context(), now, now+30, 100)
+	jobs, err := s.ClaimDeliveries(t.Context(), licensor.DeliveryClaim{Now: now, LeaseUntil: now + 30, Limit: 100})
 	if err != nil {
 		t.Fatalf("ClaimDeliveries: %v", err)
 	}
@@ -248,6 +248,72 @@ func testWebhookOrder(t *testing.T, s licensor.Store) {
 	}
 }
 
+// testWebhookClaimPerWebhook checks the room of each webhook in a claim
+// (DeliveryClaim.PerWebhook and InFlight): no more of one webhook than its
+// room, the oldest of each first, the others found even when the oldest
+// of the whole queue are of a webhook without room (a hanging receiver's
+// backlog), and a license's events still in order.
+func testWebhookClaimPerWebhook(t *testing.T, s licensor.Store) {
+	ctx := t.Context()
+	p := createProduct(t, s, licensor.NewProduct("P"), t0) // before the webhooks: not delivered
+	a, b := newWebhook(t, s, t0), newWebhook(t, s, t0)
+	ls := createLicenses(t, s, t0, draft("u1", p.ID), draft("u2", p.ID), draft("u3", p.ID),
+		draft("u4", p.ID), draft("u5", p.ID), draft("u6", p.ID)) // seqs 2..7
+	if _, _, err := s.DeleteLicenses(ctx, []int64{ls[0].ID}, false, at(t0)); err != nil {
+		t.Fatal(err)
+	} // seq 8, after seq 2 of the same license
+	// In one round: a's deliveries first in the queue, then b's.
+	if n, err := s.DispatchEvents(ctx, t0, 100); err != nil || n != 14 {
+		t.Fatalf("DispatchEvents: %d, %v; want 14", n, err)
+	}
+	claimOf := func(c licensor.DeliveryClaim) (ofA, ofB []int64) {
+		t.Helper()
+		c.Now, c.LeaseUntil = t0, t0+3600
+		jobs, err := s.ClaimDeliveries(ctx, c)
+		if err != nil {
+			t.Fatalf("ClaimDeliveries: %v", err)
+		}
+		for _, j := range jobs {
+			switch j.WebhookID {
+			case a.ID:
+				ofA = append(ofA, j.EventSeq)
+			case b.ID:
+				ofB = append(ofB, j.EventSeq)
+			}
+		}
+		slices.Sort(ofA)
+		slices.Sort(ofB)
+		return ofA, ofB
+	}
+	check := func(step string, gotA, gotB, wantA, wantB []int64) {
+		t.Helper()
+		if !slices.Equal(gotA, wantA) || !slices.Equal(gotB, wantB) {
+			t.Errorf("%s: claimed event seqs %v of a and %v of b, want %v and %v", step, gotA, gotB, wantA, wantB)
+		}
+	}
+	// a has no room, and the oldest of the queue are all a's: b's
+	// oldest are claimed all the same.
+	gotA, gotB := claimOf(licensor.DeliveryClaim{Limit: 2, PerWebhook: 3, InFlight: map[int64]int{a.ID: 3}})
+	check("a without room, limit 2", gotA, gotB, nil, []int64{2, 3})
+	// b has no room: a's oldest, up to a's room.
+	gotA, gotB = claimOf(licensor.DeliveryClaim{Limit: 100, PerWebhook: 2, InFlight: map[int64]int{b.ID: 2}})
+	check("b without room", gotA, gotB, []int64{2, 3}, nil)
+	// One more each.
+	gotA, gotB = claimOf(licensor.DeliveryClaim{Limit: 100, PerWebhook: 3, InFlight: map[int64]int{a.ID: 2, b.ID: 2}})
+	check("room for one each", gotA, gotB, []int64{4}, []int64{4})
+	// Both full: nothing.
+	gotA, gotB = claimOf(licensor.DeliveryClaim{Limit: 100, PerWebhook: 3, InFlight: map[int64]int{a.ID: 3, b.ID: 3}})
+	check("both without room", gotA, gotB, nil, nil)
+	// The room of each webhook counts what this claim takes: with 2 each
+	// and a limit of 3, the three oldest that fit.
+	gotA, gotB = claimOf(licensor.DeliveryClaim{Limit: 3, PerWebhook: 2})
+	check("room of 2, limit 3", gotA, gotB, []int64{5, 6}, []int64{5})
+	// Without a limit per webhook: the rest, but not license 1's
+	// deletion (seq 8) while its creation (seq 2) is in flight.
+	gotA, gotB = claimOf(licensor.DeliveryClaim{Limit: 100})
+	check("the rest", gotA, gotB, []int64{7}, []int64{6, 7})
+}
+
 // testWebhookLease checks that an attempt whose lease ran out is claimed
 // again, and that the late outcome of the first attempt is ignored.
 func testWebhookLease(t *testing.T, s licensor.Store) {
@@ -373,10 +439,18 @@ func testWebhookConcurrentDispatch(t *testing.T, s licensor.Store) {
 					t.Errorf("DispatchEvents: %v", err)
 					return
 				}
-				jobs, err := s.ClaimDeliveries(ctx, t0, t0+3600, 4)
+				// A room of one per webhook: the oldest of the queue are
+				// often of one webhook, and the claim looks further.
+				jobs, err := s.ClaimDeliveries(ctx, licensor.DeliveryClaim{Now: t0, LeaseUntil: t0 + 3600, Limit: 4, PerWebhook: 1})
 				if err != nil {
 					t.Errorf("ClaimDeliveries: %v", err)
 					return
+				}
+				perHook := map[int64]int{}
+				for _, j := range jobs {
+					if perHook[j.WebhookID]++; perHook[j.WebhookID] > 1 {
+						t.Errorf("a claim with a room of one per webhook took %d of webhook %d", perHook[j.WebhookID], j.WebhookID)
+					}
 				}
 				mu.Lock()
 				for _, j := range jobs {
@@ -394,7 +468,7 @@ func testWebhookConcurrentDispatch(t *testing.T, s licensor.Store) {
 	// What the racers left (a dispatcher skips webhooks another holds).
 	dispatchAll(t, s, t0)
 	for range 3 {
-		jobs, err := s.ClaimDeliveries(ctx, t0, t0+3600, 100)
+		jobs, err := s.ClaimDeliveries(ctx, licensor.DeliveryClaim{Now: t0, LeaseUntil: t0 + 3600, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

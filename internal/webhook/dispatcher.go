@@ -7,7 +7,9 @@
 // queues a delivery of each new event for each subscribed webhook,
 // ClaimDeliveries leases due deliveries — only the first pending one of
 // each license per webhook, which is what keeps a license's events in
-// order — and CompleteDelivery records each attempt. A Dispatcher runs
+// order, and no more of one webhook than its share of the attempts, which
+// is what keeps a hanging receiver from holding up the others — and
+// CompleteDelivery records each attempt. A Dispatcher runs
 // that loop in every serve process; on PostgreSQL, instances share the
 // work through FOR UPDATE SKIP LOCKED, and a lease that runs out (its
 // process died mid-attempt) makes the delivery due again. Nothing is sent
@@ -33,9 +35,11 @@ const (
 	DefaultMaxAge      = 24 * time.Hour
 	DefaultTimeout     = 10 * time.Second
 	DefaultConcurrency = 16
-	DefaultPoll        = time.Second
-	DefaultBackoff     = time.Second
-	DefaultMaxBackoff  = time.Hour
+	// DefaultEndpointConcurrency is the default of Options.EndpointConcurrency.
+	DefaultEndpointConcurrency = 4
+	DefaultPoll                = time.Second
+	DefaultBackoff             = time.Second
+	DefaultMaxBackoff          = time.Hour
 )
 
 // Options configure a Dispatcher. Zero values take the defaults.
@@ -56,6 +60,10 @@ type Options struct {
 	Timeout time.Duration
 	// Concurrency is how many attempts run at once; default 16.
 	Concurrency int
+	// EndpointConcurrency is how many of them may be to one webhook;
+	// default 4. A receiver that hangs holds at most that many attempts
+	// until they time out, and the others go on with the rest.
+	EndpointConcurrency int
 	// Poll is how often the store is asked for work when nothing signals
 	// any (events committed by other instances, retries coming due);
 	// default 1s.
@@ -90,6 +98,9 @@ func New(store licensor.Store, opts Options) *Dispatcher {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultConcurrency
 	}
+	if opts.EndpointConcurrency <= 0 {
+		opts.EndpointConcurrency = DefaultEndpointConcurrency
+	}
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
@@ -114,8 +125,15 @@ const dispatchBatch = 500
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	finished := make(chan struct{}, d.opts.Concurrency)
+	finished := make(chan int64, d.opts.Concurrency) // the webhook of each finished attempt
 	inFlight := 0
+	byWebhook := map[int64]int{} // attempts in flight per webhook
+	done := func(webhookID int64) {
+		inFlight--
+		if byWebhook[webhookID]--; byWebhook[webhookID] <= 0 {
+			delete(byWebhook, webhookID)
+		}
+	}
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	for {
@@ -132,7 +150,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		if free := d.opts.Concurrency - inFlight; free > 0 {
 			lease := now.Add(d.opts.Timeout + 5*time.Second).Unix()
-			jobs, err := d.store.ClaimDeliveries(ctx, now.Unix(), lease, free)
+			jobs, err := d.store.ClaimDeliveries(ctx, licensor.DeliveryClaim{
+				Now: now.Unix(), LeaseUntil: lease, Limit: free,
+				PerWebhook: d.opts.EndpointConcurrency, InFlight: byWebhook,
+			})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -141,11 +162,12 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 			for _, job := range jobs {
 				inFlight++
+				byWebhook[job.WebhookID]++
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					d.attempt(ctx, job)
-					finished <- struct{}{}
+					finished <- job.WebhookID
 				}()
 			}
 			busy = busy || len(jobs) == free
@@ -164,15 +186,15 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-committed:
-		case <-finished:
-			inFlight--
+		case id := <-finished:
+			done(id)
 		case <-poll.C:
 		}
 		// Take every other finished attempt too.
 		for drained := false; !drained; {
 			select {
-			case <-finished:
-				inFlight--
+			case id := <-finished:
+				done(id)
 			default:
 				drained = true
 			}
