@@ -194,15 +194,46 @@ func flashOf(r *http.Request) string { return flashes[r.URL.Query().Get("done")]
 // errorPage shows err: a domain error with its status and detail, any
 // other error as an internal one (logged, not shown).
 func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	status, msg := http.StatusInternalServerError, "Something went wrong; the server log has the details."
-	var e *licensor.Error
-	switch {
-	case errors.As(err, &e) && e.Code != licensor.CodeInternal:
-		status, msg = statusOf(e.Code), e.Detail
-	default:
+	status, msg, ok := explainError(err)
+	if !ok {
 		c.log.Error("console", "path", r.URL.Path, "err", err)
 	}
 	c.render(w, r, status, "error", s, page{Title: http.StatusText(status), Error: msg})
+}
+
+// explainError returns the status and the sentences of a domain error
+// (*Error, Errors or ItemErrors), or false and a sentence that says
+// nothing for any other error.
+func explainError(err error) (int, string, bool) {
+	var (
+		e     *licensor.Error
+		list  licensor.Errors
+		items licensor.ItemErrors
+	)
+	switch {
+	case errors.As(err, &e) && e.Code != licensor.CodeInternal:
+		return statusOf(e.Code), e.Detail, true
+	case errors.As(err, &list) && len(list) > 0:
+		msgs := make([]string, len(list))
+		for i, e := range list {
+			msgs[i] = e.Detail
+		}
+		return statusOf(list[0].Code), strings.Join(msgs, "; "), true
+	case errors.As(err, &items) && len(items) > 0:
+		msgs := make([]string, len(items))
+		for i, e := range items {
+			msgs[i] = e.Err.Detail
+		}
+		return statusOf(items[0].Err.Code), strings.Join(msgs, "; "), true
+	}
+	return http.StatusInternalServerError, "Something went wrong; the server log has the details.", false
+}
+
+// change is the Change of a write made in the console: the signed-in
+// key's name is the actor, as for a write through the API, and the request
+// id says where it came from.
+func (c *Console) change(s *session) licensor.Change {
+	return licensor.Change{Time: c.now(), Actor: s.key.Name, RequestID: "console-" + randomHex(8)}
 }
 
 func statusOf(code licensor.Code) int {
