@@ -21,6 +21,10 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+Prefix+"/licenses/{id}", c.authed(false, c.license))
 	mux.HandleFunc("GET "+Prefix+"/licenses/{id}/delete", c.authed(true, c.confirmDeleteLicense))
 	mux.HandleFunc("POST "+Prefix+"/licenses/{id}/delete", c.authed(true, c.deleteLicense))
+	mux.HandleFunc("GET "+Prefix+"/keys", c.authed(true, c.keys))
+	mux.HandleFunc("POST "+Prefix+"/keys", c.authed(true, c.createKey))
+	mux.HandleFunc("POST "+Prefix+"/keys/{prefix}/revoke", c.authed(true, c.revokeKey))
+	mux.HandleFunc("POST "+Prefix+"/keys/{name}/rotate", c.authed(true, c.rotateKey))
 	mux.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { redirect(w, r, "/") })
 	mux.HandleFunc(Prefix+"/", c.authed(false, func(w http.ResponseWriter, r *http.Request, s *session) error {
 		c.render(w, r, http.StatusNotFound, "error", s, page{Title: "Not found", Error: "There is no such page in the console."})
