@@ -221,7 +221,7 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 
 	root := http.NewServeMux() // the API, and the operator console beside it
 	root.Handle("/", srv)
-	root.Handle(console.Prefix+"/", console.New(db, console.Options{Logger: logger, Version: currentBuild().Version}))
+	root.Handle(console.Prefix+"/", console.New(db, console.Options{Logger: logger, Version: currentBuild().Version, CheckWebhookURL: cfg.outbox.policy().CheckURL}))
 	root.Handle(console.Prefix, http.RedirectHandler(console.Prefix+"/", http.StatusSeeOther))
 	hs := &http.Server{
 		Handler:           root,

@@ -46,6 +46,18 @@ type Options struct {
 	// whatever its use (default 12 hours).
 	IdleTimeout time.Duration
 	MaxAge      time.Duration
+	// CheckWebhookURL applies the server's delivery policy to a new
+	// webhook's URL (as api.Options.CheckWebhookURL); nil checks its form
+	// only.
+	CheckWebhookURL func(raw string) error
+}
+
+// deliveryTable is what the deliveries template gets.
+type deliveryTable struct {
+	CSRF  string
+	ID    int64
+	Label string
+	List  []licensor.Delivery
 }
 
 // Console is the console's http.Handler.
@@ -134,7 +146,10 @@ var funcs = template.FuncMap{
 		}
 		return *s
 	},
-	"join":  func(ss []string) string { return strings.Join(ss, ", ") },
+	"join": func(ss []string) string { return strings.Join(ss, ", ") },
+	"deliveries": func(csrf string, id int64, label string, list []licensor.Delivery) deliveryTable {
+		return deliveryTable{CSRF: csrf, ID: id, Label: label, List: list}
+	},
 	"lower": func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
 }
 
@@ -185,8 +200,6 @@ var flashes = map[string]string{
 	"redelivered": "The delivery was queued again.",
 	"signedout":   "You are signed out.",
 	"expired":     "Your session ended; sign in again.",
-	"paused":      "The webhook was paused.",
-	"resumed":     "The webhook was resumed.",
 }
 
 func flashOf(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }

@@ -25,6 +25,12 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+Prefix+"/keys", c.authed(true, c.createKey))
 	mux.HandleFunc("POST "+Prefix+"/keys/{prefix}/revoke", c.authed(true, c.revokeKey))
 	mux.HandleFunc("POST "+Prefix+"/keys/{name}/rotate", c.authed(true, c.rotateKey))
+	mux.HandleFunc("GET "+Prefix+"/webhooks", c.authed(true, c.webhooks))
+	mux.HandleFunc("POST "+Prefix+"/webhooks", c.authed(true, c.createWebhook))
+	mux.HandleFunc("GET "+Prefix+"/webhooks/{id}", c.authed(true, c.webhook))
+	mux.HandleFunc("GET "+Prefix+"/webhooks/{id}/delete", c.authed(true, c.webhook))
+	mux.HandleFunc("POST "+Prefix+"/webhooks/{id}/delete", c.authed(true, c.deleteWebhook))
+	mux.HandleFunc("POST "+Prefix+"/webhooks/{id}/deliveries/{delivery}/redeliver", c.authed(true, c.redeliver))
 	mux.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { redirect(w, r, "/") })
 	mux.HandleFunc(Prefix+"/", c.authed(false, func(w http.ResponseWriter, r *http.Request, s *session) error {
 		c.render(w, r, http.StatusNotFound, "error", s, page{Title: "Not found", Error: "There is no such page in the console."})
