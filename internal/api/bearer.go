@@ -35,7 +35,9 @@ import (
 // "exp" is required; "nbf" and "iat", when present, must not be in the
 // future; "iss" and "aud" must match when the operator configures them;
 // "user_flags", an optional array of strings, carries the user's flags
-// (LICENSE_PURCHASE_RESTRICTED).
+// (LICENSE_PURCHASE_RESTRICTED). Header and claims are decoded strictly
+// (claims.go): no duplicate members, no "crit", no case variants of these
+// names, NumericDates that are JSON numbers.
 
 // TokenOptions configure the verification of end-user bearer tokens.
 type TokenOptions struct {
@@ -153,8 +155,22 @@ func (v *tokenVerifier) verify(raw string) (*endUserClaims, error) {
 	if v == nil {
 		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "this server accepts no end-user tokens: no token keys are configured")
 	}
+	// The parser reads the header with encoding/json (the last of two
+	// "alg" wins, "crit" is ignored): check it strictly first. The claims
+	// are decoded strictly by endUserClaims.UnmarshalJSON.
+	head, _, _ := strings.Cut(raw, ".")
+	header, err := base64.RawURLEncoding.Strict().DecodeString(head)
+	if err != nil {
+		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is malformed")
+	}
+	if err := checkTokenHeader(header); err != nil {
+		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is malformed: %v", err)
+	}
 	var claims endUserClaims
 	if _, err := v.parser.ParseWithClaims(raw, &claims, v.keyFor); err != nil {
+		if fe, ok := errTokenFormat(err); ok {
+			return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is malformed: %v", fe)
+		}
 		switch {
 		case errors.Is(err, jwt.ErrTokenExpired):
 			return nil, licensor.Errorf(licensor.CodeTokenExpired, "the token has expired")
