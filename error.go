@@ -61,6 +61,8 @@ const (
 	CodeProductInUse           Code = "PRODUCT_IN_USE"            // the product still has live licenses
 	CodeConflict               Code = "CONFLICT"                  // any other conflicting state (e.g. a duplicate key name)
 	CodeIdempotencyKeyInFlight Code = "IDEMPOTENCY_KEY_IN_FLIGHT" // a request with this Idempotency-Key is still running
+	CodeLicenseNotActive       Code = "LICENSE_NOT_ACTIVE"        // a suspend of a license that is not ACTIVE (expired, processing, ...)
+	CodeLicenseSuspendedAdmin  Code = "LICENSE_SUSPENDED_ADMIN"   // a plain reinstate of a SUSPENDEDADMIN license, which only a reinstate with status SUSPENDEDADMIN lifts
 	CodeResourceMismatch       Code = "RESOURCE_MISMATCH"         // the primary data's type is not the endpoint's (or, on PATCH, its id is not the path's): JSON:API's 409
 
 	// 412

@@ -16,13 +16,18 @@ const (
 	EventLicenseCreated EventType = "license.created"
 	EventLicenseDeleted EventType = "license.deleted" // also for each license of a cascading product delete
 	EventLicenseExpired EventType = "license.expired" // an ACTIVE license passed its stop_date
-	EventProductCreated EventType = "product.created"
-	EventProductUpdated EventType = "product.updated"
-	EventProductDeleted EventType = "product.deleted"
+	// A license was suspended (ACTIVE → SUSPENDED or SUSPENDEDADMIN, or
+	// SUSPENDED → SUSPENDEDADMIN) or reinstated (→ ACTIVE); see Suspension.
+	EventLicenseSuspended  EventType = "license.suspended"
+	EventLicenseReinstated EventType = "license.reinstated"
+	EventProductCreated    EventType = "product.created"
+	EventProductUpdated    EventType = "product.updated"
+	EventProductDeleted    EventType = "product.deleted"
 )
 
 var eventTypes = [...]EventType{
 	EventLicenseCreated, EventLicenseDeleted, EventLicenseExpired,
+	EventLicenseSuspended, EventLicenseReinstated,
 	EventProductCreated, EventProductUpdated, EventProductDeleted,
 }
 

@@ -62,6 +62,23 @@ type Store interface {
 	// returned in missing and the others are deleted.
 	DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool, c Change) (deleted, missing []int64, err error)
 
+	// SuspendLicenses applies a suspend or reinstate action (a, made
+	// valid by the caller) to the licenses of target at c.Time, following
+	// Suspension.Apply, atomically: each license that changes gets its new
+	// status (nothing else about it changes) and its event
+	// (license.suspended or license.reinstated, SuspensionEvent); those
+	// already in the state asked for are unchanged and get none. It
+	// returns an outcome per license: for target.IDs in their order, for
+	// a user in id order. For IDs, an id that is not a live license or a
+	// license the action does not apply to fails the whole call with
+	// ItemErrors (CodeLicenseNotFound, CodeLicenseNotActive,
+	// CodeLicenseSuspendedAdmin; CodeDuplicateInBatch for an id listed
+	// twice); for a user, such licenses are left alone and reported
+	// (SuspensionOutcome.Refused). Races with the expirer and with other
+	// actions on the same licenses are serialized: each change is made
+	// once, from the status it was decided on.
+	SuspendLicenses(ctx context.Context, target SuspensionTarget, a Suspension, c Change) ([]SuspensionOutcome, error)
+
 	// CreateAPIKey stores k, setting its ID and CreatedAt. A name taken by
 	// a key not revoked (nor being rotated out) gives CodeConflict; the
 	// name of a revoked key can be used again.

@@ -13,7 +13,7 @@
 // and subscribed with
 //
 //	licensor webhooks create --url https://drm-bridge.example.net/licensor \
-//	    --event license.created,license.deleted,license.expired,product.updated
+//	    --event license.created,license.deleted,license.expired,license.suspended,license.reinstated,product.updated
 package main
 
 import (
@@ -110,7 +110,7 @@ func secretKey(secret string) ([]byte, error) {
 
 // Message is the body of a delivery.
 type Message struct {
-	Type      string          `json:"type"`      // license.created, license.deleted, license.expired, product.*
+	Type      string          `json:"type"`      // license.created, .deleted, .expired, .suspended, .reinstated, product.*
 	Timestamp string          `json:"timestamp"` // RFC 3339: when the change was made
 	EventID   string          `json:"event_id"`  // position in licensor's change feed
 	Actor     string          `json:"actor"`
@@ -215,9 +215,9 @@ func (h *Handler) apply(m Message) error {
 	user, product := l.Relationships.User.Data.ID, l.Relationships.Product.Data.ID
 	var err error
 	switch {
-	case m.Type == "license.created" && l.Attributes.Status == "ACTIVE":
+	case (m.Type == "license.created" || m.Type == "license.reinstated") && l.Attributes.Status == "ACTIVE":
 		err = h.DRM.Grant(l.ID, user, product, l.Attributes.StartDate, l.Attributes.StopDate)
-	case m.Type == "license.deleted", m.Type == "license.expired":
+	case m.Type == "license.deleted", m.Type == "license.expired", m.Type == "license.suspended":
 		err = h.DRM.Revoke(l.ID, user, product)
 	}
 	if err != nil {

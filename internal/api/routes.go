@@ -62,6 +62,8 @@ func (s *Server) routeTable() []route {
 		{"POST", m + "/licenses/batch_delete", "BatchDeleteLicenses", writeKey, keyOptional, s.batchDeleteLicenses},
 		{"GET", m + "/licenses/{license_id}", "GetLicenseById", readKey, noKey, s.getLicenseById},
 		{"DELETE", m + "/licenses/{license_id}", "DeleteLicenseById", writeKey, noKey, s.deleteLicenseById},
+		{"POST", m + "/licenses/{license_id}/reinstate", "ReinstateLicense", writeKey, keyOptional, s.reinstateLicense},
+		{"POST", m + "/licenses/{license_id}/suspend", "SuspendLicense", writeKey, keyOptional, s.suspendLicense},
 		{"GET", m + "/openapi.json", "GetOpenAPI", anyone, noKey, s.getOpenAPI},
 		{"GET", m + "/products", "GetAllProducts", readKey, noKey, s.getAllProducts},
 		{"POST", m + "/products", "CreateProduct", writeKey, keyOptional, s.createProduct},
@@ -70,6 +72,8 @@ func (s *Server) routeTable() []route {
 		{"DELETE", m + "/products/{product_id}", "DeleteProductById", writeKey, noKey, s.deleteProductById},
 		{"GET", m + "/users/{user_id}/entitlements", "GetEntitlementsByUser", readKey, noKey, s.getEntitlementsByUser},
 		{"GET", m + "/users/{user_id}/licenses", "GetLicensesByUser", readKey, noKey, s.getLicensesByUser},
+		{"POST", m + "/users/{user_id}/licenses/reinstate", "ReinstateLicensesByUser", writeKey, keyOptional, s.reinstateLicensesByUser},
+		{"POST", m + "/users/{user_id}/licenses/suspend", "SuspendLicensesByUser", writeKey, keyOptional, s.suspendLicensesByUser},
 		// Webhook subscriptions carry their signing secrets: write keys only,
 		// reads included.
 		{"GET", m + "/webhooks", "GetWebhooks", writeKey, noKey, s.getWebhooks},

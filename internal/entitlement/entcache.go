@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -707,4 +708,25 @@ func (n notifyingStore) DeleteProduct(ctx context.Context, id int64, opts licens
 	err := n.Store.DeleteProduct(ctx, id, opts, c)
 	n.inv.InvalidateProduct(id)
 	return err
+}
+
+func (n notifyingStore) SuspendLicenses(ctx context.Context, target licensor.SuspensionTarget, a licensor.Suspension, c licensor.Change) ([]licensor.SuspensionOutcome, error) {
+	out, err := n.Store.SuspendLicenses(ctx, target, a, c)
+	switch {
+	case target.IDs == nil:
+		n.inv.InvalidateUser(target.UserID)
+	case err == nil:
+		for i := range out {
+			if out[i].Changed {
+				n.inv.InvalidateUser(out[i].License.UserID)
+			}
+		}
+	case errors.As(err, new(licensor.ItemErrors)):
+		// Refused before writing anything.
+	default:
+		// It may have committed before failing, and a reinstated license
+		// is in no cached entry: the users are unknown here.
+		n.inv.InvalidateAll()
+	}
+	return out, err
 }

@@ -136,6 +136,13 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"Backlog", testExpireLicensesBacklog},
 			{"Concurrent", testExpireLicensesConcurrent},
 		}},
+		{"SuspendLicenses", []test{
+			{"SuspendReinstate", testSuspendReinstate},
+			{"Admin", testSuspendAdmin},
+			{"Refused", testSuspendRefused},
+			{"User", testSuspendUser},
+			{"Concurrent", testSuspendConcurrent},
+		}},
 		{"Idempotency", []test{
 			{"ClaimReplayTakeOver", testIdempotency},
 		}},
