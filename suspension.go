@@ -71,7 +71,7 @@ func (a Suspension) Validate() error {
 		return AttrError(CodeInvalidAttribute, "/status",
 			"status must be %s or %s", StatusSuspended, StatusSuspendedAdmin)
 	}
-	if !ValidText(a.Reason) || len([]rune(a.Reason)) > MaxSuspensionReasonLen {
+	if !ValidText(a.Reason) || TextLen(a.Reason) > MaxSuspensionReasonLen {
 		return AttrError(CodeInvalidAttribute, "/reason", "reason must be text of at most %d characters", MaxSuspensionReasonLen)
 	}
 	return nil
