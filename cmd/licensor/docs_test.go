@@ -96,7 +96,8 @@ func docsToRun(t *testing.T) []string {
 var docExpectations = map[string][]string{
 	"README.md": {`"type":"License"`, `"order_id":"first-order-1"`, `"status":"ACTIVE"`},
 	"docs/api.md": {`"deleted":["2"],"missing":["999"]`, `HTTP/1.1 201 Created`, `HTTP/1.1 204 No Content`,
-		`"order_id":"1adc0dbe-3c65-4248-896c-78c049e276c8"`},
+		`"order_id":"1adc0dbe-3c65-4248-896c-78c049e276c8"`, `"meta":{"changed":true,"previous_status":"ACTIVE"}`,
+		`"meta":{"changed":["1"],"unchanged":[],"refused":[]}`},
 	"docs/enduser.md":    {`Idempotent-Replayed: true`, `HTTP/1.1 304 Not Modified`, `"entitled":true`, `"payment_method":"billing"`},
 	"docs/webhooks.md":   {`"event_type":"product.created"`, `whsec_`, `Deleted webhook 2`},
 	"docs/migration.md":  {`imported:        1`, `already present: 1`, `"order_id":"legacy:boox:40"`, `"start_date":1704060000`},
