@@ -9,6 +9,7 @@ import (
 
 type overviewData struct {
 	Licenses, Products int64
+	CountedAt          int64 // when Licenses was counted
 	Webhooks, Keys     int
 	Events             []licensor.Event
 	Failing            []failingDelivery
@@ -25,11 +26,11 @@ type failingDelivery struct {
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx, now := r.Context(), c.now()
 	var d overviewData
-	lp, err := c.store.FindLicenses(ctx, licensor.LicenseQuery{Limit: 1, Count: true, Now: now})
+	n, at, err := c.liveLicenses(r)
 	if err != nil {
 		return err
 	}
-	d.Licenses = *lp.Total
+	d.Licenses, d.CountedAt = n, at
 	pp, err := c.store.FindProducts(ctx, licensor.ProductQuery{Limit: 1, Count: true})
 	if err != nil {
 		return err
@@ -89,4 +90,21 @@ func (c *Console) recentEvents(r *http.Request, n int64) ([]licensor.Event, erro
 	}
 	slices.Reverse(p.Events)
 	return p.Events, nil
+}
+
+// liveLicenses counts the live licenses, reusing a count younger than
+// Options.CountEvery.
+func (c *Console) liveLicenses(r *http.Request) (int64, int64, error) {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	now := c.opts.Now()
+	if c.opts.CountEvery > 0 && !c.countAt.IsZero() && now.Sub(c.countAt) < c.opts.CountEvery {
+		return c.count, c.countAt.Unix(), nil
+	}
+	lp, err := c.store.FindLicenses(r.Context(), licensor.LicenseQuery{Limit: 1, Count: true, Now: now.Unix()})
+	if err != nil {
+		return 0, 0, err
+	}
+	c.count, c.countAt = *lp.Total, now
+	return c.count, now.Unix(), nil
 }
