@@ -23,7 +23,15 @@ type Webhook struct {
 	Secret    string
 	CreatedAt int64
 	UpdatedAt int64
+	// PausedAt is when the webhook was paused, nil while it is active.
+	// The events of a paused webhook are still queued as deliveries, but
+	// none is attempted until it is resumed; then its backlog goes out in
+	// the usual order.
+	PausedAt *int64
 }
+
+// Paused reports whether the webhook is paused.
+func (w *Webhook) Paused() bool { return w.PausedAt != nil }
 
 // Wants reports whether the webhook subscribes to events of type t.
 func (w *Webhook) Wants(t EventType) bool {
@@ -45,10 +53,14 @@ type WebhookPatch struct {
 	EventTypes  *[]EventType // an empty list means every type
 	Description *string
 	Secret      *string
+	// Paused pauses (true) or resumes (false) the webhook. Pausing a
+	// paused webhook keeps the time it was paused.
+	Paused *bool
 }
 
-// Apply returns w with the patch's fields replaced.
-func (p *WebhookPatch) Apply(w Webhook) Webhook {
+// Apply returns w with the patch's fields replaced; now is the time a
+// pause starts.
+func (p *WebhookPatch) Apply(w Webhook, now int64) Webhook {
 	if p.URL != nil {
 		w.URL = *p.URL
 	}
@@ -60,6 +72,13 @@ func (p *WebhookPatch) Apply(w Webhook) Webhook {
 	}
 	if p.Secret != nil {
 		w.Secret = *p.Secret
+	}
+	switch {
+	case p.Paused == nil:
+	case !*p.Paused:
+		w.PausedAt = nil
+	case w.PausedAt == nil:
+		w.PausedAt = &now
 	}
 	return w
 }
@@ -229,11 +248,19 @@ type DeliveryClaim struct {
 	PerWebhook int
 	// InFlight counts the caller's attempts in flight by webhook id.
 	InFlight map[int64]int
+	// Paused holds the webhooks whose deliveries are not claimed at all.
+	// The stores fill it from the webhooks' paused state (callers leave
+	// it nil).
+	Paused map[int64]bool
 }
 
 // Room is how many more deliveries of webhook id c may claim when taken
-// are claimed already, or -1 when there is no limit per webhook.
+// are claimed already (0 for a paused webhook), or -1 when there is no
+// limit per webhook.
 func (c *DeliveryClaim) Room(id int64, taken int) int {
+	if c.Paused[id] {
+		return 0
+	}
 	if c.PerWebhook <= 0 {
 		return -1
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
-const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at`
+const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at, paused_at`
 
 func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
 	var w licensor.Webhook
 	var types string
-	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
+	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.PausedAt); err != nil {
 		return nil, err
 	}
 	w.EventTypes = licensor.ParseEventTypes(types)
@@ -31,22 +31,26 @@ func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor
 	if w.EventTypes == nil {
 		w.EventTypes = []licensor.EventType{}
 	}
+	var pausedAt *int64
+	if w.PausedAt != nil {
+		pausedAt = &c.Time
+	}
 	var id int64
 	err := db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
-VALUES ($1, $2, $3, $4, (SELECT seq FROM event_head WHERE id = 1), $5, $6)
-RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
+		err := tx.QueryRow(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at, paused_at)
+VALUES ($1, $2, $3, $4, (SELECT seq FROM event_head WHERE id = 1), $5, $6, $7)
+RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time, pausedAt).Scan(&id)
 		if err != nil {
 			return err
 		}
 		created := *w
-		created.ID, created.CreatedAt, created.UpdatedAt = id, c.Time, c.Time
+		created.ID, created.CreatedAt, created.UpdatedAt, created.PausedAt = id, c.Time, c.Time, pausedAt
 		return storeWithWrite(ctx, tx, c, &created)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: create webhook: %w", err)
 	}
-	w.ID, w.CreatedAt, w.UpdatedAt = id, c.Time, c.Time
+	w.ID, w.CreatedAt, w.UpdatedAt, w.PausedAt = id, c.Time, c.Time, pausedAt
 	markStored(c)
 	return nil
 }
@@ -99,13 +103,13 @@ func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.Webhoo
 		if err != nil {
 			return err
 		}
-		*w = patch.Apply(*w)
+		*w = patch.Apply(*w, c.Time)
 		if err := w.Validate(); err != nil {
 			return err
 		}
 		w.UpdatedAt = c.Time
-		_, err = tx.Exec(ctx, `UPDATE webhooks SET url = $1, event_types = $2, description = $3, secret = $4, updated_at = $5
-WHERE id = $6`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
+		_, err = tx.Exec(ctx, `UPDATE webhooks SET url = $1, event_types = $2, description = $3, secret = $4, updated_at = $5, paused_at = $6
+WHERE id = $7`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, w.PausedAt, id)
 		out = w
 		return err
 	})
@@ -343,8 +347,9 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c licensor.DeliveryClaim) ([]
 		return nil, nil
 	}
 	var due bool
-	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1)`, c.Now).Scan(&due)
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.paused_at IS NULL AND EXISTS (
+	SELECT 1 FROM webhook_deliveries d
+	WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1))`, c.Now).Scan(&due)
 	if err != nil || !due {
 		if err != nil {
 			err = fmt.Errorf("postgres: claim deliveries: %w", err)
@@ -354,7 +359,19 @@ WHERE state = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1)`, c.No
 	var jobs []licensor.DeliveryJob
 	err = db.bookkeepingTx(ctx, func(tx pgx.Tx) error {
 		jobs = nil
-		rows, err := tx.Query(ctx, `SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
+		rows, err := tx.Query(ctx, `SELECT id FROM webhooks WHERE paused_at IS NOT NULL`)
+		if err != nil {
+			return err
+		}
+		paused, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		c.Paused = map[int64]bool{}
+		for _, id := range paused {
+			c.Paused[id] = true
+		}
+		rows, err = tx.Query(ctx, `SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
 WHERE `+dueCondition+`
 ORDER BY d.next_attempt_at, d.id
 LIMIT $2
@@ -369,9 +386,9 @@ FOR UPDATE SKIP LOCKED`, c.Now, c.Limit)
 		taken := map[int64]int{}
 		picks := c.Take(oldest, taken)
 		if len(oldest) == c.Limit && len(picks) < c.Limit {
-			// The oldest are of webhooks without room: look further for the
-			// others, after the last one seen, each in its own pending
-			// deliveries.
+			// The oldest are of webhooks without room (or paused): look
+			// further for the active others, after the last one seen, each
+			// in its own pending deliveries.
 			last, want := oldest[len(oldest)-1], c.Limit-len(picks)
 			usedBy := maps.Clone(taken)
 			for id, n := range c.InFlight {
@@ -388,8 +405,9 @@ CROSS JOIN LATERAL (
 	SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
 	WHERE d.webhook_id = w.id AND `+dueCondition+` AND (d.next_attempt_at, d.id) > ($2, $3)
 	ORDER BY d.next_attempt_at, d.id
-	LIMIT greatest(least($4 - coalesce(u.used, 0), $7), 0)
-	FOR UPDATE OF d SKIP LOCKED) x`, c.Now, last.NextAttemptAt, last.ID, c.PerWebhook, hooks, used, want)
+	LIMIT CASE WHEN $4 > 0 THEN greatest(least($4 - coalesce(u.used, 0), $7), 0) ELSE $7 END
+	FOR UPDATE OF d SKIP LOCKED) x
+WHERE w.paused_at IS NULL`, c.Now, last.NextAttemptAt, last.ID, c.PerWebhook, hooks, used, want)
 			if err != nil {
 				return err
 			}

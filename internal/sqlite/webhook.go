@@ -12,12 +12,12 @@ import (
 	"github.com/licensor/licensor/internal/sqlfilter"
 )
 
-const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at`
+const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at, paused_at`
 
 func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
 	var w licensor.Webhook
 	var types string
-	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
+	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.PausedAt); err != nil {
 		return nil, err
 	}
 	w.EventTypes = licensor.ParseEventTypes(types)
@@ -29,22 +29,26 @@ func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor
 	if w.EventTypes == nil {
 		w.EventTypes = []licensor.EventType{}
 	}
+	var pausedAt *int64
+	if w.PausedAt != nil {
+		pausedAt = &c.Time
+	}
 	var id int64
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at)
-VALUES (?, ?, ?, ?, (SELECT seq FROM event_head WHERE id = 1), ?, ?)
-RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time).Scan(&id)
+		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, event_types, description, secret, cursor, created_at, updated_at, paused_at)
+VALUES (?, ?, ?, ?, (SELECT seq FROM event_head WHERE id = 1), ?, ?, ?)
+RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, c.Time, c.Time, pausedAt).Scan(&id)
 		if err != nil {
 			return err
 		}
 		created := *w
-		created.ID, created.CreatedAt, created.UpdatedAt = id, c.Time, c.Time
+		created.ID, created.CreatedAt, created.UpdatedAt, created.PausedAt = id, c.Time, c.Time, pausedAt
 		return storeWithWrite(ctx, db.wq(tx), c, &created)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create webhook: %w", err)
 	}
-	w.ID, w.CreatedAt, w.UpdatedAt = id, c.Time, c.Time
+	w.ID, w.CreatedAt, w.UpdatedAt, w.PausedAt = id, c.Time, c.Time, pausedAt
 	markStored(c)
 	return nil
 }
@@ -87,13 +91,13 @@ func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.Webhoo
 		if err != nil {
 			return err
 		}
-		*w = patch.Apply(*w)
+		*w = patch.Apply(*w, c.Time)
 		if err := w.Validate(); err != nil {
 			return err
 		}
 		w.UpdatedAt = c.Time
-		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, event_types = ?, description = ?, secret = ?, updated_at = ?
-WHERE id = ?`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, id)
+		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, event_types = ?, description = ?, secret = ?, updated_at = ?, paused_at = ?
+WHERE id = ?`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, w.PausedAt, id)
 		out = w
 		return err
 	})
@@ -322,6 +326,13 @@ const dueCondition = `d.state = 'pending' AND d.next_attempt_at <= ? AND d.locke
 		WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
 			AND (e.event_seq, e.id) < (d.event_seq, d.id))`
 
+// anyDue counts 1 when an active (not paused) webhook may have a due
+// delivery (now, now), looking in each active webhook's pending
+// deliveries, so that the backlog of a paused webhook is never read.
+const anyDue = `SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.paused_at IS NULL AND EXISTS (
+	SELECT 1 FROM webhook_deliveries d INDEXED BY webhook_deliveries_order
+	WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= ? AND d.locked_until <= ?))`
+
 // dueDeliveries selects the oldest due deliveries (now, now, limit).
 const dueDeliveries = `SELECT d.id, d.webhook_id, d.next_attempt_at FROM webhook_deliveries d
 WHERE ` + dueCondition + `
@@ -358,8 +369,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c licensor.DeliveryClaim) ([]
 		return nil, nil
 	}
 	var due int
-	err := db.rq().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries
-WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`, c.Now, c.Now).Scan(&due)
+	err := db.rq().QueryRowContext(ctx, anyDue, c.Now, c.Now).Scan(&due)
 	if err != nil || due == 0 {
 		if err != nil {
 			err = fmt.Errorf("sqlite: claim deliveries: %w", err)
@@ -369,6 +379,24 @@ WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`
 	var jobs []licensor.DeliveryJob
 	err = db.writeTxSized(ctx, c.Limit, func(ctx context.Context, tx *sql.Tx) error {
 		jobs = nil
+		rows, err := tx.QueryContext(ctx, `SELECT id, paused_at IS NOT NULL FROM webhooks ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		type hook struct {
+			id     int64
+			paused bool
+		}
+		hooks, err := collect(rows, func(r rowScanner) (h hook, err error) { return h, r.Scan(&h.id, &h.paused) })
+		if err != nil {
+			return err
+		}
+		c.Paused = map[int64]bool{}
+		for _, h := range hooks {
+			if h.paused {
+				c.Paused[h.id] = true
+			}
+		}
 		oldest, err := queryDue(ctx, tx, dueDeliveries, c.Now, c.Now, c.Limit)
 		if err != nil {
 			return err
@@ -376,23 +404,18 @@ WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`
 		taken := map[int64]int{}
 		picks := c.Take(oldest, taken)
 		if len(oldest) == c.Limit && len(picks) < c.Limit {
-			// The oldest are of webhooks without room: look further for the
-			// others, after the last one seen.
+			// The oldest are of webhooks without room (or paused): look
+			// further for the others, after the last one seen.
 			last, want := oldest[len(oldest)-1], c.Limit-len(picks)
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks ORDER BY id`)
-			if err != nil {
-				return err
-			}
-			hooks, err := collect(rows, func(r rowScanner) (id int64, err error) { return id, r.Scan(&id) })
-			if err != nil {
-				return err
-			}
-			for _, w := range hooks {
-				room := c.Room(w, taken[w])
+			for _, h := range hooks {
+				room := c.Room(h.id, taken[h.id])
 				if room == 0 {
 					continue
 				}
-				more, err := queryDue(ctx, tx, dueOfWebhook, w, c.Now, c.Now, last.NextAttemptAt, last.ID, min(room, want))
+				if room < 0 || room > want {
+					room = want
+				}
+				more, err := queryDue(ctx, tx, dueOfWebhook, h.id, c.Now, c.Now, last.NextAttemptAt, last.ID, room)
 				if err != nil {
 					return err
 				}
@@ -413,7 +436,7 @@ WHERE state = 'pending' AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1)`
 WHERE id IN (`+in+`)`, c.LeaseUntil); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
+		rows, err = tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
 WHERE d.id IN (`+in+`)
 ORDER BY d.next_attempt_at, d.id`)

@@ -155,6 +155,7 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"Redeliver", testWebhookRedeliver},
 			{"ConcurrentDispatch", testWebhookConcurrentDispatch},
 			{"Prune", testWebhookPrune},
+			{"Pause", testWebhookPause},
 		}},
 	}
 	for _, g := range groups {
