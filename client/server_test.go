@@ -155,6 +155,24 @@ func TestWebhooksAgainstServer(t *testing.T) {
 		if upd, err = c.UpdateWebhook(ctx, hook.ID, licensor.WebhookPatch{EventTypes: &every}); err != nil || len(upd.EventTypes) != 0 {
 			t.Fatalf("UpdateWebhook to every type = %+v, %v", upd, err)
 		}
+		// Pause and resume.
+		paused, err := c.PauseWebhook(ctx, other.ID, true)
+		if err != nil || !paused.Paused() || *paused.PausedAt != serverNow.Unix() {
+			t.Fatalf("PauseWebhook = %+v, %v", paused, err)
+		}
+		if got, err := c.Webhook(ctx, other.ID); err != nil || !got.Paused() {
+			t.Fatalf("Webhook of a paused one = %+v, %v", got, err)
+		}
+		if resumed, err := c.PauseWebhook(ctx, other.ID, false); err != nil || resumed.Paused() {
+			t.Fatalf("PauseWebhook(false) = %+v, %v", resumed, err)
+		}
+		third, err := c.CreateWebhook(ctx, licensor.Webhook{URL: "https://crm.example.com/paused", PausedAt: new(int64(1))})
+		if err != nil || !third.Paused() || *third.PausedAt != serverNow.Unix() {
+			t.Fatalf("created paused: %+v, %v", third, err)
+		}
+		if err := c.DeleteWebhook(ctx, third.ID); err != nil {
+			t.Fatal(err)
+		}
 		bad := "ftp://drm.example.com/"
 		_, err = c.UpdateWebhook(ctx, hook.ID, licensor.WebhookPatch{URL: &bad})
 		if e := apiError(t, err, 400, licensor.CodeInvalidAttribute); e.Errors[0].Pointer != "/data/attributes/url" {

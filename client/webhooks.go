@@ -25,6 +25,7 @@ type webhookIn struct {
 		Secret      string               `json:"secret"`
 		CreatedAt   int64                `json:"created_at"`
 		UpdatedAt   int64                `json:"updated_at"`
+		PausedAt    *int64               `json:"paused_at"`
 	} `json:"attributes"`
 }
 
@@ -38,7 +39,7 @@ func (w *webhookIn) webhook() (licensor.Webhook, error) {
 	}
 	a := &w.Attributes
 	h := licensor.Webhook{ID: id, URL: a.URL, EventTypes: a.EventTypes, Description: a.Description,
-		Secret: a.Secret, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		Secret: a.Secret, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, PausedAt: a.PausedAt}
 	if h.EventTypes == nil {
 		h.EventTypes = []licensor.EventType{}
 	}
@@ -54,6 +55,7 @@ type webhookOut struct {
 		EventTypes  *[]licensor.EventType `json:"event_types,omitempty"`
 		Description *string               `json:"description,omitempty"`
 		Secret      *string               `json:"secret,omitempty"`
+		Paused      *bool                 `json:"paused,omitempty"`
 	} `json:"attributes"`
 }
 
@@ -61,7 +63,8 @@ type webhookOut struct {
 // returns the webhook with its signing Secret: the only response that
 // shows it, so store it. Empty EventTypes subscribe to every type; an empty
 // Description or Secret is left out (the server then makes a random
-// secret). ID and the times of w are ignored.
+// secret). A non-nil PausedAt subscribes it paused (the server sets the
+// time). ID and the other times of w are ignored.
 func (c *Client) CreateWebhook(ctx context.Context, w licensor.Webhook, opts ...RequestOption) (*licensor.Webhook, error) {
 	out := webhookOut{Type: "Webhook"}
 	out.Attributes.URL = &w.URL
@@ -73,6 +76,9 @@ func (c *Client) CreateWebhook(ctx context.Context, w licensor.Webhook, opts ...
 	}
 	if w.Secret != "" {
 		out.Attributes.Secret = &w.Secret
+	}
+	if w.PausedAt != nil {
+		out.Attributes.Paused = new(true)
 	}
 	return c.webhookCall(ctx, call{op: "CreateWebhook", method: http.MethodPost, path: "/webhooks",
 		body: single[webhookOut]{out}, opts: opts})
@@ -86,16 +92,26 @@ func (c *Client) Webhook(ctx context.Context, id int64, opts ...RequestOption) (
 // UpdateWebhook applies a partial update (UpdateWebhook) and returns the
 // webhook, without its secret. Nil fields of patch are left out; an
 // EventTypes pointing at an empty list subscribes to every type; a new
-// Secret takes effect for the next delivery.
+// Secret takes effect for the next delivery; Paused pauses (true) or
+// resumes (false) the webhook's deliveries (see PauseWebhook).
 func (c *Client) UpdateWebhook(ctx context.Context, id int64, patch licensor.WebhookPatch, opts ...RequestOption) (*licensor.Webhook, error) {
 	out := webhookOut{Type: "Webhook", ID: strconv.FormatInt(id, 10)}
 	out.Attributes.URL, out.Attributes.Description, out.Attributes.Secret = patch.URL, patch.Description, patch.Secret
+	out.Attributes.Paused = patch.Paused
 	if patch.EventTypes != nil {
 		types := append([]licensor.EventType{}, *patch.EventTypes...)
 		out.Attributes.EventTypes = &types
 	}
 	return c.webhookCall(ctx, call{op: "UpdateWebhook", method: http.MethodPatch, path: webhookPath(id),
 		body: single[webhookOut]{out}, opts: opts})
+}
+
+// PauseWebhook pauses (paused true) or resumes (false) a webhook
+// (UpdateWebhook with the paused attribute) and returns it. A paused
+// webhook's events are still queued as deliveries, but none is attempted
+// until it is resumed; its backlog then goes out in the usual order.
+func (c *Client) PauseWebhook(ctx context.Context, id int64, paused bool, opts ...RequestOption) (*licensor.Webhook, error) {
+	return c.UpdateWebhook(ctx, id, licensor.WebhookPatch{Paused: &paused}, opts...)
 }
 
 func (c *Client) webhookCall(ctx context.Context, cl call) (*licensor.Webhook, error) {

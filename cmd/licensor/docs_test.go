@@ -99,7 +99,7 @@ var docExpectations = map[string][]string{
 		`"order_id":"1adc0dbe-3c65-4248-896c-78c049e276c8"`, `"meta":{"changed":true,"previous_status":"ACTIVE"}`,
 		`"meta":{"changed":["1"],"unchanged":[],"refused":[]}`},
 	"docs/enduser.md":    {`Idempotent-Replayed: true`, `HTTP/1.1 304 Not Modified`, `"entitled":true`, `"payment_method":"billing"`},
-	"docs/webhooks.md":   {`"event_type":"product.created"`, `whsec_`, `Deleted webhook 2`},
+	"docs/webhooks.md":   {`"event_type":"product.created"`, `whsec_`, `Deleted webhook 2`, `"paused":true,"paused_at":`, `"paused":false,"paused_at":null`},
 	"docs/migration.md":  {`imported:        1`, `already present: 1`, `"order_id":"legacy:boox:40"`, `"start_date":1704060000`},
 	"docs/operations.md": {`"id":"1","type":"License"`, `schema already at version`},
 }

@@ -227,6 +227,35 @@ func TestWebhooksAPI(t *testing.T) {
 		if got := path(patched.json(t), "data", "attributes", "event_types", 0); got != "license.expired" {
 			t.Errorf("patched event_types: %s", patched.body)
 		}
+		if a := path(patched.json(t), "data", "attributes").(map[string]any); a["paused"] != false || a["paused_at"] != nil {
+			t.Errorf("an active webhook: %s", patched.body)
+		}
+
+		// Pause and resume: the paused attribute, paused_at read-only.
+		pause := func(v any) map[string]any {
+			return map[string]any{"data": map[string]any{"type": "Webhook", "id": "1", "attributes": map[string]any{"paused": v}}}
+		}
+		paused := en.must(http.StatusOK, req{method: "PATCH", path: hooks + "/1", body: pause(true)})
+		pa := path(paused.json(t), "data", "attributes").(map[string]any)
+		if pa["paused"] != true || pa["paused_at"] == nil || pa["paused_at"] != pa["updated_at"] {
+			t.Errorf("paused: %s", paused.body)
+		}
+		if got := path(en.must(http.StatusOK, req{method: "GET", path: hooks + "/1"}).json(t), "data", "attributes", "paused"); got != true {
+			t.Errorf("GET of a paused webhook: paused %v", got)
+		}
+		again := path(en.must(http.StatusOK, req{method: "PATCH", path: hooks + "/1", body: pause(true)}).json(t), "data", "attributes").(map[string]any)
+		if again["paused_at"] != pa["paused_at"] {
+			t.Errorf("paused again: paused_at %v, want %v", again["paused_at"], pa["paused_at"])
+		}
+		resumed := en.must(http.StatusOK, req{method: "PATCH", path: hooks + "/1", body: pause(false)})
+		if ra := path(resumed.json(t), "data", "attributes").(map[string]any); ra["paused"] != false || ra["paused_at"] != nil {
+			t.Errorf("resumed: %s", resumed.body)
+		}
+		third := en.must(http.StatusCreated, req{method: "POST", path: hooks, body: webhookBody(map[string]any{"url": "https://c.example.com/", "paused": true})})
+		if ta := path(third.json(t), "data", "attributes").(map[string]any); ta["paused"] != true || ta["paused_at"] == nil {
+			t.Errorf("created paused: %s", third.body)
+		}
+		en.must(http.StatusNoContent, req{method: "DELETE", path: hooks + "/3"})
 
 		for name, c := range map[string]struct {
 			method, path string
@@ -241,6 +270,8 @@ func TestWebhooksAPI(t *testing.T) {
 			"bad type":         {"POST", hooks, webhookBody(map[string]any{"url": "https://x.example/", "event_types": []string{"license.renamed"}}), 400, "INVALID_ATTRIBUTE", "/data/attributes/event_types"},
 			"bad secret":       {"POST", hooks, webhookBody(map[string]any{"url": "https://x.example/", "secret": "hunter2"}), 400, "INVALID_ATTRIBUTE", "/data/attributes/secret"},
 			"unknown member":   {"POST", hooks, webhookBody(map[string]any{"url": "https://x.example/", "active": true}), 400, "UNKNOWN_ATTRIBUTE", "/data/attributes/active"},
+			"paused not bool":  {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{"paused": "yes"}}}, 400, "INVALID_ATTRIBUTE", "/data/attributes/paused"},
+			"paused_at given":  {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{"paused_at": 1}}}, 400, "INVALID_ATTRIBUTE", "/data/attributes/paused_at"},
 			"patch to private": {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{"url": "https://10.0.0.1/"}}}, 400, "INVALID_ATTRIBUTE", "/data/attributes/url"},
 			"patch other id":   {"PATCH", hooks + "/1", map[string]any{"data": map[string]any{"type": "Webhook", "id": "2", "attributes": map[string]any{}}}, 409, "RESOURCE_MISMATCH", "/data/id"},
 			"patch unknown":    {"PATCH", hooks + "/99", map[string]any{"data": map[string]any{"type": "Webhook", "attributes": map[string]any{}}}, 404, "WEBHOOK_NOT_FOUND", ""},

@@ -26,6 +26,9 @@ type (
 		Secret    string `json:"secret,omitempty"`
 		CreatedAt int64  `json:"created_at"`
 		UpdatedAt int64  `json:"updated_at"`
+		// Paused webhooks queue their deliveries without attempting them.
+		Paused   bool   `json:"paused"`
+		PausedAt *int64 `json:"paused_at"`
 	}
 	webhookDocument struct {
 		Data webhookResource `json:"data"`
@@ -69,7 +72,7 @@ func webhookPath(wid int64) string { return basePath + "/webhooks/" + id(wid) }
 func webhookOut(w *licensor.Webhook, withSecret bool) webhookResource {
 	out := webhookResource{ID: id(w.ID), Type: "Webhook", Attributes: webhookAttributes{
 		URL: w.URL, EventTypes: w.EventTypes, Description: w.Description,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Paused: w.Paused(), PausedAt: w.PausedAt,
 	}, Links: selfLink{Self: webhookPath(w.ID)}}
 	if out.Attributes.EventTypes == nil {
 		out.Attributes.EventTypes = []licensor.EventType{}
@@ -154,6 +157,9 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	if patch.Secret != nil {
 		hook.Secret = *patch.Secret
+	}
+	if patch.Paused != nil && *patch.Paused {
+		hook.PausedAt = new(int64(0)) // the store sets the time
 	}
 	if err := hook.Validate(); err != nil {
 		return at(base, err)
@@ -323,6 +329,8 @@ func parseWebhook(m map[string]any, wantID int64) (licensor.WebhookPatch, error)
 		}
 		p.Description, _ = a.str("description", licensor.MaxWebhookDescriptionLen)
 		p.Secret, _ = a.str("secret", 0)
+		p.Paused, _ = a.boolean("paused")
+		a.forbid("paused_at", "paused_at is read-only; set paused")
 		a.forbid("created_at", "created_at is read-only")
 		a.forbid("updated_at", "updated_at is read-only")
 		a.done()
