@@ -163,6 +163,24 @@ var funcs = template.FuncMap{
 		return deliveryTable{CSRF: csrf, ID: id, Label: label, List: list}
 	},
 	"lower": func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+	"pauseForm": func(csrf string, w any, back string) pauseForm {
+		f := pauseForm{CSRF: csrf, Back: back}
+		switch w := w.(type) {
+		case licensor.Webhook:
+			f.Webhook = &w
+		case *licensor.Webhook:
+			f.Webhook = w
+		}
+		return f
+	},
+}
+
+// pauseForm is the Pause or Resume button of a webhook; Back "list"
+// returns to the list of webhooks.
+type pauseForm struct {
+	CSRF    string
+	Webhook *licensor.Webhook
+	Back    string
 }
 
 func parsePages() map[string]*template.Template {
@@ -210,6 +228,8 @@ var flashes = map[string]string{
 	"created":     "Created.",
 	"revoked":     "The key was revoked.",
 	"redelivered": "The delivery was queued again.",
+	"paused":      "Paused: its deliveries are queued, not sent, until it is resumed.",
+	"resumed":     "Resumed: its queued deliveries go out now, in order.",
 	"signedout":   "You are signed out.",
 	"expired":     "Your session ended; sign in again.",
 }

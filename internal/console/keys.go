@@ -29,6 +29,10 @@ type keysData struct {
 	Scope      string
 	Networks   string
 	Expires    string
+	// Confirm is the key a revocation asks about; Self when it is the
+	// signed-in key.
+	Confirm *keyRow
+	Self    bool
 }
 
 func keyStatus(k *licensor.APIKey, now int64) string {
@@ -126,7 +130,29 @@ func (c *Console) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 	return c.showKeys(w, r, s, http.StatusOK, keysData{Secret: secret, SecretName: k.Name, Scope: string(licensor.ScopeRead)})
 }
 
-// revokeKey revokes one key by its prefix.
+// confirmRevokeKey asks before revoking a key: the page of keys with the
+// question on top.
+func (c *Console) confirmRevokeKey(w http.ResponseWriter, r *http.Request, s *session) error {
+	k, err := c.keyOfPrefix(r)
+	if err != nil {
+		return err
+	}
+	row := keyRow{*k, keyStatus(k, c.now())}
+	if row.Status != "active" && row.Status != "rotating" {
+		return licensor.Errorf(licensor.CodeConflict, "the key %s (%s) is %s already", k.Name, k.Prefix, row.Status)
+	}
+	return c.showKeys(w, r, s, http.StatusOK, keysData{Scope: string(licensor.ScopeRead), Confirm: &row, Self: k.Prefix == s.key.Prefix})
+}
+
+func (c *Console) keyOfPrefix(r *http.Request) (*licensor.APIKey, error) {
+	prefix := r.PathValue("prefix")
+	if _, ok := licensor.APIKeyPrefix(prefix + "_" + strings.Repeat("a", 32)); !ok {
+		return nil, licensor.Errorf(licensor.CodeNotFound, "%q is not a key prefix", prefix)
+	}
+	return c.store.FindAPIKeyByPrefix(r.Context(), prefix)
+}
+
+// revokeKey revokes one key by its prefix (the confirmation's form).
 func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, s *session) error {
 	prefix := r.PathValue("prefix")
 	if _, ok := licensor.APIKeyPrefix(prefix + "_" + strings.Repeat("a", 32)); !ok {

@@ -11,7 +11,8 @@ import (
 
 // TestKeysInBrowser: the API keys page lists keys without their hashes,
 // creates a key whose secret is shown once (and works), rotates a key
-// (new secret once, the old one in its grace period) and revokes one;
+// (new secret once, the old one in its grace period) and revokes one
+// after a confirmation;
 // a forged CSRF token changes nothing; a read key has no such page.
 func TestKeysInBrowser(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
@@ -59,8 +60,23 @@ func TestKeysInBrowser(t *testing.T) {
 			t.Errorf("the secret is shown again")
 		}
 
-		// A forged CSRF token on revoke changes nothing.
-		sel := "tr[data-prefix='" + prefix + "'] form[action$='/revoke']"
+		// Revoke asks first; a forged CSRF token on its form changes
+		// nothing, and neither does Keep it.
+		b.open(t, f.url("/keys"))
+		b.submit(t, "tr[data-prefix='"+prefix+"'] a[href$='/revoke']", nil)
+		if got := b.text(t, "#confirm"); !strings.Contains(got, "bss-2") || !strings.Contains(got, "cannot be undone") || strings.Contains(got, "yours included") {
+			t.Errorf("revoke confirmation: %q", got)
+		}
+		b.axe(t, "key revocation")
+		if shots {
+			t.Log("screenshot:", b.screenshot(t, "key-revoke"))
+		}
+		b.submit(t, "#confirm a.button", nil)
+		if k, _ := f.store.FindAPIKeyByPrefix(t.Context(), prefix); k.RevokedAt != nil || b.path(t) != "/console/keys" {
+			t.Fatalf("Keep it revoked the key, or is not the keys page: %s", b.path(t))
+		}
+		b.open(t, f.url("/keys/"+prefix+"/revoke"))
+		sel := "form[action$='/revoke']"
 		b.run(t, discard(eval2(`document.querySelector("`+sel+` input[name=csrf]").value = "forged"; ""`)))
 		b.submit(t, sel+" button", nil)
 		if got := b.text(t, "[role=alert]"); !strings.Contains(got, "CSRF") {
@@ -88,9 +104,10 @@ func TestKeysInBrowser(t *testing.T) {
 			t.Errorf("the old key still works after a rotation without grace")
 		}
 
-		// Revoke the new one.
+		// Revoke the new one, confirmed.
 		b.open(t, f.url("/keys"))
-		b.submit(t, "tr[data-prefix='"+prefix2+"'] form[action$='/revoke'] button", nil)
+		b.submit(t, "tr[data-prefix='"+prefix2+"'] a[href$='/revoke']", nil)
+		b.submit(t, "form[action$='/revoke'] button", nil)
 		if got := b.text(t, "[role=status]"); !strings.Contains(got, "revoked") {
 			t.Errorf("after revoke: %q", got)
 		}

@@ -11,6 +11,7 @@ type overviewData struct {
 	Licenses, Products int64
 	CountedAt          int64 // when Licenses was counted
 	Webhooks, Keys     int
+	Paused             int // webhooks paused
 	Events             []licensor.Event
 	Failing            []failingDelivery
 	NextExpiry         *int64
@@ -50,6 +51,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) e
 		return err
 	}
 	d.Webhooks = len(hooks)
+	for _, h := range hooks {
+		if h.Paused() {
+			d.Paused++
+		}
+	}
 	failed := licensor.DeliveryFailed
 	for _, h := range hooks {
 		dp, err := c.store.FindDeliveries(ctx, licensor.DeliveryQuery{WebhookID: h.ID, State: &failed, Limit: 5})

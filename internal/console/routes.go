@@ -23,6 +23,7 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+Prefix+"/licenses/{id}/delete", c.authed(true, c.deleteLicense))
 	mux.HandleFunc("GET "+Prefix+"/keys", c.authed(true, c.keys))
 	mux.HandleFunc("POST "+Prefix+"/keys", c.authed(true, c.createKey))
+	mux.HandleFunc("GET "+Prefix+"/keys/{prefix}/revoke", c.authed(true, c.confirmRevokeKey))
 	mux.HandleFunc("POST "+Prefix+"/keys/{prefix}/revoke", c.authed(true, c.revokeKey))
 	mux.HandleFunc("POST "+Prefix+"/keys/{name}/rotate", c.authed(true, c.rotateKey))
 	mux.HandleFunc("GET "+Prefix+"/products", c.authed(false, c.products))
@@ -37,6 +38,8 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+Prefix+"/webhooks/{id}", c.authed(true, c.webhook))
 	mux.HandleFunc("GET "+Prefix+"/webhooks/{id}/delete", c.authed(true, c.webhook))
 	mux.HandleFunc("POST "+Prefix+"/webhooks/{id}/delete", c.authed(true, c.deleteWebhook))
+	mux.HandleFunc("POST "+Prefix+"/webhooks/{id}/pause", c.authed(true, c.pauseWebhook))
+	mux.HandleFunc("POST "+Prefix+"/webhooks/{id}/resume", c.authed(true, c.pauseWebhook))
 	mux.HandleFunc("POST "+Prefix+"/webhooks/{id}/deliveries/{delivery}/redeliver", c.authed(true, c.redeliver))
 	mux.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { redirect(w, r, "/") })
 	mux.HandleFunc(Prefix+"/", c.authed(false, func(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -83,6 +83,10 @@ type webhookData struct {
 	MoreFailed bool
 	MoreOthers bool
 	Confirm    bool
+	// Waiting counts the pending deliveries (up to deliveriesShown; more
+	// when MoreWaiting).
+	Waiting     int
+	MoreWaiting bool
 }
 
 const deliveriesShown = 50
@@ -122,6 +126,9 @@ func (c *Console) loadWebhook(r *http.Request) (*webhookData, error) {
 		}
 		d.Others = append(d.Others, op.Deliveries...)
 		d.MoreOthers = d.MoreOthers || op.Next != 0
+		if st == licensor.DeliveryPending {
+			d.Waiting, d.MoreWaiting = len(op.Deliveries), op.Next != 0
+		}
 	}
 	slices.SortFunc(d.Others, func(a, b licensor.Delivery) int { return int(b.ID - a.ID) })
 	if len(d.Others) > deliveriesShown {
@@ -145,6 +152,29 @@ func (c *Console) redeliver(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	c.log.Info("console: delivery queued again", "webhook", id, "delivery", did, "key", s.key.Name)
 	redirect(w, r, fmt.Sprintf("/webhooks/%d?done=redelivered", id))
+	return nil
+}
+
+// pauseWebhook pauses (…/pause) or resumes (…/resume) an endpoint, as
+// PATCH with the paused attribute does: a paused webhook's deliveries are
+// queued but not attempted. It goes back to the list when the form says
+// so, else to the endpoint's page.
+func (c *Console) pauseWebhook(w http.ResponseWriter, r *http.Request, s *session) error {
+	id, err := pathInt(r, "id")
+	if err != nil {
+		return err
+	}
+	pause := strings.HasSuffix(r.URL.Path, "/pause")
+	if _, err := c.store.UpdateWebhook(r.Context(), id, licensor.WebhookPatch{Paused: &pause}, c.change(s)); err != nil {
+		return err
+	}
+	done := map[bool]string{true: "paused", false: "resumed"}[pause]
+	c.log.Info("console: webhook "+done, "webhook", id, "key", s.key.Name)
+	if r.PostFormValue("back") == "list" {
+		redirect(w, r, "/webhooks?done="+done)
+		return nil
+	}
+	redirect(w, r, fmt.Sprintf("/webhooks/%d?done=%s", id, done))
 	return nil
 }
 

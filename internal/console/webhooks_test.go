@@ -11,8 +11,9 @@ import (
 )
 
 // TestWebhooksInBrowser: subscribe an endpoint (the signing secret shown
-// once), its delivery log with the failures first, redeliver, and delete
-// with confirmation; bad URLs are refused with the form kept; a forged
+// once), its delivery log with the failures first, redeliver, pause (its
+// deliveries queued, not claimed) and resume, and delete with
+// confirmation; bad URLs are refused with the form kept; a forged
 // CSRF token changes nothing; a read key has no such page.
 func TestWebhooksInBrowser(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
@@ -99,6 +100,68 @@ func TestWebhooksInBrowser(t *testing.T) {
 			t.Errorf("no pending delivery after redeliver:\n%s", got)
 		}
 		b.narrow(t, f.url("/webhooks/"+itoa(h.ID)), map[bool]string{true: "webhook-narrow"}[shots])
+
+		// Pause on the endpoint's page: its deliveries stay queued, none
+		// is claimed; a forged token on resume changes nothing; resume
+		// from the list, and the backlog is claimed.
+		b.open(t, f.url("/webhooks/"+itoa(h.ID)))
+		b.submit(t, "button[aria-label='Pause webhook "+itoa(h.ID)+"']", nil)
+		if got := b.text(t, "[role=status]"); !strings.Contains(got, "Paused") {
+			t.Errorf("after pause: %q", got)
+		}
+		if got, err := f.store.FindWebhookByID(ctx, h.ID); err != nil || !got.Paused() {
+			t.Fatalf("after pause: %+v %v", got, err)
+		}
+		d := licensor.LicenseDraft{UserID: "hooked-paused", ProductID: f.licenses["grants"].ProductID}
+		if _, err := f.store.CreateLicenses(ctx, []licensor.LicenseDraft{d}, licensor.Change{Time: f.now, Actor: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		now = time.Now().Unix()
+		if n, err := f.store.DispatchEvents(ctx, now, 100); err != nil || n != 1 {
+			t.Fatalf("dispatch while paused: %d %v", n, err)
+		}
+		if jobs, err := f.store.ClaimDeliveries(ctx, licensor.DeliveryClaim{Now: now, LeaseUntil: now + 60, Limit: 10}); err != nil || len(jobs) != 0 {
+			t.Fatalf("claim while paused: %d %v", len(jobs), err)
+		}
+		b.open(t, f.url("/webhooks/"+itoa(h.ID)))
+		if got := b.text(t, "#paused"); !strings.Contains(got, "Paused since") || !strings.Contains(got, "2 pending") {
+			t.Errorf("the paused notice: %q", got)
+		}
+		b.axe(t, "paused webhook")
+		if shots {
+			t.Log("screenshot:", b.screenshot(t, "webhook-paused"))
+		}
+		b.open(t, f.url("/webhooks"))
+		row := "tr[data-webhook='" + itoa(h.ID) + "']"
+		if got := b.text(t, row); !strings.Contains(got, "paused") || !strings.Contains(got, "Resume") {
+			t.Errorf("the list's row of a paused webhook: %q", got)
+		}
+		b.axe(t, "webhooks with a paused one")
+		if shots {
+			t.Log("screenshot:", b.screenshot(t, "webhooks"))
+		}
+		b.run(t, discard(eval2(`document.querySelector("`+row+` form[action$='/resume'] input[name=csrf]").value = "forged"; ""`)))
+		b.submit(t, row+" form[action$='/resume'] button", nil)
+		if got := b.text(t, "[role=alert]"); !strings.Contains(got, "CSRF") {
+			t.Errorf("forged CSRF on resume: %q", got)
+		}
+		if got, _ := f.store.FindWebhookByID(ctx, h.ID); !got.Paused() {
+			t.Fatalf("the forged resume resumed")
+		}
+		b.open(t, f.url("/webhooks"))
+		b.submit(t, row+" button[aria-label='Resume webhook "+itoa(h.ID)+"']", nil)
+		if got := b.path(t); got != "/console/webhooks?done=resumed" {
+			t.Errorf("after resume from the list: at %s", got)
+		}
+		if got := b.text(t, row); !strings.Contains(got, "active") || !strings.Contains(got, "Pause") {
+			t.Errorf("the list's row after resume: %q", got)
+		}
+		if got, _ := f.store.FindWebhookByID(ctx, h.ID); got.Paused() {
+			t.Fatalf("not resumed")
+		}
+		if jobs, err := f.store.ClaimDeliveries(ctx, licensor.DeliveryClaim{Now: now, LeaseUntil: now + 60, Limit: 10}); err != nil || len(jobs) != 2 {
+			t.Errorf("claim after resume: %d %v; want the 2 queued while paused", len(jobs), err)
+		}
 
 		// Delete: confirmation; a forged token changes nothing; then done.
 		b.open(t, f.url("/webhooks/"+itoa(h.ID)))
