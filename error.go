@@ -209,6 +209,12 @@ func FeedCursorAhead(after, head int64) *Error {
 		Detail: fmt.Sprintf("position %d is ahead of the feed, which ends at %d: the cursor is from another database; read the feed from its start again", after, head)}
 }
 
+// ProductInUse is the error of deleting product id, which has live
+// licenses, without cascade.
+func ProductInUse(id, live int64) *Error {
+	return Errorf(CodeProductInUse, "product %d still has %d live licenses; delete them first or use cascade", id, live)
+}
+
 // LicenseNotFound is the error of a license id that names no live license.
 func LicenseNotFound(id int64) *Error {
 	return Errorf(CodeLicenseNotFound, "license %d does not exist", id)

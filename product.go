@@ -98,6 +98,21 @@ type ProductPatch struct {
 	Channels      Channels // services present replace their list
 }
 
+// Update returns cur changed by the patch at now, as UpdateProduct stores
+// it: cur must match ifMatch (CheckIfMatch), the result must be valid
+// (Validate), and it gets the next version and UpdatedAt now.
+func (u *ProductPatch) Update(cur *Product, ifMatch string, now int64) (Product, error) {
+	if err := cur.CheckIfMatch(ifMatch); err != nil {
+		return Product{}, err
+	}
+	p := u.Apply(*cur)
+	if err := p.Validate(); err != nil {
+		return Product{}, err
+	}
+	p.Version, p.UpdatedAt = cur.Version+1, now
+	return p, nil
+}
+
 // Apply returns p with the patch applied (ID, times and version untouched).
 func (u *ProductPatch) Apply(p Product) Product {
 	if u.Title != nil {

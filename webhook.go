@@ -58,6 +58,18 @@ type WebhookPatch struct {
 	Paused *bool
 }
 
+// Update returns w changed by the patch at now, as UpdateWebhook stores
+// it: valid (Validate), with UpdatedAt now (and PausedAt now when the
+// patch pauses it).
+func (p *WebhookPatch) Update(w Webhook, now int64) (Webhook, error) {
+	w = p.Apply(w, now)
+	if err := w.Validate(); err != nil {
+		return Webhook{}, err
+	}
+	w.UpdatedAt = now
+	return w, nil
+}
+
 // Apply returns w with the patch's fields replaced; now is the time a
 // pause starts.
 func (p *WebhookPatch) Apply(w Webhook, now int64) Webhook {

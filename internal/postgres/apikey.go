@@ -9,24 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const apiKeyColumns = `id, name, prefix, hash, scope, networks, expires_at, created_at, revoked_at, last_used_at`
-
-func scanAPIKey(s rowScanner) (licensor.APIKey, error) {
-	var k licensor.APIKey
-	var networks, scope string
-	err := s.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &scope, &networks, &k.ExpiresAt, &k.CreatedAt, &k.RevokedAt, &k.LastUsedAt)
-	if err != nil {
-		return k, err
-	}
-	k.Scope = licensor.Scope(scope)
-	k.Networks, err = licensor.ParseNetworks(networks)
-	if err != nil {
-		return k, fmt.Errorf("API key %d: %w", k.ID, err)
-	}
-	return k, nil
-}
 
 // CreateAPIKey stores k and sets its ID, and its CreatedAt when zero.
 func (db *DB) CreateAPIKey(ctx context.Context, k *licensor.APIKey) error {
@@ -54,14 +38,14 @@ RETURNING id`,
 
 // FindAPIKeys lists every key, revoked ones included, by id.
 func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find API keys: %w", err)
 	}
 	defer rows.Close()
 	keys := []licensor.APIKey{}
 	for rows.Next() {
-		k, err := scanAPIKey(rows)
+		k, err := sqlstore.ScanAPIKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: find API keys: %w", err)
 		}
@@ -75,7 +59,7 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 
 // FindAPIKeyByPrefix returns the key with that prefix, usable or not.
 func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
-	k, err := scanAPIKey(db.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = $1`, prefix))
+	k, err := sqlstore.ScanAPIKey(db.pool.QueryRow(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE prefix = $1`, prefix))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}
@@ -121,7 +105,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, name string, next *licensor.APIK
 	var n licensor.APIKey
 	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var err error
-		old, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE`, name))
+		old, err = sqlstore.ScanAPIKey(tx.QueryRow(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE`, name))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return licensor.Errorf(licensor.CodeNotFound, "no current API key is named %q", name)
 		}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // EventsCommitted returns a channel closed when this DB next commits events.
@@ -47,73 +47,28 @@ FROM head, unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[]
 		n, types, times, actors, requests, licenses, products, users, data)
 }
 
-const eventColumns = `seq, type, time, actor, request_id, license_id, product_id, user_id, data`
-
-// eventRow receives the columns of an event, alone or among others.
-type eventRow struct {
-	e         licensor.Event
-	typ       string
-	licenseID *int64
-	userID    *string
-	data      string
-}
-
-func (r *eventRow) dest() []any {
-	return []any{&r.e.Seq, &r.typ, &r.e.Time, &r.e.Actor, &r.e.RequestID, &r.licenseID, &r.e.ProductID, &r.userID, &r.data}
-}
-
-func (r *eventRow) event() licensor.Event {
-	e := r.e
-	e.Type, e.Data = licensor.EventType(r.typ), []byte(r.data)
-	if r.licenseID != nil {
-		e.LicenseID = *r.licenseID
-	}
-	if r.userID != nil {
-		e.UserID = *r.userID
-	}
-	return e
-}
-
 // Events reads one page of the change feed. The head is read first, then
 // the events up to it: the second statement's snapshot is younger, and
 // every position up to a committed head belongs to a transaction that
 // committed before it, so the page has no holes.
 func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
-	limit := sqlfilter.PageLimit(q.Limit)
 	var head, pruned int64
 	if err := db.pool.QueryRow(ctx, `SELECT seq, pruned_through FROM event_head WHERE id = 1`).Scan(&head, &pruned); err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
-	if q.After > 0 && q.After < pruned {
-		return nil, fmt.Errorf("postgres: events: %w", licensor.FeedCursorPruned(q.After, pruned))
-	}
-	if q.After > head {
-		return nil, fmt.Errorf("postgres: events: %w", licensor.FeedCursorAhead(q.After, head))
-	}
-	ph := sqlfilter.PostgreSQL.Args()
-	conds := sqlfilter.EventConditions(ph, q.Filter)
-	conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
-	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
-		` ORDER BY seq LIMIT `+ph.Arg(limit), ph.Values...)
+	list, err := sqlfilter.Events(sqlfilter.PostgreSQL, q, head, pruned)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
-	defer rows.Close()
-	page := &licensor.EventPage{Events: []licensor.Event{}}
-	for rows.Next() {
-		var r eventRow
-		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, fmt.Errorf("postgres: events: %w", err)
-		}
-		page.Events = append(page.Events, r.event())
-	}
-	if err := rows.Err(); err != nil {
+	rows, err := db.pool.Query(ctx, fmt.Sprintf(list.Query, sqlstore.EventColumns), list.Args...)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
-	page.Next = head
-	if len(page.Events) == limit {
-		page.Next = page.Events[limit-1].Seq
+	page := &licensor.EventPage{}
+	if page.Events, err = collect(rows, sqlstore.ScanEvent); err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
 	}
+	list.EventPage(page, head)
 	return page, nil
 }
 
@@ -133,11 +88,11 @@ func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) 
 	ORDER BY stop_date, id LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE licenses l SET status = 'EXPIRED'
 FROM due WHERE l.id = due.id AND l.status = 'ACTIVE' AND l.deleted_at IS NULL
-RETURNING `+sqlfilter.Qualify("l.", licenseColumns), c.Time, limit)
+RETURNING `+sqlfilter.Qualify("l.", sqlstore.LicenseColumns), c.Time, limit)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
+		out, err = collect(rows, sqlstore.ScanLicense)
 		if err != nil {
 			return err
 		}

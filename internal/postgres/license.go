@@ -11,19 +11,8 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const licenseColumns = `id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
-	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at`
-
-func scanLicense(s rowScanner) (licensor.License, error) {
-	var l licensor.License
-	var status string
-	err := s.Scan(&l.ID, &l.UserID, &l.ProductID, &status, &l.StartDate, &l.StopDate, &l.OrderID, &l.Recurring,
-		&l.ExpiryDate, &l.PriceAmount, &l.PriceCurrency, &l.PurchaseTimestamp, &l.PaymentMethod, &l.CreatedAt)
-	l.Status = licensor.Status(status)
-	return l, err
-}
 
 const insertLicense = `INSERT INTO licenses (id, user_id, product_id, status, start_date, stop_date,
 	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
@@ -102,7 +91,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create licenses: %w", err)
 	}
-	markStored(c)
+	sqlstore.MarkStored(c)
 	db.committed.Fire()
 	return out, nil
 }
@@ -118,7 +107,7 @@ func (db *DB) createLicenses(ctx context.Context, tx *wtx, drafts []licensor.Lic
 	// the new licenses come in the same round trip, one per draft (a
 	// failing batch leaves a gap in the sequence either way).
 	var b pgx.Batch
-	b.Queue(`SELECT `+productColumns+` FROM products
+	b.Queue(`SELECT `+sqlstore.ProductColumns+` FROM products
 WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 	b.Queue(`SELECT nextval(pg_get_serial_sequence('licenses', 'id')) FROM generate_series(1, $1)`, len(drafts))
 	br := tx.SendBatch(ctx, &b)
@@ -127,7 +116,7 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 	if err == nil {
 		for rows.Next() {
 			var p *licensor.Product
-			if p, err = scanProduct(rows); err != nil {
+			if p, err = sqlstore.ScanProduct(rows); err != nil {
 				break
 			}
 			products[p.ID] = p
@@ -279,8 +268,8 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
-	l, err := scanLicense(db.pool.QueryRow(ctx,
-		`SELECT `+licenseColumns+` FROM licenses WHERE id = $1 AND deleted_at IS NULL`, id))
+	l, err := sqlstore.ScanLicense(db.pool.QueryRow(ctx,
+		`SELECT `+sqlstore.LicenseColumns+` FROM licenses WHERE id = $1 AND deleted_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: find license: %w", licensor.LicenseNotFound(id))
 	}
@@ -304,11 +293,11 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 		deleted, missing = make([]int64, 0, len(ids)), nil
 		rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
 WHERE id = ANY($4) AND deleted_at IS NULL
-RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
+RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, ids)
 		if err != nil {
 			return err
 		}
-		gone, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
+		gone, err := collect(rows, sqlstore.ScanLicense)
 		if err != nil {
 			return err
 		}
@@ -341,7 +330,7 @@ RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: delete licenses: %w", err)
 	}
-	markStored(c)
+	sqlstore.MarkStored(c)
 	if len(deleted) > 0 {
 		db.committed.Fire()
 	}
@@ -356,7 +345,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		return nil, fmt.Errorf("postgres: find licenses: %w", err)
 	}
 	page := &licensor.LicensePage{}
-	if page.Licenses, page.Total, err = readList(ctx, db, list, licenseColumns, scanLicense); err != nil {
+	if page.Licenses, page.Total, err = readList(ctx, db, list, sqlstore.LicenseColumns, sqlstore.ScanLicense); err != nil {
 		return nil, fmt.Errorf("postgres: find licenses: %w", err)
 	}
 	list.LicensePage(page, q.Now)

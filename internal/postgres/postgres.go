@@ -16,6 +16,7 @@ import (
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // Options configure a DB.
@@ -210,7 +211,7 @@ type querier interface {
 
 // readList reads the page of list, and with count=true its total in the
 // same read transaction, so that the two agree.
-func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(rowScanner) (T, error)) ([]T, *int64, error) {
+func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(sqlstore.Scanner) (T, error)) ([]T, *int64, error) {
 	var items []T
 	var total *int64
 	read := func(qr querier) error {
@@ -242,8 +243,10 @@ func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns 
 	return items, total, unavailable(err)
 }
 
-// rowScanner is pgx.Row or pgx.Rows.
-type rowScanner interface{ Scan(dest ...any) error }
+// collect reads every row of rows with scan, and closes rows.
+func collect[T any](rows pgx.Rows, scan func(sqlstore.Scanner) (T, error)) ([]T, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
 
 // PoolStats describes the connection pool, for metrics. Waits are the
 // acquisitions that found no idle connection.

@@ -6,42 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const productColumns = `id, title, description, type, is_premium, is_buyable, is_visible, recurring,
-	price_amount, price_currency, license_period, channels, created_at, updated_at, version`
-
-func scanProduct(s rowScanner) (*licensor.Product, error) {
-	var p licensor.Product
-	var period *string
-	var channels string
-	err := s.Scan(&p.ID, &p.Title, &p.Description, &p.Type, &p.IsPremium, &p.IsBuyable, &p.IsVisible, &p.Recurring,
-		&p.PriceAmount, &p.PriceCurrency, &period, &channels, &p.CreatedAt, &p.UpdatedAt, &p.Version)
-	if err != nil {
-		return nil, err
-	}
-	if period != nil {
-		p.LicensePeriod = *period
-	}
-	if p.Channels, err = licensor.ParseChannels(channels); err != nil {
-		return nil, fmt.Errorf("product %d: %w", p.ID, err)
-	}
-	return &p, nil
-}
 
 // CreateProduct stores p and sets its ID, CreatedAt, UpdatedAt and Version.
 func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor.Change) error {
-	if p.Channels == nil {
-		p.Channels = licensor.Channels{}
-	}
-	channels, err := licensor.FormatChannels(p.Channels)
+	values, err := sqlstore.ProductValues(p)
 	if err != nil {
 		return fmt.Errorf("postgres: create product: %w", err)
 	}
@@ -52,9 +28,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 	channels, created_at, updated_at, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)
 RETURNING id`,
-			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, sqlfilter.NullIfEmpty(p.LicensePeriod),
-			channels, c.Time, c.Time).Scan(&id)
+			append(values, c.Time, c.Time)...).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -70,7 +44,7 @@ RETURNING id`,
 		return fmt.Errorf("postgres: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
-	markStored(c)
+	sqlstore.MarkStored(c)
 	db.committed.Fire()
 	return nil
 }
@@ -89,8 +63,8 @@ func (db *DB) FindProductByID(ctx context.Context, id int64) (*licensor.Product,
 // transaction re-checks deleted_at IS NULL on the row version that
 // transaction committed, so a product deleted meanwhile is not found.
 func findProduct(ctx context.Context, q querier, id int64, lock string) (*licensor.Product, error) {
-	p, err := scanProduct(q.QueryRow(ctx,
-		`SELECT `+productColumns+` FROM products WHERE id = $1 AND deleted_at IS NULL `+lock, id))
+	p, err := sqlstore.ScanProduct(q.QueryRow(ctx,
+		`SELECT `+sqlstore.ProductColumns+` FROM products WHERE id = $1 AND deleted_at IS NULL `+lock, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, licensor.ProductNotFound(id)
 	}
@@ -106,28 +80,19 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 		if err != nil {
 			return err
 		}
-		if err := cur.CheckIfMatch(ifMatch); err != nil {
-			return err
-		}
-		p := patch.Apply(*cur)
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		if p.Channels == nil {
-			p.Channels = licensor.Channels{}
-		}
-		channels, err := licensor.FormatChannels(p.Channels)
+		p, err := patch.Update(cur, ifMatch, c.Time)
 		if err != nil {
 			return err
 		}
-		p.Version, p.UpdatedAt = cur.Version+1, c.Time
+		values, err := sqlstore.ProductValues(&p)
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `UPDATE products SET title = $1, title_lower = $2, description = $3, type = $4,
 	is_premium = $5, is_buyable = $6, is_visible = $7, recurring = $8, price_amount = $9, price_currency = $10,
 	license_period = $11, channels = $12, updated_at = $13, version = $14
 WHERE id = $15`,
-			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency,
-			sqlfilter.NullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
+			append(values, p.UpdatedAt, p.Version, id)...)
 		if err != nil {
 			return err
 		}
@@ -165,16 +130,15 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 		var events []licensor.Event
 		if live > 0 {
 			if !opts.Cascade {
-				return licensor.Errorf(licensor.CodeProductInUse,
-					"product %d still has %d live licenses; delete them first or use cascade", id, live)
+				return licensor.ProductInUse(id, live)
 			}
 			rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
 WHERE product_id = $4 AND deleted_at IS NULL
-RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, id)
+RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, id)
 			if err != nil {
 				return err
 			}
-			gone, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
+			gone, err := collect(rows, sqlstore.ScanLicense)
 			if err != nil {
 				return err
 			}
@@ -201,15 +165,15 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 	if err != nil {
 		return nil, err
 	}
-	scan := func(s rowScanner) (licensor.Product, error) {
-		p, err := scanProduct(s)
+	scan := func(s sqlstore.Scanner) (licensor.Product, error) {
+		p, err := sqlstore.ScanProduct(s)
 		if err != nil {
 			return licensor.Product{}, err
 		}
 		return *p, nil
 	}
 	page := &licensor.ProductPage{}
-	if page.Products, page.Total, err = readList(ctx, db, list, productColumns, scan); err != nil {
+	if page.Products, page.Total, err = readList(ctx, db, list, sqlstore.ProductColumns, scan); err != nil {
 		return nil, fmt.Errorf("postgres: find products: %w", err)
 	}
 	list.ProductPage(page)

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // SuspendLicenses applies a suspend or reinstate action in one
@@ -29,16 +30,16 @@ func (db *DB) SuspendLicenses(ctx context.Context, target licensor.SuspensionTar
 		var rows pgx.Rows
 		var err error
 		if target.IDs == nil {
-			rows, err = tx.Query(ctx, `SELECT `+licenseColumns+` FROM licenses
+			rows, err = tx.Query(ctx, `SELECT `+sqlstore.LicenseColumns+` FROM licenses
 WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id FOR UPDATE`, target.UserID)
 		} else {
-			rows, err = tx.Query(ctx, `SELECT `+licenseColumns+` FROM licenses
+			rows, err = tx.Query(ctx, `SELECT `+sqlstore.LicenseColumns+` FROM licenses
 WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE`, target.IDs)
 		}
 		if err != nil {
 			return err
 		}
-		ls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.License, error) { return scanLicense(r) })
+		ls, err := collect(rows, sqlstore.ScanLicense)
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,7 @@ FROM unnest($1::bigint[], $2::text[]) AS u(id, status) WHERE l.id = u.id`, ids, 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s licenses: %w", a.Op, err)
 	}
-	markStored(c)
+	sqlstore.MarkStored(c)
 	if changed > 0 {
 		db.committed.Fire()
 	}

@@ -11,19 +11,8 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at, paused_at`
-
-func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
-	var w licensor.Webhook
-	var types string
-	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.PausedAt); err != nil {
-		return nil, err
-	}
-	w.EventTypes = licensor.ParseEventTypes(types)
-	return &w, nil
-}
 
 // CreateWebhook stores w; it receives the events committed after it (its
 // cursor starts at the head of the feed as the INSERT sees it).
@@ -51,34 +40,25 @@ RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.
 		return fmt.Errorf("postgres: create webhook: %w", err)
 	}
 	w.ID, w.CreatedAt, w.UpdatedAt, w.PausedAt = id, c.Time, c.Time, pausedAt
-	markStored(c)
+	sqlstore.MarkStored(c)
 	return nil
 }
 
 // FindWebhooks lists every webhook by id.
 func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find webhooks: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.Webhook, error) {
-		w, err := scanWebhook(r)
-		if err != nil {
-			return licensor.Webhook{}, err
-		}
-		return *w, nil
-	})
+	out, err := collect(rows, sqlstore.Deref(sqlstore.ScanWebhook))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find webhooks: %w", err)
-	}
-	if out == nil {
-		out = []licensor.Webhook{}
 	}
 	return out, nil
 }
 
 func findWebhook(ctx context.Context, q querier, id int64, lock string) (*licensor.Webhook, error) {
-	w, err := scanWebhook(q.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1 `+lock, id))
+	w, err := sqlstore.ScanWebhook(q.QueryRow(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE id = $1 `+lock, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, licensor.WebhookNotFound(id)
 	}
@@ -103,11 +83,9 @@ func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.Webhoo
 		if err != nil {
 			return err
 		}
-		*w = patch.Apply(*w, c.Time)
-		if err := w.Validate(); err != nil {
+		if *w, err = patch.Update(*w, c.Time); err != nil {
 			return err
 		}
-		w.UpdatedAt = c.Time
 		_, err = tx.Exec(ctx, `UPDATE webhooks SET url = $1, event_types = $2, description = $3, secret = $4, updated_at = $5, paused_at = $6
 WHERE id = $7`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, w.PausedAt, id)
 		out = w
@@ -135,60 +113,21 @@ func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) er
 	return nil
 }
 
-const deliveryColumns = `id, webhook_id, event_seq, event_type, state, attempts, created_at, next_attempt_at,
-	last_attempt_at, last_status, last_error, delivered_at`
-
-func scanDelivery(s rowScanner, extra ...any) (licensor.Delivery, error) {
-	var d licensor.Delivery
-	var typ, state string
-	var lastStatus *int32
-	dest := append([]any{&d.ID, &d.WebhookID, &d.EventSeq, &typ, &state, &d.Attempts, &d.CreatedAt,
-		&d.NextAttemptAt, &d.LastAttemptAt, &lastStatus, &d.LastError, &d.DeliveredAt}, extra...)
-	if err := s.Scan(dest...); err != nil {
-		return d, err
-	}
-	d.EventType, d.State = licensor.EventType(typ), licensor.DeliveryState(state)
-	if lastStatus != nil {
-		st := int(*lastStatus)
-		d.LastStatus = &st
-	}
-	return d, nil
-}
-
 // FindDeliveries lists a webhook's deliveries, newest first.
 func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*licensor.DeliveryPage, error) {
-	limit := sqlfilter.PageLimit(q.Limit)
 	if _, err := findWebhook(ctx, db.pool, q.WebhookID, ""); err != nil {
 		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
 	}
-	ph := sqlfilter.PostgreSQL.Args()
-	conds := []string{"webhook_id = " + ph.Arg(q.WebhookID)}
-	if q.State != nil {
-		conds = append(conds, "state = "+ph.Arg(string(*q.State)))
-	}
-	if q.EventSeq != nil {
-		conds = append(conds, "event_seq = "+ph.Arg(*q.EventSeq))
-	}
-	if q.Before > 0 {
-		conds = append(conds, "id < "+ph.Arg(q.Before))
-	}
-	rows, err := db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
-		strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.Values...)
+	list := sqlfilter.Deliveries(sqlfilter.PostgreSQL, q)
+	rows, err := db.pool.Query(ctx, fmt.Sprintf(list.Query, sqlstore.DeliveryColumns), list.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.Delivery, error) { return scanDelivery(r) })
-	if err != nil {
+	page := &licensor.DeliveryPage{}
+	if page.Deliveries, err = collect(rows, func(s sqlstore.Scanner) (licensor.Delivery, error) { return sqlstore.ScanDelivery(s) }); err != nil {
 		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
 	}
-	page := &licensor.DeliveryPage{Deliveries: list}
-	if page.Deliveries == nil {
-		page.Deliveries = []licensor.Delivery{}
-	}
-	if len(page.Deliveries) > limit {
-		page.Deliveries = page.Deliveries[:limit]
-		page.Next = page.Deliveries[limit-1].ID
-	}
+	list.DeliveryPage(page)
 	return page, nil
 }
 
@@ -200,7 +139,7 @@ func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c lice
 		if _, err := findWebhook(ctx, tx, webhookID, "FOR SHARE"); err != nil {
 			return err
 		}
-		d, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+		d, err := sqlstore.ScanDelivery(tx.QueryRow(ctx, `SELECT `+sqlstore.DeliveryColumns+` FROM webhook_deliveries
 WHERE id = $1 AND webhook_id = $2 FOR UPDATE`, deliveryID, webhookID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return licensor.DeliveryNotFound(webhookID, deliveryID)
@@ -222,10 +161,10 @@ WHERE id = $1 AND webhook_id = $2 FOR UPDATE`, deliveryID, webhookID))
 			out = d
 			return err
 		}
-		out, err = scanDelivery(tx.QueryRow(ctx, `INSERT INTO webhook_deliveries
+		out, err = sqlstore.ScanDelivery(tx.QueryRow(ctx, `INSERT INTO webhook_deliveries
 	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
 SELECT webhook_id, event_seq, event_type, ordering_key, 'pending', $1, $1 FROM webhook_deliveries WHERE id = $2
-RETURNING `+deliveryColumns, c.Time, d.ID))
+RETURNING `+sqlstore.DeliveryColumns, c.Time, d.ID))
 		return err
 	})
 	if err != nil {
@@ -233,11 +172,6 @@ RETURNING `+deliveryColumns, c.Time, d.ID))
 	}
 	return &out, nil
 }
-
-// orderingKey is the SQL expression of an event's ordering key: a
-// webhook receives the events of one license (or, for product events, of
-// one product) in commit order.
-const orderingKey = `CASE WHEN license_id IS NOT NULL THEN 'license:' || license_id ELSE 'product:' || product_id END`
 
 // DispatchEvents queues the deliveries of new events. Each webhook that is
 // behind the feed is locked FOR UPDATE SKIP LOCKED, so that concurrent
@@ -262,23 +196,8 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 		if err != nil {
 			return err
 		}
-		type behindHook struct {
-			id, cursor int64
-			types      []licensor.EventType
-		}
-		var hooks []behindHook
-		for rows.Next() {
-			var h behindHook
-			var types string
-			if err := rows.Scan(&h.id, &h.cursor, &types); err != nil {
-				rows.Close()
-				return err
-			}
-			h.types = licensor.ParseEventTypes(types)
-			hooks = append(hooks, h)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(hooks) == 0 {
+		hooks, err := collect(rows, sqlstore.ScanHook)
+		if err != nil || len(hooks) == 0 {
 			return err
 		}
 		// Read after the locks: every position up to this head is
@@ -289,10 +208,10 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 		}
 		for _, h := range hooks {
 			ph := sqlfilter.PostgreSQL.Args()
-			sel := `SELECT ` + ph.Arg(h.id) + `::bigint, seq, type, ` + orderingKey + `, 'pending', ` +
+			sel := `SELECT ` + ph.Arg(h.ID) + `::bigint, seq, type, ` + sqlstore.OrderingKey + `, 'pending', ` +
 				ph.Arg(now) + `::bigint, ` + ph.Arg(now) + `::bigint`
-			conds := sqlfilter.EventConditions(ph, licensor.EventFilter{Types: h.types})
-			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
+			conds := sqlfilter.EventConditions(ph, licensor.EventFilter{Types: h.Types})
+			conds = append(conds, "seq > "+ph.Arg(h.Cursor), "seq <= "+ph.Arg(head))
 			var n int
 			var top *int64
 			err := tx.QueryRow(ctx, `WITH queued AS (
@@ -307,7 +226,7 @@ SELECT count(*), max(event_seq) FROM queued`, ph.Values...).Scan(&n, &top)
 			if n == limit && top != nil {
 				cursor = *top
 			}
-			if _, err := tx.Exec(ctx, `UPDATE webhooks SET cursor = $1 WHERE id = $2`, cursor, h.id); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE webhooks SET cursor = $1 WHERE id = $2`, cursor, h.ID); err != nil {
 				return err
 			}
 			queued += n
@@ -326,14 +245,6 @@ const dueCondition = `d.state = 'pending' AND d.next_attempt_at <= $1 AND d.lock
 	AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 		WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.state = 'pending'
 			AND (e.event_seq, e.id) < (d.event_seq, d.id))`
-
-func collectDue(rows pgx.Rows) ([]licensor.DueDelivery, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (licensor.DueDelivery, error) {
-		var d licensor.DueDelivery
-		err := r.Scan(&d.ID, &d.WebhookID, &d.NextAttemptAt)
-		return d, err
-	})
-}
 
 // ClaimDeliveries leases due deliveries for one attempt each: the oldest
 // first, within each webhook's room. When the oldest are of webhooks that
@@ -379,7 +290,7 @@ FOR UPDATE SKIP LOCKED`, c.Now, c.Limit)
 		if err != nil {
 			return err
 		}
-		oldest, err := collectDue(rows)
+		oldest, err := collect(rows, sqlstore.ScanDue)
 		if err != nil {
 			return err
 		}
@@ -411,7 +322,7 @@ WHERE w.paused_at IS NULL`, c.Now, last.NextAttemptAt, last.ID, c.PerWebhook, ho
 			if err != nil {
 				return err
 			}
-			more, err := collectDue(rows)
+			more, err := collect(rows, sqlstore.ScanDue)
 			if err != nil {
 				return err
 			}
@@ -434,7 +345,7 @@ RETURNING d.id`, c.Now, c.LeaseUntil, ids)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
+		rows, err = tx.Query(ctx, `SELECT `+sqlfilter.Qualify("d.", sqlstore.DeliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", sqlstore.EventColumns)+`
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
 WHERE d.id = ANY($1)
 ORDER BY d.next_attempt_at, d.id`, ids)
@@ -444,12 +355,12 @@ ORDER BY d.next_attempt_at, d.id`, ids)
 		defer rows.Close()
 		for rows.Next() {
 			var j licensor.DeliveryJob
-			var e eventRow
-			j.Delivery, err = scanDelivery(rows, append([]any{&j.URL, &j.Secret}, e.dest()...)...)
+			var e sqlstore.EventRow
+			j.Delivery, err = sqlstore.ScanDelivery(rows, append([]any{&j.URL, &j.Secret}, e.Dest()...)...)
 			if err != nil {
 				return err
 			}
-			j.Event = e.event()
+			j.Event = e.Event()
 			jobs = append(jobs, j)
 		}
 		return rows.Err()
@@ -483,23 +394,12 @@ func (db *DB) bookkeepingTx(ctx context.Context, fn func(tx pgx.Tx) error) error
 // CompleteDelivery records an attempt's outcome, if the attempt's claim
 // still stands (same attempt number, still pending).
 func (db *DB) CompleteDelivery(ctx context.Context, o licensor.DeliveryOutcome) error {
-	state, next := licensor.DeliveryFailed, o.At
-	var deliveredAt, status *int64
-	switch {
-	case o.Delivered:
-		state, deliveredAt = licensor.DeliveryDelivered, &o.At
-	case o.RetryAt > 0:
-		state, next = licensor.DeliveryPending, o.RetryAt
-	}
-	if o.Status > 0 {
-		s := int64(o.Status)
-		status = &s
-	}
+	state, next, status, deliveredAt := sqlstore.OutcomeValues(o)
 	err := db.bookkeepingTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, locked_until = 0,
 	last_attempt_at = $3, last_status = $4, last_error = $5, delivered_at = $6
 WHERE id = $7 AND attempts = $8 AND state = 'pending'`,
-			string(state), next, o.At, status, o.Error, deliveredAt, o.ID, o.Attempt)
+			state, next, o.At, status, o.Error, deliveredAt, o.ID, o.Attempt)
 		return err
 	})
 	if err != nil {

@@ -148,3 +148,61 @@ func (list *List) ProductPage(page *licensor.ProductPage) {
 	page.Products = page.Products[:list.Limit]
 	page.Next = licensor.ProductCursor(&page.Products[list.Limit-1], list.Field)
 }
+
+// Events writes the SQL of a page of the change feed up to head, the last
+// position committed, when the events through pruned are gone: a position
+// before pruned or beyond head is CodeInvalidCursor.
+func Events(d Dialect, q licensor.EventQuery, head, pruned int64) (*List, error) {
+	if q.After > 0 && q.After < pruned {
+		return nil, licensor.FeedCursorPruned(q.After, pruned)
+	}
+	if q.After > head {
+		return nil, licensor.FeedCursorAhead(q.After, head)
+	}
+	list := &List{Field: "seq", Limit: PageLimit(q.Limit)}
+	ph := d.Args()
+	conds := EventConditions(ph, q.Filter)
+	conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
+	list.Query = "SELECT %s FROM events WHERE " + strings.Join(conds, " AND ") + " ORDER BY seq LIMIT " + ph.Arg(list.Limit)
+	list.Args = ph.Values
+	return list, nil
+}
+
+// EventPage sets the position the reader of the events read up to head
+// continues from: the last event's on a full page, else head.
+func (list *List) EventPage(page *licensor.EventPage, head int64) {
+	page.Next = head
+	if len(page.Events) == list.Limit {
+		page.Next = page.Events[list.Limit-1].Seq
+	}
+}
+
+// Deliveries writes the SQL of a page of a webhook's delivery log, newest
+// first.
+func Deliveries(d Dialect, q licensor.DeliveryQuery) *List {
+	list := &List{Field: "id", Limit: PageLimit(q.Limit)}
+	ph := d.Args()
+	conds := []string{"webhook_id = " + ph.Arg(q.WebhookID)}
+	if q.State != nil {
+		conds = append(conds, "state = "+ph.Arg(string(*q.State)))
+	}
+	if q.EventSeq != nil {
+		conds = append(conds, "event_seq = "+ph.Arg(*q.EventSeq))
+	}
+	if q.Before > 0 {
+		conds = append(conds, "id < "+ph.Arg(q.Before))
+	}
+	list.Query = "SELECT %s FROM webhook_deliveries WHERE " + strings.Join(conds, " AND ") +
+		" ORDER BY id DESC LIMIT " + ph.Arg(list.Limit+1)
+	list.Args = ph.Values
+	return list
+}
+
+// DeliveryPage cuts the rows read to the page and sets the id to continue
+// before.
+func (list *List) DeliveryPage(page *licensor.DeliveryPage) {
+	if len(page.Deliveries) > list.Limit {
+		page.Deliveries = page.Deliveries[:list.Limit]
+		page.Next = page.Deliveries[list.Limit-1].ID
+	}
+}

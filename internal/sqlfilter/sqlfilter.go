@@ -1,5 +1,6 @@
 // Package sqlfilter writes the list queries that are the same SQL on SQLite
-// and PostgreSQL — the WHERE conditions of a filter (effective status
+// and PostgreSQL (licenses, products, the change feed, a webhook's
+// deliveries) — the WHERE conditions of a filter (effective status
 // included), the sort keys, the keyset cursor, the count — so that the two
 // engines cannot drift apart. What differs is named by a Dialect: the
 // placeholders and the substring test.

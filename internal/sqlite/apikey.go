@@ -8,23 +8,8 @@ import (
 	"slices"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const apiKeyColumns = `id, name, prefix, hash, scope, networks, expires_at, created_at, revoked_at, last_used_at`
-
-func scanAPIKey(s rowScanner) (licensor.APIKey, error) {
-	var k licensor.APIKey
-	var networks string
-	err := s.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &k.Scope, &networks, &k.ExpiresAt, &k.CreatedAt, &k.RevokedAt, &k.LastUsedAt)
-	if err != nil {
-		return k, err
-	}
-	k.Networks, err = licensor.ParseNetworks(networks)
-	if err != nil {
-		return k, fmt.Errorf("API key %d: %w", k.ID, err)
-	}
-	return k, nil
-}
 
 // CreateAPIKey stores k and sets its ID, and its CreatedAt when zero.
 func (db *DB) CreateAPIKey(ctx context.Context, k *licensor.APIKey) error {
@@ -54,11 +39,11 @@ RETURNING id`,
 
 // FindAPIKeys lists every key, revoked ones included, by id.
 func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find API keys: %w", err)
 	}
-	keys, err := collect(rows, scanAPIKey)
+	keys, err := collect(rows, sqlstore.ScanAPIKey)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find API keys: %w", err)
 	}
@@ -67,7 +52,7 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 
 // FindAPIKeyByPrefix returns the key with that prefix, usable or not.
 func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
-	k, err := scanAPIKey(db.rq().QueryRowContext(pointQuery(ctx), `SELECT `+apiKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
+	k, err := sqlstore.ScanAPIKey(db.rq().QueryRowContext(pointQuery(ctx), `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}
@@ -115,7 +100,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, name string, next *licensor.APIK
 	var old licensor.APIKey
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		old, err = scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name))
+		old, err = sqlstore.ScanAPIKey(tx.QueryRowContext(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return licensor.Errorf(licensor.CodeNotFound, "no current API key is named %q", name)
 		}

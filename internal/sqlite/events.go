@@ -6,10 +6,10 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // EventsCommitted returns a channel closed when this DB next commits events.
@@ -46,52 +46,27 @@ func appendEvents(ctx context.Context, q querier, events []licensor.Event) error
 const insertEvent = `INSERT INTO events (seq, type, time, actor, request_id, license_id, product_id, user_id, data)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-const eventColumns = `seq, type, time, actor, request_id, license_id, product_id, user_id, data`
-
-func scanEvent(s rowScanner) (licensor.Event, error) {
-	var (
-		e         licensor.Event
-		licenseID sql.NullInt64
-		userID    sql.NullString
-		data      string
-	)
-	err := s.Scan(&e.Seq, &e.Type, &e.Time, &e.Actor, &e.RequestID, &licenseID, &e.ProductID, &userID, &data)
-	e.LicenseID, e.UserID, e.Data = licenseID.Int64, userID.String, []byte(data)
-	return e, err
-}
-
 // Events reads one page of the change feed in one read transaction, so
 // that the head and the events agree.
 func (db *DB) Events(ctx context.Context, q licensor.EventQuery) (*licensor.EventPage, error) {
-	limit := sqlfilter.PageLimit(q.Limit)
-	page := &licensor.EventPage{Events: []licensor.Event{}}
+	page := &licensor.EventPage{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		var head, pruned int64
 		if err := tx.QueryRowContext(ctx, `SELECT seq, pruned_through FROM event_head WHERE id = 1`).Scan(&head, &pruned); err != nil {
 			return err
 		}
-		if q.After > 0 && q.After < pruned {
-			return licensor.FeedCursorPruned(q.After, pruned)
-		}
-		if q.After > head {
-			return licensor.FeedCursorAhead(q.After, head)
-		}
-		ph := sqlfilter.SQLite.Args()
-		conds := sqlfilter.EventConditions(ph, q.Filter)
-		conds = append(conds, "seq > "+ph.Arg(q.After), "seq <= "+ph.Arg(head))
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(conds, " AND ")+
-			` ORDER BY seq LIMIT `+ph.Arg(limit), ph.Values...)
+		list, err := sqlfilter.Events(sqlfilter.SQLite, q, head, pruned)
 		if err != nil {
 			return err
 		}
-		page.Events, err = collect(rows, scanEvent)
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(list.Query, sqlstore.EventColumns), list.Args...)
 		if err != nil {
 			return err
 		}
-		page.Next = head
-		if len(page.Events) == limit {
-			page.Next = page.Events[limit-1].Seq
+		if page.Events, err = collect(rows, sqlstore.ScanEvent); err != nil {
+			return err
 		}
+		list.EventPage(page, head)
 		return nil
 	})
 	if err != nil {
@@ -111,11 +86,11 @@ func (db *DB) ExpireLicenses(ctx context.Context, c licensor.Change, limit int) 
 WHERE id IN (SELECT id FROM licenses
 	WHERE status = 'ACTIVE' AND deleted_at IS NULL AND stop_date IS NOT NULL AND stop_date <= ?
 	ORDER BY stop_date, id LIMIT ?)
-RETURNING `+licenseColumns, c.Time, limit)
+RETURNING `+sqlstore.LicenseColumns, c.Time, limit)
 		if err != nil {
 			return err
 		}
-		out, err = collect(rows, scanLicense)
+		out, err = collect(rows, sqlstore.ScanLicense)
 		if err != nil {
 			return err
 		}

@@ -9,17 +9,8 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const licenseColumns = `id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
-	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at`
-
-func scanLicense(s rowScanner) (licensor.License, error) {
-	var l licensor.License
-	err := s.Scan(&l.ID, &l.UserID, &l.ProductID, &l.Status, &l.StartDate, &l.StopDate, &l.OrderID, &l.Recurring,
-		&l.ExpiryDate, &l.PriceAmount, &l.PriceCurrency, &l.PurchaseTimestamp, &l.PaymentMethod, &l.CreatedAt)
-	return l, err
-}
 
 // CreateLicenses creates every draft or none in one write transaction.
 // Every failing item is reported; see licensor.Store.
@@ -42,7 +33,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
 	}
-	markStored(c)
+	sqlstore.MarkStored(c)
 	db.committed.Fire()
 	return out, nil
 }
@@ -120,8 +111,8 @@ RETURNING id`
 
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
-	l, err := scanLicense(db.rq().QueryRowContext(pointQuery(ctx),
-		`SELECT `+licenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
+	l, err := sqlstore.ScanLicense(db.rq().QueryRowContext(pointQuery(ctx),
+		`SELECT `+sqlstore.LicenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: find license: %w", licensor.LicenseNotFound(id))
 	}
@@ -143,7 +134,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 		var errs licensor.ItemErrors
 		var gone []licensor.License // as they were, for their events
 		for i, id := range ids {
-			l, err := scanLicense(q.QueryRowContext(ctx, deleteLicense, c.Time, c.Actor, c.RequestID, id))
+			l, err := sqlstore.ScanLicense(q.QueryRowContext(ctx, deleteLicense, c.Time, c.Actor, c.RequestID, id))
 			if err == nil {
 				deleted = append(deleted, id)
 				gone = append(gone, l)
@@ -168,7 +159,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
 	}
-	markStored(c)
+	sqlstore.MarkStored(c)
 	if len(deleted) > 0 {
 		db.committed.Fire()
 	}
@@ -177,7 +168,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 
 const deleteLicense = `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
 WHERE id = ? AND deleted_at IS NULL
-RETURNING ` + licenseColumns
+RETURNING ` + sqlstore.LicenseColumns
 
 // FindLicenses lists live licenses, one keyset page at a time, with their
 // effective status at q.Now.
@@ -187,7 +178,7 @@ func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licen
 		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
 	page := &licensor.LicensePage{}
-	if page.Licenses, page.Total, err = readList(ctx, db, list, licenseColumns, scanLicense); err != nil {
+	if page.Licenses, page.Total, err = readList(ctx, db, list, sqlstore.LicenseColumns, sqlstore.ScanLicense); err != nil {
 		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
 	}
 	list.LicensePage(page, q.Now)

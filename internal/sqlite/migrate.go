@@ -5,51 +5,15 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one numbered, forward-only schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. Versions must be
-// 1, 2, 3, ... without gaps: the file names are NNNN_what.sql.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 || !strings.HasSuffix(e.Name(), ".sql") {
-			return nil, fmt.Errorf("migration %q is not named NNNN_name.sql", e.Name())
-		}
-		b, err := fs.ReadFile(migrationFiles, path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %q: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// migrations returns the embedded migrations in order.
+func migrations() ([]sqlstore.Migration, error) { return sqlstore.Migrations(migrationFiles) }
 
 // Migrate applies the pending embedded migrations, each in its own write
 // transaction together with its row in schema_migrations. It is idempotent,
@@ -75,24 +39,24 @@ func (db *DB) Migrate(ctx context.Context) error {
 		// A migration may rewrite whole tables: alone, without a savepoint.
 		err := db.writeTxSized(ctx, aloneAbove+1, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now().Unix())
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, db.now().Unix())
 			applied = err == nil
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+			return fmt.Errorf("sqlite: migrate: %s: %w", m.Name, err)
 		}
 		if applied {
-			db.log.Info("sqlite: applied migration", "version", m.version, "name", m.name)
+			db.log.Info("sqlite: applied migration", "version", m.Version, "name", m.Name)
 		}
 	}
 	current, latest, err := db.SchemaVersion(ctx)
@@ -137,11 +101,5 @@ func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: pending migrations: %w", err)
 	}
-	var names []string
-	for _, m := range ms {
-		if m.version > current {
-			names = append(names, m.name)
-		}
-	}
-	return names, nil
+	return sqlstore.Pending(ms, current), nil
 }

@@ -7,37 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const productColumns = `id, title, description, type, is_premium, is_buyable, is_visible, recurring,
-	price_amount, price_currency, license_period, channels, created_at, updated_at, version`
-
-func scanProduct(s rowScanner) (*licensor.Product, error) {
-	var p licensor.Product
-	var period sql.NullString
-	var channels string
-	err := s.Scan(&p.ID, &p.Title, &p.Description, &p.Type, &p.IsPremium, &p.IsBuyable, &p.IsVisible, &p.Recurring,
-		&p.PriceAmount, &p.PriceCurrency, &period, &channels, &p.CreatedAt, &p.UpdatedAt, &p.Version)
-	if err != nil {
-		return nil, err
-	}
-	p.LicensePeriod = period.String
-	if p.Channels, err = licensor.ParseChannels(channels); err != nil {
-		return nil, fmt.Errorf("product %d: %w", p.ID, err)
-	}
-	return &p, nil
-}
 
 // CreateProduct stores p and sets its ID, CreatedAt, UpdatedAt and Version.
 func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor.Change) error {
-	if p.Channels == nil {
-		p.Channels = licensor.Channels{}
-	}
-	channels, err := licensor.FormatChannels(p.Channels)
+	values, err := sqlstore.ProductValues(p)
 	if err != nil {
 		return fmt.Errorf("sqlite: create product: %w", err)
 	}
@@ -48,9 +26,7 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 	channels, created_at, updated_at, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 RETURNING id`,
-			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency, sqlfilter.NullIfEmpty(p.LicensePeriod),
-			channels, c.Time, c.Time).Scan(&id)
+			append(values, c.Time, c.Time)...).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -65,7 +41,7 @@ RETURNING id`,
 		return fmt.Errorf("sqlite: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
-	markStored(c)
+	sqlstore.MarkStored(c)
 	db.committed.Fire()
 	return nil
 }
@@ -87,8 +63,8 @@ type querier interface {
 }
 
 func findProduct(ctx context.Context, q querier, id int64) (*licensor.Product, error) {
-	p, err := scanProduct(q.QueryRowContext(ctx,
-		`SELECT `+productColumns+` FROM products WHERE id = ? AND deleted_at IS NULL`, id))
+	p, err := sqlstore.ScanProduct(q.QueryRowContext(ctx,
+		`SELECT `+sqlstore.ProductColumns+` FROM products WHERE id = ? AND deleted_at IS NULL`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, licensor.ProductNotFound(id)
 	}
@@ -103,28 +79,19 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 		if err != nil {
 			return err
 		}
-		if err := cur.CheckIfMatch(ifMatch); err != nil {
-			return err
-		}
-		p := patch.Apply(*cur)
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		if p.Channels == nil {
-			p.Channels = licensor.Channels{}
-		}
-		channels, err := licensor.FormatChannels(p.Channels)
+		p, err := patch.Update(cur, ifMatch, c.Time)
 		if err != nil {
 			return err
 		}
-		p.Version, p.UpdatedAt = cur.Version+1, c.Time
+		values, err := sqlstore.ProductValues(&p)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE products SET title = ?, title_lower = ?, description = ?, type = ?,
 	is_premium = ?, is_buyable = ?, is_visible = ?, recurring = ?, price_amount = ?, price_currency = ?,
 	license_period = ?, channels = ?, updated_at = ?, version = ?
 WHERE id = ?`,
-			p.Title, strings.ToLower(p.Title), p.Description, p.Type,
-			p.IsPremium, p.IsBuyable, p.IsVisible, p.Recurring, p.PriceAmount, p.PriceCurrency,
-			sqlfilter.NullIfEmpty(p.LicensePeriod), channels, p.UpdatedAt, p.Version, id)
+			append(values, p.UpdatedAt, p.Version, id)...)
 		if err != nil {
 			return err
 		}
@@ -162,8 +129,7 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 		var events []licensor.Event
 		if live > 0 {
 			if !opts.Cascade {
-				return licensor.Errorf(licensor.CodeProductInUse,
-					"product %d still has %d live licenses; delete them first or use cascade", id, live)
+				return licensor.ProductInUse(id, live)
 			}
 			gone, err := deleteProductLicenses(ctx, tx, id, c)
 			if err != nil {
@@ -189,11 +155,11 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 func deleteProductLicenses(ctx context.Context, tx *sql.Tx, productID int64, c licensor.Change) ([]licensor.License, error) {
 	rows, err := tx.QueryContext(ctx, `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
 WHERE product_id = ? AND deleted_at IS NULL
-RETURNING `+licenseColumns, c.Time, c.Actor, c.RequestID, productID)
+RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, productID)
 	if err != nil {
 		return nil, err
 	}
-	gone, err := collect(rows, scanLicense)
+	gone, err := collect(rows, sqlstore.ScanLicense)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +174,7 @@ func (db *DB) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licen
 		return nil, err
 	}
 	page := &licensor.ProductPage{}
-	if page.Products, page.Total, err = readList(ctx, db, list, productColumns, deref(scanProduct)); err != nil {
+	if page.Products, page.Total, err = readList(ctx, db, list, sqlstore.ProductColumns, sqlstore.Deref(sqlstore.ScanProduct)); err != nil {
 		return nil, fmt.Errorf("sqlite: find products: %w", err)
 	}
 	list.ProductPage(page)

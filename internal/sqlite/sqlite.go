@@ -16,6 +16,7 @@ import (
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // Options configure a DB.
@@ -226,7 +227,7 @@ func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // collect reads every row of rows with scan and closes rows: database/sql's
 // pgx.CollectRows.
-func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, scan func(sqlstore.Scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	out := []T{}
 	for rows.Next() {
@@ -239,21 +240,9 @@ func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, erro
 	return out, rows.Err()
 }
 
-// deref turns a scanner of *T into a scanner of T.
-func deref[T any](scan func(rowScanner) (*T, error)) func(rowScanner) (T, error) {
-	return func(s rowScanner) (T, error) {
-		p, err := scan(s)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		return *p, nil
-	}
-}
-
 // readList reads the page of list, and with count=true its total in the
 // same read transaction, so that the two agree.
-func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(rowScanner) (T, error)) ([]T, *int64, error) {
+func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(sqlstore.Scanner) (T, error)) ([]T, *int64, error) {
 	var items []T
 	var total *int64
 	read := func(qr querier) error {
@@ -304,9 +293,6 @@ func interpretError(err error) error {
 	}
 	return err
 }
-
-// rowScanner is *sql.Row or *sql.Rows.
-type rowScanner interface{ Scan(dest ...any) error }
 
 // PoolStats describes the writer and reader connection pools, for metrics.
 func (db *DB) PoolStats() []licensor.PoolStats {

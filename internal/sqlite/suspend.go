@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // SuspendLicenses applies a suspend or reinstate action in one write
@@ -57,7 +58,7 @@ func (db *DB) SuspendLicenses(ctx context.Context, target licensor.SuspensionTar
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s licenses: %w", a.Op, err)
 	}
-	markStored(c)
+	sqlstore.MarkStored(c)
 	if changed > 0 {
 		db.committed.Fire()
 	}
@@ -68,12 +69,12 @@ func (db *DB) SuspendLicenses(ctx context.Context, target licensor.SuspensionTar
 // order (nil for an id that is not live), for a user in id order.
 func suspensionTargets(ctx context.Context, q querier, target licensor.SuspensionTarget) ([]*licensor.License, error) {
 	if target.IDs == nil {
-		rows, err := q.QueryContext(ctx, `SELECT `+licenseColumns+` FROM licenses
+		rows, err := q.QueryContext(ctx, `SELECT `+sqlstore.LicenseColumns+` FROM licenses
 WHERE user_id = ? AND deleted_at IS NULL ORDER BY id`, target.UserID)
 		if err != nil {
 			return nil, err
 		}
-		ls, err := collect(rows, scanLicense)
+		ls, err := collect(rows, sqlstore.ScanLicense)
 		if err != nil {
 			return nil, err
 		}
@@ -85,8 +86,8 @@ WHERE user_id = ? AND deleted_at IS NULL ORDER BY id`, target.UserID)
 	}
 	out := make([]*licensor.License, len(target.IDs))
 	for i, id := range target.IDs {
-		l, err := scanLicense(q.QueryRowContext(ctx,
-			`SELECT `+licenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
+		l, err := sqlstore.ScanLicense(q.QueryRowContext(ctx,
+			`SELECT `+sqlstore.LicenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}

@@ -10,19 +10,8 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
-
-const webhookColumns = `id, url, event_types, description, secret, created_at, updated_at, paused_at`
-
-func scanWebhook(s rowScanner) (*licensor.Webhook, error) {
-	var w licensor.Webhook
-	var types string
-	if err := s.Scan(&w.ID, &w.URL, &types, &w.Description, &w.Secret, &w.CreatedAt, &w.UpdatedAt, &w.PausedAt); err != nil {
-		return nil, err
-	}
-	w.EventTypes = licensor.ParseEventTypes(types)
-	return &w, nil
-}
 
 // CreateWebhook stores w; it receives the events committed after it.
 func (db *DB) CreateWebhook(ctx context.Context, w *licensor.Webhook, c licensor.Change) error {
@@ -49,17 +38,17 @@ RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.
 		return fmt.Errorf("sqlite: create webhook: %w", err)
 	}
 	w.ID, w.CreatedAt, w.UpdatedAt, w.PausedAt = id, c.Time, c.Time, pausedAt
-	markStored(c)
+	sqlstore.MarkStored(c)
 	return nil
 }
 
 // FindWebhooks lists every webhook by id.
 func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
 	}
-	out, err := collect(rows, deref(scanWebhook))
+	out, err := collect(rows, sqlstore.Deref(sqlstore.ScanWebhook))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find webhooks: %w", err)
 	}
@@ -67,7 +56,7 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
 }
 
 func findWebhook(ctx context.Context, q querier, id int64) (*licensor.Webhook, error) {
-	w, err := scanWebhook(q.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
+	w, err := sqlstore.ScanWebhook(q.QueryRowContext(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, licensor.WebhookNotFound(id)
 	}
@@ -91,11 +80,9 @@ func (db *DB) UpdateWebhook(ctx context.Context, id int64, patch licensor.Webhoo
 		if err != nil {
 			return err
 		}
-		*w = patch.Apply(*w, c.Time)
-		if err := w.Validate(); err != nil {
+		if *w, err = patch.Update(*w, c.Time); err != nil {
 			return err
 		}
-		w.UpdatedAt = c.Time
 		_, err = tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, event_types = ?, description = ?, secret = ?, updated_at = ?, paused_at = ?
 WHERE id = ?`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.Secret, w.UpdatedAt, w.PausedAt, id)
 		out = w
@@ -123,65 +110,25 @@ func (db *DB) DeleteWebhook(ctx context.Context, id int64, c licensor.Change) er
 	return nil
 }
 
-const deliveryColumns = `id, webhook_id, event_seq, event_type, state, attempts, created_at, next_attempt_at,
-	last_attempt_at, last_status, last_error, delivered_at`
-
-func scanDelivery(s rowScanner, extra ...any) (licensor.Delivery, error) {
-	var d licensor.Delivery
-	var lastStatus sql.NullInt64
-	dest := append([]any{&d.ID, &d.WebhookID, &d.EventSeq, &d.EventType, &d.State, &d.Attempts, &d.CreatedAt,
-		&d.NextAttemptAt, &d.LastAttemptAt, &lastStatus, &d.LastError, &d.DeliveredAt}, extra...)
-	if err := s.Scan(dest...); err != nil {
-		return d, err
-	}
-	if lastStatus.Valid {
-		st := int(lastStatus.Int64)
-		d.LastStatus = &st
-	}
-	return d, nil
-}
-
 // FindDeliveries lists a webhook's deliveries, newest first.
 func (db *DB) FindDeliveries(ctx context.Context, q licensor.DeliveryQuery) (*licensor.DeliveryPage, error) {
-	limit := sqlfilter.PageLimit(q.Limit)
-	page := &licensor.DeliveryPage{Deliveries: []licensor.Delivery{}}
+	list := sqlfilter.Deliveries(sqlfilter.SQLite, q)
+	page := &licensor.DeliveryPage{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		if _, err := findWebhook(ctx, tx, q.WebhookID); err != nil {
 			return err
 		}
-		ph := sqlfilter.SQLite.Args()
-		conds := []string{"webhook_id = " + ph.Arg(q.WebhookID)}
-		if q.State != nil {
-			conds = append(conds, "state = "+ph.Arg(string(*q.State)))
-		}
-		if q.EventSeq != nil {
-			conds = append(conds, "event_seq = "+ph.Arg(*q.EventSeq))
-		}
-		if q.Before > 0 {
-			conds = append(conds, "id < "+ph.Arg(q.Before))
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE `+
-			strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT `+ph.Arg(limit+1), ph.Values...)
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(list.Query, sqlstore.DeliveryColumns), list.Args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return err
-			}
-			page.Deliveries = append(page.Deliveries, d)
-		}
-		return rows.Err()
+		page.Deliveries, err = collect(rows, func(s sqlstore.Scanner) (licensor.Delivery, error) { return sqlstore.ScanDelivery(s) })
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find deliveries: %w", err)
 	}
-	if len(page.Deliveries) > limit {
-		page.Deliveries = page.Deliveries[:limit]
-		page.Next = page.Deliveries[limit-1].ID
-	}
+	list.DeliveryPage(page)
 	return page, nil
 }
 
@@ -193,7 +140,7 @@ func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c lice
 		if _, err := findWebhook(ctx, tx, webhookID); err != nil {
 			return err
 		}
-		d, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+		d, err := sqlstore.ScanDelivery(tx.QueryRowContext(ctx, `SELECT `+sqlstore.DeliveryColumns+` FROM webhook_deliveries
 WHERE id = ? AND webhook_id = ?`, deliveryID, webhookID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return licensor.DeliveryNotFound(webhookID, deliveryID)
@@ -215,10 +162,10 @@ WHERE id = ? AND webhook_id = ?`, deliveryID, webhookID))
 			out = d
 			return err
 		}
-		out, err = scanDelivery(tx.QueryRowContext(ctx, `INSERT INTO webhook_deliveries
+		out, err = sqlstore.ScanDelivery(tx.QueryRowContext(ctx, `INSERT INTO webhook_deliveries
 	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
 SELECT webhook_id, event_seq, event_type, ordering_key, 'pending', ?, ? FROM webhook_deliveries WHERE id = ?
-RETURNING `+deliveryColumns, c.Time, c.Time, d.ID))
+RETURNING `+sqlstore.DeliveryColumns, c.Time, c.Time, d.ID))
 		return err
 	})
 	if err != nil {
@@ -226,11 +173,6 @@ RETURNING `+deliveryColumns, c.Time, c.Time, d.ID))
 	}
 	return &out, nil
 }
-
-// orderingKey is the SQL expression of an event's ordering key: a
-// webhook receives the events of one license (or, for product events, of
-// one product) in commit order.
-const orderingKey = `CASE WHEN license_id IS NOT NULL THEN 'license:' || license_id ELSE 'product:' || product_id END`
 
 // DispatchEvents queues the deliveries of new events. It looks first, on
 // a reader, whether any webhook is behind the feed, so that an idle
@@ -256,31 +198,16 @@ WHERE cursor < (SELECT seq FROM event_head WHERE id = 1)`).Scan(&behind)
 		if err != nil {
 			return err
 		}
-		type behindHook struct {
-			id, cursor int64
-			types      []licensor.EventType
-		}
-		var hooks []behindHook
-		for rows.Next() {
-			var h behindHook
-			var types string
-			if err := rows.Scan(&h.id, &h.cursor, &types); err != nil {
-				rows.Close()
-				return err
-			}
-			h.types = licensor.ParseEventTypes(types)
-			hooks = append(hooks, h)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		hooks, err := collect(rows, sqlstore.ScanHook)
+		if err != nil {
 			return err
 		}
 		for _, h := range hooks {
 			// The placeholders are positional: arguments in text order.
 			ph := sqlfilter.SQLite.Args()
-			sel := `SELECT ` + ph.Arg(h.id) + `, seq, type, ` + orderingKey + `, 'pending', ` + ph.Arg(now) + `, ` + ph.Arg(now)
-			conds := sqlfilter.EventConditions(ph, licensor.EventFilter{Types: h.types})
-			conds = append(conds, "seq > "+ph.Arg(h.cursor), "seq <= "+ph.Arg(head))
+			sel := `SELECT ` + ph.Arg(h.ID) + `, seq, type, ` + sqlstore.OrderingKey + `, 'pending', ` + ph.Arg(now) + `, ` + ph.Arg(now)
+			conds := sqlfilter.EventConditions(ph, licensor.EventFilter{Types: h.Types})
+			conds = append(conds, "seq > "+ph.Arg(h.Cursor), "seq <= "+ph.Arg(head))
 			rows, err := tx.QueryContext(ctx, `INSERT INTO webhook_deliveries
 	(webhook_id, event_seq, event_type, ordering_key, state, created_at, next_attempt_at)
 `+sel+` FROM events WHERE `+strings.Join(conds, " AND ")+` ORDER BY seq LIMIT `+ph.Arg(limit)+`
@@ -305,7 +232,7 @@ RETURNING event_seq`, ph.Values...)
 			if n == limit {
 				cursor = top
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET cursor = ? WHERE id = ?`, cursor, h.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET cursor = ? WHERE id = ?`, cursor, h.ID); err != nil {
 				return err
 			}
 			queued += n
@@ -352,11 +279,7 @@ func queryDue(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]lic
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r rowScanner) (licensor.DueDelivery, error) {
-		var d licensor.DueDelivery
-		err := r.Scan(&d.ID, &d.WebhookID, &d.NextAttemptAt)
-		return d, err
-	})
+	return collect(rows, sqlstore.ScanDue)
 }
 
 // ClaimDeliveries leases due deliveries for one attempt each: the oldest
@@ -387,7 +310,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c licensor.DeliveryClaim) ([]
 			id     int64
 			paused bool
 		}
-		hooks, err := collect(rows, func(r rowScanner) (h hook, err error) { return h, r.Scan(&h.id, &h.paused) })
+		hooks, err := collect(rows, func(r sqlstore.Scanner) (h hook, err error) { return h, r.Scan(&h.id, &h.paused) })
 		if err != nil {
 			return err
 		}
@@ -436,7 +359,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c licensor.DeliveryClaim) ([]
 WHERE id IN (`+in+`)`, c.LeaseUntil); err != nil {
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", deliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", eventColumns)+`
+		rows, err = tx.QueryContext(ctx, `SELECT `+sqlfilter.Qualify("d.", sqlstore.DeliveryColumns)+`, w.url, w.secret, `+sqlfilter.Qualify("e.", sqlstore.EventColumns)+`
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq
 WHERE d.id IN (`+in+`)
 ORDER BY d.next_attempt_at, d.id`)
@@ -446,12 +369,12 @@ ORDER BY d.next_attempt_at, d.id`)
 		defer rows.Close()
 		for rows.Next() {
 			var j licensor.DeliveryJob
-			var e eventRow
-			j.Delivery, err = scanDelivery(rows, append([]any{&j.URL, &j.Secret}, e.dest()...)...)
+			var e sqlstore.EventRow
+			j.Delivery, err = sqlstore.ScanDelivery(rows, append([]any{&j.URL, &j.Secret}, e.Dest()...)...)
 			if err != nil {
 				return err
 			}
-			j.Event = e.event()
+			j.Event = e.Event()
 			jobs = append(jobs, j)
 		}
 		return rows.Err()
@@ -462,43 +385,15 @@ ORDER BY d.next_attempt_at, d.id`)
 	return jobs, nil
 }
 
-// eventRow receives the columns of an event scanned with other columns.
-type eventRow struct {
-	e         licensor.Event
-	licenseID sql.NullInt64
-	userID    sql.NullString
-	data      string
-}
-
-func (r *eventRow) dest() []any {
-	return []any{&r.e.Seq, &r.e.Type, &r.e.Time, &r.e.Actor, &r.e.RequestID, &r.licenseID, &r.e.ProductID, &r.userID, &r.data}
-}
-
-func (r *eventRow) event() licensor.Event {
-	e := r.e
-	e.LicenseID, e.UserID, e.Data = r.licenseID.Int64, r.userID.String, []byte(r.data)
-	return e
-}
-
 // CompleteDelivery records an attempt's outcome, if the attempt's claim
 // still stands.
 func (db *DB) CompleteDelivery(ctx context.Context, o licensor.DeliveryOutcome) error {
-	state, next := licensor.DeliveryFailed, o.At
-	var deliveredAt, status any
-	switch {
-	case o.Delivered:
-		state, deliveredAt = licensor.DeliveryDelivered, o.At
-	case o.RetryAt > 0:
-		state, next = licensor.DeliveryPending, o.RetryAt
-	}
-	if o.Status > 0 {
-		status = o.Status
-	}
+	state, next, status, deliveredAt := sqlstore.OutcomeValues(o)
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, locked_until = 0,
 	last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?
 WHERE id = ? AND attempts = ? AND state = 'pending'`,
-			string(state), next, o.At, status, o.Error, deliveredAt, o.ID, o.Attempt)
+			state, next, o.At, status, o.Error, deliveredAt, o.ID, o.Attempt)
 		return err
 	})
 	if err != nil {

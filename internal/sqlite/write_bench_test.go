@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // BenchmarkCreateLicense creates one license per operation from
@@ -99,18 +100,18 @@ func BenchmarkFindLicenseByID(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const query = `SELECT ` + licenseColumns + ` FROM licenses WHERE id = ? AND deleted_at IS NULL`
+	const query = `SELECT ` + sqlstore.LicenseColumns + ` FROM licenses WHERE id = ? AND deleted_at IS NULL`
 	for _, bc := range []struct {
 		name string
 		find func(id int64) error
 	}{
 		{"prepared", func(id int64) error { _, err := db.FindLicenseByID(b.Context(), id); return err }},
 		{"prepared, cancellable ctx", func(id int64) error {
-			_, err := scanLicense(db.rq().QueryRowContext(b.Context(), query, id))
+			_, err := sqlstore.ScanLicense(db.rq().QueryRowContext(b.Context(), query, id))
 			return err
 		}},
 		{"unprepared", func(id int64) error {
-			_, err := scanLicense(db.read.QueryRowContext(b.Context(), query, id))
+			_, err := sqlstore.ScanLicense(db.read.QueryRowContext(b.Context(), query, id))
 			return err
 		}},
 	} {

@@ -1,0 +1,28 @@
+// Package sqlstore holds what the two SQL engines, internal/sqlite and
+// internal/postgres, share beyond the list queries of internal/sqlfilter.
+// Their tables have the same columns, so a row reads into a domain value
+// the same way on both (rows.go); the state of an idempotency key means
+// the same on both (idempotency.go); and both embed numbered, forward-only
+// migrations (migrate.go).
+//
+// What differs stays in each engine: the driver (database/sql and pgx),
+// the SQL dialect (placeholders, locking reads, arrays), the transactions
+// (one writer with savepoints on SQLite, group-commit lanes on
+// PostgreSQL) and the classification of the driver's errors.
+package sqlstore
+
+// Scanner is a row to read: *sql.Row and *sql.Rows on SQLite, pgx.Row and
+// pgx.Rows on PostgreSQL.
+type Scanner interface{ Scan(dest ...any) error }
+
+// Deref turns a scanner of *T into a scanner of T, for lists.
+func Deref[T any](scan func(Scanner) (*T, error)) func(Scanner) (T, error) {
+	return func(s Scanner) (T, error) {
+		p, err := scan(s)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return *p, nil
+	}
+}
