@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // schemaURL returns LICENSOR_POSTGRES_URL with a fresh search_path whose
@@ -52,9 +53,11 @@ func schemaURL(t testing.TB) string {
 	return u.String()
 }
 
-func openTest(t *testing.T, u string) *DB {
+// openTest opens a store at u, not migrated, with the given number of
+// write lanes (0: the default), closed when the test ends.
+func openTest(t testing.TB, u string, lanes int) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), u, Options{MaxConns: 8, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	db, err := Open(t.Context(), u, Options{MaxConns: 8, WriteLanes: lanes, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +70,7 @@ func TestConcurrentMigrate(t *testing.T) {
 	u := schemaURL(t)
 	var dbs []*DB
 	for range 4 {
-		dbs = append(dbs, openTest(t, u))
+		dbs = append(dbs, openTest(t, u, 0))
 	}
 	if cur, _, err := dbs[0].SchemaVersion(t.Context()); err != nil || cur != 0 {
 		t.Fatalf("SchemaVersion before Migrate = %d, %v", cur, err)
@@ -98,67 +101,41 @@ func TestMalformedURLHidesPassword(t *testing.T) {
 // orders: exactly one license per order id, conflicts naming it, and no
 // error escapes.
 func TestConcurrentOverlappingBatches(t *testing.T) {
-	u := schemaURL(t)
-	a, b := openTest(t, u), openTest(t, u)
-	if err := a.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	p := licensor.NewProduct("p")
-	if err := a.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
-	const orders = 10
-	var mu sync.Mutex
-	holders := map[string]map[int64]bool{}
-	hold := func(o string, id int64) {
-		if holders[o] == nil {
-			holders[o] = map[int64]bool{}
+	a, b, p := twoInstances(t, 0)
+	holders := orderHolders{orders: 10} // order ids o0, o1, ...
+	onBoth(64, a, b, func(db *DB) {
+		var drafts []licensor.LicenseDraft
+		for _, k := range rand.Perm(holders.orders) {
+			drafts = append(drafts, licensor.LicenseDraft{UserID: "u", ProductID: p.ID, OrderID: new(fmt.Sprint("o", k))})
 		}
-		holders[o][id] = true
-	}
-	var wg sync.WaitGroup
-	for i := range 64 {
-		wg.Go(func() {
-			db := []*DB{a, b}[i%2]
-			var drafts []licensor.LicenseDraft
-			for _, k := range rand.Perm(orders) {
-				drafts = append(drafts, licensor.LicenseDraft{UserID: "u", ProductID: p.ID, OrderID: new(fmt.Sprint("o", k))})
+		ls, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2})
+		var items licensor.ItemErrors
+		switch {
+		case err == nil:
+			for _, l := range ls {
+				holders.hold(*l.OrderID, l.ID)
 			}
-			ls, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2})
-			mu.Lock()
-			defer mu.Unlock()
-			var items licensor.ItemErrors
-			switch {
-			case err == nil:
-				for _, l := range ls {
-					hold(*l.OrderID, l.ID)
+		case errors.As(err, &items):
+			for _, it := range items {
+				if it.Err.Code != licensor.CodeOrderIDConflict {
+					t.Errorf("item error %v", it.Err)
+					continue
 				}
-			case errors.As(err, &items):
-				for _, it := range items {
-					if it.Err.Code != licensor.CodeOrderIDConflict {
-						t.Errorf("item error %v", it.Err)
-						continue
-					}
-					id, _ := strconv.ParseInt(it.Err.Meta["existing_id"].(string), 10, 64)
-					hold(*drafts[it.Index].OrderID, id)
-				}
-			default:
-				t.Error(err)
+				id, _ := strconv.ParseInt(it.Err.Meta["existing_id"].(string), 10, 64)
+				holders.hold(*drafts[it.Index].OrderID, id)
 			}
-		})
-	}
-	wg.Wait()
-	checkOneHolderEach(t, a, holders, orders)
+		default:
+			t.Error(err)
+		}
+	})
+	holders.check(t, a)
 }
 
 // DeleteProduct racing CreateLicenses: a product is never deleted while a
 // live license points at it.
 func TestDeleteProductVersusCreate(t *testing.T) {
 	u := schemaURL(t)
-	db := openTest(t, u)
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openLanes(t, u, 0)
 	for round := range 20 {
 		p := licensor.NewProduct(fmt.Sprint("p", round))
 		if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
@@ -191,14 +168,8 @@ WHERE l.deleted_at IS NULL AND p.deleted_at IS NOT NULL`).Scan(&orphans)
 
 func TestLargeBatch(t *testing.T) {
 	u := schemaURL(t)
-	db := openTest(t, u)
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	db := openLanes(t, u, 0)
+	p := storetest.NewProduct(t, db)
 	drafts := make([]licensor.LicenseDraft, licensor.DefaultMaxBatch)
 	for i := range drafts {
 		o := fmt.Sprint("order-", i)
@@ -227,10 +198,7 @@ func TestLargeBatch(t *testing.T) {
 // told it is in flight.
 func TestConcurrentClaims(t *testing.T) {
 	u := schemaURL(t)
-	a, b := openTest(t, u), openTest(t, u)
-	if err := a.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	a, b := openLanes(t, u, 0), openTest(t, u, 0)
 	var mu sync.Mutex
 	codes := map[licensor.Code]int{}
 	var wg sync.WaitGroup
@@ -252,21 +220,49 @@ func TestConcurrentClaims(t *testing.T) {
 	}
 }
 
-// checkOneHolderEach fails unless each of the orders order ids racing
-// creates used has exactly one holder, and the database holds one license
-// per order id.
-func checkOneHolderEach(t *testing.T, db *DB, holders map[string]map[int64]bool, orders int) {
-	t.Helper()
-	if len(holders) != orders {
-		t.Errorf("order ids seen: %d, want %d", len(holders), orders)
+// onBoth runs f n times at once, alternately on a and b, and waits.
+func onBoth(n int, a, b *DB, f func(db *DB)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f([]*DB{a, b}[i%2]) })
 	}
-	for o, ids := range holders {
+	wg.Wait()
+}
+
+// orderHolders collects, by order id, the licenses that concurrent
+// creates report as its holder (created, or named by a conflict).
+type orderHolders struct {
+	orders int // how many order ids
+	mu     sync.Mutex
+	m      map[string]map[int64]bool
+}
+
+func (h *orderHolders) hold(orderID string, id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string]map[int64]bool{}
+	}
+	if h.m[orderID] == nil {
+		h.m[orderID] = map[int64]bool{}
+	}
+	h.m[orderID][id] = true
+}
+
+// check fails unless each order id has exactly one holder and db holds
+// one license per order id.
+func (h *orderHolders) check(t *testing.T, db *DB) {
+	t.Helper()
+	if len(h.m) != h.orders {
+		t.Errorf("order ids seen: %d, want %d", len(h.m), h.orders)
+	}
+	for o, ids := range h.m {
 		if len(ids) != 1 {
 			t.Errorf("order id %s: holders %v, want exactly one", o, ids)
 		}
 	}
 	page, err := db.FindLicenses(t.Context(), licensor.LicenseQuery{Limit: 100, Count: true})
-	if err != nil || *page.Total != int64(orders) {
+	if err != nil || *page.Total != int64(h.orders) {
 		t.Fatalf("FindLicenses: %+v, %v", page, err)
 	}
 }

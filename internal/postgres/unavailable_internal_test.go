@@ -60,14 +60,7 @@ func TestOpenUnreachable(t *testing.T) {
 // after acquireTimeout with UNAVAILABLE instead of waiting for ever.
 func TestAcquireTimeout(t *testing.T) {
 	u := schemaURL(t)
-	db, err := Open(t.Context(), u, Options{MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openAt(t, u, Options{MaxConns: 1})
 	held, err := db.pool.Acquire(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // BenchmarkCreateLicense creates one license per operation from 64
@@ -22,18 +23,8 @@ import (
 func BenchmarkCreateLicense(b *testing.B) {
 	const writers = 64
 	u := schemaURL(b)
-	setup, err := Open(b.Context(), u, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer setup.Close()
-	if err := setup.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	p := licensor.NewProduct("p")
-	if err := setup.CreateProduct(b.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		b.Fatal(err)
-	}
+	setup := openAt(b, u, Options{})
+	p := storetest.NewProduct(b, setup)
 	var seq atomic.Int64
 	parallel := func(b *testing.B, op func(ctx context.Context, n int64) error) {
 		b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))

@@ -18,22 +18,29 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // openLanes opens a migrated store in a fresh schema with the given number
 // of write lanes.
-func openLanes(t *testing.T, u string, lanes int) *DB {
+func openLanes(t testing.TB, u string, lanes int) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), u, Options{MaxConns: 8, WriteLanes: lanes,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return openAt(t, u, Options{MaxConns: 8, WriteLanes: lanes, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+}
+
+// twoInstances opens two migrated stores (two instances) with the given
+// number of write lanes each on one fresh schema, and creates a product.
+func twoInstances(t *testing.T, lanes int) (a, b *DB, p licensor.Product) {
+	t.Helper()
+	u := schemaURL(t)
+	a, b = openLanes(t, u, lanes), openLanes(t, u, lanes)
+	return a, b, storetest.NewProduct(t, a)
+}
+
+// openAt opens a migrated store at u, closed when the test ends.
+func openAt(t testing.TB, u string, opts Options) *DB {
+	t.Helper()
+	return storetest.Migrated(t, func(ctx context.Context) (*DB, error) { return Open(ctx, u, opts) })
 }
 
 // holdLane occupies every lane of db with a unit that waits until the
@@ -167,10 +174,7 @@ func TestGroupUnitsFailAlone(t *testing.T) {
 // change feed holds each created license once, densely numbered.
 func TestGroupedCreates(t *testing.T) {
 	db := openLanes(t, schemaURL(t), 1)
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p := storetest.NewProduct(t, db)
 	before := db.WriteStats()
 	release := holdLane(t, db)
 
@@ -282,13 +286,7 @@ func TestGroupedCreates(t *testing.T) {
 // stays dense, and every license has its created event, then its deleted
 // one if it was deleted.
 func TestGroupCommitInstancesFeed(t *testing.T) {
-	u := schemaURL(t)
-	a := openLanes(t, u, 2)
-	b := openLanes(t, u, 2)
-	p := licensor.NewProduct("p")
-	if err := a.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	a, b, p := twoInstances(t, 2)
 	var mu sync.Mutex
 	created, deleted := map[int64]bool{}, map[int64]bool{}
 	var wg sync.WaitGroup
@@ -448,47 +446,26 @@ func TestCachedProductChanges(t *testing.T) {
 // (the groups' one-statement inserts wait for each other's): exactly one
 // license per order id, conflicts naming it, and no other error.
 func TestGroupedCreatesInstancesOrderIDs(t *testing.T) {
-	u := schemaURL(t)
-	a := openLanes(t, u, 2)
-	b := openLanes(t, u, 2)
-	p := licensor.NewProduct("p")
-	if err := a.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
-	const orders = 12
-	var mu sync.Mutex
-	holders := map[string]map[int64]bool{}
-	hold := func(o string, id int64) {
-		mu.Lock()
-		defer mu.Unlock()
-		if holders[o] == nil {
-			holders[o] = map[int64]bool{}
-		}
-		holders[o][id] = true
-	}
-	var wg sync.WaitGroup
-	for w := range 48 {
-		wg.Go(func() {
-			db := []*DB{a, b}[w%2]
-			for _, k := range rand.Perm(orders)[:6] {
-				o := fmt.Sprint("o", k)
-				ls, err := db.CreateLicenses(t.Context(), []licensor.LicenseDraft{{UserID: "u", ProductID: p.ID, OrderID: &o}},
-					licensor.Change{Time: 2})
-				var items licensor.ItemErrors
-				switch {
-				case err == nil:
-					hold(o, ls[0].ID)
-				case errors.As(err, &items) && len(items) == 1 && items[0].Err.Code == licensor.CodeOrderIDConflict:
-					id, _ := strconv.ParseInt(fmt.Sprint(items[0].Err.Meta["existing_id"]), 10, 64)
-					hold(o, id)
-				default:
-					t.Error(err)
-				}
+	a, b, p := twoInstances(t, 2)
+	holders := orderHolders{orders: 12} // order ids o0, o1, ...
+	onBoth(48, a, b, func(db *DB) {
+		for _, k := range rand.Perm(holders.orders)[:6] {
+			o := fmt.Sprint("o", k)
+			ls, err := db.CreateLicenses(t.Context(), []licensor.LicenseDraft{{UserID: "u", ProductID: p.ID, OrderID: &o}},
+				licensor.Change{Time: 2})
+			var items licensor.ItemErrors
+			switch {
+			case err == nil:
+				holders.hold(o, ls[0].ID)
+			case errors.As(err, &items) && len(items) == 1 && items[0].Err.Code == licensor.CodeOrderIDConflict:
+				id, _ := strconv.ParseInt(fmt.Sprint(items[0].Err.Meta["existing_id"]), 10, 64)
+				holders.hold(o, id)
+			default:
+				t.Error(err)
 			}
-		})
-	}
-	wg.Wait()
-	checkOneHolderEach(t, a, holders, orders)
+		}
+	})
+	holders.check(t, a)
 }
 
 // Units of every failure class, mixed with valid ones in the same groups,

@@ -13,19 +13,18 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
-func openTest(t *testing.T, name string) *DB {
+// openAt opens and migrates the database dsn, closed when the test ends.
+func openAt(t testing.TB, dsn string, opts Options) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), name), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return storetest.Migrated(t, func(ctx context.Context) (*DB, error) { return Open(ctx, dsn, opts) })
+}
+
+// openTest opens a migrated database in a file of the test's own.
+func openTest(t *testing.T, name string) *DB {
+	return openAt(t, filepath.Join(t.TempDir(), name), Options{})
 }
 
 func TestSplitDSN(t *testing.T) {
@@ -147,20 +146,10 @@ func TestConcurrentOrderID(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	var dbs []*DB
 	for range 2 {
-		db, err := Open(t.Context(), path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		db := openAt(t, path, Options{})
 		dbs = append(dbs, db)
 	}
-	p := licensor.NewProduct("p")
-	if err := dbs[0].CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p := storetest.NewProduct(t, dbs[0])
 	order := "same"
 	var mu sync.Mutex
 	var created []int64
@@ -226,10 +215,7 @@ func TestPragmas(t *testing.T) {
 
 func TestLargeBatch(t *testing.T) {
 	db := openTest(t, "batch.db")
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p := storetest.NewProduct(t, db)
 	drafts := make([]licensor.LicenseDraft, licensor.DefaultMaxBatch)
 	for i := range drafts {
 		drafts[i] = licensor.LicenseDraft{UserID: "u", ProductID: p.ID, OrderID: new(fmt.Sprint("order-", i))}

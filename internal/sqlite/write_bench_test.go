@@ -11,6 +11,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlstore"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // BenchmarkCreateLicense creates one license per operation from
@@ -23,18 +24,8 @@ func BenchmarkCreateLicense(b *testing.B) {
 	for _, mode := range []string{"grouped", "alone"} {
 		for _, callers := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("%s/callers=%d", mode, callers), func(b *testing.B) {
-				db, err := Open(b.Context(), b.TempDir()+"/bench.db", Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer db.Close()
-				if err := db.Migrate(b.Context()); err != nil {
-					b.Fatal(err)
-				}
-				p := licensor.NewProduct("p")
-				if err := db.CreateProduct(b.Context(), &p, licensor.Change{Time: 1}); err != nil {
-					b.Fatal(err)
-				}
+				db := openAt(b, b.TempDir()+"/bench.db", Options{})
+				p := storetest.NewProduct(b, db)
 				create := func(drafts []licensor.LicenseDraft, c licensor.Change) error {
 					_, err := db.CreateLicenses(b.Context(), drafts, c)
 					return err
@@ -80,18 +71,8 @@ func BenchmarkCreateLicense(b *testing.B) {
 //
 //	go test -run XXX -bench FindLicenseByID ./internal/sqlite
 func BenchmarkFindLicenseByID(b *testing.B) {
-	db, err := Open(b.Context(), b.TempDir()+"/bench.db", Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(b.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		b.Fatal(err)
-	}
+	db := openAt(b, b.TempDir()+"/bench.db", Options{})
+	p := storetest.NewProduct(b, db)
 	drafts := make([]licensor.LicenseDraft, 1000)
 	for i := range drafts {
 		drafts[i] = licensor.LicenseDraft{UserID: fmt.Sprint("u", i), ProductID: p.ID, OrderID: new(fmt.Sprint("o", i))}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // holdWriter runs a write that waits until the returned release is called,
@@ -54,19 +55,9 @@ func holdWriter(t *testing.T, db *DB) (wait func(n int), release func()) {
 // created license on disk and in the feed, positions without gaps.
 func TestGroupCommitConcurrentCreates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "g.db")
-	db, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := openAt(t, path, Options{})
 	ctx := t.Context()
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(ctx, &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p := storetest.NewProduct(t, db)
 	before := db.WriteStats()
 
 	const writers = 64 // = maxGroup: one group
@@ -232,19 +223,9 @@ func TestGroupCommitFailingWriteRollsBackAlone(t *testing.T) {
 // In memory the readers and the writer share one connection: concurrent
 // writes and reads must not wait for each other forever.
 func TestGroupCommitMemory(t *testing.T) {
-	db, err := Open(t.Context(), ":memory:", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAt(t, ":memory:", Options{})
 	ctx := t.Context()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(ctx, &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p := storetest.NewProduct(t, db)
 	var wg sync.WaitGroup
 	for i := range 32 {
 		wg.Go(func() {
@@ -297,10 +278,7 @@ func TestReaderStatementsPrepared(t *testing.T) {
 func TestGroupCommitLargeBatchRunsAlone(t *testing.T) {
 	db := openTest(t, "alone.db")
 	ctx := t.Context()
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(ctx, &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p := storetest.NewProduct(t, db)
 	before := db.WriteStats()
 	wait, release := holdWriter(t, db)
 	sizes := []int{1, 1, aloneAbove + 1, 1, 1}
@@ -331,24 +309,14 @@ func TestGroupCommitLargeBatchRunsAlone(t *testing.T) {
 func TestOnWriteGroup(t *testing.T) {
 	var mu sync.Mutex
 	var groups []int
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "hook.db"), Options{OnWriteGroup: func(g groupcommit.GroupInfo) {
+	db := openAt(t, filepath.Join(t.TempDir(), "hook.db"), Options{OnWriteGroup: func(g groupcommit.GroupInfo) {
 		mu.Lock()
 		defer mu.Unlock()
 		if g.Committed {
 			groups = append(groups, g.Size)
 		}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	p := licensor.NewProduct("p")
-	if err := db.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.NewProduct(t, db)
 	db.Close() // waits for the lane: every OnWriteGroup call has returned
 	mu.Lock()
 	defer mu.Unlock()

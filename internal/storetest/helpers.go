@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -295,4 +296,37 @@ func wantLicenses(t *testing.T, what string, got, want []licensor.License) {
 		t.Fatalf("%s: the same ids %v but other values:\n got %s\nwant %s", what, licenseIDs(got), show(got), show(want))
 	}
 	t.Fatalf("%s: got ids %v, want %v", what, licenseIDs(got), licenseIDs(want))
+}
+
+// NewProduct creates a product titled "p" at time 1 in s, for the engines'
+// own tests.
+func NewProduct(t testing.TB, s licensor.Store) licensor.Product {
+	t.Helper()
+	p := licensor.NewProduct("p")
+	if err := s.CreateProduct(t.Context(), &p, licensor.Change{Time: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Migrator is a store that can migrate itself: both engines' *DB.
+type Migrator interface {
+	licensor.Store
+	Migrate(ctx context.Context) error
+}
+
+// Migrated opens a store with open, closes it when the test ends and
+// migrates it.
+func Migrated[S Migrator](t testing.TB, open func(ctx context.Context) (S, error)) S {
+	t.Helper()
+	ctx := context.Background()
+	db, err := open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/postgres"
 	"github.com/licensor/licensor/internal/sqlite"
+	"github.com/licensor/licensor/internal/storetest"
 )
 
 // Engine is a storage engine under test.
@@ -43,7 +44,7 @@ func Engines(t testing.TB) []Engine {
 		Open: func(t testing.TB) licensor.Store { return OpenSQLite(t) },
 		URL:  func(t testing.TB) string { return filepath.Join(t.TempDir(), "licensor.db") },
 		OpenAt: func(t testing.TB, dsn string) licensor.Store {
-			return migrated(t, func(ctx context.Context) (database, error) { return sqlite.Open(ctx, dsn, sqlite.Options{}) })
+			return storetest.Migrated(t, func(ctx context.Context) (*sqlite.DB, error) { return sqlite.Open(ctx, dsn, sqlite.Options{}) })
 		},
 	}}
 	if PostgresConfigured(t) {
@@ -52,7 +53,7 @@ func Engines(t testing.TB) []Engine {
 			Open: func(t testing.TB) licensor.Store { return OpenPostgres(t) },
 			URL:  PostgresURL,
 			OpenAt: func(t testing.TB, dsn string) licensor.Store {
-				return migrated(t, func(ctx context.Context) (database, error) {
+				return storetest.Migrated(t, func(ctx context.Context) (*postgres.DB, error) {
 					return postgres.Open(ctx, dsn, postgres.Options{MaxConns: 8})
 				})
 			},
@@ -68,32 +69,11 @@ func ForEach(t *testing.T, f func(t *testing.T, e Engine)) {
 	}
 }
 
-// database is a store that can migrate itself.
-type database interface {
-	licensor.Store
-	Migrate(ctx context.Context) error
-}
-
-// migrated opens a store, closes it when the test ends, and migrates it.
-func migrated(t testing.TB, open func(ctx context.Context) (database, error)) licensor.Store {
-	t.Helper()
-	ctx := context.Background()
-	db, err := open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 // OpenSQLite opens a migrated SQLite store in a file of the test's own.
 func OpenSQLite(t testing.TB) *sqlite.DB {
 	t.Helper()
 	dsn := filepath.Join(t.TempDir(), "licensor.db")
-	return migrated(t, func(ctx context.Context) (database, error) { return sqlite.Open(ctx, dsn, sqlite.Options{}) }).(*sqlite.DB)
+	return storetest.Migrated(t, func(ctx context.Context) (*sqlite.DB, error) { return sqlite.Open(ctx, dsn, sqlite.Options{}) })
 }
 
 // PostgresConfigured reports whether PostgreSQL tests run: true when
@@ -155,7 +135,7 @@ func PostgresURL(t testing.TB) string {
 func OpenPostgres(t testing.TB) *postgres.DB {
 	t.Helper()
 	dsn := PostgresURL(t)
-	return migrated(t, func(ctx context.Context) (database, error) {
+	return storetest.Migrated(t, func(ctx context.Context) (*postgres.DB, error) {
 		return postgres.Open(ctx, dsn, postgres.Options{MaxConns: 8})
-	}).(*postgres.DB)
+	})
 }
