@@ -63,17 +63,24 @@ func (c *outboxConfig) policy() *webhook.Policy {
 }
 
 // start runs the background work until ctx ends; the returned function
-// waits for it to stop.
+// waits for it to stop. Expired idempotency keys are pruned in every
+// instance; the workers (webhooks, expiry, retention) run unless
+// --workers=false.
 func (c *outboxConfig) start(ctx context.Context, store licensor.Store, logger *slog.Logger) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		lifecycle.PruneIdempotencyKeys(ctx, store, lifecycle.Options{Logger: logger})
+	}()
 	if !c.workers {
 		logger.Info("background work off in this instance (--workers=false)")
-		return func() {}
+		return wg.Wait
 	}
 	retention := time.Duration(c.retention)
 	if retention == 0 {
 		retention = -1 // keep everything
 	}
-	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

@@ -155,9 +155,8 @@ func New(store licensor.Store, opts Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Run does the server's background work until ctx ends: it records API
-// key usage every interval (and once more at the end) and prunes expired
-// idempotency keys.
+// Run records API key usage every interval, and once more when ctx ends.
+// (Expired idempotency keys are pruned by lifecycle.PruneIdempotencyKeys.)
 func (s *Server) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -168,20 +167,7 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			s.Flush(ctx)
-			s.prune(ctx)
 		}
-	}
-}
-
-// prune deletes expired idempotency keys.
-func (s *Server) prune(ctx context.Context) {
-	n, err := s.store.PruneIdempotencyKeys(ctx, s.unix())
-	if err != nil {
-		s.log.Warn("prune idempotency keys", "err", err)
-		return
-	}
-	if n > 0 {
-		s.log.Debug("pruned idempotency keys", "count", n)
 	}
 }
 

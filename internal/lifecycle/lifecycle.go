@@ -20,6 +20,12 @@
 // The Pruner deletes, every PruneInterval, the events, finished webhook
 // deliveries and license and product tombstones older than Retention, in
 // batches, each in a short transaction of its own.
+//
+// # Idempotency keys
+//
+// PruneIdempotencyKeys deletes, every KeyPruneInterval, the Idempotency-Keys
+// whose kept response has expired (the API's --idempotency-ttl after the
+// request). It runs in every instance that serves the API, workers or not.
 package lifecycle
 
 import (
@@ -36,6 +42,9 @@ const (
 	DefaultBatch         = 1000
 	DefaultRetention     = 90 * 24 * time.Hour
 	DefaultPruneInterval = time.Hour
+	// DefaultKeyPruneInterval is how often expired idempotency keys are
+	// deleted.
+	DefaultKeyPruneInterval = 10 * time.Second
 )
 
 // Options configure the workers. Zero values take the defaults.
@@ -53,6 +62,9 @@ type Options struct {
 	Retention time.Duration
 	// PruneInterval is how often history is pruned; default 1h.
 	PruneInterval time.Duration
+	// KeyPruneInterval is how often expired idempotency keys are deleted;
+	// default 10s.
+	KeyPruneInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -73,6 +85,9 @@ func (o *Options) defaults() {
 	}
 	if o.PruneInterval <= 0 {
 		o.PruneInterval = DefaultPruneInterval
+	}
+	if o.KeyPruneInterval <= 0 {
+		o.KeyPruneInterval = DefaultKeyPruneInterval
 	}
 }
 
@@ -173,5 +188,29 @@ func Prune(ctx context.Context, store licensor.Store, opts Options) {
 			log.Info("pruned history", "rows", total, "before", time.Unix(before, 0).UTC())
 		}
 		timer.Reset(opts.PruneInterval)
+	}
+}
+
+// PruneIdempotencyKeys deletes expired idempotency keys every
+// KeyPruneInterval until ctx ends, the first time one interval from now.
+func PruneIdempotencyKeys(ctx context.Context, store licensor.Store, opts Options) {
+	opts.defaults()
+	log := opts.Logger
+	t := time.NewTicker(opts.KeyPruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := store.PruneIdempotencyKeys(ctx, opts.Now().Unix())
+		if err != nil {
+			log.Warn("prune idempotency keys", "err", err)
+			continue
+		}
+		if n > 0 {
+			log.Debug("pruned idempotency keys", "count", n)
+		}
 	}
 }
