@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // A token's JOSE header and claims set are decoded strictly, with a walk
@@ -22,8 +23,8 @@ import (
 // "exp" for a number. Refused, as a malformed token (401 TOKEN_INVALID):
 //
 //   - a header or claims set that is not one JSON object with nothing
-//     after it, or whose strings break the rule of text.go (invalid UTF-8,
-//     NUL, lone surrogates);
+//     after it, or whose strings break the rule of jsonapi.CheckText
+//     (invalid UTF-8, NUL, lone surrogates);
 //   - a member name twice in the same object, at any depth;
 //   - a header with "crit" (RFC 7515 §4.1.11: this server understands no
 //     extension, so every critical one is unknown);
@@ -162,7 +163,7 @@ func walkTokenObject(b []byte, what string, known []string, member func(string, 
 		return formatErr("the %s has data after its object", what)
 	}
 	// The walk above proved b one JSON value; now its strings.
-	if e := checkBodyText(b); e != nil {
+	if e := jsonapi.CheckText(b); e != nil {
 		return formatErr("the %s has a string (at %q) that is not valid UTF-8 text, or holds NUL or a lone surrogate", what, e.Pointer)
 	}
 	return nil

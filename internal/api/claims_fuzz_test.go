@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // FuzzClaims fuzzes the strict decoding of a token's header and claims
@@ -78,7 +79,7 @@ func FuzzClaims(f *testing.F) {
 		got, err := v.verify(signing + "." + b64(mac.Sum(nil)))
 		if err != nil {
 			var le *licensor.Error
-			if !errors.As(err, &le) || statusOf[le.Code] != http.StatusUnauthorized {
+			if !errors.As(err, &le) || statusOf(le.Code) != http.StatusUnauthorized {
 				t.Fatalf("verify: %v is not a 401 *licensor.Error", err)
 			}
 			if (headerErr != nil || claimsErr != nil) && le.Code != licensor.CodeTokenInvalid {
@@ -115,7 +116,7 @@ func checkFormatError(t *testing.T, err error) {
 // decodedObject decodes an accepted part with encoding/json, exact keys.
 func decodedObject(t *testing.T, b []byte) map[string]any {
 	t.Helper()
-	if !utf8.Valid(b) || !json.Valid(b) || checkBodyText(b) != nil {
+	if !utf8.Valid(b) || !json.Valid(b) || jsonapi.CheckText(b) != nil {
 		t.Fatalf("accepted %q: not valid JSON text", b)
 	}
 	var m map[string]any

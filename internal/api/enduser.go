@@ -15,6 +15,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/entitlement"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // endUserPath is the prefix of the End-user License API v4.
@@ -209,24 +210,24 @@ func endUserProductOut(p *licensor.Product) endUserProductResource {
 // the reduced end-user form, their products in included.
 func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("user_id")
-	q := newQuery(r.URL)
+	q := jsonapi.NewQuery(r.URL)
 	lq := licensor.LicenseQuery{Filter: licensor.LicenseFilter{UserID: &user}, Now: s.unix()}
-	if v, ok := q.get("filter[status]"); ok {
+	if v, ok := q.Get("filter[status]"); ok {
 		for _, part := range strings.Split(v, ",") {
 			st := licensor.Status(strings.TrimSpace(part))
 			if !st.Valid() {
-				q.fail(licensor.CodeInvalidParameter, "filter[status]", "unknown status %q; one of %s", part, joinStatuses())
+				q.Fail(licensor.CodeInvalidParameter, "filter[status]", "unknown status %q; one of %s", part, joinStatuses())
 				continue
 			}
 			lq.Filter.Statuses = append(lq.Filter.Statuses, st)
 		}
 	}
-	lq.Filter.ProductID = q.integer("filter[product_id]", 1)
-	lq.Sort = q.sort(licenseSortFields)
-	scope := q.scope(r.URL.Path)
-	lq.Limit, lq.After, lq.Count = q.page(scope)
-	q.includeProduct() // accepted; products are always included
-	if err := q.done(); err != nil {
+	lq.Filter.ProductID = q.Int("filter[product_id]", 1)
+	lq.Sort = q.Sort(licenseSortFields)
+	scope := q.Scope(r.URL.Path)
+	lq.Limit, lq.After, lq.Count = q.Page(scope)
+	includeProduct(q) // accepted; products are always included
+	if err := q.Done(); err != nil {
 		return err
 	}
 	page, err := s.store.FindLicenses(r.Context(), lq)
@@ -256,9 +257,9 @@ func (s *Server) getUserLicenses(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if page.Next != nil {
-		doc.Links.Next = nextLink(r.URL, encodeCursor(page.Next, scope))
+		doc.Links.Next = jsonapi.NextLink(r.URL, jsonapi.EncodeCursor(page.Next, scope))
 	}
-	return encode(w, http.StatusOK, doc)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 // MaxStorefrontPageBytes bounds the products of a storefront page, which end
@@ -269,16 +270,16 @@ const MaxStorefrontPageBytes = 1 << 20
 
 // getEndUserProducts serves GetEndUserProducts: the visible products.
 func (s *Server) getEndUserProducts(w http.ResponseWriter, r *http.Request) error {
-	q := newQuery(r.URL)
-	if _, ok := q.values["filter[is_visible]"]; ok {
-		q.fail(licensor.CodeUnknownParameter, "filter[is_visible]", "end users see the visible products only")
+	q := jsonapi.NewQuery(r.URL)
+	if q.Has("filter[is_visible]") {
+		q.Fail(licensor.CodeUnknownParameter, "filter[is_visible]", "end users see the visible products only")
 	}
-	pq := licensor.ProductQuery{Filter: q.productFilter(), Sort: q.sort(productSortFields)}
+	pq := licensor.ProductQuery{Filter: productFilter(q), Sort: q.Sort(productSortFields)}
 	visible := true
 	pq.Filter.IsVisible = &visible
-	scope := q.scope(r.URL.Path)
-	pq.Limit, pq.After, pq.Count = q.page(scope)
-	if err := q.done(); err != nil {
+	scope := q.Scope(r.URL.Path)
+	pq.Limit, pq.After, pq.Count = q.Page(scope)
+	if err := q.Done(); err != nil {
 		return err
 	}
 	page, err := s.store.FindProducts(r.Context(), pq)
@@ -301,10 +302,10 @@ func (s *Server) getEndUserProducts(w http.ResponseWriter, r *http.Request) erro
 		doc.Data = append(doc.Data, b)
 	}
 	if page.Next != nil {
-		doc.Links.Next = nextLink(r.URL, encodeCursor(page.Next, scope))
+		doc.Links.Next = jsonapi.NextLink(r.URL, jsonapi.EncodeCursor(page.Next, scope))
 	}
 	doc.Meta.Total = page.Total
-	return encode(w, http.StatusOK, doc)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 // PaymentMethodBilling is the one payment method of end-user purchases:
@@ -316,13 +317,13 @@ const PaymentMethodBilling = "billing"
 // server-made order_id (purchaseOrderID).
 func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) error {
 	user := r.PathValue("user_id")
-	item, base, err := readResource(r)
+	item, base, err := jsonapi.ReadResource(r)
 	if err != nil {
 		return err
 	}
 	productID, err := parsePurchase(item, user)
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	p, err := s.store.FindProductByID(r.Context(), productID)
 	if err == nil && !p.IsVisible {
@@ -331,14 +332,14 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 		err = licensor.ProductNotFound(productID)
 	}
 	if licensor.ErrorCode(err) == licensor.CodeProductNotFound {
-		return at(base, &licensor.Error{Code: licensor.CodeProductNotFound, Pointer: "/relationships/product",
+		return jsonapi.At(base, &licensor.Error{Code: licensor.CodeProductNotFound, Pointer: "/relationships/product",
 			Detail: "there is no product " + id(productID)})
 	}
 	if err != nil {
 		return err
 	}
 	if !p.IsBuyable {
-		return at(base, &licensor.Error{Code: licensor.CodeProductNotBuyable, Pointer: "/relationships/product",
+		return jsonapi.At(base, &licensor.Error{Code: licensor.CodeProductNotBuyable, Pointer: "/relationships/product",
 			Detail: "product " + id(p.ID) + " cannot be bought"})
 	}
 	orderID := purchaseOrderID(user, p.ID, r.Header.Get("Idempotency-Key"))
@@ -348,7 +349,7 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 	included := endUserProductOut(p)
 	rend := func(result any) (licensor.StoredResponse, error) {
 		l := &result.([]licensor.License)[0]
-		return jsonResponse(http.StatusCreated, endUserLicenseDocument{
+		return jsonapi.Response(http.StatusCreated, endUserLicenseDocument{
 			Data: endUserLicenseOut(l, now), Included: []endUserProductResource{included},
 		})
 	}
@@ -358,7 +359,7 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 	if b, err := json.Marshal(included); err != nil || len(b) > maxKeptProductBytes {
 		keep = func(result any) (licensor.StoredResponse, error) {
 			l := &result.([]licensor.License)[0]
-			return jsonResponse(http.StatusCreated, endUserLicenseDocument{
+			return jsonapi.Response(http.StatusCreated, endUserLicenseDocument{
 				Data: endUserLicenseOut(l, now), Included: []endUserProductResource{},
 			}, headerIncludeProduct, id(p.ID))
 		}
@@ -371,7 +372,7 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 			Detail: "this purchase was already made (same user, product and Idempotency-Key)"}
 	}
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	return respond(w, rend, created)
 }
@@ -417,7 +418,7 @@ func (s *Server) replayedPurchase(ctx context.Context, resp licensor.StoredRespo
 			headers = append(headers, k, v)
 		}
 	}
-	return jsonResponse(resp.Status, doc, headers...)
+	return jsonapi.Response(resp.Status, doc, headers...)
 }
 
 // conflictMeta returns the Meta (existing_id) of an order id conflict.
@@ -440,54 +441,54 @@ func conflictMeta(err error) map[string]any {
 func parsePurchase(m map[string]any, user string) (int64, error) {
 	var errs licensor.Errors
 	var productID int64
-	res := newObject(m, "", &errs)
-	res.primaryType("License")
-	res.forbid("id", "id is assigned by the server; leave it out")
-	res.ignore("links", "meta")
+	res := jsonapi.NewObject(m, "", &errs)
+	res.PrimaryType("License")
+	res.Forbid("id", "id is assigned by the server; leave it out")
+	res.Ignore("links", "meta")
 	const serverSide = "a purchase takes the product's defaults; only purchase_record.payment_method may be sent"
 	method := false
-	if a, ok := res.object("attributes"); ok {
+	if a, ok := res.Object("attributes"); ok {
 		for _, name := range []string{"status", "start_date", "stop_date", "order_id", "renew_record", "created_at"} {
-			a.forbid(name, serverSide)
+			a.Forbid(name, serverSide)
 		}
-		if pr, ok := a.object("purchase_record"); ok {
+		if pr, ok := a.Object("purchase_record"); ok {
 			for _, name := range []string{"price_currency_amount", "price_currency_iso4217", "purchase_timestamp"} {
-				pr.forbid(name, serverSide)
+				pr.Forbid(name, serverSide)
 			}
-			if pm, ok := pr.str("payment_method", licensor.MaxPaymentMethodLen); ok {
+			if pm, ok := pr.Str("payment_method", licensor.MaxPaymentMethodLen); ok {
 				method = true
 				if *pm != PaymentMethodBilling {
-					pr.fail(licensor.CodeInvalidAttribute, "payment_method", "the only payment method is %q", PaymentMethodBilling)
+					pr.Fail(licensor.CodeInvalidAttribute, "payment_method", "the only payment method is %q", PaymentMethodBilling)
 				}
-			} else if _, present := pr.m["payment_method"]; present && pr.m["payment_method"] != nil {
+			} else if v, present := pr.Member("payment_method"); present && v != nil {
 				method = true // a type error, already reported
 			}
-			pr.done()
+			pr.Done()
 		}
-		a.done()
+		a.Done()
 	}
 	if !method {
 		errs = append(errs, licensor.AttrError(licensor.CodeMissingAttribute, "/attributes/purchase_record/payment_method",
 			"a purchase needs attributes.purchase_record.payment_method %q", PaymentMethodBilling))
 	}
-	if rels, ok := res.object("relationships"); ok {
-		if _, present := rels.m["user"]; present {
-			if u, ok := rels.toOne("user", "User"); ok && u != user {
-				rels.fail(licensor.CodeUserMismatch, "user/data/id", "a user buys for themselves: the user must be %q or left out", user)
+	if rels, ok := res.Object("relationships"); ok {
+		if _, present := rels.Member("user"); present {
+			if u, ok := rels.ToOne("user", "User"); ok && u != user {
+				rels.Fail(licensor.CodeUserMismatch, "user/data/id", "a user buys for themselves: the user must be %q or left out", user)
 			}
 		}
-		if product, ok := rels.toOne("product", "Product"); ok {
-			n, err := pathID(product, "product id")
+		if product, ok := rels.ToOne("product", "Product"); ok {
+			n, err := jsonapi.PathID(product, "product id")
 			if err != nil {
-				rels.fail(licensor.CodeInvalidRelationship, "product/data/id", "product id must be a positive integer written as a string")
+				rels.Fail(licensor.CodeInvalidRelationship, "product/data/id", "product id must be a positive integer written as a string")
 			}
 			productID = n
 		}
-		rels.done()
+		rels.Done()
 	} else if _, present := m["relationships"]; !present || m["relationships"] == nil {
-		res.fail(licensor.CodeInvalidRelationship, "relationships", "relationships.product is required")
+		res.Fail(licensor.CodeInvalidRelationship, "relationships", "relationships.product is required")
 	}
-	res.done()
+	res.Done()
 	if len(errs) > 0 {
 		return 0, errs
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/entitlement"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // Wire forms of the entitlement check.
@@ -56,11 +57,11 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 	}
 	t := s.unix()
 	if r.URL.RawQuery != "" {
-		q := newQuery(r.URL)
-		if at := q.integer("at", 0); at != nil {
+		q := jsonapi.NewQuery(r.URL)
+		if at := q.Int("at", 0); at != nil {
 			t = *at
 		}
-		if err := q.done(); err != nil {
+		if err := q.Done(); err != nil {
 			return err
 		}
 	}
@@ -80,7 +81,7 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 	}
 	buf := bodyBuffers.Get().(*[]byte)
 	body := entitlementJSON{}.AppendAnswer(slices.Grow((*buf)[:0], ans.Size()), user, ans)
-	h["Content-Type"] = []string{mediaType}
+	h["Content-Type"] = []string{jsonapi.MediaType}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body) // copied or sent before Write returns: the buffer is free again
@@ -100,7 +101,7 @@ type entitlementJSON struct{}
 // AppendChannel implements entitlement.Encoder.
 func (entitlementJSON) AppendChannel(b []byte, id string) []byte {
 	b = append(b, `{"type":"Channel","id":`...)
-	b = appendString(b, id)
+	b = jsonapi.AppendString(b, id)
 	return append(b, '}')
 }
 
@@ -117,11 +118,11 @@ var serviceMembers = [4]struct {
 // AppendAnswer implements entitlement.Encoder.
 func (entitlementJSON) AppendAnswer(b []byte, user string, a *entitlement.Answer) []byte {
 	b = append(b, `{"data":{"id":`...)
-	b = appendString(b, user)
+	b = jsonapi.AppendString(b, user)
 	b = append(b, `,"type":"Entitlements","attributes":{"valid_until":`...)
-	b = appendIntPtr(b, a.ValidUntil())
+	b = jsonapi.AppendIntPtr(b, a.ValidUntil())
 	b = append(b, `},"relationships":{"user":{"data":{"type":"User","id":`...)
-	b = appendString(b, user)
+	b = jsonapi.AppendString(b, user)
 	b = append(b, `}},"products":{"data":[`...)
 	first := true
 	for id := range a.ProductIDs() {
@@ -173,15 +174,15 @@ type checkQuestion struct {
 // "may user U use channel C on service S at T (default now)", answered in
 // order. An unknown user simply is entitled to nothing.
 func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error {
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
-	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+	if err := jsonapi.CheckMediaType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
-	body, err := readBody(r)
+	body, err := jsonapi.ReadBody(r)
 	if err != nil {
-		return bodyReadError(err)
+		return jsonapi.BodyReadError(err)
 	}
 	questions, err := parseCheckRequest(body, s.opts.MaxBatch)
 	if err != nil {
@@ -212,7 +213,7 @@ func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error
 			Entitled: ans.Allows(q.service, q.channel), ValidUntil: ans.ValidUntil(),
 		}}
 	}
-	return encode(w, http.StatusOK, out)
+	return jsonapi.Write(w, http.StatusOK, out)
 }
 
 // checkRequest is the shape of a valid check request, for the fast path.
@@ -236,17 +237,17 @@ type checkRequest struct {
 // the generic JSON:API reader, which reports every problem with its
 // pointer. (The fast path matches member names case-insensitively, as
 // encoding/json does: the one leniency of the API, kept for the speed of
-// the hot path.) A request past the limits of checkShape (maxBatch
+// the hot path.) A request past the limits of jsonapi.CheckShape (maxBatch
 // questions) is refused before either.
 func parseCheckRequest(body []byte, maxBatch int) ([]checkQuestion, error) {
-	limits := shapeLimits{batch: maxBatch}
-	if err := checkShape(body, limits); err != nil {
+	limits := jsonapi.Limits{Batch: maxBatch}
+	if err := jsonapi.CheckShape(body, limits); err != nil {
 		return nil, err
 	}
 	var req checkRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err == nil && req.Data != nil && atEOF(dec) && bodyTextOK(body) {
+	if err := dec.Decode(&req); err == nil && req.Data != nil && atEOF(dec) && jsonapi.SimpleText(body) {
 		questions := make([]checkQuestion, len(req.Data))
 		ok := true
 		for i, d := range req.Data {
@@ -263,11 +264,11 @@ func parseCheckRequest(body []byte, maxBatch int) ([]checkQuestion, error) {
 			return questions, nil
 		}
 	}
-	doc, err := parseDocument(body, limits)
+	doc, err := jsonapi.ParseDocument(body, limits)
 	if err != nil {
 		return nil, err
 	}
-	items, _, err := resources(doc, true)
+	items, _, err := jsonapi.Resources(doc, true)
 	if err != nil {
 		return nil, err
 	}
@@ -275,11 +276,11 @@ func parseCheckRequest(body []byte, maxBatch int) ([]checkQuestion, error) {
 	var bad licensor.ItemErrors
 	for i, m := range items {
 		q, errs := parseCheckQuestion(m)
-		bad = addItemErrors(bad, i, errs)
+		bad = jsonapi.AddItemErrors(bad, i, errs)
 		questions[i] = q
 	}
 	if len(bad) > 0 {
-		return nil, at(batchBase, bad)
+		return nil, jsonapi.At(jsonapi.BatchBase, bad)
 	}
 	return questions, nil
 }
@@ -294,35 +295,35 @@ func atEOF(dec *json.Decoder) bool {
 func parseCheckQuestion(m map[string]any) (checkQuestion, licensor.Errors) {
 	var errs licensor.Errors
 	var q checkQuestion
-	res := newObject(m, "", &errs)
-	res.typ("EntitlementCheck")
-	res.ignore("meta")
-	a, ok := res.object("attributes")
+	res := jsonapi.NewObject(m, "", &errs)
+	res.Type("EntitlementCheck")
+	res.Ignore("meta")
+	a, ok := res.Object("attributes")
 	if !ok {
 		if _, present := m["attributes"]; !present || m["attributes"] == nil {
-			res.fail(licensor.CodeMissingAttribute, "attributes", "attributes user_id, channel_id and service are required")
+			res.Fail(licensor.CodeMissingAttribute, "attributes", "attributes user_id, channel_id and service are required")
 		}
-		res.done()
+		res.Done()
 		return q, errs
 	}
 	required := func(name string) *string {
-		v, ok := a.str(name, 0)
+		v, ok := a.Str(name, 0)
 		if !ok {
-			if _, present := a.m[name]; !present || a.m[name] == nil {
-				a.fail(licensor.CodeMissingAttribute, name, "%s is required", name)
+			if v, present := a.Member(name); !present || v == nil {
+				a.Fail(licensor.CodeMissingAttribute, name, "%s is required", name)
 			}
 		}
 		return v
 	}
 	if u := required("user_id"); u != nil {
 		if !licensor.ValidUserID(*u) {
-			a.fail(licensor.CodeInvalidAttribute, "user_id", "a user id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+			a.Fail(licensor.CodeInvalidAttribute, "user_id", "a user id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
 		}
 		q.user = *u
 	}
 	if c := required("channel_id"); c != nil {
 		if !licensor.ValidChannelID(*c) {
-			a.fail(licensor.CodeInvalidAttribute, "channel_id", "a channel id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+			a.Fail(licensor.CodeInvalidAttribute, "channel_id", "a channel id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
 		}
 		q.channel = *c
 	}
@@ -330,11 +331,11 @@ func parseCheckQuestion(m map[string]any) (checkQuestion, licensor.Errors) {
 		if svc, ok := licensor.ParseService(*sv); ok {
 			q.service = svc
 		} else {
-			a.fail(licensor.CodeInvalidAttribute, "service", "service must be one of live, catchup, npvr, startover")
+			a.Fail(licensor.CodeInvalidAttribute, "service", "service must be one of live, catchup, npvr, startover")
 		}
 	}
-	q.at, _ = a.integer("at", 0)
-	a.done()
-	res.done()
+	q.at, _ = a.Int("at", 0)
+	a.Done()
+	res.Done()
 	return q, errs
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/entitlement"
+	"github.com/licensor/licensor/internal/jsonapi"
 	"github.com/licensor/licensor/internal/sqlite"
 )
 
@@ -184,7 +185,7 @@ func BenchmarkCheckHTTP(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				req := httptest.NewRequest("POST", basePath+"/entitlements/check", bytes.NewReader(bodies[i%len(bodies)]))
 				req.Header.Set("Authorization", "Apikey "+f.key)
-				req.Header.Set("Content-Type", mediaType)
+				req.Header.Set("Content-Type", jsonapi.MediaType)
 				w := httptest.NewRecorder()
 				f.srv.ServeHTTP(w, req)
 				if w.Code != http.StatusOK {

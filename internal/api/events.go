@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // The change feed: GET /events, every committed change to a license or a
@@ -59,39 +60,39 @@ func eventOut(e *licensor.Event) eventResource {
 // there: the feed has no last page, and a consumer polls links.next until
 // it returns events.
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
-	q := newQuery(r.URL)
+	q := jsonapi.NewQuery(r.URL)
 	var f licensor.EventFilter
-	if v, ok := q.get("filter[type]"); ok {
+	if v, ok := q.Get("filter[type]"); ok {
 		for _, part := range strings.Split(v, ",") {
 			t := licensor.EventType(strings.TrimSpace(part))
 			if !t.Valid() {
-				q.fail(licensor.CodeInvalidParameter, "filter[type]", "unknown event type %q; one of %s", part, joinEventTypes())
+				q.Fail(licensor.CodeInvalidParameter, "filter[type]", "unknown event type %q; one of %s", part, joinEventTypes())
 				continue
 			}
 			f.Types = append(f.Types, t)
 		}
 	}
-	f.LicenseID = q.integer("filter[license_id]", 1)
-	f.ProductID = q.integer("filter[product_id]", 1)
-	if u := q.text("filter[user_id]", 64); u != nil {
+	f.LicenseID = q.Int("filter[license_id]", 1)
+	f.ProductID = q.Int("filter[product_id]", 1)
+	if u := q.Text("filter[user_id]", 64); u != nil {
 		if !licensor.ValidUserID(*u) {
-			q.fail(licensor.CodeInvalidParameter, "filter[user_id]", "a user id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+			q.Fail(licensor.CodeInvalidParameter, "filter[user_id]", "a user id is 1 to 64 characters of A-Z a-z 0-9 . _ : -")
 		}
 		f.UserID = u
 	}
-	scope := q.scope(r.URL.Path)
-	limit := q.pageSize()
+	scope := q.Scope(r.URL.Path)
+	limit := q.PageSize()
 	var after int64
-	if v, ok := q.get("page[after]"); ok {
+	if v, ok := q.Get("page[after]"); ok {
 		var c feedCursor
 		if !decodeFeedCursor(v, &c) || c.After < 0 {
-			q.fail(licensor.CodeInvalidCursor, "page[after]", "page[after] is not a cursor from links.next")
+			q.Fail(licensor.CodeInvalidCursor, "page[after]", "page[after] is not a cursor from links.next")
 		} else if c.Scope != scope {
-			q.fail(licensor.CodeInvalidCursor, "page[after]", "page[after] was made for other filters; start again without it")
+			q.Fail(licensor.CodeInvalidCursor, "page[after]", "page[after] was made for other filters; start again without it")
 		}
 		after = c.After
 	}
-	if err := q.done(); err != nil {
+	if err := q.Done(); err != nil {
 		return err
 	}
 	page, err := s.store.Events(r.Context(), licensor.EventQuery{Filter: f, After: after, Limit: limit})
@@ -103,20 +104,8 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 		doc.Data[i] = eventOut(&page.Events[i])
 	}
 	doc.Meta.Cursor = encodeFeedCursor(feedCursor{After: page.Next, Scope: scope})
-	doc.Links.Next = nextLink(r.URL, doc.Meta.Cursor)
-	return encode(w, http.StatusOK, doc)
-}
-
-// pageSize reads page[size] (1 to MaxPageSize, default DefaultPageSize).
-func (q *query) pageSize() int {
-	if n := q.integer("page[size]", 1); n != nil {
-		if *n > licensor.MaxPageSize {
-			q.fail(licensor.CodeInvalidParameter, "page[size]", "page[size] must be 1 to %d", licensor.MaxPageSize)
-			return licensor.DefaultPageSize
-		}
-		return int(*n)
-	}
-	return licensor.DefaultPageSize
+	doc.Links.Next = jsonapi.NextLink(r.URL, doc.Meta.Cursor)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 // feedCursor is the JSON inside a page[after] of the change feed: the

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 	"github.com/licensor/licensor/internal/sqlite"
 )
 
@@ -131,7 +132,7 @@ func BenchmarkGetLicenseByID(b *testing.B) {
 					b.Fatal(err)
 				}
 				r.Header.Set("Authorization", "Apikey "+secret)
-				r.Header.Set("Accept", mediaType)
+				r.Header.Set("Accept", jsonapi.MediaType)
 				r.Body = http.NoBody // as net/http's server gives a GET
 				r.RemoteAddr = "192.0.2.1:50000"
 				r.RequestURI = r.URL.RequestURI()
@@ -156,7 +157,7 @@ func BenchmarkGetLicenseByID(b *testing.B) {
 func ptr[T any](v T) *T { return &v }
 
 // BenchmarkLicenseListJSON is a page of 100 licenses as JSON: by
-// reflection (json.Marshal) and by appendJSON, which writeJSON uses.
+// reflection (json.Marshal) and by AppendJSON, which jsonapi.WriteJSON uses.
 func BenchmarkLicenseListJSON(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 6))
 	doc := licenseListDocument{Data: make([]licenseResource, 100), Links: listLinks{Self: basePath + "/users/41/licenses", Next: basePath + "/users/41/licenses?page[after]=abc"}}
@@ -179,7 +180,7 @@ func BenchmarkLicenseListJSON(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
 			var err error
-			if buf, err = doc.appendJSON(buf[:0]); err != nil {
+			if buf, err = doc.AppendJSON(buf[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}

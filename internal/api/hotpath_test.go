@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 	"github.com/licensor/licensor/internal/sqlite"
 )
 
@@ -256,35 +257,13 @@ func TestValidRequestIDAgrees(t *testing.T) {
 	}
 }
 
-func TestPathIDCanonical(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want int64 // 0: refused
-	}{
-		{"1", 1}, {"42", 42}, {"9223372036854775807", 9223372036854775807},
-		{"0", 0}, {"007", 0}, {"+7", 0}, {"-7", 0}, {"-0", 0}, {"", 0}, {"7a", 0}, {" 7", 0},
-		{"9223372036854775808", 0}, {"1_000", 0}, {"0x10", 0},
-	} {
-		got, err := pathID(c.in, "license_id")
-		if c.want == 0 {
-			if err == nil || licensor.ErrorCode(err) != licensor.CodeInvalidID {
-				t.Errorf("pathID(%q) = %d, %v; want INVALID_ID", c.in, got, err)
-			}
-			continue
-		}
-		if err != nil || got != c.want {
-			t.Errorf("pathID(%q) = %d, %v; want %d", c.in, got, err, c.want)
-		}
-	}
-}
-
 // TestEncodeIsMarshal: the pooled encoder writes json.Marshal's bytes, one
 // response after another of different sizes.
 func TestEncodeIsMarshal(t *testing.T) {
 	stop, order := int64(1_800_000_000), "<order & \"co\">\u2028\xff"
 	docs := []any{
 		licenseDocument{Data: licenseOut(&licensor.License{ID: 7, UserID: "41", ProductID: 3, Status: licensor.StatusActive, StopDate: &stop, OrderID: &order}, 1_900_000_000)},
-		errorDocument{Errors: []errorObject{{Status: "404", Code: licensor.CodeLicenseNotFound, Detail: "no license 7"}}},
+		jsonapi.ErrorDocument{Errors: []jsonapi.ErrorObject{{Status: "404", Code: licensor.CodeLicenseNotFound, Detail: "no license 7"}}},
 		map[string]string{"status": "ok"},
 		licenseListDocument{Data: make([]licenseResource, 300)},
 		licenseDocument{},
@@ -296,13 +275,13 @@ func TestEncodeIsMarshal(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := httptest.NewRecorder()
-			if err := encode(w, 200, d); err != nil {
+			if err := jsonapi.Write(w, 200, d); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(w.Body.Bytes(), want) {
 				t.Fatalf("round %d: encode wrote\n%s\nwant\n%s", i, w.Body.Bytes(), want)
 			}
-			if w.Header().Get("Content-Length") != strconv.Itoa(len(want)) || w.Header().Get("Content-Type") != mediaType {
+			if w.Header().Get("Content-Length") != strconv.Itoa(len(want)) || w.Header().Get("Content-Type") != jsonapi.MediaType {
 				t.Errorf("headers %v", w.Header())
 			}
 		}
@@ -310,7 +289,7 @@ func TestEncodeIsMarshal(t *testing.T) {
 	// A value that cannot be encoded is the handler's error, and nothing is
 	// written.
 	w := httptest.NewRecorder()
-	if err := encode(w, 200, map[string]any{"x": func() {}}); err == nil || w.Body.Len() != 0 {
+	if err := jsonapi.Write(w, 200, map[string]any{"x": func() {}}); err == nil || w.Body.Len() != 0 {
 		t.Errorf("encode of a func: %v, wrote %q", err, w.Body.String())
 	}
 }
@@ -356,13 +335,13 @@ func randomLicense(r *rand.Rand) licensor.License {
 func TestLicenseJSONIsMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	total := int64(12)
-	check := func(name string, doc jsonAppender) {
+	check := func(name string, doc jsonapi.Appender) {
 		t.Helper()
 		want, err := json.Marshal(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := doc.appendJSON([]byte("prefix"))
+		got, err := doc.AppendJSON([]byte("prefix"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +349,7 @@ func TestLicenseJSONIsMarshal(t *testing.T) {
 			t.Fatalf("%s:\n got %s\nwant prefix%s", name, got, want)
 		}
 		w := httptest.NewRecorder()
-		if err := encode(w, 200, doc); err != nil || !bytes.Equal(w.Body.Bytes(), want) {
+		if err := jsonapi.Write(w, 200, doc); err != nil || !bytes.Equal(w.Body.Bytes(), want) {
 			t.Fatalf("%s: encode wrote %s (%v), want %s", name, w.Body.Bytes(), err, want)
 		}
 	}

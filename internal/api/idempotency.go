@@ -5,51 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // render builds the response of a successful write from its result. The
 // same function renders the live response and, with an Idempotency-Key,
 // the one the store keeps in the write's transaction, so the two are equal.
 type render func(result any) (licensor.StoredResponse, error)
-
-// jsonResponse renders a JSON:API document with headers (name, value pairs).
-func jsonResponse(status int, doc any, headers ...string) (licensor.StoredResponse, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return licensor.StoredResponse{}, err
-	}
-	resp := licensor.StoredResponse{Status: status, Body: b}
-	if len(headers) > 0 {
-		resp.Headers = map[string]string{}
-		for i := 0; i+1 < len(headers); i += 2 {
-			resp.Headers[headers[i]] = headers[i+1]
-		}
-	}
-	return resp, nil
-}
-
-// writeStored sends a rendered response.
-func writeStored(w http.ResponseWriter, resp licensor.StoredResponse) error {
-	for k, v := range resp.Headers {
-		w.Header().Set(k, v)
-	}
-	if resp.Body == nil {
-		w.WriteHeader(resp.Status)
-		return nil
-	}
-	w.Header().Set("Content-Type", mediaType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
-	return nil
-}
 
 // writeChange is the Change of a writing request whose response render
 // builds; with an Idempotency-Key the store keeps that response with the write.
@@ -89,9 +56,9 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		if !validIdempotencyKey(key) {
 			return licensor.Errorf(licensor.CodeInvalidRequest, "Idempotency-Key must be 1 to %d printable ASCII characters", licensor.MaxIdempotencyKeyLen)
 		}
-		body, err := readBody(r)
+		body, err := jsonapi.ReadBody(r)
 		if err != nil {
-			return bodyReadError(err)
+			return jsonapi.BodyReadError(err)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		info := infoOf(r)
@@ -114,7 +81,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			stored = &replay
 			s.metrics.idempotentReplays.Inc()
 			w.Header().Set("Idempotent-Replayed", "true")
-			return writeStored(w, *stored)
+			return jsonapi.WriteResponse(w, *stored)
 		}
 		info.claim = claim
 		rec := &teeWriter{ResponseWriter: w}
@@ -152,63 +119,13 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 
 // storedForm is what is kept for replay of resp, a response that wrote
 // nothing: a success whole, anything else (a 4xx) reduced to at most
-// licensor.MaxStoredErrorBytes (compactErrors).
+// licensor.MaxStoredErrorBytes (jsonapi.CompactErrors).
 func storedForm(resp licensor.StoredResponse) licensor.StoredResponse {
 	if resp.Status < 300 {
 		return resp
 	}
-	resp.Body = compactErrors(resp.Status, resp.Body)
+	resp.Body = jsonapi.CompactErrors(resp.Status, resp.Body)
 	return resp
-}
-
-// compactErrors reduces an error document to the status, code, title,
-// source and meta of its error objects (the detail, which may quote the
-// request, goes), as many as fit in
-// licensor.MaxStoredErrorBytes, then one ERRORS_OMITTED counting the rest
-// (those of an ERRORS_OMITTED already in doc included). A body that is not
-// an error document is kept when it fits, dropped otherwise.
-func compactErrors(status int, body []byte) []byte {
-	var doc errorDocument
-	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Errors) == 0 {
-		if len(body) <= licensor.MaxStoredErrorBytes {
-			return body
-		}
-		return nil
-	}
-	// Room kept for the closing ERRORS_OMITTED object.
-	const reserve = 256
-	out := bytes.NewBufferString(`{"errors":[`)
-	kept, omitted := 0, 0
-	for _, e := range doc.Errors {
-		if e.Code == licensor.CodeErrorsOmitted {
-			n, _ := e.Meta["omitted"].(float64)
-			omitted += max(1, int(n))
-			continue
-		}
-		b, err := json.Marshal(errorObject{Status: e.Status, Code: e.Code, Title: e.Title, Source: e.Source, Meta: e.Meta})
-		if err != nil || out.Len()+1+len(b)+reserve > licensor.MaxStoredErrorBytes {
-			omitted++
-			continue
-		}
-		if kept > 0 {
-			out.WriteByte(',')
-		}
-		out.Write(b)
-		kept++
-	}
-	if omitted > 0 {
-		b, _ := json.Marshal(errorObject{
-			Status: strconv.Itoa(status), Code: licensor.CodeErrorsOmitted, Title: titles[licensor.CodeErrorsOmitted],
-			Detail: strconv.Itoa(omitted) + " more errors were left out of the stored response",
-			Meta:   map[string]any{"omitted": omitted},
-		})
-		if kept > 0 {
-			out.WriteByte(',')
-		}
-		out.Write(b)
-	}
-	out.WriteString("]}")
-	return out.Bytes()
 }
 
 // keyWriteTimeout bounds the release or completion of an Idempotency-Key

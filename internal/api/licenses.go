@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 type (
@@ -44,16 +45,16 @@ func (s *Server) getLicensesByUser(w http.ResponseWriter, r *http.Request) error
 
 // listLicenses serves GetLicenses and, with user set, GetLicensesByUser.
 func (s *Server) listLicenses(w http.ResponseWriter, r *http.Request, user *string) error {
-	q := newQuery(r.URL)
-	lq := licensor.LicenseQuery{Filter: q.licenseFilter(user != nil), Now: s.unix()}
+	q := jsonapi.NewQuery(r.URL)
+	lq := licensor.LicenseQuery{Filter: licenseFilter(q, user != nil), Now: s.unix()}
 	if user != nil {
 		lq.Filter.UserID = user
 	}
-	lq.Sort = q.sort(licenseSortFields)
-	scope := q.scope(r.URL.Path)
-	lq.Limit, lq.After, lq.Count = q.page(scope)
-	include := q.includeProduct()
-	if err := q.done(); err != nil {
+	lq.Sort = q.Sort(licenseSortFields)
+	scope := q.Scope(r.URL.Path)
+	lq.Limit, lq.After, lq.Count = q.Page(scope)
+	include := includeProduct(q)
+	if err := q.Done(); err != nil {
 		return err
 	}
 	page, err := s.store.FindLicenses(r.Context(), lq)
@@ -65,7 +66,7 @@ func (s *Server) listLicenses(w http.ResponseWriter, r *http.Request, user *stri
 		doc.Data[i] = licenseOut(&page.Licenses[i], lq.Now)
 	}
 	if page.Next != nil {
-		doc.Links.Next = nextLink(r.URL, encodeCursor(page.Next, scope))
+		doc.Links.Next = jsonapi.NextLink(r.URL, jsonapi.EncodeCursor(page.Next, scope))
 	}
 	doc.Meta.Total = page.Total
 	if include {
@@ -73,7 +74,7 @@ func (s *Server) listLicenses(w http.ResponseWriter, r *http.Request, user *stri
 			return err
 		}
 	}
-	return encode(w, http.StatusOK, doc)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 // includedProducts returns the distinct products of licenses, in order of
@@ -99,13 +100,13 @@ func (s *Server) getLicenseById(w http.ResponseWriter, r *http.Request) error {
 	if isBatchPath(r) {
 		return methodNotAllowed("POST")(w, r)
 	}
-	id, err := pathID(r.PathValue("license_id"), "license_id")
+	id, err := jsonapi.PathID(r.PathValue("license_id"), "license_id")
 	if err != nil {
 		return err
 	}
-	q := newQuery(r.URL)
-	include := q.includeProduct()
-	if err := q.done(); err != nil {
+	q := jsonapi.NewQuery(r.URL)
+	include := includeProduct(q)
+	if err := q.Done(); err != nil {
 		return err
 	}
 	l, err := s.store.FindLicenseByID(r.Context(), id)
@@ -118,26 +119,26 @@ func (s *Server) getLicenseById(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	return encode(w, http.StatusOK, doc)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 func (s *Server) createLicense(w http.ResponseWriter, r *http.Request) error {
-	item, base, err := readResource(r)
+	item, base, err := jsonapi.ReadResource(r)
 	if err != nil {
 		return err
 	}
 	draft, err := parseLicense(item)
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	now := s.unix()
 	rend := func(result any) (licensor.StoredResponse, error) {
 		l := &result.([]licensor.License)[0]
-		return jsonResponse(http.StatusCreated, licenseDocument{Data: licenseOut(l, now)}, "Location", basePath+"/licenses/"+id(l.ID))
+		return jsonapi.Response(http.StatusCreated, licenseDocument{Data: licenseOut(l, now)}, "Location", basePath+"/licenses/"+id(l.ID))
 	}
 	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, rend))
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	return respond(w, rend, created)
 }
@@ -148,18 +149,18 @@ func respond(w http.ResponseWriter, rend render, result any) error {
 	if err != nil {
 		return err
 	}
-	return writeStored(w, resp)
+	return jsonapi.WriteResponse(w, resp)
 }
 
 func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) error {
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
-	doc, err := readDocument(r, shapeLimits{batch: s.opts.MaxBatch})
+	doc, err := jsonapi.ReadDocument(r, jsonapi.Limits{Batch: s.opts.MaxBatch})
 	if err != nil {
 		return err
 	}
-	items, _, err := resources(doc, true)
+	items, _, err := jsonapi.Resources(doc, true)
 	if err != nil {
 		return err
 	}
@@ -172,12 +173,12 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 	for i, m := range items {
 		d, err := parseLicense(m)
 		if err != nil {
-			bad = addItemErrors(bad, i, err.(licensor.Errors))
+			bad = jsonapi.AddItemErrors(bad, i, err.(licensor.Errors))
 		}
 		drafts[i] = d
 	}
 	if len(bad) > 0 {
-		return at(batchBase, bad)
+		return jsonapi.At(jsonapi.BatchBase, bad)
 	}
 	now := s.unix()
 	rend := func(result any) (licensor.StoredResponse, error) {
@@ -186,11 +187,11 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 		for i := range created {
 			out.Data[i] = licenseOut(&created[i], now)
 		}
-		return jsonResponse(http.StatusCreated, out)
+		return jsonapi.Response(http.StatusCreated, out)
 	}
 	created, err := s.store.CreateLicenses(r.Context(), drafts, s.writeChange(r, rend))
 	if err != nil {
-		return at(batchBase, err)
+		return jsonapi.At(jsonapi.BatchBase, err)
 	}
 	return respond(w, rend, created)
 }
@@ -210,11 +211,11 @@ func (s *Server) deleteLicenseById(w http.ResponseWriter, r *http.Request) error
 	if isBatchPath(r) {
 		return methodNotAllowed("POST")(w, r)
 	}
-	id, err := pathID(r.PathValue("license_id"), "license_id")
+	id, err := jsonapi.PathID(r.PathValue("license_id"), "license_id")
 	if err != nil {
 		return err
 	}
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
 	if _, _, err := s.store.DeleteLicenses(r.Context(), []int64{id}, false, s.change(r)); err != nil {
@@ -239,16 +240,16 @@ func unbatch(err error) error {
 }
 
 func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) error {
-	q := newQuery(r.URL)
-	allowMissing := q.boolean("allow_missing")
-	if err := q.done(); err != nil {
+	q := jsonapi.NewQuery(r.URL)
+	allowMissing := q.Bool("allow_missing")
+	if err := q.Done(); err != nil {
 		return err
 	}
-	doc, err := readDocument(r, shapeLimits{batch: s.opts.MaxBatch})
+	doc, err := jsonapi.ReadDocument(r, jsonapi.Limits{Batch: s.opts.MaxBatch})
 	if err != nil {
 		return err
 	}
-	items, _, err := resources(doc, true)
+	items, _, err := jsonapi.Resources(doc, true)
 	if err != nil {
 		return err
 	}
@@ -260,23 +261,23 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 	var bad licensor.ItemErrors
 	for i, m := range items {
 		var errs licensor.Errors
-		o := newObject(m, "", &errs)
-		o.typ("License")
-		o.ignore("meta")
-		if s, ok := o.str("id", 0); ok {
+		o := jsonapi.NewObject(m, "", &errs)
+		o.Type("License")
+		o.Ignore("meta")
+		if s, ok := o.Str("id", 0); ok {
 			n, err := strconv.ParseInt(*s, 10, 64)
 			if err != nil || n <= 0 {
-				o.fail(licensor.CodeInvalidID, "id", "id must be a positive integer written as a string")
+				o.Fail(licensor.CodeInvalidID, "id", "id must be a positive integer written as a string")
 			}
 			ids[i] = n
 		} else if _, present := m["id"]; !present {
-			o.fail(licensor.CodeMissingAttribute, "id", "id is required")
+			o.Fail(licensor.CodeMissingAttribute, "id", "id is required")
 		}
-		o.done()
-		bad = addItemErrors(bad, i, errs)
+		o.Done()
+		bad = jsonapi.AddItemErrors(bad, i, errs)
 	}
 	if len(bad) > 0 {
-		return at(batchBase, bad)
+		return jsonapi.At(jsonapi.BatchBase, bad)
 	}
 	lenient := allowMissing != nil && *allowMissing
 	rend := func(result any) (licensor.StoredResponse, error) {
@@ -286,11 +287,11 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 			m := idStrings(res.Missing)
 			out.Meta.Missing = &m
 		}
-		return jsonResponse(http.StatusOK, out)
+		return jsonapi.Response(http.StatusOK, out)
 	}
 	deleted, missing, err := s.store.DeleteLicenses(r.Context(), ids, lenient, s.writeChange(r, rend))
 	if err != nil {
-		return at(batchBase, err)
+		return jsonapi.At(jsonapi.BatchBase, err)
 	}
 	return respond(w, rend, licensor.DeleteResult{Deleted: deleted, Missing: missing})
 }
@@ -301,4 +302,77 @@ func idStrings(ids []int64) []string {
 		out[i] = id(n)
 	}
 	return out
+}
+
+// parseLicense reads a License resource object of a create request.
+// Pointers in the errors are relative to the resource object.
+func parseLicense(m map[string]any) (licensor.LicenseDraft, error) {
+	var errs licensor.Errors
+	var d licensor.LicenseDraft
+	res := jsonapi.NewObject(m, "", &errs)
+	res.PrimaryType("License")
+	res.Forbid("id", "id is assigned by the server; leave it out")
+	res.Ignore("links", "meta")
+	if a, ok := res.Object("attributes"); ok {
+		if s, ok := a.Str("status", 0); ok {
+			st := licensor.Status(*s)
+			if !st.Valid() {
+				a.Fail(licensor.CodeInvalidAttribute, "status", "unknown status %q; one of %s", *s, joinStatuses())
+			} else {
+				d.Status = &st
+			}
+		}
+		d.StartDate, _ = a.Int("start_date", 0)
+		d.StopDate, _ = a.Int("stop_date", 0)
+		if s, ok := a.Str("order_id", licensor.MaxOrderIDLen); ok {
+			if *s == "" {
+				a.Fail(licensor.CodeInvalidAttribute, "order_id", "order_id must not be empty (leave it out instead)")
+			} else {
+				d.OrderID = s
+			}
+		}
+		if rr, ok := a.Object("renew_record"); ok {
+			d.Recurring, _ = rr.Bool("recurring")
+			d.ExpiryDate, _ = rr.Int("expiry_date", 0)
+			rr.Done()
+		}
+		if pr, ok := a.Object("purchase_record"); ok {
+			d.PriceAmount, _ = pr.Int("price_currency_amount", 0)
+			if c, ok := pr.Str("price_currency_iso4217", 0); ok {
+				if !licensor.ValidCurrency(*c) {
+					pr.Fail(licensor.CodeInvalidAttribute, "price_currency_iso4217", "unknown ISO 4217 currency %q", *c)
+				} else {
+					d.PriceCurrency = c
+				}
+			}
+			d.PurchaseTimestamp, _ = pr.Int("purchase_timestamp", 0)
+			d.PaymentMethod, _ = pr.Str("payment_method", licensor.MaxPaymentMethodLen)
+			pr.Done()
+		}
+		a.Forbid("created_at", "created_at is read-only")
+		a.Done()
+	}
+	if rels, ok := res.Object("relationships"); ok {
+		if user, ok := rels.ToOne("user", "User"); ok {
+			if !licensor.ValidUserID(user) {
+				rels.Fail(licensor.CodeInvalidRelationship, "user/data/id", "user id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+			}
+			d.UserID = user
+		}
+		if product, ok := rels.ToOne("product", "Product"); ok {
+			n, err := strconv.ParseInt(product, 10, 64)
+			if err != nil || n <= 0 {
+				rels.Fail(licensor.CodeInvalidRelationship, "product/data/id", "product id must be a positive integer written as a string")
+			}
+			d.ProductID = n
+		}
+		rels.Done()
+	} else if _, present := m["relationships"]; !present || m["relationships"] == nil {
+		res.Fail(licensor.CodeInvalidRelationship, "relationships", "relationships user and product are required")
+	}
+	res.Done()
+	if len(errs) > 0 {
+		return d, errs
+	}
+	return d, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // filled is prefix, then item (with %d replaced by a counter) repeated,
@@ -141,8 +142,8 @@ func TestAmplificationBounded(t *testing.T) {
 				}
 				return
 			}
-			if len(doc.Errors) != api.MaxErrorObjects+1 {
-				t.Fatalf("%d error objects, want %d and one saying how many were left out", len(doc.Errors), api.MaxErrorObjects)
+			if len(doc.Errors) != jsonapi.MaxErrorObjects+1 {
+				t.Fatalf("%d error objects, want %d and one saying how many were left out", len(doc.Errors), jsonapi.MaxErrorObjects)
 			}
 			last := doc.Errors[len(doc.Errors)-1]
 			if last.Code != licensor.CodeErrorsOmitted || last.Status != "400" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // handlerFunc is a handler that returns its failure; adapt turns the
@@ -38,7 +39,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if s.classify != nil && licensor.ErrorCode(err) == licensor.CodeInternal {
 		err = s.classify(err)
 	}
-	status, objs := errorResponse(err)
+	status, objs := jsonapi.ErrorResponse(err)
 	for _, o := range objs {
 		s.metrics.rejections.WithLabelValues(string(o.Code)).Inc()
 	}
@@ -49,7 +50,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Apikey realm="licensor"`)
 	}
-	_ = encode(w, status, errorDocument{Errors: objs})
+	_ = jsonapi.Write(w, status, jsonapi.ErrorDocument{Errors: objs})
 }
 
 // reqInfo is what the layers of one request tell the access log. It is
@@ -262,7 +263,7 @@ func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handl
 		info.keyID, info.keyName = key.ID, key.Name
 		if addr, bad := s.clientAddr(r); !key.AllowsAddr(addr) {
 			if bad != "" {
-				return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q is limited to networks, and the client address is unknown: the X-Forwarded-For hop %q is not an IP address", key.Name, truncate(bad, 64))
+				return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q is limited to networks, and the client address is unknown: the X-Forwarded-For hop %q is not an IP address", key.Name, jsonapi.Truncate(bad, 64))
 			}
 			return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
 		}
@@ -351,11 +352,11 @@ func isBatchPath(r *http.Request) bool {
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) error {
-	return licensor.Errorf(licensor.CodeNotFound, "no route for %s", truncate(r.URL.Path, 200))
+	return licensor.Errorf(licensor.CodeNotFound, "no route for %s", jsonapi.Truncate(r.URL.Path, 200))
 }
 
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+	return jsonapi.WriteJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
 }
 
 func (s *Server) getReadiness(w http.ResponseWriter, r *http.Request) error {
@@ -365,5 +366,5 @@ func (s *Server) getReadiness(w http.ResponseWriter, r *http.Request) error {
 		s.log.Warn("readiness check failed", "err", err)
 		return licensor.Errorf(licensor.CodeUnavailable, "the database is not reachable")
 	}
-	return writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+	return jsonapi.WriteJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
 }

@@ -1,7 +1,10 @@
-// Package api serves the License Management API v4 over HTTP: routing,
-// authentication, JSON:API decoding and encoding, and the mapping of domain
-// errors to responses. It holds no SQL; every read and write goes through a
-// licensor.Store.
+// Package api serves the License Management API v4 and the End-user
+// License API v4 over HTTP: the route table (routes.go), authentication,
+// rate limits, idempotency, the handlers and the wire forms of licensor's
+// resources. The JSON:API protocol itself (reading documents and query
+// parameters, writing documents, error documents and the one mapping of
+// error codes to statuses) is internal/jsonapi's. It holds no SQL; every
+// read and write goes through a licensor.Store.
 package api
 
 import (

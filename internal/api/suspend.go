@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // Suspension and reinstatement (licensor.Suspension): one license, or
@@ -55,7 +56,7 @@ func (s *Server) reinstateLicensesByUser(w http.ResponseWriter, r *http.Request)
 // license and whether it changed; 404, or 409 when the action does not
 // apply to it.
 func (s *Server) suspendOne(w http.ResponseWriter, r *http.Request, op licensor.SuspensionOp) error {
-	id, err := pathID(r.PathValue("license_id"), "license_id")
+	id, err := jsonapi.PathID(r.PathValue("license_id"), "license_id")
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func (s *Server) suspendOne(w http.ResponseWriter, r *http.Request, op licensor.
 	now := s.unix()
 	rend := func(result any) (licensor.StoredResponse, error) {
 		o := &result.([]licensor.SuspensionOutcome)[0]
-		return jsonResponse(http.StatusOK, suspensionDocument{
+		return jsonapi.Response(http.StatusOK, suspensionDocument{
 			Data: licenseOut(&o.License, now),
 			Meta: suspensionMeta{Changed: o.Changed, PreviousStatus: o.Previous},
 		})
@@ -107,7 +108,7 @@ func (s *Server) suspendUser(w http.ResponseWriter, r *http.Request, op licensor
 				doc.Meta.Unchanged = append(doc.Meta.Unchanged, id(o.License.ID))
 			}
 		}
-		return jsonResponse(http.StatusOK, doc)
+		return jsonapi.Response(http.StatusOK, doc)
 	}
 	out, err := s.store.SuspendLicenses(r.Context(), licensor.SuspensionTarget{UserID: user}, a, s.writeChange(r, rend))
 	if err != nil {
@@ -120,36 +121,36 @@ func (s *Server) suspendUser(w http.ResponseWriter, r *http.Request, op licensor
 // body (with or without a Content-Type) takes the defaults.
 func readSuspension(r *http.Request, op licensor.SuspensionOp) (licensor.Suspension, error) {
 	a := licensor.Suspension{Op: op}
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return a, err
 	}
-	body, err := readBody(r)
+	body, err := jsonapi.ReadBody(r)
 	if err != nil {
-		return a, bodyReadError(err)
+		return a, jsonapi.BodyReadError(err)
 	}
 	if len(body) == 0 {
 		return a, nil
 	}
-	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+	if err := jsonapi.CheckMediaType(r.Header.Get("Content-Type")); err != nil {
 		return a, err
 	}
-	doc, err := parseDocument(body, shapeLimits{})
+	doc, err := jsonapi.ParseDocument(body, jsonapi.Limits{})
 	if err != nil {
 		return a, err
 	}
 	var errs licensor.Errors
-	top := newObject(doc, "", &errs)
-	top.ignore("jsonapi")
-	if meta, ok := top.object("meta"); ok {
-		if v, ok := meta.str("status", 0); ok {
+	top := jsonapi.NewObject(doc, "", &errs)
+	top.Ignore("jsonapi")
+	if meta, ok := top.Object("meta"); ok {
+		if v, ok := meta.Str("status", 0); ok {
 			a.Status = licensor.Status(*v)
 		}
-		if v, ok := meta.str("reason", licensor.MaxSuspensionReasonLen); ok {
+		if v, ok := meta.Str("reason", licensor.MaxSuspensionReasonLen); ok {
 			a.Reason = *v
 		}
-		meta.done()
+		meta.Done()
 	}
-	top.done()
+	top.Done()
 	if len(errs) > 0 {
 		return a, errs
 	}

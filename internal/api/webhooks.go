@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/jsonapi"
 )
 
 // Webhooks: subscriptions to the change feed (write scope on every route,
@@ -101,7 +102,7 @@ func deliveryOut(d *licensor.Delivery) deliveryResource {
 }
 
 func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request) error {
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
 	hooks, err := s.store.FindWebhooks(r.Context())
@@ -112,22 +113,22 @@ func (s *Server) getWebhooks(w http.ResponseWriter, r *http.Request) error {
 	for i := range hooks {
 		doc.Data[i] = webhookOut(&hooks[i], false)
 	}
-	return encode(w, http.StatusOK, doc)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 func (s *Server) getWebhookById(w http.ResponseWriter, r *http.Request) error {
-	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	wid, err := jsonapi.PathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
 	}
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
 	hook, err := s.store.FindWebhookByID(r.Context(), wid)
 	if err != nil {
 		return err
 	}
-	return encode(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
+	return jsonapi.Write(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
 }
 
 // checkWebhookURL applies the server's delivery policy to a URL.
@@ -140,13 +141,13 @@ func (s *Server) checkWebhookURL(raw string) error {
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
-	item, base, err := readResource(r)
+	item, base, err := jsonapi.ReadResource(r)
 	if err != nil {
 		return err
 	}
 	patch, err := parseWebhook(item, 0)
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	hook := licensor.Webhook{URL: *patch.URL, Secret: licensor.NewWebhookSecret(), EventTypes: []licensor.EventType{}}
 	if patch.EventTypes != nil {
@@ -162,52 +163,52 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		hook.PausedAt = new(int64(0)) // the store sets the time
 	}
 	if err := hook.Validate(); err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	if err := s.checkWebhookURL(hook.URL); err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	rend := func(result any) (licensor.StoredResponse, error) {
 		h := result.(*licensor.Webhook)
-		return jsonResponse(http.StatusCreated, webhookDocument{Data: webhookOut(h, true)}, "Location", webhookPath(h.ID))
+		return jsonapi.Response(http.StatusCreated, webhookDocument{Data: webhookOut(h, true)}, "Location", webhookPath(h.ID))
 	}
 	if err := s.store.CreateWebhook(r.Context(), &hook, s.writeChange(r, rend)); err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	return respond(w, rend, &hook)
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
-	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	wid, err := jsonapi.PathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
 	}
-	item, base, err := readResource(r)
+	item, base, err := jsonapi.ReadResource(r)
 	if err != nil {
 		return err
 	}
 	patch, err := parseWebhook(item, wid)
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
 	if patch.URL != nil {
 		if err := s.checkWebhookURL(*patch.URL); err != nil {
-			return at(base, err)
+			return jsonapi.At(base, err)
 		}
 	}
 	hook, err := s.store.UpdateWebhook(r.Context(), wid, patch, s.change(r))
 	if err != nil {
-		return at(base, err)
+		return jsonapi.At(base, err)
 	}
-	return encode(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
+	return jsonapi.Write(w, http.StatusOK, webhookDocument{Data: webhookOut(hook, false)})
 }
 
 func (s *Server) deleteWebhookById(w http.ResponseWriter, r *http.Request) error {
-	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	wid, err := jsonapi.PathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
 	}
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
 	if err := s.store.DeleteWebhook(r.Context(), wid, s.change(r)); err != nil {
@@ -219,34 +220,34 @@ func (s *Server) deleteWebhookById(w http.ResponseWriter, r *http.Request) error
 
 // getWebhookDeliveries serves a webhook's delivery log, newest first.
 func (s *Server) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	wid, err := jsonapi.PathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
 	}
-	q := newQuery(r.URL)
+	q := jsonapi.NewQuery(r.URL)
 	dq := licensor.DeliveryQuery{WebhookID: wid}
-	if v, ok := q.get("filter[state]"); ok {
+	if v, ok := q.Get("filter[state]"); ok {
 		st := licensor.DeliveryState(v)
 		if !st.Valid() {
-			q.fail(licensor.CodeInvalidParameter, "filter[state]", "filter[state] must be pending, delivered or failed")
+			q.Fail(licensor.CodeInvalidParameter, "filter[state]", "filter[state] must be pending, delivered or failed")
 		}
 		dq.State = &st
 	}
-	dq.EventSeq = q.integer("filter[event_id]", 1)
-	scope := q.scope(r.URL.Path)
-	dq.Limit = q.pageSize()
-	if v, ok := q.get("page[after]"); ok {
+	dq.EventSeq = q.Int("filter[event_id]", 1)
+	scope := q.Scope(r.URL.Path)
+	dq.Limit = q.PageSize()
+	if v, ok := q.Get("page[after]"); ok {
 		var c logCursor
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		switch {
 		case err != nil || len(b) > 1024 || json.Unmarshal(b, &c) != nil || c.Before <= 0:
-			q.fail(licensor.CodeInvalidCursor, "page[after]", "page[after] is not a cursor from links.next")
+			q.Fail(licensor.CodeInvalidCursor, "page[after]", "page[after] is not a cursor from links.next")
 		case c.Scope != scope:
-			q.fail(licensor.CodeInvalidCursor, "page[after]", "page[after] was made for other filters; start again without it")
+			q.Fail(licensor.CodeInvalidCursor, "page[after]", "page[after] was made for other filters; start again without it")
 		}
 		dq.Before = c.Before
 	}
-	if err := q.done(); err != nil {
+	if err := q.Done(); err != nil {
 		return err
 	}
 	page, err := s.store.FindDeliveries(r.Context(), dq)
@@ -259,9 +260,9 @@ func (s *Server) getWebhookDeliveries(w http.ResponseWriter, r *http.Request) er
 	}
 	if page.Next != 0 {
 		b, _ := json.Marshal(logCursor{Before: page.Next, Scope: scope})
-		doc.Links.Next = nextLink(r.URL, base64.RawURLEncoding.EncodeToString(b))
+		doc.Links.Next = jsonapi.NextLink(r.URL, base64.RawURLEncoding.EncodeToString(b))
 	}
-	return encode(w, http.StatusOK, doc)
+	return jsonapi.Write(w, http.StatusOK, doc)
 }
 
 // logCursor is the JSON inside a page[after] of a delivery log.
@@ -273,22 +274,22 @@ type logCursor struct {
 // redeliverWebhookDelivery queues a delivery again: 202, with the delivery that is now
 // pending.
 func (s *Server) redeliverWebhookDelivery(w http.ResponseWriter, r *http.Request) error {
-	wid, err := pathID(r.PathValue("webhook_id"), "webhook_id")
+	wid, err := jsonapi.PathID(r.PathValue("webhook_id"), "webhook_id")
 	if err != nil {
 		return err
 	}
-	did, err := pathID(r.PathValue("delivery_id"), "delivery_id")
+	did, err := jsonapi.PathID(r.PathValue("delivery_id"), "delivery_id")
 	if err != nil {
 		return err
 	}
-	if err := newQuery(r.URL).done(); err != nil {
+	if err := jsonapi.NewQuery(r.URL).Done(); err != nil {
 		return err
 	}
 	d, err := s.store.Redeliver(r.Context(), wid, did, s.change(r))
 	if err != nil {
 		return err
 	}
-	return encode(w, http.StatusAccepted, deliveryDocument{Data: deliveryOut(d)})
+	return jsonapi.Write(w, http.StatusAccepted, deliveryDocument{Data: deliveryOut(d)})
 }
 
 // parseWebhook reads a Webhook resource object. On create (wantID == 0)
@@ -297,29 +298,29 @@ func (s *Server) redeliverWebhookDelivery(w http.ResponseWriter, r *http.Request
 func parseWebhook(m map[string]any, wantID int64) (licensor.WebhookPatch, error) {
 	var errs licensor.Errors
 	var p licensor.WebhookPatch
-	res := newObject(m, "", &errs)
-	res.primaryType("Webhook")
-	res.ignore("links", "meta")
+	res := jsonapi.NewObject(m, "", &errs)
+	res.PrimaryType("Webhook")
+	res.Ignore("links", "meta")
 	if wantID == 0 {
-		res.forbid("id", "id is assigned by the server; leave it out")
-	} else if s, ok := res.str("id", 0); ok && *s != id(wantID) {
-		res.fail(licensor.CodeResourceMismatch, "id", "id %q does not match the webhook in the path (%d)", *s, wantID)
+		res.Forbid("id", "id is assigned by the server; leave it out")
+	} else if s, ok := res.Str("id", 0); ok && *s != id(wantID) {
+		res.Fail(licensor.CodeResourceMismatch, "id", "id %q does not match the webhook in the path (%d)", *s, wantID)
 	}
-	if a, ok := res.object("attributes"); ok {
-		p.URL, _ = a.str("url", licensor.MaxWebhookURLLen)
-		if v, present := a.m["event_types"]; present {
-			a.seen["event_types"] = true
+	if a, ok := res.Object("attributes"); ok {
+		p.URL, _ = a.Str("url", licensor.MaxWebhookURLLen)
+		if v, present := a.Member("event_types"); present {
+			a.Ignore("event_types") // read here: null is every type
 			types := []licensor.EventType{}
 			list, isList := v.([]any)
 			switch {
 			case v == nil: // every type
 			case !isList:
-				a.fail(licensor.CodeInvalidAttribute, "event_types", "event_types must be an array of event types (empty for every type)")
+				a.Fail(licensor.CodeInvalidAttribute, "event_types", "event_types must be an array of event types (empty for every type)")
 			default:
 				for _, item := range list {
 					t, _ := item.(string)
 					if !licensor.EventType(t).Valid() {
-						a.fail(licensor.CodeInvalidAttribute, "event_types", "unknown event type %v; one of %s", item, joinEventTypes())
+						a.Fail(licensor.CodeInvalidAttribute, "event_types", "unknown event type %v; one of %s", item, joinEventTypes())
 						continue
 					}
 					types = append(types, licensor.EventType(t))
@@ -327,18 +328,18 @@ func parseWebhook(m map[string]any, wantID int64) (licensor.WebhookPatch, error)
 			}
 			p.EventTypes = &types
 		}
-		p.Description, _ = a.str("description", licensor.MaxWebhookDescriptionLen)
-		p.Secret, _ = a.str("secret", 0)
-		p.Paused, _ = a.boolean("paused")
-		a.forbid("paused_at", "paused_at is read-only; set paused")
-		a.forbid("created_at", "created_at is read-only")
-		a.forbid("updated_at", "updated_at is read-only")
-		a.done()
+		p.Description, _ = a.Str("description", licensor.MaxWebhookDescriptionLen)
+		p.Secret, _ = a.Str("secret", 0)
+		p.Paused, _ = a.Bool("paused")
+		a.Forbid("paused_at", "paused_at is read-only; set paused")
+		a.Forbid("created_at", "created_at is read-only")
+		a.Forbid("updated_at", "updated_at is read-only")
+		a.Done()
 	}
 	if wantID == 0 && p.URL == nil && !hasPointer(errs, "/attributes/url") {
-		res.fail(licensor.CodeMissingAttribute, "attributes/url", "url is required")
+		res.Fail(licensor.CodeMissingAttribute, "attributes/url", "url is required")
 	}
-	res.done()
+	res.Done()
 	if len(errs) > 0 {
 		return p, errs
 	}

@@ -1,4 +1,4 @@
-package api
+package jsonapi
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func TestCheckShape(t *testing.T) {
 		{name: "not JSON is the decoder's to report", body: `{"data":[1,2,` + strings.Repeat(`"`, 3)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := checkShape([]byte(c.body), shapeLimits{batch: c.batch})
+			err := CheckShape([]byte(c.body), Limits{Batch: c.batch})
 			if c.code == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -122,7 +122,7 @@ func FuzzCheckShape(f *testing.F) {
 	f.Add([]byte(`{"data":[1,2,3],"meta":{"data":[1,2,3,4]}}`), 3)
 	f.Fuzz(func(t *testing.T, body []byte, batch int) {
 		batch = 1 + abs(batch)%5
-		err := checkShape(body, shapeLimits{batch: batch})
+		err := CheckShape(body, Limits{Batch: batch})
 		data, container, values, ok := shapeOf(body)
 		if !ok {
 			return // not JSON: whatever checkShape said, the decoder refuses it

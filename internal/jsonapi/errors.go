@@ -1,6 +1,8 @@
-package api
+package jsonapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -50,7 +52,7 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeUnsupportedMediaType:   http.StatusUnsupportedMediaType,
 	licensor.CodeInternal:               http.StatusInternalServerError,
 	licensor.CodeUnavailable:            http.StatusServiceUnavailable,
-	// The end-user API (enduser.go).
+	// The end-user API.
 	licensor.CodeIdempotencyKeyRequired: http.StatusBadRequest,
 	licensor.CodeErrorsOmitted:          http.StatusBadRequest, // in fact the document's status
 	licensor.CodeTokenMissing:           http.StatusUnauthorized,
@@ -102,7 +104,7 @@ var titles = map[licensor.Code]string{
 	licensor.CodeUnsupportedMediaType:   "Unsupported media type",
 	licensor.CodeInternal:               "Internal error",
 	licensor.CodeUnavailable:            "Service unavailable",
-	// The end-user API (enduser.go).
+	// The end-user API.
 	licensor.CodeIdempotencyKeyRequired: "Idempotency key required",
 	licensor.CodeErrorsOmitted:          "Errors omitted",
 	licensor.CodeTokenMissing:           "Bearer token missing",
@@ -114,45 +116,47 @@ var titles = map[licensor.Code]string{
 	licensor.CodeOriginNotAllowed:       "Origin not allowed",
 }
 
-// errorObject is a JSON:API error object.
-type errorObject struct {
+// ErrorObject is a JSON:API error object.
+type ErrorObject struct {
 	Status string         `json:"status"`
 	Code   licensor.Code  `json:"code"`
 	Title  string         `json:"title"`
 	Detail string         `json:"detail,omitempty"`
-	Source *errorSource   `json:"source,omitempty"`
+	Source *ErrorSource   `json:"source,omitempty"`
 	Meta   map[string]any `json:"meta,omitempty"`
 }
 
-type errorSource struct {
+type ErrorSource struct {
 	Pointer   string `json:"pointer,omitempty"`
 	Parameter string `json:"parameter,omitempty"`
 }
 
-type errorDocument struct {
-	Errors []errorObject `json:"errors"`
+type ErrorDocument struct {
+	Errors []ErrorObject `json:"errors"`
 }
 
-// resourceBase is where a single request resource sits in the document
+// Base is where a single request resource sits in the document
 // ("/data" or "/data/0"), or, for batches, the index → base mapping.
-type resourceBase func(index int) string
+type Base func(index int) string
 
-func singleBase(base string) resourceBase { return func(int) string { return base } }
+// SingleBase is the Base of a request with one resource, at base.
+func SingleBase(base string) Base { return func(int) string { return base } }
 
-func batchBase(index int) string { return "/data/" + strconv.Itoa(index) }
+// BatchBase is the Base of a batch: item i at /data/i.
+func BatchBase(index int) string { return "/data/" + strconv.Itoa(index) }
 
 // problem is an error carrying the pointer base of the request resource, so
 // that store errors (relative to the resource) get absolute pointers.
 type problem struct {
 	err  error
-	base resourceBase
+	base Base
 }
 
 func (p *problem) Error() string { return p.err.Error() }
 func (p *problem) Unwrap() error { return p.err }
 
-// at attaches the resource location to err (nil stays nil).
-func at(base resourceBase, err error) error {
+// At attaches the resource location to err (nil stays nil).
+func At(base Base, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -170,14 +174,14 @@ const MaxErrorObjects = 100
 const MaxErrorText = 512
 
 // errOmitted stands for an error past the first MaxErrorObjects of a
-// request: object.fail keeps it instead of formatting the error, and
-// errorResponse counts it in ERRORS_OMITTED. (It is never changed.)
+// request: Object.Fail keeps it instead of formatting the error, and
+// ErrorResponse counts it in ERRORS_OMITTED. (It is never changed.)
 var errOmitted = &licensor.Error{Code: licensor.CodeErrorsOmitted}
 
-// addItemErrors adds the errors of batch item index to bad: the first
+// AddItemErrors adds the errors of batch item index to bad: the first
 // MaxErrorObjects, then one ERRORS_OMITTED error counting the rest in
 // meta.omitted.
-func addItemErrors(bad licensor.ItemErrors, index int, errs licensor.Errors) licensor.ItemErrors {
+func AddItemErrors(bad licensor.ItemErrors, index int, errs licensor.Errors) licensor.ItemErrors {
 	for _, e := range errs {
 		switch {
 		case len(bad) < MaxErrorObjects:
@@ -192,19 +196,19 @@ func addItemErrors(bad licensor.ItemErrors, index int, errs licensor.Errors) lic
 	return bad
 }
 
-// errorResponse turns any error into a status and JSON:API error objects:
+// ErrorResponse turns any error into a status and JSON:API error objects:
 // the one place error documents are built, so every route gets the caps
 // of MaxErrorObjects and MaxErrorText. Errors that are not
 // *licensor.Error become a bare 500. The status is that of all the
 // errors, the omitted ones included.
-func errorResponse(err error) (int, []errorObject) {
-	base := singleBase("")
+func ErrorResponse(err error) (int, []ErrorObject) {
+	base := SingleBase("")
 	var p *problem
 	if errors.As(err, &p) {
 		base = p.base
 	}
 	var (
-		objs    []errorObject
+		objs    []ErrorObject
 		status  int
 		omitted int
 	)
@@ -227,15 +231,15 @@ func errorResponse(err error) (int, []errorObject) {
 			omitted++
 			return
 		}
-		obj := errorObject{Code: e.Code, Title: titles[e.Code], Detail: capText(e.Detail), Meta: e.Meta, Status: strconv.Itoa(s)}
+		obj := ErrorObject{Code: e.Code, Title: titles[e.Code], Detail: capText(e.Detail), Meta: e.Meta, Status: strconv.Itoa(s)}
 		if obj.Title == "" {
 			obj.Title = "Error"
 		}
 		switch {
 		case e.Pointer != "":
-			obj.Source = &errorSource{Pointer: capText(base(index) + e.Pointer)}
+			obj.Source = &ErrorSource{Pointer: capText(base(index) + e.Pointer)}
 		case e.Parameter != "":
-			obj.Source = &errorSource{Parameter: capText(e.Parameter)}
+			obj.Source = &ErrorSource{Parameter: capText(e.Parameter)}
 		}
 		objs = append(objs, obj)
 	}
@@ -259,7 +263,7 @@ func errorResponse(err error) (int, []errorObject) {
 		add(&licensor.Error{Code: licensor.CodeInternal, Detail: "the server failed; the request id identifies the failure in its log"}, 0)
 	}
 	if omitted > 0 {
-		objs = append(objs, errorObject{
+		objs = append(objs, ErrorObject{
 			Status: strconv.Itoa(status), Code: licensor.CodeErrorsOmitted, Title: titles[licensor.CodeErrorsOmitted],
 			Detail: strconv.Itoa(omitted) + " more errors were left out; the first " + strconv.Itoa(len(objs)) + " are listed",
 			Meta:   map[string]any{"omitted": omitted},
@@ -294,4 +298,54 @@ func mergeStatus(status, s int) int {
 		return http.StatusBadRequest
 	}
 	return status
+}
+
+// CompactErrors reduces an error document to the status, code, title,
+// source and meta of its error objects (the detail, which may quote the
+// request, goes), as many as fit in
+// licensor.MaxStoredErrorBytes, then one ERRORS_OMITTED counting the rest
+// (those of an ERRORS_OMITTED already in doc included). A body that is not
+// an error document is kept when it fits, dropped otherwise.
+func CompactErrors(status int, body []byte) []byte {
+	var doc ErrorDocument
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Errors) == 0 {
+		if len(body) <= licensor.MaxStoredErrorBytes {
+			return body
+		}
+		return nil
+	}
+	// Room kept for the closing ERRORS_OMITTED object.
+	const reserve = 256
+	out := bytes.NewBufferString(`{"errors":[`)
+	kept, omitted := 0, 0
+	for _, e := range doc.Errors {
+		if e.Code == licensor.CodeErrorsOmitted {
+			n, _ := e.Meta["omitted"].(float64)
+			omitted += max(1, int(n))
+			continue
+		}
+		b, err := json.Marshal(ErrorObject{Status: e.Status, Code: e.Code, Title: e.Title, Source: e.Source, Meta: e.Meta})
+		if err != nil || out.Len()+1+len(b)+reserve > licensor.MaxStoredErrorBytes {
+			omitted++
+			continue
+		}
+		if kept > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(b)
+		kept++
+	}
+	if omitted > 0 {
+		b, _ := json.Marshal(ErrorObject{
+			Status: strconv.Itoa(status), Code: licensor.CodeErrorsOmitted, Title: titles[licensor.CodeErrorsOmitted],
+			Detail: strconv.Itoa(omitted) + " more errors were left out of the stored response",
+			Meta:   map[string]any{"omitted": omitted},
+		})
+		if kept > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(b)
+	}
+	out.WriteString("]}")
+	return out.Bytes()
 }

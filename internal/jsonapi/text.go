@@ -1,4 +1,4 @@
-package api
+package jsonapi
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 
 // The one rule for strings (licensor.ValidText: valid UTF-8, no NUL) is
 // applied where input is decoded: to every string and member name of a
-// JSON request body (checkBodyText) and to every query parameter name and
-// value (newQuery). Path ids and the headers that reach the database
+// JSON request body (CheckText) and to every query parameter name and
+// value (NewQuery). Path ids and the headers that reach the database
 // (Idempotency-Key, X-Request-Id) are already limited to ASCII.
 //
 // encoding/json replaces invalid UTF-8 and lone surrogate escapes
@@ -25,12 +25,12 @@ import (
 // textDetail is the detail of a refused string.
 const textDetail = "strings must be valid UTF-8 without NUL (U+0000) characters or lone surrogates (\\ud800-\\udfff)"
 
-// checkBodyText returns the error for the first string of body, a valid
+// CheckText returns the error for the first string of body, a valid
 // JSON document, that breaks the rule, or nil. A body that is valid UTF-8
 // and has no \u escape is accepted without further work: the common case
 // costs one pass of utf8.Valid.
-func checkBodyText(body []byte) *licensor.Error {
-	if bodyTextOK(body) {
+func CheckText(body []byte) *licensor.Error {
+	if SimpleText(body) {
 		return nil
 	}
 	s := textScanner{b: body}
@@ -41,8 +41,8 @@ func checkBodyText(body []byte) *licensor.Error {
 	return nil
 }
 
-// bodyTextOK is the fast check: no string of body can break the rule.
-func bodyTextOK(body []byte) bool {
+// SimpleText is the fast check: no string of body can break the rule.
+func SimpleText(body []byte) bool {
 	return utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`))
 }
 

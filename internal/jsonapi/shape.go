@@ -1,4 +1,4 @@
-package api
+package jsonapi
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"github.com/licensor/licensor"
 )
 
-// Limits on the shape of a request document, checked by checkShape on the
+// Limits on the shape of a request document, checked by CheckShape on the
 // raw bytes before anything is decoded, so that no per-item work (a map
 // per object, an error per member) is done for a document past them.
 const (
@@ -29,14 +29,14 @@ const (
 	MaxContainerLen = 2 * licensor.MaxChannelsPerService
 )
 
-// shapeLimits are the limits one request's document is held to.
-type shapeLimits struct {
-	// batch caps the items of the top-level data array (0: MaxContainerLen
+// Limits are the limits one request's document is held to.
+type Limits struct {
+	// Batch caps the items of the top-level data array (0: MaxContainerLen
 	// applies, as to any array): past it, BATCH_TOO_LARGE.
-	batch int
+	Batch int
 }
 
-// shapeFrame is an open object or array while checkShape scans.
+// shapeFrame is an open object or array while CheckShape scans.
 type shapeFrame struct {
 	object  bool
 	n       int    // members or items so far
@@ -45,7 +45,7 @@ type shapeFrame struct {
 	data    bool   // the top-level data member's array
 }
 
-// checkShape scans a request body once, without decoding it, and refuses
+// CheckShape scans a request body once, without decoding it, and refuses
 // it when its top-level data array has more than limits.batch items
 // (BATCH_TOO_LARGE), an object or array has more than MaxContainerLen
 // members or items, or the document more than MaxDocumentValues values
@@ -53,18 +53,18 @@ type shapeFrame struct {
 // stops at the first limit passed. It does not check the syntax: a body
 // that is not JSON passes or fails here as it may, and the decoder that
 // follows reports its syntax error.
-func checkShape(body []byte, limits shapeLimits) error {
-	maxValues := max(MaxDocumentValues, 32*limits.batch)
+func CheckShape(body []byte, limits Limits) error {
+	maxValues := max(MaxDocumentValues, 32*limits.Batch)
 	var stack []shapeFrame
 	values := 0
 	// overflow checks the innermost container's count.
 	overflow := func() error {
 		top := &stack[len(stack)-1]
 		switch {
-		case top.data && limits.batch > 0:
-			if top.n > limits.batch {
+		case top.data && limits.Batch > 0:
+			if top.n > limits.Batch {
 				return &licensor.Error{Code: licensor.CodeBatchTooLarge, Pointer: "/data",
-					Detail: "a batch may have at most " + strconv.Itoa(limits.batch) + " items; this one has more"}
+					Detail: "a batch may have at most " + strconv.Itoa(limits.Batch) + " items; this one has more"}
 			}
 		case top.n > MaxContainerLen:
 			what := "an array may have at most " + strconv.Itoa(MaxContainerLen) + " items"
@@ -158,7 +158,7 @@ func shapePointer(frames []shapeFrame) string {
 		if err := json.Unmarshal([]byte(`"`+string(f.key)+`"`), &name); err != nil {
 			name = string(f.key)
 		}
-		b.WriteString(escapePointer(truncate(name, 200)))
+		b.WriteString(escapePointer(Truncate(name, 200)))
 	}
 	return b.String()
 }
@@ -177,10 +177,10 @@ func stringEnd(b []byte, start int) int {
 	return len(b)
 }
 
-// readBody reads a request body (capped by limitBody) into one buffer of
+// ReadBody reads a request body (capped by http.MaxBytesReader) into one buffer of
 // its declared length, when it declares one: not the doublings of
 // io.ReadAll, which for a 4 MiB body allocate twice that.
-func readBody(r *http.Request) ([]byte, error) {
+func ReadBody(r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 && n <= 1<<30 {
 		buf.Grow(int(n) + bytes.MinRead)
