@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/entitlement"
 	"github.com/licensor/licensor/internal/jsonapi"
@@ -54,26 +52,7 @@ func (s *Server) initEndUser(store licensor.Store) {
 	eu.tokens = tokens
 	s.endUser = eu
 	s.store = entitlement.Notify(store, eu.cache)
-	stats := func(f func(entitlement.Stats) float64) func() float64 {
-		return func() float64 { return f(eu.cache.Stats()) }
-	}
-	s.metrics.registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_users", Help: "Users whose licenses the entitlement cache holds."},
-			stats(func(c entitlement.Stats) float64 { return float64(c.Users) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_products", Help: "Products the entitlement cache holds."},
-			stats(func(c entitlement.Stats) float64 { return float64(c.Products) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_cache_bytes", Help: "Estimated bytes the entitlement cache holds (bounded by its budget)."},
-			stats(func(c entitlement.Stats) float64 { return float64(c.Bytes) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "licensor_entitlement_feed_lag_seconds",
-			Help: "How long ago the entitlement cache's change-feed watcher last started a read that reached the feed's head (-1: never); above the entitlement TTL, entries age out by the TTL."},
-			stats(func(c entitlement.Stats) float64 { return max(-1, c.FeedLag.Seconds()) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_hits_total", Help: "Lookups of a user's licenses served from memory."},
-			stats(func(c entitlement.Stats) float64 { return float64(c.UserHits) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_misses_total", Help: "Lookups of a user's licenses that had to wait for the database."},
-			stats(func(c entitlement.Stats) float64 { return float64(c.UserMisses) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_loads_total", Help: "Database loads made by the entitlement cache (users and products)."},
-			stats(func(c entitlement.Stats) float64 { return float64(c.Loads) })),
-	)
+	s.metrics.EntitlementCache(eu.cache.Stats)
 }
 
 // WatchChanges drives the entitlement cache from w (the change feed) until

@@ -191,7 +191,7 @@ func (s *Server) checkEntitlements(w http.ResponseWriter, r *http.Request) error
 	if err := s.checkBatchSize(len(questions)); err != nil {
 		return err
 	}
-	s.metrics.batchSize.WithLabelValues("entitlements_check").Observe(float64(len(questions)))
+	s.metrics.Batch("entitlements_check", len(questions))
 	ctx := r.Context()
 	ec := s.endUser.cache
 	now := s.unix()

@@ -79,7 +79,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				return err
 			}
 			stored = &replay
-			s.metrics.idempotentReplays.Inc()
+			s.metrics.Replayed()
 			w.Header().Set("Idempotent-Replayed", "true")
 			return jsonapi.WriteResponse(w, *stored)
 		}

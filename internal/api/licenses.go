@@ -167,7 +167,7 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 	if err := s.checkBatchSize(len(items)); err != nil {
 		return err
 	}
-	s.metrics.batchSize.WithLabelValues("batch_create").Observe(float64(len(items)))
+	s.metrics.Batch("batch_create", len(items))
 	drafts := make([]licensor.LicenseDraft, len(items))
 	var bad licensor.ItemErrors
 	for i, m := range items {
@@ -256,7 +256,7 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 	if err := s.checkBatchSize(len(items)); err != nil {
 		return err
 	}
-	s.metrics.batchSize.WithLabelValues("batch_delete").Observe(float64(len(items)))
+	s.metrics.Batch("batch_delete", len(items))
 	ids := make([]int64, len(items))
 	var bad licensor.ItemErrors
 	for i, m := range items {

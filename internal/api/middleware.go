@@ -41,7 +41,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, objs := jsonapi.ErrorResponse(err)
 	for _, o := range objs {
-		s.metrics.rejections.WithLabelValues(string(o.Code)).Inc()
+		s.metrics.Rejected(o.Code)
 	}
 	info := infoOf(r)
 	if status >= 500 {
@@ -164,11 +164,10 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		info := infoOf(r)
 		rec := &info.rec
 		rec.ResponseWriter = w
-		s.metrics.inFlight.Inc()
+		s.metrics.Start()
 		next.ServeHTTP(rec, r)
-		s.metrics.inFlight.Dec()
 		elapsed := time.Since(start)
-		s.metrics.observe(r.Pattern, r.Method, rec.status, elapsed)
+		s.metrics.Done(r.Pattern, r.Method, rec.status, elapsed)
 		level := slog.LevelInfo
 		if info.err != nil {
 			level = slog.LevelError

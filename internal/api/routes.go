@@ -102,7 +102,7 @@ func (s *Server) routeTable() []route {
 }
 
 func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request) error {
-	s.metrics.handler().ServeHTTP(w, r)
+	s.metrics.Handler().ServeHTTP(w, r)
 	return nil
 }
 

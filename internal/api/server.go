@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/metrics"
 )
 
 // basePath is the prefix of every management route.
@@ -100,7 +101,7 @@ type Server struct {
 	limiter *limiter[int64] // per API key; nil: no rate limit
 	// userLimiter is per end user (token subject); nil: no rate limit.
 	userLimiter *limiter[string]
-	metrics     *metrics
+	metrics     *metrics.Metrics
 	endUser     *endUser
 	handler     http.Handler
 	// classify is the engine's Unavailable: it turns driver errors that
@@ -111,7 +112,7 @@ type Server struct {
 }
 
 // MetricsHandler serves the Prometheus metrics.
-func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.Handler() }
 
 // New returns a Server over store. Call Run to flush key usage in the
 // background, and Flush before exiting.
@@ -148,7 +149,7 @@ func New(store licensor.Store, opts Options) *Server {
 	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
 	s.limiter = newLimiter[int64](opts.RateLimit, opts.RateBurst, opts.Now, "the API key's")
 	s.userLimiter = newLimiter[string](opts.UserRateLimit, opts.UserRateBurst, opts.Now, "the user's")
-	s.metrics = newMetrics(opts.Engine)
+	s.metrics = metrics.New(opts.Engine)
 	s.initEndUser(store) // wraps s.store to keep the entitlement cache true
 	s.corsOrigins = corsOrigins(opts.CORSOrigins)
 	s.handler = s.routes()

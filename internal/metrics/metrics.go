@@ -1,4 +1,11 @@
-package api
+// Package metrics holds the Prometheus metrics licensor serve exposes, on a
+// registry of its own (no global state): HTTP requests by route pattern,
+// method and status, their latency and how many are in flight, batch sizes,
+// idempotent replays and refusals by error code, counted by internal/api as
+// it serves; and, read at scrape time, the store engine's pool and
+// group-commit statistics, the entitlement cache's, and the Go runtime and
+// process collectors. docs/monitoring.md describes each.
+package metrics
 
 import (
 	"maps"
@@ -15,9 +22,8 @@ import (
 	"github.com/licensor/licensor"
 )
 
-// metrics are the server's Prometheus metrics, on a registry of its own
-// (no global state).
-type metrics struct {
+// Metrics are one server's metrics.
+type Metrics struct {
 	registry          *prometheus.Registry
 	requests          *prometheus.CounterVec
 	duration          *prometheus.HistogramVec
@@ -49,8 +55,10 @@ type observer struct {
 // Beyond the bound, label values are resolved per request.
 const maxObservers = 512
 
-func newMetrics(engine licensor.Engine) *metrics {
-	m := &metrics{
+// New returns the metrics of a server over a store whose engine offers
+// engine (its PoolStats and WriteStats, when set, are read at scrape time).
+func New(engine licensor.Engine) *Metrics {
+	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "licensor_http_requests_total",
@@ -91,8 +99,13 @@ func newMetrics(engine licensor.Engine) *metrics {
 	return m
 }
 
-// observe records one finished request.
-func (m *metrics) observe(route, method string, status int, d time.Duration) {
+// Start counts a request in flight; Done ends it.
+func (m *Metrics) Start() { m.inFlight.Inc() }
+
+// Done records a finished request: its route pattern ("" when none
+// matched), method, status and duration.
+func (m *Metrics) Done(route, method string, status int, d time.Duration) {
+	m.inFlight.Dec()
 	if route == "" {
 		route = "unmatched"
 	}
@@ -119,7 +132,7 @@ func methodLabel(method string) string {
 
 // resolve returns the observer of k, adding it to the map while there is
 // room.
-func (m *metrics) resolve(k observerKey) observer {
+func (m *Metrics) resolve(k observerKey) observer {
 	o := observer{
 		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
 		duration: m.duration.WithLabelValues(k.route, k.method),
@@ -136,64 +149,19 @@ func (m *metrics) resolve(k observerKey) observer {
 	return o
 }
 
+// Rejected counts a refusal with code (one per error object).
+func (m *Metrics) Rejected(code licensor.Code) { m.rejections.WithLabelValues(string(code)).Inc() }
+
+// Batch records the items of a batch request of operation (batch_create,
+// batch_delete, entitlements_check).
+func (m *Metrics) Batch(operation string, items int) {
+	m.batchSize.WithLabelValues(operation).Observe(float64(items))
+}
+
+// Replayed counts a response replayed for a repeated Idempotency-Key.
+func (m *Metrics) Replayed() { m.idempotentReplays.Inc() }
+
 // Handler serves the metrics in the Prometheus text format.
-func (m *metrics) handler() http.Handler {
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
-}
-
-var (
-	poolMaxOpen = prometheus.NewDesc("licensor_db_pool_max_open", "Most connections the pool may open.", []string{"pool"}, nil)
-	poolOpen    = prometheus.NewDesc("licensor_db_pool_open", "Open connections.", []string{"pool"}, nil)
-	poolInUse   = prometheus.NewDesc("licensor_db_pool_in_use", "Connections in use.", []string{"pool"}, nil)
-	poolIdle    = prometheus.NewDesc("licensor_db_pool_idle", "Idle connections.", []string{"pool"}, nil)
-	poolWaits   = prometheus.NewDesc("licensor_db_pool_waits_total", "Times a request waited for a connection.", []string{"pool"}, nil)
-	poolWaited  = prometheus.NewDesc("licensor_db_pool_wait_seconds_total", "Time spent waiting for connections.", []string{"pool"}, nil)
-)
-
-// poolCollector reads the store's pool statistics at scrape time.
-type poolCollector struct{ stats func() []licensor.PoolStats }
-
-func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolMaxOpen, poolOpen, poolInUse, poolIdle, poolWaits, poolWaited} {
-		ch <- d
-	}
-}
-
-func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.stats() {
-		ch <- prometheus.MustNewConstMetric(poolMaxOpen, prometheus.GaugeValue, float64(s.MaxOpen), s.Name)
-		ch <- prometheus.MustNewConstMetric(poolOpen, prometheus.GaugeValue, float64(s.Open), s.Name)
-		ch <- prometheus.MustNewConstMetric(poolInUse, prometheus.GaugeValue, float64(s.InUse), s.Name)
-		ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.Idle), s.Name)
-		ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.WaitCount), s.Name)
-		ch <- prometheus.MustNewConstMetric(poolWaited, prometheus.CounterValue, s.WaitDuration, s.Name)
-	}
-}
-
-var (
-	writeTransactions = prometheus.NewDesc("licensor_write_transactions_total",
-		"Write transactions committed (group commit: one for every group of concurrent writes).", nil, nil)
-	writeUnits = prometheus.NewDesc("licensor_write_units_total",
-		"Writes committed; divided by licensor_write_transactions_total, the mean group size.", nil, nil)
-	writeQueued = prometheus.NewDesc("licensor_write_queued",
-		"Writes waiting for the next group.", nil, nil)
-	writeLargest = prometheus.NewDesc("licensor_write_group_max",
-		"The largest group of writes committed at once so far.", nil, nil)
-)
-
-// writeCollector reads the store's group-commit counters at scrape time.
-type writeCollector struct{ stats func() licensor.WriteStats }
-
-func (c writeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{writeTransactions, writeUnits, writeQueued, writeLargest} {
-		ch <- d
-	}
-}
-
-func (c writeCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.stats()
-	ch <- prometheus.MustNewConstMetric(writeTransactions, prometheus.CounterValue, float64(s.Commits))
-	ch <- prometheus.MustNewConstMetric(writeUnits, prometheus.CounterValue, float64(s.Succeeded))
-	ch <- prometheus.MustNewConstMetric(writeQueued, prometheus.GaugeValue, float64(s.Queued))
-	ch <- prometheus.MustNewConstMetric(writeLargest, prometheus.GaugeValue, float64(s.MaxGroup))
 }
