@@ -18,6 +18,7 @@ import (
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/client"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/bearer"
 	"github.com/licensor/licensor/internal/testdb"
 )
 
@@ -47,7 +48,7 @@ func newLive(t *testing.T, e testdb.Engine) *live {
 	srv := api.New(store, api.Options{
 		Now:         func() time.Time { return serverNow },
 		KeyCacheTTL: time.Nanosecond,
-		EndUser:     api.EndUserOptions{Tokens: api.TokenOptions{HS256Secret: tokenSecret}},
+		EndUser:     api.EndUserOptions{Tokens: bearer.Options{HS256Secret: tokenSecret}},
 	})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
@@ -547,7 +548,7 @@ func TestEndUserAgainstServer(t *testing.T) {
 		expired := u.WithToken(token(t, "41", jwt.MapClaims{"exp": serverNow.Unix() - 1}))
 		_, err = expired.Products(ctx, client.ProductQuery{})
 		apiError(t, err, 401, licensor.CodeTokenExpired)
-		restricted := u.WithToken(token(t, "41", jwt.MapClaims{"user_flags": []string{api.UserFlagPurchaseRestricted}}))
+		restricted := u.WithToken(token(t, "41", jwt.MapClaims{"user_flags": []string{bearer.UserFlagPurchaseRestricted}}))
 		_, _, err = restricted.Purchase(ctx, sports.ID, "purchase-4")
 		apiError(t, err, 403, licensor.CodePurchaseRestricted)
 		// The original client still holds its token.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/bearer"
 	"github.com/licensor/licensor/internal/entitlement"
 )
 
@@ -49,7 +50,7 @@ func (c *endUserConfig) register(fs *flag.FlagSet) {
 
 // load reads the key files and checks the configuration.
 func (c *endUserConfig) load(getenv func(string) string) error {
-	o := api.TokenOptions{Issuer: c.issuer, Audience: c.audience, Leeway: c.leeway}
+	o := bearer.Options{Issuer: c.issuer, Audience: c.audience, Leeway: c.leeway}
 	switch {
 	case c.secretFile != "":
 		b, err := os.ReadFile(c.secretFile)
@@ -70,7 +71,7 @@ func (c *endUserConfig) load(getenv func(string) string) error {
 		}
 		o.JWKS = b
 	}
-	if err := api.CheckTokenOptions(o); err != nil {
+	if err := bearer.Check(o); err != nil {
 		return fmt.Errorf("end-user tokens: %w", err)
 	}
 	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.cacheBytes <= 0 || c.feedPoll < 0 {

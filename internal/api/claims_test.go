@@ -103,7 +103,7 @@ func TestEndUserTokenStrictClaims(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tok := signRaw(t, c.s.m, c.s.key, c.header, c.payload)
-			resp := en.do(req{method: "GET", path: userBase + "/users/41/licenses", key: "-", header: bearer(tok)})
+			resp := en.do(req{method: "GET", path: userBase + "/users/41/licenses", key: "-", header: bearerHeader(tok)})
 			if c.ok {
 				if resp.StatusCode != 200 {
 					t.Fatalf("status %d, want 200: %s", resp.StatusCode, resp.body)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/bearer"
 	"github.com/licensor/licensor/internal/entitlement"
 	"github.com/licensor/licensor/internal/jsonapi"
 )
@@ -21,22 +23,16 @@ const endUserPath = "/api/license/v4"
 
 // EndUserOptions configure the end-user API and the entitlement check.
 type EndUserOptions struct {
-	Tokens TokenOptions
+	// Tokens are the keys of end users' bearer tokens (check them with
+	// bearer.Check: New, given a bad configuration, refuses every token).
+	Tokens bearer.Options
 	Cache  entitlement.Options
-}
-
-// CheckTokenOptions reports whether o is a usable configuration (a secret
-// long enough, a JWKS that parses), so that the binary can refuse to start
-// with a bad one. New, given a bad one, refuses every token.
-func CheckTokenOptions(o TokenOptions) error {
-	_, err := newTokenVerifier(o, nil)
-	return err
 }
 
 // endUser is the server's end-user side: token verification and the
 // entitlement cache.
 type endUser struct {
-	tokens *tokenVerifier // nil: no token is accepted
+	tokens *bearer.Verifier // nil: no token is accepted
 	cache  *entitlement.Cache
 }
 
@@ -45,7 +41,7 @@ type endUser struct {
 // the handlers and store.
 func (s *Server) initEndUser(store licensor.Store) {
 	eu := &endUser{cache: entitlement.New(store, entitlementJSON{}, s.opts.EndUser.Cache)}
-	tokens, err := newTokenVerifier(s.opts.EndUser.Tokens, s.now)
+	tokens, err := bearer.New(s.opts.EndUser.Tokens, s.now)
 	if err != nil {
 		s.log.Error("end-user token keys are unusable; every bearer token will be refused", "err", err)
 	}
@@ -61,10 +57,21 @@ func (s *Server) WatchChanges(ctx context.Context, w entitlement.ChangeWatcher) 
 	return w.Watch(ctx, s.endUser.cache)
 }
 
+// endUserScope is the idempotency scope of a user's requests: a negative
+// id (API keys have positive ones) derived from the user id. Two users
+// sharing it (a 63-bit hash collision) and an Idempotency-Key would at
+// worst see 422s, never each other's responses: a stored response is
+// only replayed to a request with the same fingerprint, whose path names
+// the user.
+func endUserScope(user string) int64 {
+	h := sha256.Sum256([]byte("licensor end user\x00" + user))
+	return -int64(binary.BigEndian.Uint64(h[:8])>>1) - 1
+}
+
 type claimsKey struct{}
 
-func claimsOf(r *http.Request) *endUserClaims {
-	c, _ := r.Context().Value(claimsKey{}).(*endUserClaims)
+func claimsOf(r *http.Request) *bearer.Claims {
+	c, _ := r.Context().Value(claimsKey{}).(*bearer.Claims)
 	return c
 }
 
@@ -72,12 +79,12 @@ func claimsOf(r *http.Request) *endUserClaims {
 // {user_id}, the token's subject must be that user.
 func (s *Server) bearer(next http.Handler) http.Handler {
 	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
-		raw, ok := bearerTokenOf(r)
+		raw, ok := bearer.Token(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="licensor"`)
 			return licensor.Errorf(licensor.CodeTokenMissing, "send the header Authorization: Bearer <token>")
 		}
-		claims, err := s.endUser.tokens.verify(raw)
+		claims, err := s.endUser.tokens.Verify(raw)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="licensor", error="invalid_token"`)
 			return err
@@ -96,8 +103,8 @@ func (s *Server) bearer(next http.Handler) http.Handler {
 func (s *Server) canPurchase(next http.Handler) http.Handler {
 	return s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		for _, f := range claimsOf(r).UserFlags {
-			if f == UserFlagPurchaseRestricted {
-				return licensor.Errorf(licensor.CodePurchaseRestricted, "this user may not purchase (%s)", UserFlagPurchaseRestricted)
+			if f == bearer.UserFlagPurchaseRestricted {
+				return licensor.Errorf(licensor.CodePurchaseRestricted, "this user may not purchase (%s)", bearer.UserFlagPurchaseRestricted)
 			}
 		}
 		next.ServeHTTP(w, r)

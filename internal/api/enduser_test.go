@@ -20,6 +20,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/bearer"
 )
 
 const userBase = "/api/license/v4"
@@ -64,7 +65,7 @@ var testKeys = func() *tokenKeys {
 
 // withTokens configures a server with the test HS256 secret and JWKS.
 func withTokens(o *api.Options) {
-	o.EndUser.Tokens = api.TokenOptions{HS256Secret: testSecret, JWKS: testKeys.jwks}
+	o.EndUser.Tokens = bearer.Options{HS256Secret: testSecret, JWKS: testKeys.jwks}
 }
 
 // claims are a token's claims; exp defaults to an hour after the clock.
@@ -108,7 +109,9 @@ func unsigned(header, payload map[string]any, sig []byte) string {
 	return b64(h) + "." + b64(p) + "." + b64(sig)
 }
 
-func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerHeader(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 // user sends r as the end user holding tok.
 func (en *env) user(tok string, r req) *response {
@@ -181,43 +184,43 @@ func TestEndUserTokenAttacks(t *testing.T) {
 			status int
 			code   string
 		}{
-			{"HS256", bearer(hs(nil)), 200, ""},
-			{"RS256 by kid", bearer(rs(testKeys.rsa, "rsa-1", nil)), 200, ""},
-			{"RS256 without kid", bearer(rs(testKeys.rsa, "", nil)), 200, ""},
-			{"ES256 by kid", bearer(es(testKeys.ec, "ec-1", nil)), 200, ""},
-			{"ES256 without kid", bearer(es(testKeys.ec, "", nil)), 200, ""},
+			{"HS256", bearerHeader(hs(nil)), 200, ""},
+			{"RS256 by kid", bearerHeader(rs(testKeys.rsa, "rsa-1", nil)), 200, ""},
+			{"RS256 without kid", bearerHeader(rs(testKeys.rsa, "", nil)), 200, ""},
+			{"ES256 by kid", bearerHeader(es(testKeys.ec, "ec-1", nil)), 200, ""},
+			{"ES256 without kid", bearerHeader(es(testKeys.ec, "", nil)), 200, ""},
 			{"scheme is case-insensitive", map[string]string{"Authorization": "bearer " + hs(nil)}, 200, ""},
 
 			{"no Authorization", nil, 401, "TOKEN_MISSING"},
 			{"an API key is not a token", map[string]string{"Authorization": "Apikey " + en.writeKey}, 401, "TOKEN_MISSING"},
 			{"empty bearer", map[string]string{"Authorization": "Bearer "}, 401, "TOKEN_MISSING"},
-			{"not a JWT", bearer("not.a.jwt"), 401, "TOKEN_INVALID"},
-			{"garbage", bearer("abc"), 401, "TOKEN_INVALID"},
-			{"expired", bearer(hs(claims{"exp": now - 1})), 401, "TOKEN_EXPIRED"},
-			{"expires now (exp is exclusive)", bearer(hs(claims{"exp": now})), 401, "TOKEN_EXPIRED"},
-			{"no exp", bearer(hs(claims{"exp": nil})), 401, "TOKEN_INVALID"},
-			{"not yet valid (nbf)", bearer(hs(claims{"nbf": now + 60})), 401, "TOKEN_INVALID"},
-			{"issued in the future (iat)", bearer(hs(claims{"iat": now + 60})), 401, "TOKEN_INVALID"},
-			{"wrong issuer", bearer(hs(claims{"iss": "https://evil.example"})), 401, "TOKEN_INVALID"},
-			{"no issuer", bearer(hs(claims{"iss": nil})), 401, "TOKEN_INVALID"},
-			{"wrong audience", bearer(hs(claims{"aud": "other"})), 401, "TOKEN_INVALID"},
-			{"no subject", bearer(hs(claims{"sub": nil})), 401, "TOKEN_INVALID"},
-			{"badly signed HS256", bearer(en.sign(jwt.SigningMethodHS256, []byte("another-secret-of-32-bytes-or-more!!"), "", "41", good)), 401, "TOKEN_INVALID"},
-			{"tampered payload", bearer(tampered()), 401, "TOKEN_INVALID"},
-			{"RS256 by an unknown key", bearer(rs(testKeys.otherRSA, "rsa-1", nil)), 401, "TOKEN_INVALID"},
-			{"RS256 by an unknown key, no kid", bearer(rs(testKeys.otherRSA, "", nil)), 401, "TOKEN_INVALID"},
-			{"RS256 with an unknown kid", bearer(rs(testKeys.rsa, "rsa-2", nil)), 401, "TOKEN_INVALID"},
-			{"ES256 by an unknown key", bearer(es(testKeys.otherEC, "ec-1", nil)), 401, "TOKEN_INVALID"},
-			{"ES256 naming the RSA key", bearer(es(testKeys.ec, "rsa-1", nil)), 401, "TOKEN_INVALID"},
-			{"alg none", bearer(unsigned(map[string]any{"alg": "none", "typ": "JWT"}, validPayload, nil)), 401, "TOKEN_INVALID"},
-			{"alg None", bearer(unsigned(map[string]any{"alg": "None"}, validPayload, nil)), 401, "TOKEN_INVALID"},
-			{"alg NONE with a signature", bearer(unsigned(map[string]any{"alg": "NONE"}, validPayload, []byte("x"))), 401, "TOKEN_INVALID"},
-			{"no alg", bearer(unsigned(map[string]any{"typ": "JWT"}, validPayload, []byte("x"))), 401, "TOKEN_INVALID"},
-			{"confusion: HS256 keyed with the RSA public key (DER)", bearer(confusion(pubDER)), 401, "TOKEN_INVALID"},
-			{"confusion: HS256 keyed with the RSA modulus", bearer(confusion(testKeys.rsa.N.Bytes())), 401, "TOKEN_INVALID"},
-			{"PS256 is not configured", bearer(ps256), 401, "TOKEN_INVALID"},
-			{"RS512 is not configured", bearer(rs512), 401, "TOKEN_INVALID"},
-			{"another user's token", bearer(en.token("42", good)), 403, "USER_MISMATCH"},
+			{"not a JWT", bearerHeader("not.a.jwt"), 401, "TOKEN_INVALID"},
+			{"garbage", bearerHeader("abc"), 401, "TOKEN_INVALID"},
+			{"expired", bearerHeader(hs(claims{"exp": now - 1})), 401, "TOKEN_EXPIRED"},
+			{"expires now (exp is exclusive)", bearerHeader(hs(claims{"exp": now})), 401, "TOKEN_EXPIRED"},
+			{"no exp", bearerHeader(hs(claims{"exp": nil})), 401, "TOKEN_INVALID"},
+			{"not yet valid (nbf)", bearerHeader(hs(claims{"nbf": now + 60})), 401, "TOKEN_INVALID"},
+			{"issued in the future (iat)", bearerHeader(hs(claims{"iat": now + 60})), 401, "TOKEN_INVALID"},
+			{"wrong issuer", bearerHeader(hs(claims{"iss": "https://evil.example"})), 401, "TOKEN_INVALID"},
+			{"no issuer", bearerHeader(hs(claims{"iss": nil})), 401, "TOKEN_INVALID"},
+			{"wrong audience", bearerHeader(hs(claims{"aud": "other"})), 401, "TOKEN_INVALID"},
+			{"no subject", bearerHeader(hs(claims{"sub": nil})), 401, "TOKEN_INVALID"},
+			{"badly signed HS256", bearerHeader(en.sign(jwt.SigningMethodHS256, []byte("another-secret-of-32-bytes-or-more!!"), "", "41", good)), 401, "TOKEN_INVALID"},
+			{"tampered payload", bearerHeader(tampered()), 401, "TOKEN_INVALID"},
+			{"RS256 by an unknown key", bearerHeader(rs(testKeys.otherRSA, "rsa-1", nil)), 401, "TOKEN_INVALID"},
+			{"RS256 by an unknown key, no kid", bearerHeader(rs(testKeys.otherRSA, "", nil)), 401, "TOKEN_INVALID"},
+			{"RS256 with an unknown kid", bearerHeader(rs(testKeys.rsa, "rsa-2", nil)), 401, "TOKEN_INVALID"},
+			{"ES256 by an unknown key", bearerHeader(es(testKeys.otherEC, "ec-1", nil)), 401, "TOKEN_INVALID"},
+			{"ES256 naming the RSA key", bearerHeader(es(testKeys.ec, "rsa-1", nil)), 401, "TOKEN_INVALID"},
+			{"alg none", bearerHeader(unsigned(map[string]any{"alg": "none", "typ": "JWT"}, validPayload, nil)), 401, "TOKEN_INVALID"},
+			{"alg None", bearerHeader(unsigned(map[string]any{"alg": "None"}, validPayload, nil)), 401, "TOKEN_INVALID"},
+			{"alg NONE with a signature", bearerHeader(unsigned(map[string]any{"alg": "NONE"}, validPayload, []byte("x"))), 401, "TOKEN_INVALID"},
+			{"no alg", bearerHeader(unsigned(map[string]any{"typ": "JWT"}, validPayload, []byte("x"))), 401, "TOKEN_INVALID"},
+			{"confusion: HS256 keyed with the RSA public key (DER)", bearerHeader(confusion(pubDER)), 401, "TOKEN_INVALID"},
+			{"confusion: HS256 keyed with the RSA modulus", bearerHeader(confusion(testKeys.rsa.N.Bytes())), 401, "TOKEN_INVALID"},
+			{"PS256 is not configured", bearerHeader(ps256), 401, "TOKEN_INVALID"},
+			{"RS512 is not configured", bearerHeader(rs512), 401, "TOKEN_INVALID"},
+			{"another user's token", bearerHeader(en.token("42", good)), 403, "USER_MISMATCH"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				resp := en.do(req{method: "GET", path: userBase + "/users/41/licenses", key: "-", header: c.header})
@@ -237,13 +240,13 @@ func TestEndUserTokenAttacks(t *testing.T) {
 
 		// Tokens with a subject that is not a user id, on every route.
 		for _, path := range []string{"/products", "/users/41/licenses", "/users/41/entitlements"} {
-			resp := en.do(req{method: "GET", path: userBase + path, key: "-", header: bearer(en.token("bad/user", good))})
+			resp := en.do(req{method: "GET", path: userBase + path, key: "-", header: bearerHeader(en.token("bad/user", good))})
 			if resp.StatusCode != 401 {
 				t.Errorf("GET %s with a malformed subject: %d", path, resp.StatusCode)
 			}
 		}
 		// The management API refuses tokens, the end-user API API keys.
-		en.must(401, req{method: "GET", path: base + "/users/41/licenses", key: "-", header: bearer(hs(nil))})
+		en.must(401, req{method: "GET", path: base + "/users/41/licenses", key: "-", header: bearerHeader(hs(nil))})
 		en.must(401, req{method: "GET", path: userBase + "/products"})
 	})
 }
@@ -252,7 +255,7 @@ func TestEndUserTokenAttacks(t *testing.T) {
 // no HS256 token, even one "signed" with its public key.
 func TestEndUserAlgorithmConfusionJWKSOnly(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		en := newEnv(t, e, func(o *api.Options) { o.EndUser.Tokens = api.TokenOptions{JWKS: testKeys.jwks} })
+		en := newEnv(t, e, func(o *api.Options) { o.EndUser.Tokens = bearer.Options{JWKS: testKeys.jwks} })
 		pubDER, _ := x509.MarshalPKIXPublicKey(&testKeys.rsa.PublicKey)
 		for _, secret := range [][]byte{pubDER, testKeys.rsa.N.Bytes(), testKeys.jwks} {
 			tok := en.sign(jwt.SigningMethodHS256, secret, "rsa-1", "41", nil)
@@ -275,28 +278,6 @@ func TestEndUserWithoutKeys(t *testing.T) {
 			t.Fatalf("no keys configured: %d %s", resp.StatusCode, resp.body)
 		}
 	})
-}
-
-func TestTokenOptionsChecked(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		o    api.TokenOptions
-		ok   bool
-	}{
-		{"none", api.TokenOptions{}, true},
-		{"secret", api.TokenOptions{HS256Secret: testSecret}, true},
-		{"short secret", api.TokenOptions{HS256Secret: []byte("short")}, false},
-		{"jwks", api.TokenOptions{JWKS: testKeys.jwks}, true},
-		{"not JSON", api.TokenOptions{JWKS: []byte("{")}, false},
-		{"no usable key", api.TokenOptions{JWKS: []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)}, false},
-		{"private key", api.TokenOptions{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}]}`)}, false},
-		{"short RSA", api.TokenOptions{JWKS: []byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`)}, false},
-		{"EC point off the curve", api.TokenOptions{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 42) + `E"}]}`)}, false},
-	} {
-		if err := api.CheckTokenOptions(c.o); (err == nil) != c.ok {
-			t.Errorf("%s: CheckTokenOptions = %v", c.name, err)
-		}
-	}
 }
 
 func TestEndUserProductsAndLicenses(t *testing.T) {

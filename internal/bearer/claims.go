@@ -1,4 +1,4 @@
-package api
+package bearer
 
 import (
 	"bytes"
@@ -64,7 +64,7 @@ var (
 
 // UnmarshalJSON decodes a claims set strictly (see decodeClaims); the jwt
 // parser calls it, so its claims are ours.
-func (c *endUserClaims) UnmarshalJSON(b []byte) error {
+func (c *Claims) UnmarshalJSON(b []byte) error {
 	d, err := decodeClaims(b)
 	if err != nil {
 		return err
@@ -74,8 +74,8 @@ func (c *endUserClaims) UnmarshalJSON(b []byte) error {
 }
 
 // decodeClaims decodes a token's claims set strictly.
-func decodeClaims(b []byte) (*endUserClaims, error) {
-	c := &endUserClaims{}
+func decodeClaims(b []byte) (*Claims, error) {
+	c := &Claims{}
 	err := walkTokenObject(b, "claims set", tokenClaimNames, func(name string, dec *json.Decoder) error {
 		var err error
 		switch name {

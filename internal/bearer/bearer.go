@@ -1,13 +1,28 @@
-package api
+// Package bearer verifies the bearer tokens of end users (the End-user
+// License API's callers). They are JWTs verified offline, against keys the
+// operator configures: an HS256 shared secret, and/or RS256 and ES256
+// public keys from a JWKS file. The accepted algorithms are exactly those of the keys
+// configured, so "alg": "none" and algorithm confusion (an HS256 token
+// "signed" with a public key, an RS256 token presented for an EC key) are
+// refused by construction: an HS256 token is only ever checked against the
+// shared secret, an RS256 one against RSA keys, an ES256 one against P-256
+// keys.
+//
+// Claims: "sub" is the user id (1 to 64 characters of A-Z a-z 0-9 . _ : -);
+// "exp" is required; "nbf" and "iat", when present, must not be in the
+// future; "iss" and "aud" must match when the operator configures them;
+// "user_flags", an optional array of strings, carries the user's flags
+// (LICENSE_PURCHASE_RESTRICTED). Header and claims are decoded strictly
+// (claims.go): no duplicate members, no "crit", no case variants of these
+// names, NumericDates that are JSON numbers.
+package bearer
 
 import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,25 +37,8 @@ import (
 	"github.com/licensor/licensor"
 )
 
-// End-user tokens are JWTs verified offline, against keys the operator
-// configures: an HS256 shared secret, and/or RS256 and ES256 public keys
-// from a JWKS file. The accepted algorithms are exactly those of the keys
-// configured, so "alg": "none" and algorithm confusion (an HS256 token
-// "signed" with a public key, an RS256 token presented for an EC key) are
-// refused by construction: an HS256 token is only ever checked against the
-// shared secret, an RS256 one against RSA keys, an ES256 one against P-256
-// keys.
-//
-// Claims: "sub" is the user id (1 to 64 characters of A-Z a-z 0-9 . _ : -);
-// "exp" is required; "nbf" and "iat", when present, must not be in the
-// future; "iss" and "aud" must match when the operator configures them;
-// "user_flags", an optional array of strings, carries the user's flags
-// (LICENSE_PURCHASE_RESTRICTED). Header and claims are decoded strictly
-// (claims.go): no duplicate members, no "crit", no case variants of these
-// names, NumericDates that are JSON numbers.
-
-// TokenOptions configure the verification of end-user bearer tokens.
-type TokenOptions struct {
+// Options configure the verification of end-user bearer tokens.
+type Options struct {
 	// HS256Secret enables HS256 tokens signed with this shared secret (at
 	// least 32 bytes).
 	HS256Secret []byte
@@ -63,8 +61,8 @@ const MinHS256SecretLen = 32
 // UserFlagPurchaseRestricted in a token's user_flags forbids purchases.
 const UserFlagPurchaseRestricted = "LICENSE_PURCHASE_RESTRICTED"
 
-// tokenVerifier checks end-user tokens. A nil *tokenVerifier accepts none.
-type tokenVerifier struct {
+// Verifier checks end-user tokens. A nil *Verifier accepts none.
+type Verifier struct {
 	secret  []byte
 	keys    []publicKey
 	parser  *jwt.Parser
@@ -77,16 +75,24 @@ type publicKey struct {
 	key crypto.PublicKey
 }
 
-// endUserClaims are the claims read from a token.
-type endUserClaims struct {
+// Claims are the claims read from a token.
+type Claims struct {
 	jwt.RegisteredClaims
 	UserFlags []string `json:"user_flags,omitempty"`
 }
 
-// newTokenVerifier builds the verifier of o; it returns nil (no end-user
+// Check reports whether o is a usable configuration (a secret long enough,
+// a JWKS that parses), so that the binary can refuse to start with a bad
+// one.
+func Check(o Options) error {
+	_, err := New(o, nil)
+	return err
+}
+
+// New builds the verifier of o; it returns nil (no end-user
 // authentication) when o configures no key.
-func newTokenVerifier(o TokenOptions, now func() time.Time) (*tokenVerifier, error) {
-	v := &tokenVerifier{}
+func New(o Options, now func() time.Time) (*Verifier, error) {
+	v := &Verifier{}
 	if len(o.HS256Secret) > 0 {
 		if len(o.HS256Secret) < MinHS256SecretLen {
 			return nil, fmt.Errorf("the HS256 secret has %d bytes; it needs at least %d", len(o.HS256Secret), MinHS256SecretLen)
@@ -129,7 +135,7 @@ func newTokenVerifier(o TokenOptions, now func() time.Time) (*tokenVerifier, err
 
 // keyFor picks the keys a token may be verified with: the shared secret
 // for HS256, the public keys of the token's algorithm (and kid) otherwise.
-func (v *tokenVerifier) keyFor(t *jwt.Token) (any, error) {
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	if alg == jwt.SigningMethodHS256.Alg() {
 		if v.secret == nil {
@@ -150,8 +156,8 @@ func (v *tokenVerifier) keyFor(t *jwt.Token) (any, error) {
 	return set, nil
 }
 
-// verify checks raw and returns its claims, or a 401 error.
-func (v *tokenVerifier) verify(raw string) (*endUserClaims, error) {
+// Verify checks raw and returns its claims, or a 401 error.
+func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if v == nil {
 		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "this server accepts no end-user tokens: no token keys are configured")
 	}
@@ -166,7 +172,7 @@ func (v *tokenVerifier) verify(raw string) (*endUserClaims, error) {
 	if err := checkTokenHeader(header); err != nil {
 		return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is malformed: %v", err)
 	}
-	var claims endUserClaims
+	var claims Claims
 	if _, err := v.parser.ParseWithClaims(raw, &claims, v.keyFor); err != nil {
 		if fe, ok := errTokenFormat(err); ok {
 			return nil, licensor.Errorf(licensor.CodeTokenInvalid, "the token is malformed: %v", fe)
@@ -290,23 +296,12 @@ func b64Fixed(s string, n int) ([]byte, error) {
 	return b, nil
 }
 
-// bearerTokenOf returns the token of an Authorization: Bearer header.
-func bearerTokenOf(r *http.Request) (string, bool) {
+// Token returns the token of an Authorization: Bearer header.
+func Token(r *http.Request) (string, bool) {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", false
 	}
 	return token, true
-}
-
-// endUserScope is the idempotency scope of a user's requests: a negative
-// id (API keys have positive ones) derived from the user id. Two users
-// sharing it (a 63-bit hash collision) and an Idempotency-Key would at
-// worst see 422s, never each other's responses: a stored response is
-// only replayed to a request with the same fingerprint, whose path names
-// the user.
-func endUserScope(user string) int64 {
-	h := sha256.Sum256([]byte("licensor end user\x00" + user))
-	return -int64(binary.BigEndian.Uint64(h[:8])>>1) - 1
 }

@@ -1,4 +1,4 @@
-package api
+package bearer
 
 import (
 	"crypto/hmac"
@@ -22,7 +22,7 @@ import (
 // FuzzClaims fuzzes the strict decoding of a token's header and claims
 // (claims.go) and the verifier around it; seeds in testdata/fuzz/FuzzClaims.
 //
-//	go test -run='^$' -fuzz='^FuzzClaims$' -fuzztime=10s ./internal/api
+//	go test -run='^$' -fuzz='^FuzzClaims$' -fuzztime=10s ./internal/bearer
 //
 // Properties: a refusal is a *tokenFormatError with a short detail; what
 // is accepted is one JSON object of valid UTF-8 whose known members are
@@ -55,7 +55,7 @@ func FuzzClaims(f *testing.F) {
 		f.Add([]byte(s[0]), []byte(s[1]))
 	}
 	secret := []byte("0123456789abcdef0123456789abcdef-fuzz")
-	v, err := newTokenVerifier(TokenOptions{HS256Secret: secret}, func() time.Time { return time.Unix(now, 0) })
+	v, err := New(Options{HS256Secret: secret}, func() time.Time { return time.Unix(now, 0) })
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -76,11 +76,11 @@ func FuzzClaims(f *testing.F) {
 		signing := b64(header) + "." + b64(payload)
 		mac := hmac.New(sha256.New, secret)
 		mac.Write([]byte(signing))
-		got, err := v.verify(signing + "." + b64(mac.Sum(nil)))
+		got, err := v.Verify(signing + "." + b64(mac.Sum(nil)))
 		if err != nil {
 			var le *licensor.Error
-			if !errors.As(err, &le) || statusOf(le.Code) != http.StatusUnauthorized {
-				t.Fatalf("verify: %v is not a 401 *licensor.Error", err)
+			if !errors.As(err, &le) || status(le) != http.StatusUnauthorized {
+				t.Fatalf("Verify: %v is not a 401 *licensor.Error", err)
 			}
 			if (headerErr != nil || claimsErr != nil) && le.Code != licensor.CodeTokenInvalid {
 				t.Fatalf("a refused header (%v) or claims set (%v) answered %s", headerErr, claimsErr, le.Code)
@@ -88,13 +88,19 @@ func FuzzClaims(f *testing.F) {
 			return
 		}
 		if headerErr != nil || claimsErr != nil {
-			t.Fatalf("verify accepted a token whose header (%v) or claims (%v) were refused", headerErr, claimsErr)
+			t.Fatalf("Verify accepted a token whose header (%v) or claims (%v) were refused", headerErr, claimsErr)
 		}
 		if got.Subject != claims.Subject || !licensor.ValidUserID(got.Subject) || !slices.Equal(got.UserFlags, claims.UserFlags) ||
 			!sameDate(got.ExpiresAt, claims.ExpiresAt) || got.ExpiresAt == nil {
-			t.Fatalf("verify's claims %+v differ from the decoder's %+v", got, claims)
+			t.Fatalf("Verify's claims %+v differ from the decoder's %+v", got, claims)
 		}
 	})
+}
+
+// status is the HTTP status the API answers err with.
+func status(err error) int {
+	s, _ := jsonapi.ErrorResponse(err)
+	return s
 }
 
 // checkFormatError fails unless err is nil or a *tokenFormatError with a
@@ -211,7 +217,7 @@ func checkAcceptedHeader(t *testing.T, header []byte) {
 	}
 }
 
-func checkAcceptedClaims(t *testing.T, payload []byte, c *endUserClaims) {
+func checkAcceptedClaims(t *testing.T, payload []byte, c *Claims) {
 	m := decodedObject(t, payload)
 	checkFoldedNames(t, m, tokenClaimNames)
 	for _, name := range []string{"exp", "nbf", "iat"} {
