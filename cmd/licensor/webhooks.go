@@ -123,6 +123,7 @@ type webhookView struct {
 	EventTypes  []licensor.EventType `json:"event_types"`
 	Description string               `json:"description"`
 	CreatedAt   int64                `json:"created_at"`
+	PausedAt    *int64               `json:"paused_at"` // null while active
 }
 
 func webhooksList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -146,7 +147,7 @@ func webhooksList(ctx context.Context, args []string, getenv func(string) string
 	}
 	views := make([]webhookView, len(hooks))
 	for i, h := range hooks {
-		views[i] = webhookView{ID: h.ID, URL: h.URL, EventTypes: h.EventTypes, Description: h.Description, CreatedAt: h.CreatedAt}
+		views[i] = webhookView{ID: h.ID, URL: h.URL, EventTypes: h.EventTypes, Description: h.Description, CreatedAt: h.CreatedAt, PausedAt: h.PausedAt}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -154,9 +155,13 @@ func webhooksList(ctx context.Context, args []string, getenv func(string) string
 		return enc.Encode(views)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tURL\tEVENTS\tDESCRIPTION\tCREATED")
+	fmt.Fprintln(tw, "ID\tURL\tEVENTS\tDESCRIPTION\tSTATE\tCREATED")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", v.ID, v.URL, describeTypes(v.EventTypes), v.Description,
+		state := "active"
+		if v.PausedAt != nil {
+			state = "paused since " + time.Unix(*v.PausedAt, 0).UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.URL, describeTypes(v.EventTypes), v.Description, state,
 			time.Unix(v.CreatedAt, 0).UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()

@@ -42,11 +42,22 @@ func TestWebhooksCommands(t *testing.T) {
 		t.Fatalf("create with a given secret: %v %q", err, out)
 	}
 
+	// Webhook 2 paused (as the API or the console pauses it): list says so.
+	d, err := openExisting(context.Background(), env["DATABASE_URL"], quietLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pausedAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Unix()
+	if _, err := d.UpdateWebhook(context.Background(), 2, licensor.WebhookPatch{Paused: new(true)}, licensor.Change{Time: pausedAt, Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
 	out, _, err = cli(t, env, "webhooks", "list")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ID", "URL", "EVENTS", "https://drm.example.com/licensor", "license.created,license.deleted,license.expired", "Irdeto", "every event type"} {
+	for _, want := range []string{"ID", "URL", "EVENTS", "STATE", "https://drm.example.com/licensor", "license.created,license.deleted,license.expired", "Irdeto", "every event type",
+		"active", "paused since 2026-01-02T03:04:05Z"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("webhooks list lacks %q:\n%s", want, out)
 		}
@@ -59,7 +70,8 @@ func TestWebhooksCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	var views []webhookView
-	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 2 || views[0].ID != 1 || len(views[0].EventTypes) != 3 {
+	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 2 || views[0].ID != 1 || len(views[0].EventTypes) != 3 ||
+		views[0].PausedAt != nil || views[1].PausedAt == nil || *views[1].PausedAt != pausedAt {
 		t.Fatalf("webhooks list --json: %v %s", err, out)
 	}
 
