@@ -104,11 +104,12 @@ func (f *productForm) patch() (licensor.ProductPatch, error) {
 		currency = &f.Currency
 	}
 	p.PriceAmount, p.PriceCurrency = &amount, &currency
-	for svc, text := range f.Channels {
+	for _, svc := range licensor.Services() { // in order: the first bad field is the one named
+		text := f.Channels[svc]
 		ids := []string{}
 		for _, id := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
 			if !licensor.ValidChannelID(id) {
-				return p, licensor.Errorf(licensor.CodeInvalidRelationship, "%q is not a channel id (1 to 64 characters of A-Z a-z 0-9 . _ : -)", id)
+				return p, licensor.Errorf(licensor.CodeInvalidRelationship, "channels of %s: %q is not a channel id (1 to 64 characters of A-Z a-z 0-9 . _ : -)", svc, id)
 			}
 			ids = append(ids, id)
 		}

@@ -30,7 +30,7 @@ func TestProductsInBrowser(t *testing.T) {
 			t.Log("screenshot:", b.screenshot(t, "products"))
 		}
 
-		// Create: a bad currency first, then a good product.
+		// Create: a bad currency and a bad channel id first, then a good product.
 		b.submit(t, "a[href='/console/products/new']", nil)
 		b.axe(t, "new product")
 		b.submit(t, "form[action='/console/products'] button", map[string]string{"#e-title": "Cinema", "#e-price": "999", "#e-currency": "XXY", "#e-ch-live": "hbo, cinemax"})
@@ -40,6 +40,15 @@ func TestProductsInBrowser(t *testing.T) {
 		if got := eval[string](t, b, `document.querySelector("#e-ch-live").value`); got != "hbo, cinemax" {
 			t.Errorf("the form lost its channels: %q", got)
 		}
+		// A bad channel id: the message names the service; the form is kept.
+		b.submit(t, "form[action='/console/products'] button", map[string]string{"#e-currency": "EUR", "#e-ch-npvr": "hbo, bad/id"})
+		if got := b.text(t, "#problem"); !strings.Contains(got, "channels of npvr") || !strings.Contains(got, `"bad/id"`) {
+			t.Errorf("bad channel id: %q", got)
+		}
+		if got := eval[string](t, b, `document.querySelector("#e-ch-npvr").value`); got != "hbo, bad/id" {
+			t.Errorf("the form lost its npvr channels: %q", got)
+		}
+		b.run(t, discard(eval2(`document.querySelector("#e-ch-npvr").value = ""; ""`)))
 		b.submit(t, "form[action='/console/products'] button", map[string]string{"#e-currency": "EUR", "#e-period": "P1M"})
 		if got := b.text(t, "[role=status]"); !strings.Contains(got, "Created") {
 			t.Fatalf("after create: %q\n%s", got, b.text(t, "main"))
