@@ -14,7 +14,7 @@ import (
 // once), its delivery log with the failures first, redeliver, pause (its
 // deliveries queued, not claimed) and resume, and delete with
 // confirmation; bad URLs are refused with the form kept; a forged
-// CSRF token changes nothing; a read key has no such page.
+// CSRF token changes nothing; a read key has no such page and cannot pause.
 func TestWebhooksInBrowser(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		f := newFixture(t, e.Open(t))
@@ -190,6 +190,23 @@ func TestWebhooksInBrowser(t *testing.T) {
 		b.open(t, f.url("/webhooks"))
 		if got := b.text(t, "[role=alert]"); !strings.Contains(got, "write key") {
 			t.Errorf("read key on /webhooks: %q", got)
+		}
+		// Nor may it pause one, even with its session's own CSRF token.
+		other := licensor.Webhook{URL: "https://other.example/hook", Secret: licensor.NewWebhookSecret()}
+		if err := f.store.CreateWebhook(ctx, &other, licensor.Change{Time: f.now, Actor: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		b.run(t, discard(eval2(`const form = document.createElement("form");
+form.method = "post"; form.action = "/console/webhooks/`+itoa(other.ID)+`/pause";
+form.innerHTML = '<input type="hidden" name="csrf"><button type="submit" id="forged-pause">Pause</button>';
+form.querySelector("input").value = document.querySelector("form[action='/console/signout'] input[name=csrf]").value;
+document.querySelector("main").append(form); ""`)))
+		b.submit(t, "#forged-pause", nil)
+		if got := b.text(t, "[role=alert]"); !strings.Contains(got, "write key") {
+			t.Errorf("a read key's pause: %q", got)
+		}
+		if got, _ := f.store.FindWebhookByID(ctx, other.ID); got.Paused() {
+			t.Errorf("a read key paused a webhook")
 		}
 	})
 }
