@@ -3,6 +3,7 @@ package licensor
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -177,6 +178,11 @@ func (es ItemErrors) Error() string {
 		parts[i] = fmt.Sprintf("item %d: %v", e.Index, e.Err)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Sort orders es by item index; the errors of one item keep their order.
+func (es ItemErrors) Sort() {
+	slices.SortStableFunc(es, func(a, b ItemError) int { return a.Index - b.Index })
 }
 
 // ProductNotFound is the error of a product id that names no live product.

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -60,7 +59,7 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 // FindAPIKeyByPrefix returns the key with that prefix, usable or not.
 func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
 	k, err := sqlstore.ScanAPIKey(db.pool.QueryRow(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE prefix = $1`, prefix))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, fmt.Errorf("postgres: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}
 	if err != nil {
@@ -106,7 +105,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, name string, next *licensor.APIK
 	err := db.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var err error
 		old, err = sqlstore.ScanAPIKey(tx.QueryRow(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE`, name))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			return licensor.Errorf(licensor.CodeNotFound, "no current API key is named %q", name)
 		}
 		if err != nil {

@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -96,12 +94,7 @@ RETURNING `+sqlfilter.Qualify("l.", sqlstore.LicenseColumns), c.Time, limit)
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(out, func(a, b licensor.License) int {
-			if *a.StopDate != *b.StopDate {
-				return cmp.Compare(*a.StopDate, *b.StopDate)
-			}
-			return cmp.Compare(a.ID, b.ID)
-		})
+		sqlstore.SortByStopDate(out)
 		tx.appendEvents(licensor.LicenseEvents(licensor.EventLicenseExpired, out, c))
 		return nil
 	})

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlstore"
 )
@@ -32,7 +30,7 @@ ON CONFLICT (api_key_id, idempotency_key) DO NOTHING`, claim.APIKeyID, claim.Key
 			var row sqlstore.IdempotencyRow
 			err = tx.QueryRow(ctx, `SELECT `+sqlstore.IdempotencyColumns+`
 FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 FOR UPDATE`, claim.APIKeyID, claim.Key).Scan(row.Dest()...)
-			if errors.Is(err, pgx.ErrNoRows) {
+			if sqlstore.NoRow(err) {
 				continue // released meanwhile: insert again
 			}
 			if err != nil {

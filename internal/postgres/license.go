@@ -91,8 +91,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create licenses: %w", err)
 	}
-	sqlstore.MarkStored(c)
-	db.committed.Fire()
+	sqlstore.AfterCommit(c, true, &db.committed)
 	return out, nil
 }
 
@@ -197,7 +196,7 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 	results := tx.SendBatch(ctx, &batch)
 	for _, i := range valid {
 		err := results.QueryRow().Scan(&licenses[i].ID)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			taken = append(taken, i)
 			continue
 		}
@@ -248,7 +247,7 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 				continue
 			}
 			err := tx.QueryRow(ctx, insertLicense, insertArgs(&licenses[i])...).Scan(&licenses[i].ID)
-			if errors.Is(err, pgx.ErrNoRows) {
+			if sqlstore.NoRow(err) {
 				again = append(again, i)
 				continue
 			}
@@ -260,7 +259,7 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 	}
 
 	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b licensor.ItemError) int { return a.Index - b.Index })
+		errs.Sort()
 		return nil, errs
 	}
 	return licenses, nil
@@ -270,7 +269,7 @@ WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR SHARE`, ids)
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
 	l, err := sqlstore.ScanLicense(db.pool.QueryRow(ctx,
 		`SELECT `+sqlstore.LicenseColumns+` FROM licenses WHERE id = $1 AND deleted_at IS NULL`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, fmt.Errorf("postgres: find license: %w", licensor.LicenseNotFound(id))
 	}
 	if err != nil {
@@ -291,13 +290,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	}
 	err = write(ctx, func(ctx context.Context, tx *wtx) error {
 		deleted, missing = make([]int64, 0, len(ids)), nil
-		rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
-WHERE id = ANY($4) AND deleted_at IS NULL
-RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, ids)
-		if err != nil {
-			return err
-		}
-		gone, err := collect(rows, sqlstore.ScanLicense)
+		gone, err := tombstone(ctx, tx, "id = ANY($4)", ids, c)
 		if err != nil {
 			return err
 		}
@@ -330,11 +323,20 @@ RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: delete licenses: %w", err)
 	}
-	sqlstore.MarkStored(c)
-	if len(deleted) > 0 {
-		db.committed.Fire()
-	}
+	sqlstore.AfterCommit(c, len(deleted) > 0, &db.committed)
 	return deleted, missing, nil
+}
+
+// tombstone deletes the live licenses that cond (on $4, arg) selects,
+// keeping tombstones, and returns them as they were.
+func tombstone(ctx context.Context, tx *wtx, cond string, arg any, c licensor.Change) ([]licensor.License, error) {
+	rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
+WHERE `+cond+` AND deleted_at IS NULL
+RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, arg)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, sqlstore.ScanLicense)
 }
 
 // FindLicenses lists live licenses, one keyset page at a time, with their

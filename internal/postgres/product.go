@@ -1,14 +1,9 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
@@ -44,8 +39,7 @@ RETURNING id`,
 		return fmt.Errorf("postgres: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
-	sqlstore.MarkStored(c)
-	db.committed.Fire()
+	sqlstore.AfterCommit(c, true, &db.committed)
 	return nil
 }
 
@@ -65,7 +59,7 @@ func (db *DB) FindProductByID(ctx context.Context, id int64) (*licensor.Product,
 func findProduct(ctx context.Context, q querier, id int64, lock string) (*licensor.Product, error) {
 	p, err := sqlstore.ScanProduct(q.QueryRow(ctx,
 		`SELECT `+sqlstore.ProductColumns+` FROM products WHERE id = $1 AND deleted_at IS NULL `+lock, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, licensor.ProductNotFound(id)
 	}
 	return p, err
@@ -132,17 +126,11 @@ func (db *DB) DeleteProduct(ctx context.Context, id int64, opts licensor.DeleteP
 			if !opts.Cascade {
 				return licensor.ProductInUse(id, live)
 			}
-			rows, err := tx.Query(ctx, `UPDATE licenses SET deleted_at = $1, deleted_by = $2, deleted_request_id = $3
-WHERE product_id = $4 AND deleted_at IS NULL
-RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, id)
+			gone, err := tombstone(ctx, tx, "product_id = $4", id, c)
 			if err != nil {
 				return err
 			}
-			gone, err := collect(rows, sqlstore.ScanLicense)
-			if err != nil {
-				return err
-			}
-			slices.SortFunc(gone, func(a, b licensor.License) int { return cmp.Compare(a.ID, b.ID) })
+			sqlstore.SortByID(gone)
 			events = licensor.LicenseEvents(licensor.EventLicenseDeleted, gone, c)
 		}
 		_, err = tx.Exec(ctx, `UPDATE products SET deleted_at = $1, deleted_by = $2 WHERE id = $3`, c.Time, c.Actor, id)

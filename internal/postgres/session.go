@@ -2,12 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // CreateConsoleSession stores a console session.
@@ -25,7 +23,7 @@ func (db *DB) FindConsoleSession(ctx context.Context, id string) (*licensor.Cons
 	var s licensor.ConsoleSession
 	err := db.pool.QueryRow(ctx, `SELECT id, key_id, key_prefix, csrf, created_at, seen_at, expires_at
 FROM console_sessions WHERE id = $1`, id).Scan(&s.ID, &s.KeyID, &s.KeyPrefix, &s.CSRF, &s.CreatedAt, &s.SeenAt, &s.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, fmt.Errorf("postgres: find console session: %w", licensor.Errorf(licensor.CodeNotFound, "no such console session"))
 	}
 	if err != nil {

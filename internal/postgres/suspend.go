@@ -92,9 +92,6 @@ FROM unnest($1::bigint[], $2::text[]) AS u(id, status) WHERE l.id = u.id`, ids, 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s licenses: %w", a.Op, err)
 	}
-	sqlstore.MarkStored(c)
-	if changed > 0 {
-		db.committed.Fire()
-	}
+	sqlstore.AfterCommit(c, changed > 0, &db.committed)
 	return out, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -40,7 +39,7 @@ RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.
 		return fmt.Errorf("postgres: create webhook: %w", err)
 	}
 	w.ID, w.CreatedAt, w.UpdatedAt, w.PausedAt = id, c.Time, c.Time, pausedAt
-	sqlstore.MarkStored(c)
+	sqlstore.AfterCommit(c, false, &db.committed)
 	return nil
 }
 
@@ -59,7 +58,7 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
 
 func findWebhook(ctx context.Context, q querier, id int64, lock string) (*licensor.Webhook, error) {
 	w, err := sqlstore.ScanWebhook(q.QueryRow(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE id = $1 `+lock, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, licensor.WebhookNotFound(id)
 	}
 	return w, err
@@ -141,7 +140,7 @@ func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c lice
 		}
 		d, err := sqlstore.ScanDelivery(tx.QueryRow(ctx, `SELECT `+sqlstore.DeliveryColumns+` FROM webhook_deliveries
 WHERE id = $1 AND webhook_id = $2 FOR UPDATE`, deliveryID, webhookID))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			return licensor.DeliveryNotFound(webhookID, deliveryID)
 		}
 		if err != nil {

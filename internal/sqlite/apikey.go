@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -53,7 +52,7 @@ func (db *DB) FindAPIKeys(ctx context.Context) ([]licensor.APIKey, error) {
 // FindAPIKeyByPrefix returns the key with that prefix, usable or not.
 func (db *DB) FindAPIKeyByPrefix(ctx context.Context, prefix string) (*licensor.APIKey, error) {
 	k, err := sqlstore.ScanAPIKey(db.rq().QueryRowContext(pointQuery(ctx), `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE prefix = ?`, prefix))
-	if errors.Is(err, sql.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, fmt.Errorf("sqlite: find API key: %w", licensor.Errorf(licensor.CodeAPIKeyInvalid, "unknown API key"))
 	}
 	if err != nil {
@@ -101,7 +100,7 @@ func (db *DB) RotateAPIKey(ctx context.Context, name string, next *licensor.APIK
 	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		old, err = sqlstore.ScanAPIKey(tx.QueryRowContext(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name))
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			return licensor.Errorf(licensor.CodeNotFound, "no current API key is named %q", name)
 		}
 		if err != nil {

@@ -1,11 +1,9 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
@@ -95,12 +93,7 @@ RETURNING `+sqlstore.LicenseColumns, c.Time, limit)
 			return err
 		}
 		rows.Close()
-		slices.SortFunc(out, func(a, b licensor.License) int {
-			if *a.StopDate != *b.StopDate {
-				return cmp.Compare(*a.StopDate, *b.StopDate)
-			}
-			return cmp.Compare(a.ID, b.ID)
-		})
+		sqlstore.SortByStopDate(out)
 		return appendEvents(ctx, db.wq(tx), licensor.LicenseEvents(licensor.EventLicenseExpired, out, c))
 	})
 	if err != nil {
@@ -183,12 +176,4 @@ WHERE deleted_at IS NOT NULL AND deleted_at < ?
 		total += n
 	}
 	return total, nil
-}
-
-func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
-	res, err := tx.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }

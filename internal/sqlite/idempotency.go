@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/licensor/licensor"
@@ -20,7 +19,7 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, claim *licensor.Idempoten
 		var row sqlstore.IdempotencyRow
 		err := q.QueryRowContext(ctx, `SELECT `+sqlstore.IdempotencyColumns+`
 FROM idempotency_keys WHERE api_key_id = ? AND idempotency_key = ?`, claim.APIKeyID, claim.Key).Scan(row.Dest()...)
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			_, err = q.ExecContext(ctx, `INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint, started_at, expires_at)
 VALUES (?, ?, ?, ?, ?)`, claim.APIKeyID, claim.Key, claim.Fingerprint, now, claim.ExpiresAt)
 			return err
@@ -107,15 +106,7 @@ WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at 
 
 // PruneIdempotencyKeys deletes the keys that expired before now.
 func (db *DB) PruneIdempotencyKeys(ctx context.Context, now int64) (int64, error) {
-	var n int64
-	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at < ?`, now)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := db.writeOne(ctx, `DELETE FROM idempotency_keys WHERE expires_at < ?`, now)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune idempotency keys: %w", err)
 	}

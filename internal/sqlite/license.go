@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
@@ -33,8 +32,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
 	}
-	sqlstore.MarkStored(c)
-	db.committed.Fire()
+	sqlstore.AfterCommit(c, true, &db.committed)
 	return out, nil
 }
 
@@ -77,7 +75,7 @@ func createLicenses(ctx context.Context, q querier, drafts []licensor.LicenseDra
 		err = q.QueryRowContext(ctx, insertLicense, l.UserID, l.ProductID, l.Status, l.StartDate, l.StopDate,
 			l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
 			l.PaymentMethod, l.CreatedAt).Scan(&l.ID)
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			// The order id is taken by a live license. Writers are
 			// serialized, so that license is committed and visible (or
 			// written earlier in this write's group, which commits it
@@ -97,7 +95,7 @@ func createLicenses(ctx context.Context, q querier, drafts []licensor.LicenseDra
 		out = append(out, l)
 	}
 	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b licensor.ItemError) int { return a.Index - b.Index })
+		errs.Sort()
 		return nil, errs
 	}
 	return out, nil
@@ -113,7 +111,7 @@ RETURNING id`
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {
 	l, err := sqlstore.ScanLicense(db.rq().QueryRowContext(pointQuery(ctx),
 		`SELECT `+sqlstore.LicenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
-	if errors.Is(err, sql.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, fmt.Errorf("sqlite: find license: %w", licensor.LicenseNotFound(id))
 	}
 	if err != nil {
@@ -140,7 +138,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 				gone = append(gone, l)
 				continue
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if !sqlstore.NoRow(err) {
 				return err
 			}
 			missing = append(missing, id)
@@ -159,10 +157,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: delete licenses: %w", err)
 	}
-	sqlstore.MarkStored(c)
-	if len(deleted) > 0 {
-		db.committed.Fire()
-	}
+	sqlstore.AfterCommit(c, len(deleted) > 0, &db.committed)
 	return deleted, missing, nil
 }
 

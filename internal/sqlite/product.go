@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
@@ -41,8 +38,7 @@ RETURNING id`,
 		return fmt.Errorf("sqlite: create product: %w", interpretError(err))
 	}
 	p.ID, p.CreatedAt, p.UpdatedAt, p.Version = id, c.Time, c.Time, 1
-	sqlstore.MarkStored(c)
-	db.committed.Fire()
+	sqlstore.AfterCommit(c, true, &db.committed)
 	return nil
 }
 
@@ -65,7 +61,7 @@ type querier interface {
 func findProduct(ctx context.Context, q querier, id int64) (*licensor.Product, error) {
 	p, err := sqlstore.ScanProduct(q.QueryRowContext(ctx,
 		`SELECT `+sqlstore.ProductColumns+` FROM products WHERE id = ? AND deleted_at IS NULL`, id))
-	if errors.Is(err, sql.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, licensor.ProductNotFound(id)
 	}
 	return p, err
@@ -163,7 +159,7 @@ RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, productID)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(gone, func(a, b licensor.License) int { return cmp.Compare(a.ID, b.ID) })
+	sqlstore.SortByID(gone)
 	return gone, nil
 }
 

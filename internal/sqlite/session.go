@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlstore"
 )
 
 // CreateConsoleSession stores a console session.
@@ -27,7 +27,7 @@ func (db *DB) FindConsoleSession(ctx context.Context, id string) (*licensor.Cons
 	var s licensor.ConsoleSession
 	err := db.rq().QueryRowContext(pointQuery(ctx), `SELECT id, key_id, key_prefix, csrf, created_at, seen_at, expires_at
 FROM console_sessions WHERE id = ?`, id).Scan(&s.ID, &s.KeyID, &s.KeyPrefix, &s.CSRF, &s.CreatedAt, &s.SeenAt, &s.ExpiresAt)
-	if errors.Is(err, sql.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, fmt.Errorf("sqlite: find console session: %w", licensor.Errorf(licensor.CodeNotFound, "no such console session"))
 	}
 	if err != nil {
@@ -62,15 +62,7 @@ func (db *DB) DeleteConsoleSession(ctx context.Context, id string) error {
 
 // PruneConsoleSessions deletes expired and idle sessions.
 func (db *DB) PruneConsoleSessions(ctx context.Context, now, idleBefore int64) (int64, error) {
-	var n int64
-	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires_at <= ? OR seen_at <= ?`, now, idleBefore)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := db.writeOne(ctx, `DELETE FROM console_sessions WHERE expires_at <= ? OR seen_at <= ?`, now, idleBefore)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune console sessions: %w", err)
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/licensor/licensor"
@@ -58,10 +57,7 @@ func (db *DB) SuspendLicenses(ctx context.Context, target licensor.SuspensionTar
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s licenses: %w", a.Op, err)
 	}
-	sqlstore.MarkStored(c)
-	if changed > 0 {
-		db.committed.Fire()
-	}
+	sqlstore.AfterCommit(c, changed > 0, &db.committed)
 	return out, nil
 }
 
@@ -88,7 +84,7 @@ WHERE user_id = ? AND deleted_at IS NULL ORDER BY id`, target.UserID)
 	for i, id := range target.IDs {
 		l, err := sqlstore.ScanLicense(q.QueryRowContext(ctx,
 			`SELECT `+sqlstore.LicenseColumns+` FROM licenses WHERE id = ? AND deleted_at IS NULL`, id))
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			continue
 		}
 		if err != nil {

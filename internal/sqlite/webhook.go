@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,7 +37,7 @@ RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.
 		return fmt.Errorf("sqlite: create webhook: %w", err)
 	}
 	w.ID, w.CreatedAt, w.UpdatedAt, w.PausedAt = id, c.Time, c.Time, pausedAt
-	sqlstore.MarkStored(c)
+	sqlstore.AfterCommit(c, false, &db.committed)
 	return nil
 }
 
@@ -57,7 +56,7 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]licensor.Webhook, error) {
 
 func findWebhook(ctx context.Context, q querier, id int64) (*licensor.Webhook, error) {
 	w, err := sqlstore.ScanWebhook(q.QueryRowContext(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
+	if sqlstore.NoRow(err) {
 		return nil, licensor.WebhookNotFound(id)
 	}
 	return w, err
@@ -142,7 +141,7 @@ func (db *DB) Redeliver(ctx context.Context, webhookID, deliveryID int64, c lice
 		}
 		d, err := sqlstore.ScanDelivery(tx.QueryRowContext(ctx, `SELECT `+sqlstore.DeliveryColumns+` FROM webhook_deliveries
 WHERE id = ? AND webhook_id = ?`, deliveryID, webhookID))
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRow(err) {
 			return licensor.DeliveryNotFound(webhookID, deliveryID)
 		}
 		if err != nil {

@@ -65,6 +65,28 @@ func (db *DB) writeTxSized(ctx context.Context, n int, fn func(ctx context.Conte
 	}
 }
 
+// writeOne runs one statement in a write transaction (writeTx) and
+// returns the number of rows it changed.
+func (db *DB) writeOne(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = execCount(ctx, tx, query, args...)
+		return err
+	})
+	return n, err
+}
+
+// execCount runs one statement in tx and returns the number of rows it
+// changed.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // WriteStats returns the counters of the group commit: transactions
 // committed, writes run, the largest group (for metrics).
 func (db *DB) WriteStats() licensor.WriteStats { return licensor.WriteStats(db.lane.Stats()) }

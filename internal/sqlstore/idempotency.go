@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/groupcommit"
 )
 
 // IdempotencyColumns are the columns of an IdempotencyRow, in its order.
@@ -105,10 +106,15 @@ func StoreWithWrite(c licensor.Change, result any, save func(claim *licensor.Ide
 	return nil
 }
 
-// MarkStored records on c's claim, after the write's commit, that its
-// response was committed with the write.
-func MarkStored(c licensor.Change) {
+// AfterCommit follows the commit of a write under c: its idempotency
+// claim is marked stored (its response was committed with the write), and
+// when the write recorded events, committed (the store's EventsCommitted
+// signal) wakes its waiters.
+func AfterCommit(c licensor.Change, events bool, committed *groupcommit.Signal) {
 	if c.Idempotency != nil {
 		c.Idempotency.Stored = true
+	}
+	if events {
+		committed.Fire()
 	}
 }

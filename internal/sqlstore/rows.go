@@ -1,7 +1,9 @@
 package sqlstore
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/licensor/licensor"
@@ -33,6 +35,23 @@ func LicenseValues(l *licensor.License) []any {
 	return []any{l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
 		l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
 		l.PaymentMethod, l.CreatedAt}
+}
+
+// SortByID sorts licenses by id: the order of the events of the licenses
+// a product's deletion takes with it.
+func SortByID(ls []licensor.License) {
+	slices.SortFunc(ls, func(a, b licensor.License) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// SortByStopDate sorts licenses (each with a stop date) by stop date, then
+// id: the order of the expiry events.
+func SortByStopDate(ls []licensor.License) {
+	slices.SortFunc(ls, func(a, b licensor.License) int {
+		if *a.StopDate != *b.StopDate {
+			return cmp.Compare(*a.StopDate, *b.StopDate)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 }
 
 // ProductColumns are the columns ScanProduct reads, in its order.

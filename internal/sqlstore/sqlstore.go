@@ -11,6 +11,11 @@
 // PostgreSQL) and the classification of the driver's errors.
 package sqlstore
 
+import (
+	"database/sql"
+	"errors"
+)
+
 // Scanner is a row to read: *sql.Row and *sql.Rows on SQLite, pgx.Row and
 // pgx.Rows on PostgreSQL.
 type Scanner interface{ Scan(dest ...any) error }
@@ -26,3 +31,7 @@ func Deref[T any](scan func(Scanner) (*T, error)) func(Scanner) (T, error) {
 		return *p, nil
 	}
 }
+
+// NoRow reports whether err says that a query found no row: sql.ErrNoRows
+// on SQLite, pgx.ErrNoRows (which wraps it) on PostgreSQL.
+func NoRow(err error) bool { return errors.Is(err, sql.ErrNoRows) }
