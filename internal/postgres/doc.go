@@ -9,7 +9,14 @@
 // arrays bind natively (id = ANY($1), unnest), and *pgconn.PgError gives
 // the SQLSTATE and constraint name of a failure without another wrapping
 // layer. The SQL and the shape of the code stay parallel to
-// internal/sqlite, and both packages pass internal/storetest.
+// internal/sqlite, and both packages pass internal/storetest. What the two
+// would write alike is written once (see "What is shared" in
+// internal/sqlite): the list queries in internal/sqlfilter, the rows,
+// idempotency-key states and migrations' loading in internal/sqlstore.
+// What stays here is PostgreSQL's own: the group-commit lanes and their
+// pipelined statements, the locking reads (FOR UPDATE, FOR SHARE, SKIP
+// LOCKED) that order concurrent instances, arrays and unnest instead of
+// statement loops, and the SQLSTATE classification of errors.
 //
 // # Concurrency
 //

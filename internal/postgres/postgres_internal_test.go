@@ -23,6 +23,8 @@ import (
 
 // schemaURL returns LICENSOR_POSTGRES_URL with a fresh search_path whose
 // schema does not exist yet (Migrate creates it) and is dropped at the end.
+// It is not testdb.PostgresURL, which creates the schema first, and which
+// these tests cannot import (testdb imports this package).
 func schemaURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("LICENSOR_POSTGRES_URL")

@@ -93,4 +93,20 @@
 // integer and is what the expression indexes are built on. Lists are keyset
 // pages: (key, id) compared as a row value with the cursor, ties broken by
 // id in the same direction.
+//
+// # What is shared with internal/postgres, and what is not
+//
+// What both engines would otherwise write twice is written once: the list
+// queries in internal/sqlfilter (in the dialect's placeholders); the
+// columns, row scanning and row values, an idempotency key's state and
+// the decision a claim makes on it, the after-commit step and the
+// migrations' loading in internal/sqlstore; domain rules (a patch applied
+// and validated, a suspension, the not-found errors) in the root package.
+// Each method here keeps what is SQLite's own: the writes run under the
+// single writer (writeTx, group commit with savepoints), reads go through
+// the readers' prepared statements, SQL is written with ? placeholders and
+// without locking clauses (BEGIN IMMEDIATE serializes writers), and
+// errors are classified by SQLite's result codes. The methods of the two
+// engines therefore still look alike, method by method, where only those
+// things differ.
 package sqlite

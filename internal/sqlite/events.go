@@ -164,12 +164,7 @@ WHERE deleted_at IS NOT NULL AND deleted_at < ?
 		},
 	}
 	for _, step := range steps {
-		var n int64
-		err := db.writeTxSized(ctx, limit, func(ctx context.Context, tx *sql.Tx) error {
-			var err error
-			n, err = step(ctx, tx)
-			return err
-		})
+		n, err := db.countTx(ctx, limit, step)
 		if err != nil {
 			return total, fmt.Errorf("sqlite: prune history: %w", err)
 		}

@@ -68,13 +68,21 @@ func (db *DB) writeTxSized(ctx context.Context, n int, fn func(ctx context.Conte
 // writeOne runs one statement in a write transaction (writeTx) and
 // returns the number of rows it changed.
 func (db *DB) writeOne(ctx context.Context, query string, args ...any) (int64, error) {
-	var n int64
-	err := db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.countTx(ctx, 1, func(ctx context.Context, tx *sql.Tx) (int64, error) {
+		return execCount(ctx, tx, query, args...)
+	})
+}
+
+// countTx runs fn, a write of about n rows (writeTxSized), and returns
+// the number of rows it reports changed.
+func (db *DB) countTx(ctx context.Context, n int, fn func(ctx context.Context, tx *sql.Tx) (int64, error)) (int64, error) {
+	var count int64
+	err := db.writeTxSized(ctx, n, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		n, err = execCount(ctx, tx, query, args...)
+		count, err = fn(ctx, tx)
 		return err
 	})
-	return n, err
+	return count, err
 }
 
 // execCount runs one statement in tx and returns the number of rows it
