@@ -1,5 +1,7 @@
 package licensor
 
+import "errors"
+
 // Idempotency keys make POST requests safe to retry: the first response to
 // a key is kept (for at least DefaultIdempotencyTTL) and replayed to repeats.
 //
@@ -35,11 +37,11 @@ type IdempotencyClaim struct {
 	Fingerprint string
 	// ExpiresAt is when the stored response may be pruned (unix seconds).
 	ExpiresAt int64
-	// Render builds the response of a successful write from its result
-	// ([]License for CreateLicenses, DeleteResult for DeleteLicenses,
-	// *Product for CreateProduct). The store calls it inside the write's
-	// transaction and stores what it returns with the write.
-	Render func(result any) (StoredResponse, error)
+	// Render builds the response of a successful write from its result:
+	// the request sets the Render of the write it makes, and the store
+	// calls it inside the write's transaction and stores what it returns
+	// with the write.
+	Render Renders
 	// HeldSince is set by ClaimIdempotencyKey: the time the claim was
 	// taken. Writes, Complete and Release act only while the key is still
 	// held since then, so a holder whose key was taken over (it ran past
@@ -56,7 +58,60 @@ type StoredResponse struct {
 	Body    []byte
 }
 
-// DeleteResult is the result of DeleteLicenses, as given to Render.
+// DeleteResult is the result of DeleteLicenses, as given to its Render.
 type DeleteResult struct {
 	Deleted, Missing []int64
+}
+
+// Render builds the response of a successful write from its result. The
+// same function renders the live response and the one kept for the
+// Idempotency-Key, so that a replay answers what the first request got.
+type Render[T any] func(result T) (StoredResponse, error)
+
+// Renders are the Render of each write that keeps its response, typed by
+// the write's result. A request sets the one of the write it makes.
+type Renders struct {
+	Licenses    Render[[]License]           // CreateLicenses: the licenses created
+	Deleted     Render[DeleteResult]        // DeleteLicenses
+	Product     Render[*Product]            // CreateProduct: the product created
+	Webhook     Render[*Webhook]            // CreateWebhook: the webhook created
+	Suspensions Render[[]SuspensionOutcome] // SuspendLicenses: the outcomes
+}
+
+// Written is what a write made, for a store to render with the request's
+// Renders inside the write's transaction; each write that keeps its
+// response makes its own: CreatedLicenses, DeletedLicenses, CreatedProduct,
+// CreatedWebhook, SuspendedLicenses.
+type Written func(Renders) (StoredResponse, error)
+
+// CreatedLicenses is the result of CreateLicenses.
+func CreatedLicenses(ls []License) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.Licenses, ls) }
+}
+
+// DeletedLicenses is the result of DeleteLicenses.
+func DeletedLicenses(d DeleteResult) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.Deleted, d) }
+}
+
+// CreatedProduct is the result of CreateProduct.
+func CreatedProduct(p *Product) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.Product, p) }
+}
+
+// CreatedWebhook is the result of CreateWebhook.
+func CreatedWebhook(w *Webhook) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.Webhook, w) }
+}
+
+// SuspendedLicenses is the result of SuspendLicenses.
+func SuspendedLicenses(out []SuspensionOutcome) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.Suspensions, out) }
+}
+
+func renderWith[T any](f Render[T], result T) (StoredResponse, error) {
+	if f == nil {
+		return StoredResponse{}, errors.New("the idempotency claim has no Render for this write")
+	}
+	return f(result)
 }

@@ -8,8 +8,9 @@ type Change struct {
 	Time      int64  // unix seconds; also the "now" of defaults and checks
 	Actor     string // name of the API key (or "cli", "system")
 	RequestID string
-	// Idempotency, when set, is stored with the write: the store calls
-	// Idempotency.Render with the write's result inside the transaction.
+	// Idempotency, when set, is stored with the write: the store renders
+	// the write's result (Written) with Idempotency.Render inside the
+	// transaction.
 	Idempotency *IdempotencyClaim
 }
 

@@ -164,7 +164,8 @@ func SuspensionEvent(a Suspension, o *SuspensionOutcome, c Change) Event {
 // for a user, in id order) and returns the outcomes or, for IDs, the
 // ItemErrors that fail the call. Both engines call it inside their write
 // transaction, then store the changed outcomes with their events. The
-// result given to the Render of an idempotency claim is the outcomes.
+// result rendered for an idempotency claim is the outcomes
+// (SuspendedLicenses).
 func ApplySuspension(a Suspension, target SuspensionTarget, found []*License, now int64) ([]SuspensionOutcome, error) {
 	out := make([]SuspensionOutcome, 0, len(found))
 	var errs ItemErrors

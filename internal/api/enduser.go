@@ -333,8 +333,8 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 	draft := licensor.LicenseDraft{UserID: user, ProductID: p.ID, OrderID: &orderID, PaymentMethod: &billing}
 	now := s.unix()
 	included := endUserProductOut(p)
-	rend := func(result any) (licensor.StoredResponse, error) {
-		l := &result.([]licensor.License)[0]
+	rend := func(created []licensor.License) (licensor.StoredResponse, error) {
+		l := &created[0]
 		return jsonapi.Response(http.StatusCreated, endUserLicenseDocument{
 			Data: endUserLicenseOut(l, now), Included: []endUserProductResource{included},
 		})
@@ -343,14 +343,14 @@ func (s *Server) purchaseUserLicense(w http.ResponseWriter, r *http.Request) err
 	// too large to keep with every purchase of it (its channel lists).
 	keep := rend
 	if b, err := json.Marshal(included); err != nil || len(b) > maxKeptProductBytes {
-		keep = func(result any) (licensor.StoredResponse, error) {
-			l := &result.([]licensor.License)[0]
+		keep = func(created []licensor.License) (licensor.StoredResponse, error) {
+			l := &created[0]
 			return jsonapi.Response(http.StatusCreated, endUserLicenseDocument{
 				Data: endUserLicenseOut(l, now), Included: []endUserProductResource{},
 			}, headerIncludeProduct, id(p.ID))
 		}
 	}
-	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, keep))
+	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, licensor.Renders{Licenses: keep}))
 	if licensor.ErrorCode(err) == licensor.CodeOrderIDConflict {
 		// A repeat of a purchase whose idempotency record has expired. The
 		// order id is the server's, so the error points at nothing sent.

@@ -13,14 +13,11 @@ import (
 	"github.com/licensor/licensor/internal/jsonapi"
 )
 
-// render builds the response of a successful write from its result. The
-// same function renders the live response and, with an Idempotency-Key,
-// the one the store keeps in the write's transaction, so the two are equal.
-type render func(result any) (licensor.StoredResponse, error)
-
-// writeChange is the Change of a writing request whose response render
-// builds; with an Idempotency-Key the store keeps that response with the write.
-func (s *Server) writeChange(r *http.Request, rend render) licensor.Change {
+// writeChange is the Change of a writing request whose response rend
+// builds (the Render of its write); with an Idempotency-Key the store keeps
+// that response with the write, so that the live response and the kept one
+// are equal.
+func (s *Server) writeChange(r *http.Request, rend licensor.Renders) licensor.Change {
 	c := s.change(r)
 	if claim := infoOf(r).claim; claim != nil {
 		claim.Render = rend

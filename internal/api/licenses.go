@@ -132,11 +132,11 @@ func (s *Server) createLicense(w http.ResponseWriter, r *http.Request) error {
 		return jsonapi.At(base, err)
 	}
 	now := s.unix()
-	rend := func(result any) (licensor.StoredResponse, error) {
-		l := &result.([]licensor.License)[0]
+	rend := func(created []licensor.License) (licensor.StoredResponse, error) {
+		l := &created[0]
 		return jsonapi.Response(http.StatusCreated, licenseDocument{Data: licenseOut(l, now)}, "Location", basePath+"/licenses/"+id(l.ID))
 	}
-	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, rend))
+	created, err := s.store.CreateLicenses(r.Context(), []licensor.LicenseDraft{draft}, s.writeChange(r, licensor.Renders{Licenses: rend}))
 	if err != nil {
 		return jsonapi.At(base, err)
 	}
@@ -144,7 +144,7 @@ func (s *Server) createLicense(w http.ResponseWriter, r *http.Request) error {
 }
 
 // respond renders result and sends it.
-func respond(w http.ResponseWriter, rend render, result any) error {
+func respond[T any](w http.ResponseWriter, rend licensor.Render[T], result T) error {
 	resp, err := rend(result)
 	if err != nil {
 		return err
@@ -181,15 +181,14 @@ func (s *Server) batchCreateLicenses(w http.ResponseWriter, r *http.Request) err
 		return jsonapi.At(jsonapi.BatchBase, bad)
 	}
 	now := s.unix()
-	rend := func(result any) (licensor.StoredResponse, error) {
-		created := result.([]licensor.License)
+	rend := func(created []licensor.License) (licensor.StoredResponse, error) {
 		out := licenseBatchDocument{Data: make([]licenseResource, len(created))}
 		for i := range created {
 			out.Data[i] = licenseOut(&created[i], now)
 		}
 		return jsonapi.Response(http.StatusCreated, out)
 	}
-	created, err := s.store.CreateLicenses(r.Context(), drafts, s.writeChange(r, rend))
+	created, err := s.store.CreateLicenses(r.Context(), drafts, s.writeChange(r, licensor.Renders{Licenses: rend}))
 	if err != nil {
 		return jsonapi.At(jsonapi.BatchBase, err)
 	}
@@ -280,8 +279,7 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 		return jsonapi.At(jsonapi.BatchBase, bad)
 	}
 	lenient := allowMissing != nil && *allowMissing
-	rend := func(result any) (licensor.StoredResponse, error) {
-		res := result.(licensor.DeleteResult)
+	rend := func(res licensor.DeleteResult) (licensor.StoredResponse, error) {
 		out := batchDeleteDocument{Meta: batchDeleteMeta{Deleted: idStrings(res.Deleted)}}
 		if lenient {
 			m := idStrings(res.Missing)
@@ -289,7 +287,7 @@ func (s *Server) batchDeleteLicenses(w http.ResponseWriter, r *http.Request) err
 		}
 		return jsonapi.Response(http.StatusOK, out)
 	}
-	deleted, missing, err := s.store.DeleteLicenses(r.Context(), ids, lenient, s.writeChange(r, rend))
+	deleted, missing, err := s.store.DeleteLicenses(r.Context(), ids, lenient, s.writeChange(r, licensor.Renders{Deleted: rend}))
 	if err != nil {
 		return jsonapi.At(jsonapi.BatchBase, err)
 	}

@@ -76,12 +76,11 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return jsonapi.At(base, err)
 	}
-	rend := func(result any) (licensor.StoredResponse, error) {
-		p := result.(*licensor.Product)
+	rend := func(p *licensor.Product) (licensor.StoredResponse, error) {
 		return jsonapi.Response(http.StatusCreated, productDocument{Data: productOut(p)},
 			"Location", basePath+"/products/"+id(p.ID), "ETag", p.ETag())
 	}
-	if err := s.store.CreateProduct(r.Context(), &p, s.writeChange(r, rend)); err != nil {
+	if err := s.store.CreateProduct(r.Context(), &p, s.writeChange(r, licensor.Renders{Product: rend})); err != nil {
 		return jsonapi.At(base, err)
 	}
 	return respond(w, rend, &p)

@@ -65,14 +65,14 @@ func (s *Server) suspendOne(w http.ResponseWriter, r *http.Request, op licensor.
 		return err
 	}
 	now := s.unix()
-	rend := func(result any) (licensor.StoredResponse, error) {
-		o := &result.([]licensor.SuspensionOutcome)[0]
+	rend := func(out []licensor.SuspensionOutcome) (licensor.StoredResponse, error) {
+		o := &out[0]
 		return jsonapi.Response(http.StatusOK, suspensionDocument{
 			Data: licenseOut(&o.License, now),
 			Meta: suspensionMeta{Changed: o.Changed, PreviousStatus: o.Previous},
 		})
 	}
-	out, err := s.store.SuspendLicenses(r.Context(), licensor.SuspensionTarget{IDs: []int64{id}}, a, s.writeChange(r, rend))
+	out, err := s.store.SuspendLicenses(r.Context(), licensor.SuspensionTarget{IDs: []int64{id}}, a, s.writeChange(r, licensor.Renders{Suspensions: rend}))
 	if err != nil {
 		return unbatch(err)
 	}
@@ -92,8 +92,7 @@ func (s *Server) suspendUser(w http.ResponseWriter, r *http.Request, op licensor
 		return err
 	}
 	now := s.unix()
-	rend := func(result any) (licensor.StoredResponse, error) {
-		out := result.([]licensor.SuspensionOutcome)
+	rend := func(out []licensor.SuspensionOutcome) (licensor.StoredResponse, error) {
 		doc := userSuspensionDocument{Data: make([]licenseResource, len(out)),
 			Meta: userSuspensionMeta{Changed: []string{}, Unchanged: []string{}, Refused: []refusedLicense{}}}
 		for i := range out {
@@ -110,7 +109,7 @@ func (s *Server) suspendUser(w http.ResponseWriter, r *http.Request, op licensor
 		}
 		return jsonapi.Response(http.StatusOK, doc)
 	}
-	out, err := s.store.SuspendLicenses(r.Context(), licensor.SuspensionTarget{UserID: user}, a, s.writeChange(r, rend))
+	out, err := s.store.SuspendLicenses(r.Context(), licensor.SuspensionTarget{UserID: user}, a, s.writeChange(r, licensor.Renders{Suspensions: rend}))
 	if err != nil {
 		return err
 	}

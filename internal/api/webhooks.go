@@ -168,11 +168,10 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkWebhookURL(hook.URL); err != nil {
 		return jsonapi.At(base, err)
 	}
-	rend := func(result any) (licensor.StoredResponse, error) {
-		h := result.(*licensor.Webhook)
+	rend := func(h *licensor.Webhook) (licensor.StoredResponse, error) {
 		return jsonapi.Response(http.StatusCreated, webhookDocument{Data: webhookOut(h, true)}, "Location", webhookPath(h.ID))
 	}
-	if err := s.store.CreateWebhook(r.Context(), &hook, s.writeChange(r, rend)); err != nil {
+	if err := s.store.CreateWebhook(r.Context(), &hook, s.writeChange(r, licensor.Renders{Webhook: rend})); err != nil {
 		return jsonapi.At(base, err)
 	}
 	return respond(w, rend, &hook)

@@ -80,8 +80,8 @@ WHERE api_key_id = $5 AND idempotency_key = $6 AND fingerprint = $7 AND started_
 
 // storeWithWrite stores the response of a successful write in its
 // transaction (sqlstore.StoreWithWrite).
-func storeWithWrite(ctx context.Context, tx *wtx, c licensor.Change, result any) error {
-	return sqlstore.StoreWithWrite(c, result, func(claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) (bool, error) {
+func storeWithWrite(ctx context.Context, tx *wtx, c licensor.Change, written licensor.Written) error {
+	return sqlstore.StoreWithWrite(c, written, func(claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) (bool, error) {
 		return saveResponse(ctx, tx, claim, resp, c.Time)
 	})
 }

@@ -82,7 +82,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		if out, err = db.createLicenses(ctx, tx, drafts, c); err != nil {
 			return err
 		}
-		if err := storeWithWrite(ctx, tx, c, out); err != nil {
+		if err := storeWithWrite(ctx, tx, c, licensor.CreatedLicenses(out)); err != nil {
 			return err
 		}
 		tx.appendEvents(licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
@@ -314,7 +314,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		if err := storeWithWrite(ctx, tx, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
+		if err := storeWithWrite(ctx, tx, c, licensor.DeletedLicenses(licensor.DeleteResult{Deleted: deleted, Missing: missing})); err != nil {
 			return err
 		}
 		tx.appendEvents(events)

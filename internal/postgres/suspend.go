@@ -83,7 +83,7 @@ FROM unnest($1::bigint[], $2::text[]) AS u(id, status) WHERE l.id = u.id`, ids, 
 				return fmt.Errorf("updated %d licenses of %d locked", tag.RowsAffected(), len(ids))
 			}
 		}
-		if err := storeWithWrite(ctx, tx, c, out); err != nil {
+		if err := storeWithWrite(ctx, tx, c, licensor.SuspendedLicenses(out)); err != nil {
 			return err
 		}
 		tx.appendEvents(events)

@@ -33,7 +33,7 @@ RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.
 		}
 		created := *w
 		created.ID, created.CreatedAt, created.UpdatedAt, created.PausedAt = id, c.Time, c.Time, pausedAt
-		return storeWithWrite(ctx, tx, c, &created)
+		return storeWithWrite(ctx, tx, c, licensor.CreatedWebhook(&created))
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: create webhook: %w", err)

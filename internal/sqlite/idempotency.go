@@ -70,8 +70,8 @@ WHERE api_key_id = ? AND idempotency_key = ? AND fingerprint = ? AND started_at 
 
 // storeWithWrite stores the response of a successful write in its
 // transaction (sqlstore.StoreWithWrite).
-func storeWithWrite(ctx context.Context, tx querier, c licensor.Change, result any) error {
-	return sqlstore.StoreWithWrite(c, result, func(claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) (bool, error) {
+func storeWithWrite(ctx context.Context, tx querier, c licensor.Change, written licensor.Written) error {
+	return sqlstore.StoreWithWrite(c, written, func(claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) (bool, error) {
 		return saveResponse(ctx, tx, claim, resp, c.Time)
 	})
 }

@@ -24,7 +24,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		if out, err = createLicenses(ctx, q, drafts, c); err != nil {
 			return err
 		}
-		if err := storeWithWrite(ctx, q, c, out); err != nil {
+		if err := storeWithWrite(ctx, q, c, licensor.CreatedLicenses(out)); err != nil {
 			return err
 		}
 		return appendEvents(ctx, q, licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
@@ -149,7 +149,7 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 		if len(errs) > 0 && !allowMissing {
 			return errs
 		}
-		if err := storeWithWrite(ctx, q, c, licensor.DeleteResult{Deleted: deleted, Missing: missing}); err != nil {
+		if err := storeWithWrite(ctx, q, c, licensor.DeletedLicenses(licensor.DeleteResult{Deleted: deleted, Missing: missing})); err != nil {
 			return err
 		}
 		return appendEvents(ctx, q, licensor.LicenseEvents(licensor.EventLicenseDeleted, gone, c))

@@ -29,7 +29,7 @@ RETURNING id`,
 		}
 		created := *p
 		created.ID, created.CreatedAt, created.UpdatedAt, created.Version = id, c.Time, c.Time, 1
-		if err := storeWithWrite(ctx, db.wq(tx), c, &created); err != nil {
+		if err := storeWithWrite(ctx, db.wq(tx), c, licensor.CreatedProduct(&created)); err != nil {
 			return err
 		}
 		return appendEvents(ctx, db.wq(tx), []licensor.Event{licensor.ProductEvent(licensor.EventProductCreated, &created, c)})

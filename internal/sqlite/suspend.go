@@ -49,7 +49,7 @@ func (db *DB) SuspendLicenses(ctx context.Context, target licensor.SuspensionTar
 			events = append(events, licensor.SuspensionEvent(a, o, c))
 		}
 		changed = len(events)
-		if err := storeWithWrite(ctx, q, c, out); err != nil {
+		if err := storeWithWrite(ctx, q, c, licensor.SuspendedLicenses(out)); err != nil {
 			return err
 		}
 		return appendEvents(ctx, q, events)

@@ -31,7 +31,7 @@ RETURNING id`, w.URL, licensor.FormatEventTypes(w.EventTypes), w.Description, w.
 		}
 		created := *w
 		created.ID, created.CreatedAt, created.UpdatedAt, created.PausedAt = id, c.Time, c.Time, pausedAt
-		return storeWithWrite(ctx, db.wq(tx), c, &created)
+		return storeWithWrite(ctx, db.wq(tx), c, licensor.CreatedWebhook(&created))
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create webhook: %w", err)

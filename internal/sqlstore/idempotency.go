@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/licensor/licensor"
@@ -77,21 +76,19 @@ func ResponseValues(resp licensor.StoredResponse) (headers string, body any, err
 	return string(h), body, nil
 }
 
-// StoreWithWrite renders the response of a successful write and stores it
-// with save in the write's transaction (c.Idempotency, when set). save
+// StoreWithWrite renders the response of a successful write from what it
+// wrote and stores it with save in the write's transaction (c.Idempotency,
+// when set). save
 // reports whether the key was still held (pending, with the claim's
 // fingerprint, since claim.HeldSince); a key no longer held (taken over,
 // or completed by another request) fails the write, so that one key never
 // stands for two writes.
-func StoreWithWrite(c licensor.Change, result any, save func(claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) (bool, error)) error {
+func StoreWithWrite(c licensor.Change, written licensor.Written, save func(claim *licensor.IdempotencyClaim, resp licensor.StoredResponse) (bool, error)) error {
 	claim := c.Idempotency
 	if claim == nil {
 		return nil
 	}
-	if claim.Render == nil {
-		return errors.New("idempotency claim without Render")
-	}
-	resp, err := claim.Render(result)
+	resp, err := written(claim.Render)
 	if err != nil {
 		return fmt.Errorf("render the response: %w", err)
 	}

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"reflect"
 	"testing"
 
@@ -19,14 +18,10 @@ func testIdempotency(t *testing.T, s licensor.Store) {
 	}
 	claimOf := func(key, fp string) *licensor.IdempotencyClaim {
 		return &licensor.IdempotencyClaim{APIKeyID: 1, Key: key, Fingerprint: fp, ExpiresAt: 1000,
-			Render: func(result any) (licensor.StoredResponse, error) {
-				ls, ok := result.([]licensor.License)
-				if !ok {
-					return licensor.StoredResponse{}, errors.New("unexpected result")
-				}
+			Render: licensor.Renders{Licenses: func(ls []licensor.License) (licensor.StoredResponse, error) {
 				return licensor.StoredResponse{Status: 201, Headers: map[string]string{"Location": "/licenses"},
 					Body: []byte{byte(len(ls))}}, nil
-			}}
+			}}}
 	}
 	claim := func(c *licensor.IdempotencyClaim, now, staleBefore int64, want licensor.Code) *licensor.StoredResponse {
 		t.Helper()
@@ -129,10 +124,9 @@ func testIdempotency(t *testing.T, s licensor.Store) {
 
 	// Other writes store their own results.
 	g := &licensor.IdempotencyClaim{APIKeyID: 1, Key: "g", Fingerprint: "fp", ExpiresAt: 1000,
-		Render: func(result any) (licensor.StoredResponse, error) {
-			pr := result.(*licensor.Product)
+		Render: licensor.Renders{Product: func(pr *licensor.Product) (licensor.StoredResponse, error) {
 			return licensor.StoredResponse{Status: 201, Headers: map[string]string{"ETag": pr.ETag()}}, nil
-		}}
+		}}}
 	claim(g, 10, 0, "")
 	q := licensor.NewProduct("q")
 	if err := s.CreateProduct(ctx, &q, licensor.Change{Time: 10, Idempotency: g}); err != nil || !g.Stored {
@@ -142,10 +136,9 @@ func testIdempotency(t *testing.T, s licensor.Store) {
 		t.Fatalf("CreateProduct replay: %+v", r)
 	}
 	h := &licensor.IdempotencyClaim{APIKeyID: 1, Key: "h", Fingerprint: "fp", ExpiresAt: 1000,
-		Render: func(result any) (licensor.StoredResponse, error) {
-			dr := result.(licensor.DeleteResult)
+		Render: licensor.Renders{Deleted: func(dr licensor.DeleteResult) (licensor.StoredResponse, error) {
 			return licensor.StoredResponse{Status: 200, Body: []byte{byte(len(dr.Deleted)), byte(len(dr.Missing))}}, nil
-		}}
+		}}}
 	claim(h, 10, 0, "")
 	all, err := s.FindLicenses(ctx, licensor.LicenseQuery{Limit: 10})
 	if err != nil || len(all.Licenses) != 1 {
