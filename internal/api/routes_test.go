@@ -61,7 +61,9 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 
 // TestRouteTable keeps the table reading like the endpoint table of the API:
 // sorted by path within each API, each handler named after its operation id,
-// and each route's access the security the OpenAPI document declares.
+// each route's access the security the OpenAPI document declares, and its
+// idempotency the Idempotency-Key header the document gives it (none,
+// optional, required).
 func TestRouteTable(t *testing.T) {
 	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
 	if err != nil {
@@ -107,6 +109,18 @@ func TestRouteTable(t *testing.T) {
 		want := map[access][]string{anyone: nil, readKey: {"ApiKey"}, writeKey: {"ApiKey"}, userToken: {"Bearer"}}[rt.access]
 		if !slices.Equal(schemes, want) {
 			t.Errorf("%s %s: the document's security is %v, the route's access wants %v", rt.method, rt.path, schemes, want)
+		}
+		documented := noKey
+		for _, p := range op.Parameters {
+			if p.Value != nil && p.Value.In == "header" && p.Value.Name == "Idempotency-Key" {
+				documented = keyOptional
+				if p.Value.Required {
+					documented = keyRequired
+				}
+			}
+		}
+		if documented != rt.idempotency {
+			t.Errorf("%s %s: the document's Idempotency-Key is %v, the route's %v (0 none, 1 optional, 2 required)", rt.method, rt.path, documented, rt.idempotency)
 		}
 	}
 }
