@@ -131,6 +131,10 @@ func TestWebhooksInBrowser(t *testing.T) {
 		if shots {
 			t.Log("screenshot:", b.screenshot(t, "webhook-paused"))
 		}
+		b.open(t, f.url("/"))
+		if got := b.text(t, "section[aria-labelledby=counts]"); !strings.Contains(got, "webhooks (1 paused)") {
+			t.Errorf("the overview's counts with a paused webhook:\n%s", got)
+		}
 		b.open(t, f.url("/webhooks"))
 		row := "tr[data-webhook='" + itoa(h.ID) + "']"
 		if got := b.text(t, row); !strings.Contains(got, "paused") || !strings.Contains(got, "Resume") {
