@@ -53,6 +53,7 @@ const (
 	CodeProductNotFound  Code = "PRODUCT_NOT_FOUND"
 	CodeWebhookNotFound  Code = "WEBHOOK_NOT_FOUND"
 	CodeDeliveryNotFound Code = "DELIVERY_NOT_FOUND"
+	CodeBulkJobNotFound  Code = "BULK_JOB_NOT_FOUND"
 
 	// 405
 	CodeMethodNotAllowed Code = "METHOD_NOT_ALLOWED"

@@ -76,12 +76,13 @@ type Renders struct {
 	Product     Render[*Product]            // CreateProduct: the product created
 	Webhook     Render[*Webhook]            // CreateWebhook: the webhook created
 	Suspensions Render[[]SuspensionOutcome] // SuspendLicenses: the outcomes
+	BulkJob     Render[*BulkJob]            // CreateBulkJob, CancelBulkJob: the job
 }
 
 // Written is what a write made, for a store to render with the request's
 // Renders inside the write's transaction; each write that keeps its
 // response makes its own: CreatedLicenses, DeletedLicenses, CreatedProduct,
-// CreatedWebhook, SuspendedLicenses.
+// CreatedWebhook, SuspendedLicenses, BulkJobResult.
 type Written func(Renders) (StoredResponse, error)
 
 // CreatedLicenses is the result of CreateLicenses.
@@ -107,6 +108,11 @@ func CreatedWebhook(w *Webhook) Written {
 // SuspendedLicenses is the result of SuspendLicenses.
 func SuspendedLicenses(out []SuspensionOutcome) Written {
 	return func(r Renders) (StoredResponse, error) { return renderWith(r.Suspensions, out) }
+}
+
+// BulkJobResult is the result of CreateBulkJob and CancelBulkJob.
+func BulkJobResult(j *BulkJob) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.BulkJob, j) }
 }
 
 func renderWith[T any](f Render[T], result T) (StoredResponse, error) {

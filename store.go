@@ -80,6 +80,41 @@ type Store interface {
 	// once, from the status it was decided on.
 	SuspendLicenses(ctx context.Context, target SuspensionTarget, a Suspension, c Change) ([]SuspensionOutcome, error)
 
+	// CreateBulkJob stores a new bulk job (j, made valid by the caller:
+	// BulkJob.Validate) in state queued, setting its ID, UntilID (the
+	// largest license id now), Matched (the live licenses that match its
+	// filter at c.Time, as FindLicenses counts them; both read in one
+	// snapshot), Actor and RequestID (c's), CreatedAt and UpdatedAt.
+	CreateBulkJob(ctx context.Context, j *BulkJob, c Change) error
+	// FindBulkJobByID returns a bulk job, or CodeBulkJobNotFound.
+	FindBulkJobByID(ctx context.Context, id int64) (*BulkJob, error)
+	// CancelBulkJob moves a queued or running job to cancelled at c.Time
+	// and returns it: no chunk commits after that (one in progress either
+	// commits before or writes nothing), and what the job did is kept. A
+	// cancelled job is returned as it is; a done or failed one gives
+	// CodeConflict. Errors: CodeBulkJobNotFound.
+	CancelBulkJob(ctx context.Context, id int64, c Change) (*BulkJob, error)
+	// ClaimBulkJobs claims up to limit pending jobs (queued, or running
+	// with a lease that ended at or before now), oldest first: each moves
+	// to running (StartedAt set at its first claim), with its lease until
+	// leaseUntil and its Claims incremented. A claimed job is not claimed
+	// again before its lease ends, however many workers race.
+	ClaimBulkJobs(ctx context.Context, now, leaseUntil int64, limit int) ([]BulkJob, error)
+	// RunBulkJob runs the next chunk of a claimed job at now: the next (by
+	// id) up to limit live licenses after the job's cursor, up to its
+	// UntilID, that match its filter at now, each handled as ApplyBulk
+	// decides with its event (BulkEvents, the job's Change); the cursor,
+	// the counts and the lease (claim.LeaseUntil) are stored with them, in
+	// one transaction. The job is done when no match is left. Only the
+	// current claim of a running job commits a chunk: otherwise nothing is
+	// written and the error is BulkClaimLost (CodeConflict). Races with
+	// the expirer and with other writes to the same licenses are
+	// serialized as for SuspendLicenses and DeleteLicenses.
+	RunBulkJob(ctx context.Context, claim BulkClaim, limit int, now int64) (*BulkChunk, error)
+	// FailBulkJob moves a job held by claim to failed at now with reason,
+	// keeping what it did. Errors: BulkClaimLost.
+	FailBulkJob(ctx context.Context, claim BulkClaim, reason string, now int64) error
+
 	// CreateAPIKey stores k, setting its ID and CreatedAt. A name taken by
 	// a key not revoked (nor being rotated out) gives CodeConflict; the
 	// name of a revoked key can be used again.
@@ -168,7 +203,8 @@ type Store interface {
 	NextExpiry(ctx context.Context) (int64, bool, error)
 	// PruneHistory deletes up to about limit rows of each kind of history
 	// older than before (unix seconds): events, finished webhook
-	// deliveries, and license and product tombstones. It returns how many
+	// deliveries, license and product tombstones, and bulk jobs finished
+	// before then. It returns how many
 	// rows it deleted; callers repeat until it returns 0.
 	PruneHistory(ctx context.Context, before int64, limit int) (int64, error)
 

@@ -37,6 +37,7 @@ var statusOf = map[licensor.Code]int{
 	licensor.CodeProductNotFound:        http.StatusNotFound,
 	licensor.CodeWebhookNotFound:        http.StatusNotFound,
 	licensor.CodeDeliveryNotFound:       http.StatusNotFound,
+	licensor.CodeBulkJobNotFound:        http.StatusNotFound,
 	licensor.CodeMethodNotAllowed:       http.StatusMethodNotAllowed,
 	licensor.CodeOrderIDConflict:        http.StatusConflict,
 	licensor.CodeProductInUse:           http.StatusConflict,

@@ -164,6 +164,11 @@ WHERE deleted_at IS NOT NULL AND deleted_at < $1
 	AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.product_id = p.id) LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
 			return tag.RowsAffected(), err
 		},
+		func(ctx context.Context, tx *wtx) (int64, error) {
+			tag, err := tx.Exec(ctx, `DELETE FROM bulk_jobs WHERE id IN (SELECT id FROM bulk_jobs
+WHERE finished_at IS NOT NULL AND finished_at < $1 LIMIT $2)`, before, limit)
+			return tag.RowsAffected(), err
+		},
 	}
 	for _, step := range steps {
 		var n int64

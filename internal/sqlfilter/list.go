@@ -2,6 +2,7 @@ package sqlfilter
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/licensor/licensor"
@@ -205,4 +206,45 @@ func (list *List) DeliveryPage(page *licensor.DeliveryPage) {
 		page.Deliveries = page.Deliveries[:list.Limit]
 		page.Next = page.Deliveries[list.Limit-1].ID
 	}
+}
+
+// BulkNext writes the query of the next chunk of a bulk job: the ids, in
+// order, of up to limit live licenses after after and up to until that
+// match f at now. It runs on a reader, before the chunk's write
+// transaction, so that a filter that matches sparsely (a scan) holds no
+// write lock.
+func BulkNext(d Dialect, f licensor.LicenseFilter, now, after, until int64, limit int) (string, []any, error) {
+	ph := d.Args()
+	conds := []string{"id > " + ph.Arg(after), "id <= " + ph.Arg(until)}
+	filter, err := LicenseConditions(ph, f, now)
+	if err != nil {
+		return "", nil, err
+	}
+	conds = append(conds, filter...)
+	return "SELECT id FROM licenses WHERE " + strings.Join(conds, " AND ") +
+		" ORDER BY id LIMIT " + ph.Arg(PageLimit(limit)), ph.Values, nil
+}
+
+// BulkRecheck writes the query (with %s for the columns) that reads,
+// inside a chunk's write transaction, those of ids (found by BulkNext)
+// that still are live and match f at now, in id order.
+func BulkRecheck(d Dialect, f licensor.LicenseFilter, now int64, ids []int64) (string, []any, error) {
+	ph := d.Args()
+	var in string
+	if d == PostgreSQL {
+		in = "id = ANY(" + ph.Arg(ids) + ")"
+	} else {
+		// Integers this process read from the database: safe to inline,
+		// and no limit on the number of placeholders.
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = strconv.FormatInt(id, 10)
+		}
+		in = "id IN (" + strings.Join(parts, ", ") + ")"
+	}
+	filter, err := LicenseConditions(ph, f, now)
+	if err != nil {
+		return "", nil, err
+	}
+	return "SELECT %s FROM licenses WHERE " + in + " AND " + strings.Join(filter, " AND ") + " ORDER BY id", ph.Values, nil
 }

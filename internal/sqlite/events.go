@@ -162,6 +162,10 @@ WHERE deleted_at IS NOT NULL AND deleted_at < ? LIMIT ?)`, before, limit)
 WHERE deleted_at IS NOT NULL AND deleted_at < ?
 	AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.product_id = p.id) LIMIT ?)`, before, limit)
 		},
+		func(ctx context.Context, tx *sql.Tx) (int64, error) {
+			return execCount(ctx, tx, `DELETE FROM bulk_jobs WHERE id IN (SELECT id FROM bulk_jobs
+WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT ?)`, before, limit)
+		},
 	}
 	for _, step := range steps {
 		n, err := db.countTx(ctx, limit, step)

@@ -143,6 +143,16 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"User", testSuspendUser},
 			{"Concurrent", testSuspendConcurrent},
 		}},
+		{"BulkJobs", []test{
+			{"CreateFind", testBulkCreateFind},
+			{"Delete", testBulkDelete},
+			{"SuspendReinstate", testBulkSuspend},
+			{"Lease", testBulkLease},
+			{"Cancel", testBulkCancel},
+			{"Concurrent", testBulkConcurrent},
+			{"Idempotency", testBulkIdempotency},
+			{"Prune", testBulkPrune},
+		}},
 		{"Idempotency", []test{
 			{"ClaimReplayTakeOver", testIdempotency},
 		}},
