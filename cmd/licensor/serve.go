@@ -210,8 +210,8 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		defer close(background)
 		srv.Run(bgCtx, 10*time.Second)
 	}()
-	waitOutbox := cfg.outbox.start(bgCtx, db, logger)      // idempotency keys, webhooks, expiry, retention
-	waitFeed := cfg.endUser.follow(bgCtx, srv, db, logger) // the entitlement cache follows the change feed
+	waitOutbox := cfg.outbox.start(bgCtx, db, srv.Store(), logger) // idempotency keys, webhooks, expiry, retention, bulk jobs
+	waitFeed := cfg.endUser.follow(bgCtx, srv, db, logger)         // the entitlement cache follows the change feed
 	defer func() {
 		stopBackground()
 		<-background

@@ -14,7 +14,7 @@ import (
 )
 
 // outboxConfig is what serve is told about its background work: webhook
-// deliveries, exact-time expiry and retention.
+// deliveries, exact-time expiry, retention and bulk jobs.
 type outboxConfig struct {
 	workers             bool
 	maxAge              time.Duration
@@ -26,11 +26,13 @@ type outboxConfig struct {
 	allowCIDRs          prefixList
 	retention           durationOrPeriod
 	backoff, maxBackoff time.Duration
+	bulkRate            float64
+	bulkChunk           int
 }
 
 // register adds the flags to fs.
 func (c *outboxConfig) register(fs *flag.FlagSet) {
-	fs.BoolVar(&c.workers, "workers", true, "run the background work in this instance: webhook deliveries, license expiry, retention (safe on any number of instances)")
+	fs.BoolVar(&c.workers, "workers", true, "run the background work in this instance: webhook deliveries, license expiry, retention, bulk jobs (safe on any number of instances)")
 	fs.DurationVar(&c.maxAge, "webhook-max-age", webhook.DefaultMaxAge, "how long a webhook delivery is retried before it is marked failed")
 	fs.DurationVar(&c.timeout, "webhook-timeout", webhook.DefaultTimeout, "time limit of one webhook delivery attempt")
 	fs.IntVar(&c.concurrency, "webhook-concurrency", webhook.DefaultConcurrency, "webhook delivery attempts in flight at once, per instance")
@@ -40,6 +42,8 @@ func (c *outboxConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.allowCIDRs, "webhook-allow-cidr", "an internal network webhooks may reach all the same (repeatable; CIDR or address)")
 	fs.DurationVar(&c.backoff, "webhook-backoff", webhook.DefaultBackoff, "delay before the first retry of a failed delivery, doubled at each attempt (with jitter)")
 	fs.DurationVar(&c.maxBackoff, "webhook-max-backoff", webhook.DefaultMaxBackoff, "longest delay between two attempts of a delivery")
+	fs.Float64Var(&c.bulkRate, "bulk-rate", lifecycle.DefaultBulkRate, "most licenses per second a bulk job handles, so that the BSS's own requests keep their latency (one job at a time per instance)")
+	fs.IntVar(&c.bulkChunk, "bulk-chunk", lifecycle.DefaultBulkChunk, "most licenses one transaction of a bulk job handles (how long it holds its locks; at most 1000)")
 	c.retention = durationOrPeriod(lifecycle.DefaultRetention)
 	fs.Var(&c.retention, "retention", "how long events, finished webhook deliveries and license and product tombstones are kept: a duration (2160h) or a period (P90D); 0 keeps everything")
 }
@@ -49,6 +53,8 @@ func (c *outboxConfig) check() error {
 	switch {
 	case c.maxAge <= 0 || c.timeout <= 0 || c.concurrency <= 0 || c.endpointConcurrency <= 0 || c.backoff <= 0 || c.maxBackoff <= 0:
 		return usageError{"--webhook-max-age, --webhook-timeout, --webhook-concurrency, --webhook-endpoint-concurrency, --webhook-backoff and --webhook-max-backoff must be positive"}
+	case c.bulkRate <= 0 || c.bulkChunk <= 0 || c.bulkChunk > licensor.MaxBulkChunk:
+		return usageError{fmt.Sprintf("--bulk-rate must be positive and --bulk-chunk 1 to %d", licensor.MaxBulkChunk)}
 	case c.retention < 0:
 		return usageError{"--retention must not be negative"}
 	case c.retention > 0 && time.Duration(c.retention) <= c.maxAge:
@@ -64,9 +70,11 @@ func (c *outboxConfig) policy() *webhook.Policy {
 
 // start runs the background work until ctx ends; the returned function
 // waits for it to stop. Expired idempotency keys are pruned in every
-// instance; the workers (webhooks, expiry, retention) run unless
-// --workers=false.
-func (c *outboxConfig) start(ctx context.Context, store licensor.Store, logger *slog.Logger) (wait func()) {
+// instance; the workers (webhooks, expiry, retention, bulk jobs) run
+// unless --workers=false. Bulk jobs write through writes, the API
+// server's store (api.Server.Store), so that this instance's entitlement
+// cache follows their changes at once.
+func (c *outboxConfig) start(ctx context.Context, store, writes licensor.Store, logger *slog.Logger) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -81,7 +89,7 @@ func (c *outboxConfig) start(ctx context.Context, store licensor.Store, logger *
 	if retention == 0 {
 		retention = -1 // keep everything
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		webhook.New(store, webhook.Options{
@@ -92,6 +100,10 @@ func (c *outboxConfig) start(ctx context.Context, store licensor.Store, logger *
 	go func() {
 		defer wg.Done()
 		lifecycle.Run(ctx, store, lifecycle.Options{Logger: logger, Retention: retention})
+	}()
+	go func() {
+		defer wg.Done()
+		lifecycle.Bulk(ctx, writes, lifecycle.BulkOptions{Logger: logger, Rate: c.bulkRate, Chunk: c.bulkChunk})
 	}()
 	return wg.Wait
 }

@@ -52,6 +52,10 @@ func (s *Server) routeTable() []route {
 	m, u := basePath, endUserPath
 	routes := []route{
 		// License Management API v4: a BSS with an API key.
+		// Bulk jobs change many licenses: write keys only, reads included.
+		{"POST", m + "/bulk_jobs", "CreateBulkJob", writeKey, keyOptional, s.createBulkJob},
+		{"GET", m + "/bulk_jobs/{bulk_job_id}", "GetBulkJobById", writeKey, noKey, s.getBulkJobById},
+		{"POST", m + "/bulk_jobs/{bulk_job_id}/cancel", "CancelBulkJob", writeKey, keyOptional, s.cancelBulkJob},
 		{"GET", m + "/docs", "GetDocs", anyone, noKey, s.getDocs},
 		{"GET", m + "/docs/redoc.standalone.js", "GetDocsScript", anyone, noKey, s.getDocsScript},
 		{"POST", m + "/entitlements/check", "CheckEntitlements", readKey, noKey, s.checkEntitlements},

@@ -156,6 +156,11 @@ func New(store licensor.Store, opts Options) *Server {
 	return s
 }
 
+// Store is the store as the handlers use it: writes through it keep this
+// instance's entitlement cache true at once. Background work whose writes
+// users may notice (bulk jobs) goes through it too.
+func (s *Server) Store() licensor.Store { return s.store }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

@@ -730,3 +730,19 @@ func (n notifyingStore) SuspendLicenses(ctx context.Context, target licensor.Sus
 	}
 	return out, err
 }
+
+func (n notifyingStore) RunBulkJob(ctx context.Context, claim licensor.BulkClaim, limit int, now int64) (*licensor.BulkChunk, error) {
+	chunk, err := n.Store.RunBulkJob(ctx, claim, limit, now)
+	switch {
+	case err == nil:
+		for i := range chunk.Changed {
+			n.inv.InvalidateUser(chunk.Changed[i].UserID)
+		}
+	case licensor.ErrorCode(err) == licensor.CodeConflict:
+		// Refused before writing anything (the claim was lost).
+	default:
+		// It may have committed before failing: the users are unknown here.
+		n.inv.InvalidateAll()
+	}
+	return chunk, err
+}

@@ -90,6 +90,7 @@ var titles = map[licensor.Code]string{
 	licensor.CodeProductNotFound:        "Product not found",
 	licensor.CodeWebhookNotFound:        "Webhook not found",
 	licensor.CodeDeliveryNotFound:       "Delivery not found",
+	licensor.CodeBulkJobNotFound:        "Bulk job not found",
 	licensor.CodeMethodNotAllowed:       "Method not allowed",
 	licensor.CodeOrderIDConflict:        "Order id already used",
 	licensor.CodeProductInUse:           "Product in use",
