@@ -18,10 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/api"
 	"github.com/licensor/licensor/internal/lifecycle"
+	"github.com/licensor/licensor/internal/postgres"
 	"github.com/licensor/licensor/internal/sqlite"
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 // BenchmarkBulkJob measures a bulk job over LICENSOR_BULK_BENCH_LICENSES
@@ -41,17 +45,63 @@ func BenchmarkBulkJob(b *testing.B) {
 	if v := os.Getenv("LICENSOR_BULK_BENCH_LICENSES"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	b.Run("sqlite", func(b *testing.B) {
+		ctx := context.Background()
+		path := filepath.Join(b.TempDir(), "bench.db")
+		store, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		if err := store.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		benchBulkJob(b, n, store, store.Engine(), func(query string) error {
+			raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+			if err != nil {
+				return err
+			}
+			defer raw.Close()
+			_, err = raw.ExecContext(ctx, `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < `+strconv.Itoa(n)+`) `+query)
+			return err
+		})
+	})
+	if !testdb.PostgresConfigured(b) {
+		return
+	}
+	b.Run("postgres", func(b *testing.B) {
+		ctx := context.Background()
+		url := testdb.PostgresURL(b)
+		store, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		if err := store.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		benchBulkJob(b, n, store, store.Engine(), func(query string) error {
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			if _, err := conn.Exec(ctx, `CREATE TEMP TABLE s AS SELECT generate_series(1, `+strconv.Itoa(n)+`) AS i`); err != nil {
+				return err
+			}
+			if _, err = conn.Exec(ctx, query); err != nil {
+				return err
+			}
+			_, err = conn.Exec(ctx, `ANALYZE licenses`)
+			return err
+		})
+	})
+}
+
+// benchBulkJob runs the benchmark over store; seed runs the query that
+// inserts the n licenses from a table s(i) of 1..n.
+func benchBulkJob(b *testing.B, n int, store licensor.Store, engine licensor.Engine, seed func(query string) error) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	path := filepath.Join(dir, "bench.db")
-	store, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
 	now := time.Now().Unix()
 	c := licensor.Change{Time: now, Actor: "bench"}
 	bulkProduct, bssProduct := licensor.NewProduct("Bulk"), licensor.NewProduct("BSS")
@@ -61,16 +111,10 @@ func BenchmarkBulkJob(b *testing.B) {
 		}
 	}
 	start := time.Now()
-	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, err = raw.ExecContext(ctx, fmt.Sprintf(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d)
-INSERT INTO licenses (user_id, product_id, status, start_date, stop_date, order_id, recurring, expiry_date,
+	err := seed(fmt.Sprintf(`INSERT INTO licenses (user_id, product_id, status, start_date, stop_date, order_id, recurring, expiry_date,
 	purchase_timestamp, created_at)
-SELECT 'user-' || (i %% 250000), %d, 'ACTIVE', %[3]d - 86400, NULL, 'ord-' || i, 0, NULL, %[3]d, %[3]d
-FROM s`, n, bulkProduct.ID, now))
-	raw.Close()
+SELECT 'user-' || (i %% 250000), %d, 'ACTIVE', %[2]d - 86400, NULL, 'ord-' || i, false, NULL, %[2]d, %[2]d
+FROM s`, bulkProduct.ID, now))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,7 +138,7 @@ FROM s`, n, bulkProduct.ID, now))
 	if err := store.CreateAPIKey(ctx, &licensor.APIKey{Name: "bench", Prefix: prefix, Hash: hash, Scope: licensor.ScopeWrite, CreatedAt: now}); err != nil {
 		b.Fatal(err)
 	}
-	srv := api.New(store, api.Options{Logger: slog.New(slog.DiscardHandler), Engine: store.Engine()})
+	srv := api.New(store, api.Options{Logger: slog.New(slog.DiscardHandler), Engine: engine})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
