@@ -65,6 +65,7 @@ const (
 	CodeIdempotencyKeyInFlight Code = "IDEMPOTENCY_KEY_IN_FLIGHT" // a request with this Idempotency-Key is still running
 	CodeLicenseNotActive       Code = "LICENSE_NOT_ACTIVE"        // a suspend of a license that is not ACTIVE (expired, processing, ...)
 	CodeLicenseSuspendedAdmin  Code = "LICENSE_SUSPENDED_ADMIN"   // a plain reinstate of a SUSPENDEDADMIN license, which only a reinstate with status SUSPENDEDADMIN lifts
+	CodeRenewalClosed          Code = "RENEWAL_CLOSED"            // the license's renewal is not PENDING or DUE (renewed, cancelled, lapsed, or not renewable): no successor, no cancellation
 	CodeResourceMismatch       Code = "RESOURCE_MISMATCH"         // the primary data's type is not the endpoint's (or, on PATCH, its id is not the path's): JSON:API's 409
 
 	// 412

@@ -20,14 +20,22 @@ const (
 	// SUSPENDED → SUSPENDEDADMIN) or reinstated (→ ACTIVE); see Suspension.
 	EventLicenseSuspended  EventType = "license.suspended"
 	EventLicenseReinstated EventType = "license.reinstated"
-	EventProductCreated    EventType = "product.created"
-	EventProductUpdated    EventType = "product.updated"
-	EventProductDeleted    EventType = "product.deleted"
+	// Renewal (see RenewalState): a license was renewed by its successor
+	// (the event is the predecessor's, with meta.successor; the successor
+	// has its own license.created), its renewal is due in notify mode (the
+	// BSS is to create the successor), or the BSS cancelled it.
+	EventLicenseRenewed          EventType = "license.renewed"
+	EventLicenseRenewalDue       EventType = "license.renewal_due"
+	EventLicenseRenewalCancelled EventType = "license.renewal_cancelled"
+	EventProductCreated          EventType = "product.created"
+	EventProductUpdated          EventType = "product.updated"
+	EventProductDeleted          EventType = "product.deleted"
 )
 
 var eventTypes = [...]EventType{
 	EventLicenseCreated, EventLicenseDeleted, EventLicenseExpired,
 	EventLicenseSuspended, EventLicenseReinstated,
+	EventLicenseRenewed, EventLicenseRenewalDue, EventLicenseRenewalCancelled,
 	EventProductCreated, EventProductUpdated, EventProductDeleted,
 }
 
@@ -54,8 +62,8 @@ type Event struct {
 	Seq       int64
 	Type      EventType
 	Time      int64  // unix seconds: the Change's time
-	Actor     string // name of the API key, or "system" (expiry)
-	RequestID string // X-Request-Id of the request; RequestIDExpiry for expiries
+	Actor     string // name of the API key, or "system" (expiry, renewal)
+	RequestID string // X-Request-Id of the request; RequestIDExpiry for expiries, RequestIDRenewal for the renewer's events
 	LicenseID int64  // 0 for product events
 	ProductID int64  // the product, or the license's product
 	UserID    string // the license's user; "" for product events

@@ -71,18 +71,19 @@ type Render[T any] func(result T) (StoredResponse, error)
 // Renders are the Render of each write that keeps its response, typed by
 // the write's result. A request sets the one of the write it makes.
 type Renders struct {
-	Licenses    Render[[]License]           // CreateLicenses: the licenses created
-	Deleted     Render[DeleteResult]        // DeleteLicenses
-	Product     Render[*Product]            // CreateProduct: the product created
-	Webhook     Render[*Webhook]            // CreateWebhook: the webhook created
-	Suspensions Render[[]SuspensionOutcome] // SuspendLicenses: the outcomes
-	BulkJob     Render[*BulkJob]            // CreateBulkJob, CancelBulkJob: the job
+	Licenses    Render[[]License]            // CreateLicenses: the licenses created
+	Deleted     Render[DeleteResult]         // DeleteLicenses
+	Product     Render[*Product]             // CreateProduct: the product created
+	Webhook     Render[*Webhook]             // CreateWebhook: the webhook created
+	Suspensions Render[[]SuspensionOutcome]  // SuspendLicenses: the outcomes
+	BulkJob     Render[*BulkJob]             // CreateBulkJob, CancelBulkJob: the job
+	Renewal     Render[*RenewalCancellation] // CancelRenewal: the outcome
 }
 
 // Written is what a write made, for a store to render with the request's
 // Renders inside the write's transaction; each write that keeps its
 // response makes its own: CreatedLicenses, DeletedLicenses, CreatedProduct,
-// CreatedWebhook, SuspendedLicenses, BulkJobResult.
+// CreatedWebhook, SuspendedLicenses, BulkJobResult, CancelledRenewal.
 type Written func(Renders) (StoredResponse, error)
 
 // CreatedLicenses is the result of CreateLicenses.
@@ -113,6 +114,11 @@ func SuspendedLicenses(out []SuspensionOutcome) Written {
 // BulkJobResult is the result of CreateBulkJob and CancelBulkJob.
 func BulkJobResult(j *BulkJob) Written {
 	return func(r Renders) (StoredResponse, error) { return renderWith(r.BulkJob, j) }
+}
+
+// CancelledRenewal is the result of CancelRenewal.
+func CancelledRenewal(o *RenewalCancellation) Written {
+	return func(r Renders) (StoredResponse, error) { return renderWith(r.Renewal, o) }
 }
 
 func renderWith[T any](f Render[T], result T) (StoredResponse, error) {

@@ -29,6 +29,7 @@ func TestWrittenRendersItsKind(t *testing.T) {
 		"DeletedLicenses":   licensor.DeletedLicenses(licensor.DeleteResult{Deleted: []int64{1}}),
 		"CreatedWebhook":    licensor.CreatedWebhook(&licensor.Webhook{ID: 1}),
 		"SuspendedLicenses": licensor.SuspendedLicenses(nil),
+		"CancelledRenewal":  licensor.CancelledRenewal(&licensor.RenewalCancellation{}),
 	} {
 		if resp, err := w(renders); err == nil {
 			t.Errorf("%s without its Render: %+v, no error", name, resp)

@@ -68,6 +68,16 @@ type License struct {
 	PaymentMethod     *string // purchase_record.payment_method
 
 	CreatedAt int64
+
+	// Renewal is where the license stands in its renewal (see
+	// RenewalState); only the server changes it.
+	Renewal RenewalState
+	// RenewedFrom is the predecessor this license renews; nil for a
+	// first license.
+	RenewedFrom *int64
+	// RenewedBy is the successor that renews this license (it may have
+	// been deleted since); nil until then.
+	RenewedBy *int64
 }
 
 // EffectiveStatus is the status every read reports at unix time now: an
@@ -95,6 +105,11 @@ type LicenseDraft struct {
 	PriceCurrency     *string
 	PurchaseTimestamp *int64
 	PaymentMethod     *string
+	// RenewedFrom makes the license the successor of that live license,
+	// whose renewal must be open (RenewalState.Open): the license then
+	// starts at its stop_date (start_date defaults to it), for the same
+	// user. The store sets StartDate from the predecessor before Resolve.
+	RenewedFrom *int64
 }
 
 // Resolve applies the defaults of the contract to d, taking them from its
@@ -112,6 +127,11 @@ func (d *LicenseDraft) Resolve(p *Product, now int64) (License, error) {
 		PaymentMethod:     d.PaymentMethod,
 		PriceAmount:       p.PriceAmount,
 		PriceCurrency:     p.PriceCurrency,
+		RenewedFrom:       d.RenewedFrom,
+	}
+	if d.OrderID != nil && ReservedOrderID(*d.OrderID) {
+		return License{}, AttrError(CodeInvalidAttribute, "/attributes/order_id",
+			"order ids starting with %q are the server's own (the successors it creates)", RenewalOrderIDPrefix)
 	}
 	if d.Status != nil {
 		l.Status = *d.Status
@@ -161,6 +181,12 @@ func (d *LicenseDraft) Resolve(p *Product, now int64) (License, error) {
 	if l.PriceCurrency != nil && l.PriceAmount == nil {
 		return License{}, AttrError(CodeMissingAttribute, "/attributes/purchase_record/price_currency_amount",
 			"a currency needs a price amount, and the product has none")
+	}
+	// A license created with its expiry_date passed already (imported
+	// history, say) is never renewed: the periods that ended before it
+	// existed are not the server's to make.
+	if l.Renewal = InitialRenewal(&l); l.ExpiryDate != nil && *l.ExpiryDate <= now {
+		l.Renewal = RenewalNone
 	}
 	return l, nil
 }

@@ -65,6 +65,9 @@ type Product struct {
 	// LicensePeriod is an ISO-8601 duration ("P1M"); "" means licenses do
 	// not end by default.
 	LicensePeriod string
+	// RenewalMode decides who makes the successors of its recurring
+	// licenses; "" means the deployment's (see RenewalMode).
+	RenewalMode RenewalMode
 
 	Channels Channels
 
@@ -72,6 +75,14 @@ type Product struct {
 	UpdatedAt int64
 	// Version counts updates; it makes the ETag.
 	Version int64
+}
+
+// Mode is the product's renewal mode in a deployment whose mode is def.
+func (p *Product) Mode(def RenewalMode) RenewalMode {
+	if p.RenewalMode != "" {
+		return p.RenewalMode
+	}
+	return def
 }
 
 // ETag is the strong entity tag of the product's current version.
@@ -92,10 +103,11 @@ type ProductPatch struct {
 	IsBuyable     *bool
 	IsVisible     *bool
 	Recurring     *bool
-	PriceAmount   **int64  // set to a nil *int64 to clear
-	PriceCurrency **string // set to a nil *string to clear
-	LicensePeriod *string  // "" clears
-	Channels      Channels // services present replace their list
+	PriceAmount   **int64      // set to a nil *int64 to clear
+	PriceCurrency **string     // set to a nil *string to clear
+	LicensePeriod *string      // "" clears
+	RenewalMode   *RenewalMode // "" clears
+	Channels      Channels     // services present replace their list
 }
 
 // Update returns cur changed by the patch at now, as UpdateProduct stores
@@ -144,6 +156,9 @@ func (u *ProductPatch) Apply(p Product) Product {
 	}
 	if u.LicensePeriod != nil {
 		p.LicensePeriod = *u.LicensePeriod
+	}
+	if u.RenewalMode != nil {
+		p.RenewalMode = *u.RenewalMode
 	}
 	if len(u.Channels) > 0 {
 		merged := Channels{}
@@ -197,6 +212,9 @@ func (p *Product) Validate() error {
 		if _, err := ParsePeriod(p.LicensePeriod); err != nil {
 			errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/license_period", "%v", err))
 		}
+	}
+	if p.RenewalMode != "" && !p.RenewalMode.Valid() {
+		errs = append(errs, AttrError(CodeInvalidAttribute, "/attributes/renewal_mode", "renewal_mode must be %s, %s or null", RenewalAutomatic, RenewalNotify))
 	}
 	for _, s := range services {
 		ids := p.Channels[s]

@@ -46,6 +46,9 @@ type (
 	RenewRecord struct {
 		Recurring  bool   `json:"recurring"`
 		ExpiryDate *int64 `json:"expiry_date"`
+		// Renewal is the renewal state (RenewalState); null when the
+		// license is not renewable.
+		Renewal *RenewalState `json:"renewal"`
 	}
 	PurchaseRecord struct {
 		PriceAmount       *int64  `json:"price_currency_amount"`
@@ -56,6 +59,10 @@ type (
 	LicenseRelationships struct {
 		User    ToOne `json:"user"`
 		Product ToOne `json:"product"`
+		// The predecessor this license renews and the successor that
+		// renews it, each present only when there is one.
+		RenewedFrom *ToOne `json:"renewed_from,omitempty"`
+		RenewedBy   *ToOne `json:"renewed_by,omitempty"`
 	}
 
 	ProductObject struct {
@@ -76,6 +83,7 @@ type (
 		PriceAmount   *int64  `json:"price_currency_amount"`
 		PriceCurrency *string `json:"price_currency_iso4217"`
 		LicensePeriod *string `json:"license_period"`
+		RenewalMode   *string `json:"renewal_mode"`
 		CreatedAt     int64   `json:"created_at"`
 		UpdatedAt     int64   `json:"updated_at"`
 	}
@@ -90,6 +98,16 @@ type (
 // NewLicenseObject is the resource object of l as the management API shows it
 // at unix time now (with its effective status).
 func NewLicenseObject(l *License, now int64) LicenseObject {
+	var renewal *RenewalState
+	if l.Renewal != RenewalNone {
+		renewal = &l.Renewal
+	}
+	license := func(id *int64) *ToOne {
+		if id == nil {
+			return nil
+		}
+		return &ToOne{ResourceIdentifier{Type: "License", ID: strconv.FormatInt(*id, 10)}}
+	}
 	return LicenseObject{
 		ID:   strconv.FormatInt(l.ID, 10),
 		Type: "License",
@@ -98,7 +116,7 @@ func NewLicenseObject(l *License, now int64) LicenseObject {
 			StartDate:   l.StartDate,
 			StopDate:    l.StopDate,
 			OrderID:     l.OrderID,
-			RenewRecord: RenewRecord{Recurring: l.Recurring, ExpiryDate: l.ExpiryDate},
+			RenewRecord: RenewRecord{Recurring: l.Recurring, ExpiryDate: l.ExpiryDate, Renewal: renewal},
 			PurchaseRecord: PurchaseRecord{
 				PriceAmount:       l.PriceAmount,
 				PriceCurrency:     l.PriceCurrency,
@@ -108,8 +126,10 @@ func NewLicenseObject(l *License, now int64) LicenseObject {
 			CreatedAt: l.CreatedAt,
 		},
 		Relationships: LicenseRelationships{
-			User:    ToOne{ResourceIdentifier{Type: "User", ID: l.UserID}},
-			Product: ToOne{ResourceIdentifier{Type: "Product", ID: strconv.FormatInt(l.ProductID, 10)}},
+			User:        ToOne{ResourceIdentifier{Type: "User", ID: l.UserID}},
+			Product:     ToOne{ResourceIdentifier{Type: "Product", ID: strconv.FormatInt(l.ProductID, 10)}},
+			RenewedFrom: license(l.RenewedFrom),
+			RenewedBy:   license(l.RenewedBy),
 		},
 		Links: SelfLink{Self: ManagementPath + "/licenses/" + strconv.FormatInt(l.ID, 10)},
 	}
@@ -125,9 +145,13 @@ func NewProductObject(p *Product) ProductObject {
 		}
 		return out
 	}
-	var period *string
+	var period, mode *string
 	if p.LicensePeriod != "" {
 		period = &p.LicensePeriod
+	}
+	if p.RenewalMode != "" {
+		m := string(p.RenewalMode)
+		mode = &m
 	}
 	return ProductObject{
 		ID:   strconv.FormatInt(p.ID, 10),
@@ -143,6 +167,7 @@ func NewProductObject(p *Product) ProductObject {
 			PriceAmount:   p.PriceAmount,
 			PriceCurrency: p.PriceCurrency,
 			LicensePeriod: period,
+			RenewalMode:   mode,
 			CreatedAt:     p.CreatedAt,
 			UpdatedAt:     p.UpdatedAt,
 		},

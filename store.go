@@ -115,6 +115,36 @@ type Store interface {
 	// keeping what it did. Errors: BulkClaimLost.
 	FailBulkJob(ctx context.Context, claim BulkClaim, reason string, now int64) error
 
+	// CreateLicenses also makes successors: a draft with RenewedFrom
+	// renews that live license (CheckSuccessorDrafts), which becomes
+	// RENEWED with RenewedBy set and its license.renewed event after the
+	// successors' license.created ones.
+
+	// RenewLicenses runs one pass of the renewer at c.Time (see
+	// RenewalState and RenewalPass.Decide) over up to r.Limit pending
+	// licenses, earliest expiry_date first: in automatic mode each due
+	// license gets its successor (licensor.Successor; license.created and
+	// license.renewed), in notify mode each license within r.Notice of its
+	// expiry_date becomes DUE (license.renewal_due), and a pending license
+	// that is not Renewable at its expiry_date becomes LAPSED. A successor
+	// that is itself due is renewed by a later pass (a backlog after
+	// downtime is caught up period by period, each starting at the stop
+	// of the one before). Each license is renewed, notified or lapsed
+	// once, however many callers race.
+	RenewLicenses(ctx context.Context, c Change, r RenewalPass) (RenewalResult, error)
+	// NextRenewal returns the earliest expiry_date of the pending renewals
+	// of the products whose mode is automatic (def for those without one),
+	// or false when there is none.
+	NextRenewal(ctx context.Context, def RenewalMode) (int64, bool, error)
+	// CancelRenewal cancels the renewal of a live license (CancelRenewal):
+	// its renewal becomes CANCELLED, with a license.renewal_cancelled event
+	// carrying reason in meta.reason; the license itself, its period
+	// included, is unchanged. Cancelling a cancelled renewal changes
+	// nothing and succeeds. Errors: CodeLicenseNotFound, CodeRenewalClosed.
+	// It serializes with the renewer: a renewal is either made or
+	// cancelled.
+	CancelRenewal(ctx context.Context, id int64, reason string, c Change) (RenewalCancellation, error)
+
 	// CreateAPIKey stores k, setting its ID and CreatedAt. A name taken by
 	// a key not revoked (nor being rotated out) gives CodeConflict; the
 	// name of a revoked key can be used again.

@@ -324,7 +324,7 @@ func TestEventsAgainstServer(t *testing.T) {
 		if e := apiError(t, err, 400, licensor.CodeInvalidCursor); e.Errors[0].Parameter != "page[after]" {
 			t.Errorf("cursor of other filters: parameter %q", e.Errors[0].Parameter)
 		}
-		_, err = c.Events(ctx, client.EventQuery{Types: []licensor.EventType{"license.renewed"}})
+		_, err = c.Events(ctx, client.EventQuery{Types: []licensor.EventType{"license.upgraded"}})
 		apiError(t, err, 400, licensor.CodeInvalidParameter)
 
 		// Following the feed: the pages there are, then a new event after
@@ -600,8 +600,8 @@ func TestEveryOperationHasAMethod(t *testing.T) {
 			want[op.OperationID] = route{strings.ToUpper(method), path}
 		}
 	}
-	if len(want) != 33 {
-		t.Errorf("the document has %d authenticated operations; the table below was written for 33 (29 management, 4 end-user)", len(want))
+	if len(want) != 34 {
+		t.Errorf("the document has %d authenticated operations; the table below was written for 34 (30 management, 4 end-user)", len(want))
 	}
 
 	var got []request
@@ -659,6 +659,9 @@ var clientOperations = map[string]struct {
 	"DeleteLicenseById": {"Client.DeleteLicense", func(ctx context.Context, c *client.Client, _ *client.EndUser) { c.DeleteLicense(ctx, 1) }},
 	"SuspendLicense": {"Client.SuspendLicense", func(ctx context.Context, c *client.Client, _ *client.EndUser) {
 		c.SuspendLicense(ctx, 1, client.Suspension{})
+	}},
+	"CancelLicenseRenewal": {"Client.CancelRenewal", func(ctx context.Context, c *client.Client, _ *client.EndUser) {
+		c.CancelRenewal(ctx, 1, "")
 	}},
 	"ReinstateLicense": {"Client.ReinstateLicense", func(ctx context.Context, c *client.Client, _ *client.EndUser) {
 		c.ReinstateLicense(ctx, 1, client.Suspension{})

@@ -144,7 +144,7 @@ func licenseFrom(w *licensor.LicenseObject) (licensor.License, error) {
 		return licensor.License{}, fmt.Errorf("license %d: %w", id, err)
 	}
 	a := &w.Attributes
-	return licensor.License{
+	l := licensor.License{
 		ID:                id,
 		UserID:            user.ID,
 		ProductID:         productID,
@@ -159,7 +159,24 @@ func licenseFrom(w *licensor.LicenseObject) (licensor.License, error) {
 		PurchaseTimestamp: a.PurchaseRecord.PurchaseTimestamp,
 		PaymentMethod:     a.PurchaseRecord.PaymentMethod,
 		CreatedAt:         a.CreatedAt,
-	}, nil
+	}
+	if r := a.RenewRecord.Renewal; r != nil {
+		l.Renewal = *r
+	}
+	for _, link := range []struct {
+		rel  *licensor.ToOne
+		into **int64
+	}{{w.Relationships.RenewedFrom, &l.RenewedFrom}, {w.Relationships.RenewedBy, &l.RenewedBy}} {
+		if link.rel == nil {
+			continue
+		}
+		other, err := parseID("license", link.rel.Data.ID)
+		if err != nil {
+			return licensor.License{}, fmt.Errorf("license %d: %w", id, err)
+		}
+		*link.into = &other
+	}
+	return l, nil
 }
 
 func licenses(ws []licensor.LicenseObject) ([]licensor.License, error) {
@@ -180,8 +197,9 @@ type licenseOut struct {
 	Type          string          `json:"type"`
 	Attributes    licenseAttrsOut `json:"attributes"`
 	Relationships struct {
-		User    toOne `json:"user"`
-		Product toOne `json:"product"`
+		User        toOne  `json:"user"`
+		Product     toOne  `json:"product"`
+		RenewedFrom *toOne `json:"renewed_from,omitempty"`
 	} `json:"relationships"`
 }
 
@@ -222,6 +240,9 @@ func draftOut(d *licensor.LicenseDraft) licenseOut {
 	}
 	out.Relationships.User.Data = &identifier{Type: "User", ID: d.UserID}
 	out.Relationships.Product.Data = &identifier{Type: "Product", ID: strconv.FormatInt(d.ProductID, 10)}
+	if d.RenewedFrom != nil {
+		out.Relationships.RenewedFrom = &toOne{Data: &identifier{Type: "License", ID: strconv.FormatInt(*d.RenewedFrom, 10)}}
+	}
 	return out
 }
 
@@ -256,6 +277,9 @@ func productFrom(w *licensor.ProductObject) (licensor.Product, error) {
 	}
 	if a.LicensePeriod != nil {
 		p.LicensePeriod = *a.LicensePeriod
+	}
+	if a.RenewalMode != nil {
+		p.RenewalMode = licensor.RenewalMode(*a.RenewalMode)
 	}
 	r := &w.Relationships
 	for s, rel := range map[licensor.Service]licensor.ToMany{
@@ -311,6 +335,7 @@ type productAttrsOut struct {
 	PriceAmount   *nullable[int64]  `json:"price_currency_amount,omitempty"`
 	PriceCurrency *nullable[string] `json:"price_currency_iso4217,omitempty"`
 	LicensePeriod *nullable[string] `json:"license_period,omitempty"`
+	RenewalMode   *nullable[string] `json:"renewal_mode,omitempty"`
 }
 
 // nullable is a member that is sent even when its value is nil, as null.
@@ -365,6 +390,10 @@ func newProductOut(p *licensor.Product) productOut {
 	if p.LicensePeriod != "" {
 		a.LicensePeriod = &nullable[string]{&p.LicensePeriod}
 	}
+	if p.RenewalMode != "" {
+		m := string(p.RenewalMode)
+		a.RenewalMode = &nullable[string]{&m}
+	}
 	return productOut{Type: "Product", Attributes: a, Relationships: channelsOut(p.Channels)}
 }
 
@@ -390,6 +419,13 @@ func patchOut(id int64, u *licensor.ProductPatch) productOut {
 		a.LicensePeriod = &nullable[string]{}
 		if *u.LicensePeriod != "" {
 			a.LicensePeriod.v = u.LicensePeriod
+		}
+	}
+	if u.RenewalMode != nil {
+		a.RenewalMode = &nullable[string]{}
+		if *u.RenewalMode != "" {
+			m := string(*u.RenewalMode)
+			a.RenewalMode.v = &m
 		}
 	}
 	return productOut{Type: "Product", ID: strconv.FormatInt(id, 10), Attributes: a, Relationships: channelsOut(u.Channels)}

@@ -210,7 +210,7 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 		defer close(background)
 		srv.Run(bgCtx, 10*time.Second)
 	}()
-	waitOutbox := cfg.outbox.start(bgCtx, db, srv.Store(), logger) // idempotency keys, webhooks, expiry, retention, bulk jobs
+	waitOutbox := cfg.outbox.start(bgCtx, db, srv.Store(), logger) // idempotency keys, webhooks, expiry, renewal, retention, bulk jobs
 	waitFeed := cfg.endUser.follow(bgCtx, srv, db, logger)         // the entitlement cache follows the change feed
 	defer func() {
 		stopBackground()

@@ -14,7 +14,7 @@ import (
 )
 
 // outboxConfig is what serve is told about its background work: webhook
-// deliveries, exact-time expiry, retention and bulk jobs.
+// deliveries, exact-time expiry, renewal, retention and bulk jobs.
 type outboxConfig struct {
 	workers             bool
 	maxAge              time.Duration
@@ -28,11 +28,13 @@ type outboxConfig struct {
 	backoff, maxBackoff time.Duration
 	bulkRate            float64
 	bulkChunk           int
+	renewalMode         string
+	renewalNotice       durationOrPeriod
 }
 
 // register adds the flags to fs.
 func (c *outboxConfig) register(fs *flag.FlagSet) {
-	fs.BoolVar(&c.workers, "workers", true, "run the background work in this instance: webhook deliveries, license expiry, retention, bulk jobs (safe on any number of instances)")
+	fs.BoolVar(&c.workers, "workers", true, "run the background work in this instance: webhook deliveries, license expiry, renewal, retention, bulk jobs (safe on any number of instances)")
 	fs.DurationVar(&c.maxAge, "webhook-max-age", webhook.DefaultMaxAge, "how long a webhook delivery is retried before it is marked failed")
 	fs.DurationVar(&c.timeout, "webhook-timeout", webhook.DefaultTimeout, "time limit of one webhook delivery attempt")
 	fs.IntVar(&c.concurrency, "webhook-concurrency", webhook.DefaultConcurrency, "webhook delivery attempts in flight at once, per instance")
@@ -45,6 +47,9 @@ func (c *outboxConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.bulkRate, "bulk-rate", lifecycle.DefaultBulkRate, "most licenses per second a bulk job handles, so that the BSS's own requests keep their latency (one job at a time per instance)")
 	fs.IntVar(&c.bulkChunk, "bulk-chunk", lifecycle.DefaultBulkChunk, "most licenses one transaction of a bulk job handles (how long it holds its locks; at most 1000)")
 	c.retention = durationOrPeriod(lifecycle.DefaultRetention)
+	fs.StringVar(&c.renewalMode, "renewal-mode", string(licensor.DefaultRenewalMode), "who makes the successor of a recurring license at its expiry_date, for products without a renewal_mode of their own: automatic (this server) or notify (the BSS, told by a license.renewal_due event)")
+	c.renewalNotice = durationOrPeriod(licensor.DefaultRenewalNotice)
+	fs.Var(&c.renewalNotice, "renewal-notice", "in notify mode, how long before expiry_date license.renewal_due is sent: a duration (72h) or a period (P3D)")
 	fs.Var(&c.retention, "retention", "how long events, finished webhook deliveries and license and product tombstones are kept: a duration (2160h) or a period (P90D); 0 keeps everything")
 }
 
@@ -55,6 +60,10 @@ func (c *outboxConfig) check() error {
 		return usageError{"--webhook-max-age, --webhook-timeout, --webhook-concurrency, --webhook-endpoint-concurrency, --webhook-backoff and --webhook-max-backoff must be positive"}
 	case c.bulkRate <= 0 || c.bulkChunk <= 0 || c.bulkChunk > licensor.MaxBulkChunk:
 		return usageError{fmt.Sprintf("--bulk-rate must be positive and --bulk-chunk 1 to %d", licensor.MaxBulkChunk)}
+	case !licensor.RenewalMode(c.renewalMode).Valid():
+		return usageError{fmt.Sprintf("--renewal-mode must be %s or %s", licensor.RenewalAutomatic, licensor.RenewalNotify)}
+	case c.renewalNotice < 0:
+		return usageError{"--renewal-notice must not be negative"}
 	case c.retention < 0:
 		return usageError{"--retention must not be negative"}
 	case c.retention > 0 && time.Duration(c.retention) <= c.maxAge:
@@ -70,10 +79,10 @@ func (c *outboxConfig) policy() *webhook.Policy {
 
 // start runs the background work until ctx ends; the returned function
 // waits for it to stop. Expired idempotency keys are pruned in every
-// instance; the workers (webhooks, expiry, retention, bulk jobs) run
-// unless --workers=false. Bulk jobs write through writes, the API
-// server's store (api.Server.Store), so that this instance's entitlement
-// cache follows their changes at once.
+// instance; the workers (webhooks, expiry, renewal, retention, bulk jobs)
+// run unless --workers=false. Renewals and bulk jobs write through writes,
+// the API server's store (api.Server.Store), so that this instance's
+// entitlement cache follows their changes at once.
 func (c *outboxConfig) start(ctx context.Context, store, writes licensor.Store, logger *slog.Logger) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -99,7 +108,12 @@ func (c *outboxConfig) start(ctx context.Context, store, writes licensor.Store, 
 	}()
 	go func() {
 		defer wg.Done()
-		lifecycle.Run(ctx, store, lifecycle.Options{Logger: logger, Retention: retention})
+		notice := time.Duration(c.renewalNotice)
+		if notice == 0 {
+			notice = -1 // at expiry_date
+		}
+		lifecycle.Run(ctx, writes, lifecycle.Options{Logger: logger, Retention: retention,
+			RenewalMode: licensor.RenewalMode(c.renewalMode), RenewalNotice: notice})
 	}()
 	go func() {
 		defer wg.Done()

@@ -110,7 +110,7 @@ func secretKey(secret string) ([]byte, error) {
 
 // Message is the body of a delivery.
 type Message struct {
-	Type      string          `json:"type"`      // license.created, .deleted, .expired, .suspended, .reinstated, product.*
+	Type      string          `json:"type"`      // license.created, .deleted, .expired, .suspended, .reinstated, .renewed, .renewal_due, .renewal_cancelled, product.*
 	Timestamp string          `json:"timestamp"` // RFC 3339: when the change was made
 	EventID   string          `json:"event_id"`  // position in licensor's change feed
 	Actor     string          `json:"actor"`

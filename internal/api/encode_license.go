@@ -81,6 +81,11 @@ func appendLicenseObject(b []byte, o *licenseResource) []byte {
 	b = jsonapi.AppendStringPtr(append(b, `,"order_id":`...), a.OrderID)
 	b = strconv.AppendBool(append(b, `,"renew_record":{"recurring":`...), a.RenewRecord.Recurring)
 	b = jsonapi.AppendIntPtr(append(b, `,"expiry_date":`...), a.RenewRecord.ExpiryDate)
+	if r := a.RenewRecord.Renewal; r != nil {
+		b = jsonapi.AppendString(append(b, `,"renewal":`...), string(*r))
+	} else {
+		b = append(b, `,"renewal":null`...)
+	}
 	p := &a.PurchaseRecord
 	b = jsonapi.AppendIntPtr(append(b, `},"purchase_record":{"price_currency_amount":`...), p.PriceAmount)
 	b = jsonapi.AppendStringPtr(append(b, `,"price_currency_iso4217":`...), p.PriceCurrency)
@@ -92,6 +97,17 @@ func appendLicenseObject(b []byte, o *licenseResource) []byte {
 	b = jsonapi.AppendString(append(b, `,"id":`...), rel.User.Data.ID)
 	b = jsonapi.AppendString(append(b, `}},"product":{"data":{"type":`...), rel.Product.Data.Type)
 	b = jsonapi.AppendString(append(b, `,"id":`...), rel.Product.Data.ID)
-	b = jsonapi.AppendString(append(b, `}}},"links":{"self":`...), o.Links.Self)
+	b = append(b, "}}"...)
+	if r := rel.RenewedFrom; r != nil {
+		b = jsonapi.AppendString(append(b, `,"renewed_from":{"data":{"type":`...), r.Data.Type)
+		b = jsonapi.AppendString(append(b, `,"id":`...), r.Data.ID)
+		b = append(b, "}}"...)
+	}
+	if r := rel.RenewedBy; r != nil {
+		b = jsonapi.AppendString(append(b, `,"renewed_by":{"data":{"type":`...), r.Data.Type)
+		b = jsonapi.AppendString(append(b, `,"id":`...), r.Data.ID)
+		b = append(b, "}}"...)
+	}
+	b = jsonapi.AppendString(append(b, `},"links":{"self":`...), o.Links.Self)
 	return append(b, "}}"...)
 }

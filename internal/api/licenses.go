@@ -302,6 +302,20 @@ func idStrings(ids []int64) []string {
 	return out
 }
 
+// isNullRelationship reports whether a to-one relationship's value is
+// null or {"data": null}.
+func isNullRelationship(v any) bool {
+	if v == nil {
+		return true
+	}
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false
+	}
+	d, ok := m["data"]
+	return ok && d == nil
+}
+
 // parseLicense reads a License resource object of a create request.
 // Pointers in the errors are relative to the resource object.
 func parseLicense(m map[string]any) (licensor.LicenseDraft, error) {
@@ -332,6 +346,7 @@ func parseLicense(m map[string]any) (licensor.LicenseDraft, error) {
 		if rr, ok := a.Object("renew_record"); ok {
 			d.Recurring, _ = rr.Bool("recurring")
 			d.ExpiryDate, _ = rr.Int("expiry_date", 0)
+			rr.Forbid("renewal", "renewal is read-only: the server keeps it (POST /licenses/{license_id}/cancel-renewal cancels one)")
 			rr.Done()
 		}
 		if pr, ok := a.Object("purchase_record"); ok {
@@ -364,6 +379,19 @@ func parseLicense(m map[string]any) (licensor.LicenseDraft, error) {
 			}
 			d.ProductID = n
 		}
+		// renewed_from: null or {"data": null} is a first license.
+		if rel, present := rels.Member("renewed_from"); present && !isNullRelationship(rel) {
+			if pred, ok := rels.ToOne("renewed_from", "License"); ok {
+				n, err := strconv.ParseInt(pred, 10, 64)
+				if err != nil || n <= 0 {
+					rels.Fail(licensor.CodeInvalidRelationship, "renewed_from/data/id", "renewed_from id must be a positive integer written as a string")
+				}
+				d.RenewedFrom = &n
+			}
+		} else {
+			rels.Ignore("renewed_from")
+		}
+		rels.Forbid("renewed_by", "renewed_by is read-only: a successor names its predecessor with renewed_from")
 		rels.Done()
 	} else if _, present := m["relationships"]; !present || m["relationships"] == nil {
 		res.Fail(licensor.CodeInvalidRelationship, "relationships", "relationships user and product are required")

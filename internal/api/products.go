@@ -188,6 +188,20 @@ func parseProduct(m map[string]any, wantID int64) (licensor.ProductPatch, error)
 				}
 			}
 		}
+		if v, present := a.Member("renewal_mode"); present {
+			m, ok := a.Str("renewal_mode", 0)
+			switch {
+			case v != nil && !ok:
+			case m == nil:
+				none := licensor.RenewalMode("")
+				p.RenewalMode = &none
+			case !licensor.RenewalMode(*m).Valid():
+				a.Fail(licensor.CodeInvalidAttribute, "renewal_mode", "renewal_mode must be %q, %q or null (the deployment's)", licensor.RenewalAutomatic, licensor.RenewalNotify)
+			default:
+				mode := licensor.RenewalMode(*m)
+				p.RenewalMode = &mode
+			}
+		}
 		a.Forbid("created_at", "created_at is read-only")
 		a.Forbid("updated_at", "updated_at is read-only")
 		a.Done()

@@ -66,6 +66,7 @@ func (s *Server) routeTable() []route {
 		{"POST", m + "/licenses/batch_delete", "BatchDeleteLicenses", writeKey, keyOptional, s.batchDeleteLicenses},
 		{"GET", m + "/licenses/{license_id}", "GetLicenseById", readKey, noKey, s.getLicenseById},
 		{"DELETE", m + "/licenses/{license_id}", "DeleteLicenseById", writeKey, noKey, s.deleteLicenseById},
+		{"POST", m + "/licenses/{license_id}/cancel-renewal", "CancelLicenseRenewal", writeKey, keyOptional, s.cancelLicenseRenewal},
 		{"POST", m + "/licenses/{license_id}/reinstate", "ReinstateLicense", writeKey, keyOptional, s.reinstateLicense},
 		{"POST", m + "/licenses/{license_id}/suspend", "SuspendLicense", writeKey, keyOptional, s.suspendLicense},
 		{"GET", m + "/openapi.json", "GetOpenAPI", anyone, noKey, s.getOpenAPI},

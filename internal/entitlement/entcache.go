@@ -746,3 +746,15 @@ func (n notifyingStore) RunBulkJob(ctx context.Context, claim licensor.BulkClaim
 	}
 	return chunk, err
 }
+
+func (n notifyingStore) RenewLicenses(ctx context.Context, c licensor.Change, r licensor.RenewalPass) (licensor.RenewalResult, error) {
+	res, err := n.Store.RenewLicenses(ctx, c, r)
+	if err != nil {
+		// It may have committed before failing: the users are unknown here.
+		n.inv.InvalidateAll()
+	}
+	for i := range res.Renewed {
+		n.inv.InvalidateUser(res.Renewed[i].Successor.UserID)
+	}
+	return res, err
+}

@@ -1,6 +1,7 @@
 // Package lifecycle runs the changes that time, not a client, makes to the
-// records: licenses expire at their stop_date, and history older than the
-// retention period is pruned.
+// records: licenses expire at their stop_date, recurring licenses are
+// renewed at their expiry_date, and history older than the retention
+// period is pruned.
 //
 // # Exact-time expiry
 //
@@ -14,6 +15,20 @@
 // PostgreSQL over rows locked FOR UPDATE SKIP LOCKED), so with several
 // instances every license expires once. A backlog (after downtime) is
 // caught up in batches, earliest first.
+//
+// # Renewal
+//
+// The Renewer makes the renewals (licensor.RenewalState) the way the
+// Expirer makes expiries: it asks the store for the earliest expiry_date
+// of the pending automatic renewals and sleeps until then (at most Poll),
+// then runs passes (Store.RenewLicenses) of RenewalBatch licenses (100),
+// each its own transaction, until one is short. Each pass also sends the notices of notify mode (RenewalNotice
+// before expiry_date; found at the next Poll, so within a second) and
+// lapses what cannot be renewed. The store's locking makes each renewal
+// once however many instances run it; a successor that is itself due
+// (a backlog after downtime) is renewed by the next pass, so the periods
+// are caught up one after the other, each from the stop of the one
+// before. Its events carry the system actor and RequestIDRenewal.
 //
 // # Retention
 //
@@ -31,6 +46,7 @@ package lifecycle
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/licensor/licensor"
@@ -38,8 +54,12 @@ import (
 
 // Defaults.
 const (
-	DefaultPoll          = time.Second
-	DefaultBatch         = 1000
+	DefaultPoll  = time.Second
+	DefaultBatch = 1000
+	// DefaultRenewalBatch is smaller: a renewal writes three rows and two
+	// events, and on SQLite a BSS's writes wait for the transaction
+	// (TestRenewalBacklogBench: at 1000 a create waited seconds).
+	DefaultRenewalBatch  = 100
 	DefaultRetention     = 90 * 24 * time.Hour
 	DefaultPruneInterval = time.Hour
 	// DefaultKeyPruneInterval is how often expired idempotency keys are
@@ -57,6 +77,9 @@ type Options struct {
 	Poll time.Duration
 	// Batch is how many rows one transaction expires or prunes; default 1000.
 	Batch int
+	// RenewalBatch is how many licenses one renewal pass (one transaction)
+	// handles; default DefaultRenewalBatch.
+	RenewalBatch int
 	// Retention is how long history is kept; default 90 days. A negative
 	// value turns pruning off.
 	Retention time.Duration
@@ -65,6 +88,13 @@ type Options struct {
 	// KeyPruneInterval is how often expired idempotency keys are deleted;
 	// default 10s.
 	KeyPruneInterval time.Duration
+	// RenewalMode is the deployment's renewal mode, for the products
+	// without one; default licensor.DefaultRenewalMode (notify).
+	RenewalMode licensor.RenewalMode
+	// RenewalNotice is how long before expiry_date license.renewal_due is
+	// sent in notify mode; default licensor.DefaultRenewalNotice. A
+	// negative value sends it at expiry_date.
+	RenewalNotice time.Duration
 }
 
 func (o *Options) defaults() {
@@ -80,6 +110,9 @@ func (o *Options) defaults() {
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
 	}
+	if o.RenewalBatch <= 0 {
+		o.RenewalBatch = DefaultRenewalBatch
+	}
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
 	}
@@ -89,18 +122,82 @@ func (o *Options) defaults() {
 	if o.KeyPruneInterval <= 0 {
 		o.KeyPruneInterval = DefaultKeyPruneInterval
 	}
+	if o.RenewalMode == "" {
+		o.RenewalMode = licensor.DefaultRenewalMode
+	}
+	switch {
+	case o.RenewalNotice == 0:
+		o.RenewalNotice = licensor.DefaultRenewalNotice
+	case o.RenewalNotice < 0:
+		o.RenewalNotice = 0
+	}
 }
 
-// Run runs the Expirer and the Pruner until ctx ends.
+// Run runs the Expirer, the Renewer and the Pruner until ctx ends.
 func Run(ctx context.Context, store licensor.Store, opts Options) {
 	opts.defaults()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Prune(ctx, store, opts)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { Prune(ctx, store, opts) })
+	wg.Go(func() { Renew(ctx, store, opts) })
 	Expire(ctx, store, opts)
-	<-done
+	wg.Wait()
+}
+
+// Renew makes the renewals due until ctx ends (see the package comment).
+func Renew(ctx context.Context, store licensor.Store, opts Options) {
+	opts.defaults()
+	log := opts.Logger
+	pass := licensor.RenewalPass{Mode: opts.RenewalMode, Notice: int64(opts.RenewalNotice / time.Second), Limit: opts.RenewalBatch}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := opts.Now()
+		for ctx.Err() == nil {
+			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: licensor.RequestIDRenewal}
+			res, err := store.RenewLicenses(ctx, c, pass)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("renew licenses", "err", err)
+				}
+				break
+			}
+			if n := len(res.Renewed); n > 0 {
+				log.Info("renewed licenses", "count", n,
+					"lag", now.Sub(time.Unix(*res.Renewed[0].Predecessor.ExpiryDate, 0)).Round(time.Millisecond).String())
+			}
+			if n := len(res.Due); n > 0 {
+				log.Info("renewals due (license.renewal_due sent)", "count", n)
+			}
+			if n := len(res.Lapsed); n > 0 {
+				log.Info("renewals lapsed (not ACTIVE at expiry_date)", "count", n)
+			}
+			if res.Len() < opts.RenewalBatch {
+				break
+			}
+		}
+		wait := opts.Poll
+		next, ok, err := store.NextRenewal(ctx, opts.RenewalMode)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				log.Warn("find the next renewal", "err", err)
+			}
+		case ok:
+			if until := time.Unix(next, 0).Sub(opts.Now()); until > 0 {
+				wait = min(wait, until)
+			} else {
+				// Due already: another instance is renewing it. Look
+				// again soon, not at once.
+				wait = 50 * time.Millisecond
+			}
+		}
+		timer.Reset(wait)
+	}
 }
 
 // Expire moves ACTIVE licenses to EXPIRED at their stop_date until ctx

@@ -15,17 +15,14 @@ import (
 )
 
 const insertLicense = `INSERT INTO licenses (id, user_id, product_id, status, start_date, stop_date,
-	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at,
+	renewal, renewed_from)
 OVERRIDING SYSTEM VALUE
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
 RETURNING id`
 
-func insertArgs(l *licensor.License) []any {
-	return []any{l.ID, l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
-		l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
-		l.PaymentMethod, l.CreatedAt}
-}
+func insertArgs(l *licensor.License) []any { return append([]any{l.ID}, sqlstore.LicenseValues(l)...) }
 
 // CreateLicenses creates every draft or none in one transaction. Every
 // failing item is reported; see licensor.Store.
@@ -50,7 +47,7 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	if errs := licensor.CheckBatchOrderIDs(drafts); len(errs) > 0 {
 		return nil, errs
 	}
-	if len(drafts) == 1 && c.Idempotency == nil {
+	if len(drafts) == 1 && c.Idempotency == nil && drafts[0].RenewedFrom == nil {
 		if p := db.products.get(drafts[0].ProductID); p != nil {
 			if l, err := drafts[0].Resolve(p, c.Time); err == nil {
 				l.CreatedAt = c.Time
@@ -78,14 +75,22 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		write = db.bigWriteTx
 	}
 	err := write(ctx, func(ctx context.Context, tx *wtx) error {
-		var err error
-		if out, err = db.createLicenses(ctx, tx, drafts, c); err != nil {
+		drafts, refused, err := successorDrafts(ctx, tx, drafts)
+		if err != nil {
+			return err
+		}
+		if out, err = db.createLicenses(ctx, tx, drafts, c); err != nil || len(refused) > 0 {
+			return licensor.MergeItemErrors(refused, err)
+		}
+		renewed, err := linkSuccessors(ctx, tx, out, c)
+		if err != nil {
 			return err
 		}
 		if err := storeWithWrite(ctx, tx, c, licensor.CreatedLicenses(out)); err != nil {
 			return err
 		}
 		tx.appendEvents(licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
+		tx.appendEvents(renewed)
 		return nil
 	})
 	if err != nil {

@@ -20,10 +20,10 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 	err = db.writeTx(ctx, func(ctx context.Context, tx *wtx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO products (title, title_lower, description, type,
 	is_premium, is_buyable, is_visible, recurring, price_amount, price_currency, license_period,
-	channels, created_at, updated_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1)
+	channels, created_at, updated_at, version, renewal_mode)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15)
 RETURNING id`,
-			append(values, c.Time, c.Time)...).Scan(&id)
+			append(values, c.Time, c.Time, sqlfilter.NullIfEmpty(string(p.RenewalMode)))...).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -84,9 +84,9 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 		}
 		_, err = tx.Exec(ctx, `UPDATE products SET title = $1, title_lower = $2, description = $3, type = $4,
 	is_premium = $5, is_buyable = $6, is_visible = $7, recurring = $8, price_amount = $9, price_currency = $10,
-	license_period = $11, channels = $12, updated_at = $13, version = $14
-WHERE id = $15`,
-			append(values, p.UpdatedAt, p.Version, id)...)
+	license_period = $11, channels = $12, updated_at = $13, version = $14, renewal_mode = $15
+WHERE id = $16`,
+			append(values, p.UpdatedAt, p.Version, sqlfilter.NullIfEmpty(string(p.RenewalMode)), id)...)
 		if err != nil {
 			return err
 		}

@@ -400,7 +400,7 @@ func flushCreates(ctx context.Context, t *wtx) error {
 	users, statuses := make([]string, n), make([]string, n)
 	products, versions, starts, purchases, createdAt := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	stops, expiries, prices := make([]*int64, n), make([]*int64, n), make([]*int64, n)
-	orders, currencies, methods := make([]*string, n), make([]*string, n), make([]*string, n)
+	orders, currencies, methods, renewals := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 	recurring := make([]bool, n)
 	var orderIDs []string
 	for i, d := range t.creates {
@@ -409,6 +409,10 @@ func flushCreates(ctx context.Context, t *wtx) error {
 		starts[i], purchases[i], createdAt[i] = l.StartDate, l.PurchaseTimestamp, l.CreatedAt
 		stops[i], expiries[i], prices[i] = l.StopDate, l.ExpiryDate, l.PriceAmount
 		orders[i], currencies[i], methods[i], recurring[i] = l.OrderID, l.PriceCurrency, l.PaymentMethod, l.Recurring
+		if l.Renewal != licensor.RenewalNone {
+			renewal := string(l.Renewal)
+			renewals[i] = &renewal
+		}
 		if l.OrderID != nil {
 			orderIDs = append(orderIDs, *l.OrderID)
 		}
@@ -417,17 +421,17 @@ func flushCreates(ctx context.Context, t *wtx) error {
 	b.Queue(`WITH v AS MATERIALIZED (
 	SELECT nextval(pg_get_serial_sequence('licenses', 'id')) AS id, u.*
 	FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
-		$8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[])
+		$8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[], $13::text[], $14::bigint[], $15::text[])
 		WITH ORDINALITY AS u(user_id, product_id, version, status, start_date, stop_date, order_id,
-			recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at, ord)
+			recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at, renewal, ord)
 ), p AS (
 	SELECT id, version FROM products WHERE id = ANY($2::bigint[]) AND deleted_at IS NULL ORDER BY id FOR SHARE
 ), ins AS (
 	INSERT INTO licenses (id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
-		expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
+		expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at, renewal)
 	OVERRIDING SYSTEM VALUE
 	SELECT v.id, v.user_id, v.product_id, v.status, v.start_date, v.stop_date, v.order_id, v.recurring,
-		v.expiry_date, v.price_amount, v.price_currency, v.purchase_timestamp, v.payment_method, v.created_at
+		v.expiry_date, v.price_amount, v.price_currency, v.purchase_timestamp, v.payment_method, v.created_at, v.renewal
 	FROM v JOIN p ON p.id = v.product_id AND p.version = v.version
 	ORDER BY v.order_id NULLS FIRST
 	ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
@@ -435,7 +439,7 @@ func flushCreates(ctx context.Context, t *wtx) error {
 )
 SELECT v.ord, v.id FROM v JOIN ins ON ins.id = v.id`,
 		users, products, versions, statuses, starts, stops, orders, recurring, expiries, prices, currencies,
-		purchases, methods, createdAt)
+		purchases, methods, createdAt, renewals)
 	if len(orderIDs) > 0 {
 		b.Queue(`SELECT order_id, id FROM licenses WHERE order_id = ANY($1) AND deleted_at IS NULL`, orderIDs)
 	}

@@ -20,14 +20,21 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	var out []licensor.License
 	err := db.writeTxSized(ctx, len(drafts), func(ctx context.Context, tx *sql.Tx) error {
 		q := db.wq(tx)
-		var err error
-		if out, err = createLicenses(ctx, q, drafts, c); err != nil {
+		drafts, refused, err := successorDrafts(ctx, q, drafts)
+		if err != nil {
+			return err
+		}
+		if out, err = createLicenses(ctx, q, drafts, c); err != nil || len(refused) > 0 {
+			return licensor.MergeItemErrors(refused, err)
+		}
+		renewed, err := linkSuccessors(ctx, q, out, c)
+		if err != nil {
 			return err
 		}
 		if err := storeWithWrite(ctx, q, c, licensor.CreatedLicenses(out)); err != nil {
 			return err
 		}
-		return appendEvents(ctx, q, licensor.LicenseEvents(licensor.EventLicenseCreated, out, c))
+		return appendEvents(ctx, q, append(licensor.LicenseEvents(licensor.EventLicenseCreated, out, c), renewed...))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create licenses: %w", err)
@@ -72,9 +79,7 @@ func createLicenses(ctx context.Context, q querier, drafts []licensor.LicenseDra
 			continue
 		}
 		l.CreatedAt = c.Time
-		err = q.QueryRowContext(ctx, insertLicense, l.UserID, l.ProductID, l.Status, l.StartDate, l.StopDate,
-			l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
-			l.PaymentMethod, l.CreatedAt).Scan(&l.ID)
+		err = q.QueryRowContext(ctx, insertLicense, insertArgs(&l)...).Scan(&l.ID)
 		if sqlstore.NoRow(err) {
 			// The order id is taken by a live license. Writers are
 			// serialized, so that license is committed and visible (or
@@ -102,10 +107,13 @@ func createLicenses(ctx context.Context, q querier, drafts []licensor.LicenseDra
 }
 
 const insertLicense = `INSERT INTO licenses (user_id, product_id, status, start_date, stop_date,
-	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	order_id, recurring, expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at,
+	renewal, renewed_from)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (order_id) WHERE deleted_at IS NULL DO NOTHING
 RETURNING id`
+
+func insertArgs(l *licensor.License) []any { return sqlstore.LicenseValues(l) }
 
 // FindLicenseByID returns a live license with its stored status.
 func (db *DB) FindLicenseByID(ctx context.Context, id int64) (*licensor.License, error) {

@@ -20,10 +20,10 @@ func (db *DB) CreateProduct(ctx context.Context, p *licensor.Product, c licensor
 	err = db.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO products (title, title_lower, description, type,
 	is_premium, is_buyable, is_visible, recurring, price_amount, price_currency, license_period,
-	channels, created_at, updated_at, version)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+	channels, created_at, updated_at, version, renewal_mode)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 RETURNING id`,
-			append(values, c.Time, c.Time)...).Scan(&id)
+			append(values, c.Time, c.Time, sqlfilter.NullIfEmpty(string(p.RenewalMode)))...).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -85,9 +85,9 @@ func (db *DB) UpdateProduct(ctx context.Context, id int64, patch licensor.Produc
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE products SET title = ?, title_lower = ?, description = ?, type = ?,
 	is_premium = ?, is_buyable = ?, is_visible = ?, recurring = ?, price_amount = ?, price_currency = ?,
-	license_period = ?, channels = ?, updated_at = ?, version = ?
+	license_period = ?, channels = ?, updated_at = ?, version = ?, renewal_mode = ?
 WHERE id = ?`,
-			append(values, p.UpdatedAt, p.Version, id)...)
+			append(values, p.UpdatedAt, p.Version, sqlfilter.NullIfEmpty(string(p.RenewalMode)), id)...)
 		if err != nil {
 			return err
 		}

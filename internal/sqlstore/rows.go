@@ -17,24 +17,32 @@ import (
 
 // LicenseColumns are the columns ScanLicense reads, in its order.
 const LicenseColumns = `id, user_id, product_id, status, start_date, stop_date, order_id, recurring,
-	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at`
+	expiry_date, price_amount, price_currency, purchase_timestamp, payment_method, created_at,
+	renewal, renewed_from, renewed_by`
 
 // ScanLicense reads a row of LicenseColumns.
 func ScanLicense(s Scanner) (licensor.License, error) {
 	var l licensor.License
 	var status string
+	var renewal *string
 	err := s.Scan(&l.ID, &l.UserID, &l.ProductID, &status, &l.StartDate, &l.StopDate, &l.OrderID, &l.Recurring,
-		&l.ExpiryDate, &l.PriceAmount, &l.PriceCurrency, &l.PurchaseTimestamp, &l.PaymentMethod, &l.CreatedAt)
+		&l.ExpiryDate, &l.PriceAmount, &l.PriceCurrency, &l.PurchaseTimestamp, &l.PaymentMethod, &l.CreatedAt,
+		&renewal, &l.RenewedFrom, &l.RenewedBy)
 	l.Status = licensor.Status(status)
+	if renewal != nil {
+		l.Renewal = licensor.RenewalState(*renewal)
+	}
 	return l, err
 }
 
-// LicenseValues are the values of l's row for LicenseColumns without id:
-// user_id, product_id, status, ..., payment_method, created_at.
+// LicenseValues are the values of a new license l's row for LicenseColumns
+// without id and renewed_by (set only when a successor comes): user_id,
+// product_id, status, ..., payment_method, created_at, renewal,
+// renewed_from.
 func LicenseValues(l *licensor.License) []any {
 	return []any{l.UserID, l.ProductID, string(l.Status), l.StartDate, l.StopDate,
 		l.OrderID, l.Recurring, l.ExpiryDate, l.PriceAmount, l.PriceCurrency, l.PurchaseTimestamp,
-		l.PaymentMethod, l.CreatedAt}
+		l.PaymentMethod, l.CreatedAt, sqlfilter.NullIfEmpty(string(l.Renewal)), l.RenewedFrom}
 }
 
 // SortByID sorts licenses by id: the order of the events of the licenses
@@ -56,20 +64,23 @@ func SortByStopDate(ls []licensor.License) {
 
 // ProductColumns are the columns ScanProduct reads, in its order.
 const ProductColumns = `id, title, description, type, is_premium, is_buyable, is_visible, recurring,
-	price_amount, price_currency, license_period, channels, created_at, updated_at, version`
+	price_amount, price_currency, license_period, channels, created_at, updated_at, version, renewal_mode`
 
 // ScanProduct reads a row of ProductColumns.
 func ScanProduct(s Scanner) (*licensor.Product, error) {
 	var p licensor.Product
-	var period *string
+	var period, mode *string
 	var channels string
 	err := s.Scan(&p.ID, &p.Title, &p.Description, &p.Type, &p.IsPremium, &p.IsBuyable, &p.IsVisible, &p.Recurring,
-		&p.PriceAmount, &p.PriceCurrency, &period, &channels, &p.CreatedAt, &p.UpdatedAt, &p.Version)
+		&p.PriceAmount, &p.PriceCurrency, &period, &channels, &p.CreatedAt, &p.UpdatedAt, &p.Version, &mode)
 	if err != nil {
 		return nil, err
 	}
 	if period != nil {
 		p.LicensePeriod = *period
+	}
+	if mode != nil {
+		p.RenewalMode = licensor.RenewalMode(*mode)
 	}
 	if p.Channels, err = licensor.ParseChannels(channels); err != nil {
 		return nil, fmt.Errorf("product %d: %w", p.ID, err)

@@ -34,6 +34,7 @@ func testCreateLicensesDefaults(t *testing.T, s licensor.Store) {
 		ID: ls[0].ID, UserID: "user-1", ProductID: pm.ID, Status: licensor.StatusActive,
 		StartDate: t0, StopDate: new(stop), Recurring: true, ExpiryDate: new(stop),
 		PriceAmount: new(int64(1299)), PriceCurrency: new("EUR"), PurchaseTimestamp: t0, CreatedAt: t0,
+		Renewal: licensor.RenewalPending,
 	}, {
 		ID: ls[1].ID, UserID: "user.2_b:c-D", ProductID: plain.ID, Status: licensor.StatusActive,
 		StartDate: t0, PurchaseTimestamp: t0, CreatedAt: t0,

@@ -153,6 +153,16 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"Idempotency", testBulkIdempotency},
 			{"Prune", testBulkPrune},
 		}},
+		{"Renewal", []test{
+			{"Automatic", testRenewAutomatic},
+			{"Backlog", testRenewBacklog},
+			{"Notify", testRenewNotify},
+			{"SuccessorRefused", testRenewSuccessorRefused},
+			{"Cancel", testRenewCancel},
+			{"Lapse", testRenewLapse},
+			{"ModeOverride", testRenewModeOverride},
+			{"Concurrent", testRenewConcurrent},
+		}},
 		{"Idempotency", []test{
 			{"ClaimReplayTakeOver", testIdempotency},
 		}},
