@@ -182,6 +182,11 @@ type BulkClaim struct {
 	LeaseUntil int64
 }
 
+// HeldBy reports whether claim is the current claim of running job j.
+func (j *BulkJob) HeldBy(claim BulkClaim) bool {
+	return j.State == BulkRunning && j.Claims == claim.Claims
+}
+
 // BulkChunk is what one chunk of a job did.
 type BulkChunk struct {
 	Job BulkJob // after the chunk

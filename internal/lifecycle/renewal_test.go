@@ -170,7 +170,24 @@ func TestRenewalBacklog(t *testing.T) {
 			}
 			return !ok || next > time.Now().Unix()
 		})
-		time.Sleep(200 * time.Millisecond) // let the two racers finish their passes
+		// Let the two racers finish their passes: every chain caught up,
+		// every renewal in it with its event, every predecessor expired.
+		waitFor(t, "the last passes", func() bool {
+			events, chains := len(eventsOf(t, s, licensor.EventLicenseRenewed)), 0
+			for _, root := range ls {
+				l := findLicense(t, s, root.ID)
+				for ; l.RenewedBy != nil; l = findLicense(t, s, *l.RenewedBy) {
+					if l.Status != licensor.StatusExpired {
+						return false
+					}
+					chains++
+				}
+				if *l.ExpiryDate <= time.Now().Unix() {
+					return false
+				}
+			}
+			return events == chains
+		})
 		renewed := map[int64]int{}
 		for _, e := range eventsOf(t, s, licensor.EventLicenseRenewed) {
 			renewed[e.LicenseID]++

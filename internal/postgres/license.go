@@ -75,14 +75,14 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 		write = db.bigWriteTx
 	}
 	err := write(ctx, func(ctx context.Context, tx *wtx) error {
-		drafts, refused, err := successorDrafts(ctx, tx, drafts)
+		drafts, refused, err := sqlstore.SuccessorDrafts(ctx, stx(tx), drafts)
 		if err != nil {
 			return err
 		}
 		if out, err = db.createLicenses(ctx, tx, drafts, c); err != nil || len(refused) > 0 {
 			return licensor.MergeItemErrors(refused, err)
 		}
-		renewed, err := linkSuccessors(ctx, tx, out, c)
+		renewed, err := sqlstore.LinkSuccessors(ctx, stx(tx), out, c)
 		if err != nil {
 			return err
 		}

@@ -54,6 +54,8 @@ func DefaultMaxConns() int32 {
 
 // DB is a licensor.Store on a PostgreSQL database.
 type DB struct {
+	// Shared holds the Store methods written once for both engines.
+	sqlstore.Shared
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	now  func() time.Time
@@ -90,6 +92,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	db := &DB{log: opts.Logger, now: opts.Now, searchPath: cfg.ConnConfig.RuntimeParams["search_path"]}
+	db.Shared = sqlstore.Shared{Engine: engineOf{db}}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}

@@ -2,7 +2,6 @@ package sqlfilter
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/licensor/licensor"
@@ -230,18 +229,7 @@ func BulkNext(d Dialect, f licensor.LicenseFilter, now, after, until int64, limi
 // that still are live and match f at now, in id order.
 func BulkRecheck(d Dialect, f licensor.LicenseFilter, now int64, ids []int64) (string, []any, error) {
 	ph := d.Args()
-	var in string
-	if d == PostgreSQL {
-		in = "id = ANY(" + ph.Arg(ids) + ")"
-	} else {
-		// Integers this process read from the database: safe to inline,
-		// and no limit on the number of placeholders.
-		parts := make([]string, len(ids))
-		for i, id := range ids {
-			parts[i] = strconv.FormatInt(id, 10)
-		}
-		in = "id IN (" + strings.Join(parts, ", ") + ")"
-	}
+	in := ph.InIDs("id", ids)
 	filter, err := LicenseConditions(ph, f, now)
 	if err != nil {
 		return "", nil, err

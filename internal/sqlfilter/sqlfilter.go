@@ -244,3 +244,44 @@ func LicenseKeyset(ph *Args, field string, a *licensor.Cursor, desc bool) string
 	key, _ := LicenseSortKey(field)
 	return fmt.Sprintf("%s %s= %s AND (%s, id) %s (%s, %s)", key, op, ph.Arg(a.Int), key, op, ph.Arg(a.Int), ph.Arg(a.ID))
 }
+
+// InIDs is the condition that column is one of ids, as one argument: =
+// ANY($n) with an array on PostgreSQL, IN (SELECT value FROM json_each(?))
+// with a JSON array on SQLite, so that the statement's text is the same
+// whatever the number of ids (one prepared statement).
+func (a *Args) InIDs(column string, ids []int64) string {
+	if a.numbered {
+		return column + " = ANY(" + a.Arg(ids) + ")"
+	}
+	b := make([]byte, 0, 1+8*len(ids))
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return column + " IN (SELECT value FROM json_each(" + a.Arg(string(append(b, ']'))) + "))"
+}
+
+// Rebind writes query, whose placeholders are ?, in d's placeholders:
+// $1, $2, … on PostgreSQL. The statements written once for both engines
+// (internal/sqlstore) use ?; none of them has a ? in a literal.
+func (d Dialect) Rebind(query string) string {
+	if d != PostgreSQL || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}

@@ -20,14 +20,14 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	var out []licensor.License
 	err := db.writeTxSized(ctx, len(drafts), func(ctx context.Context, tx *sql.Tx) error {
 		q := db.wq(tx)
-		drafts, refused, err := successorDrafts(ctx, q, drafts)
+		drafts, refused, err := sqlstore.SuccessorDrafts(ctx, shared{q}, drafts)
 		if err != nil {
 			return err
 		}
 		if out, err = createLicenses(ctx, q, drafts, c); err != nil || len(refused) > 0 {
 			return licensor.MergeItemErrors(refused, err)
 		}
-		renewed, err := linkSuccessors(ctx, q, out, c)
+		renewed, err := sqlstore.LinkSuccessors(ctx, shared{q}, out, c)
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,8 @@ type Options struct {
 
 // DB is a licensor.Store on one SQLite database file.
 type DB struct {
+	// Shared holds the Store methods written once for both engines.
+	sqlstore.Shared
 	write *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
 	read  *sql.DB // several query_only connections; == write for in-memory databases
 	// lane runs the write transactions, several writes to a commit
@@ -73,6 +75,7 @@ const busyTimeout = 5000 // milliseconds
 // tests; it gets a single connection). It does not migrate; call Migrate.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db := &DB{log: opts.Logger, now: opts.Now}
+	db.Shared = sqlstore.Shared{Engine: engineOf{db}}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
