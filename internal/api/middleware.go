@@ -254,7 +254,7 @@ func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handl
 		if !strings.EqualFold(scheme, "Apikey") || secret == "" {
 			return licensor.Errorf(licensor.CodeAPIKeyMissing, "send the header Authorization: Apikey <key>")
 		}
-		key, err := s.keys.verify(r.Context(), secret)
+		key, err := s.keys.Verify(r.Context(), secret)
 		if err != nil {
 			return err
 		}
@@ -269,7 +269,7 @@ func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handl
 		if !key.Scope.Covers(need) {
 			return licensor.Errorf(licensor.CodeInsufficientScope, "the API key %q has scope %s; this route needs %s", key.Name, key.Scope, need)
 		}
-		s.keys.used(key)
+		s.keys.Used(key)
 		next.ServeHTTP(w, r)
 		return nil
 	})

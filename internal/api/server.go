@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/apikey"
 	"github.com/licensor/licensor/internal/metrics"
+	"github.com/licensor/licensor/internal/ratelimit"
 )
 
 // basePath is the prefix of every management route.
@@ -97,10 +99,10 @@ type Server struct {
 	access  *slog.Logger
 	now     func() time.Time
 	opts    Options
-	keys    *keyring
-	limiter *limiter[int64] // per API key; nil: no rate limit
+	keys    *apikey.Ring
+	limiter *ratelimit.Keyed[int64] // per API key; nil: no rate limit
 	// userLimiter is per end user (token subject); nil: no rate limit.
-	userLimiter *limiter[string]
+	userLimiter *ratelimit.Keyed[string]
 	metrics     *metrics.Metrics
 	endUser     *endUser
 	handler     http.Handler
@@ -146,9 +148,9 @@ func New(store licensor.Store, opts Options) *Server {
 	}
 	s := &Server{store: store, log: opts.Logger, access: opts.AccessLog, now: opts.Now, opts: opts}
 	s.classify = opts.Engine.Unavailable
-	s.keys = newKeyring(store, opts.KeyCacheTTL, opts.Now)
-	s.limiter = newLimiter[int64](opts.RateLimit, opts.RateBurst, opts.Now, "the API key's")
-	s.userLimiter = newLimiter[string](opts.UserRateLimit, opts.UserRateBurst, opts.Now, "the user's")
+	s.keys = apikey.NewRing(store, opts.KeyCacheTTL, opts.Now)
+	s.limiter = ratelimit.New[int64](opts.RateLimit, opts.RateBurst, opts.Now, "the API key's")
+	s.userLimiter = ratelimit.New[string](opts.UserRateLimit, opts.UserRateBurst, opts.Now, "the user's")
 	s.metrics = metrics.New(opts.Engine)
 	s.initEndUser(store) // wraps s.store to keep the entitlement cache true
 	s.corsOrigins = corsOrigins(opts.CORSOrigins)
@@ -182,7 +184,7 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 
 // Flush writes the last-use times of API keys gathered since the last flush.
 func (s *Server) Flush(ctx context.Context) {
-	if err := s.keys.flush(ctx); err != nil {
+	if err := s.keys.Flush(ctx); err != nil {
 		s.log.Warn("record API key use", "err", err)
 	}
 }

@@ -12,7 +12,10 @@
 // internal/sqlite, and both packages pass internal/storetest. What the two
 // would write alike is written once (see "What is shared" in
 // internal/sqlite): the list queries in internal/sqlfilter, the rows,
-// idempotency-key states and migrations' loading in internal/sqlstore.
+// idempotency-key states and migrations' loading in internal/sqlstore, and
+// the Store methods sqlstore.Shared implements over this engine (products,
+// license lists, bulk jobs, the renewer's pass; shared.go), where the rows
+// a change depends on are read FOR UPDATE.
 // What stays here is PostgreSQL's own: the group-commit lanes and their
 // pipelined statements, the locking reads (FOR UPDATE, FOR SHARE, SKIP
 // LOCKED) that order concurrent instances, arrays and unnest instead of

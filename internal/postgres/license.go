@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/licensor/licensor"
-	"github.com/licensor/licensor/internal/sqlfilter"
 	"github.com/licensor/licensor/internal/sqlstore"
 )
 
@@ -342,19 +341,4 @@ RETURNING `+sqlstore.LicenseColumns, c.Time, c.Actor, c.RequestID, arg)
 		return nil, err
 	}
 	return collect(rows, sqlstore.ScanLicense)
-}
-
-// FindLicenses lists live licenses, one keyset page at a time, with their
-// effective status at q.Now.
-func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
-	list, err := sqlfilter.Licenses(sqlfilter.PostgreSQL, q)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: find licenses: %w", err)
-	}
-	page := &licensor.LicensePage{}
-	if page.Licenses, page.Total, err = readList(ctx, db, list, sqlstore.LicenseColumns, sqlstore.ScanLicense); err != nil {
-		return nil, fmt.Errorf("postgres: find licenses: %w", err)
-	}
-	list.LicensePage(page, q.Now)
-	return page, nil
 }

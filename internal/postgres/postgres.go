@@ -15,7 +15,6 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
-	"github.com/licensor/licensor/internal/sqlfilter"
 	"github.com/licensor/licensor/internal/sqlstore"
 )
 
@@ -210,40 +209,6 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// readList reads the page of list, and with count=true its total in the
-// same read transaction, so that the two agree.
-func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(sqlstore.Scanner) (T, error)) ([]T, *int64, error) {
-	var items []T
-	var total *int64
-	read := func(qr querier) error {
-		items, total = []T{}, nil // a retried transaction starts again
-		rows, err := qr.Query(ctx, fmt.Sprintf(list.Query, columns), list.Args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			item, err := scan(rows)
-			if err != nil {
-				return err
-			}
-			items = append(items, item)
-		}
-		if err := rows.Err(); err != nil || list.Count == "" {
-			return err
-		}
-		total = new(int64)
-		return qr.QueryRow(ctx, list.Count, list.CountArgs...).Scan(total)
-	}
-	var err error
-	if list.Count != "" {
-		err = db.readTx(ctx, func(tx pgx.Tx) error { return read(tx) })
-	} else {
-		err = read(db.pool)
-	}
-	return items, total, unavailable(err)
 }
 
 // collect reads every row of rows with scan, and closes rows.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
 	"github.com/licensor/licensor/internal/sqlfilter"
@@ -70,13 +72,18 @@ func (s shared) StoreWithWrite(ctx context.Context, c licensor.Change, written l
 // soloThreshold rows run in a transaction of their own (bigWriteTx).
 type engineOf struct{ db *DB }
 
-func (engineOf) Name() string                     { return "postgres" }
-func (e engineOf) Reader() sqlstore.Querier       { return shared{q: e.db.pool} }
+func (engineOf) Name() string               { return "postgres" }
+func (e engineOf) Reader() sqlstore.Querier { return shared{q: e.db.pool} }
+func (e engineOf) Scans() sqlstore.Querier  { return shared{q: e.db.pool} }
+func (e engineOf) ReadSnapshot(ctx context.Context, f func(sqlstore.Querier) error) error {
+	return e.db.readTx(ctx, func(tx pgx.Tx) error { return f(shared{q: tx}) })
+}
+func (engineOf) Conflict(err error) error         { return interpretError(err) }
 func (engineOf) Unavailable(err error) error      { return unavailable(err) }
 func (e engineOf) Committed() *groupcommit.Signal { return &e.db.committed }
 func (e engineOf) Write(ctx context.Context, rows int, f func(context.Context, sqlstore.Tx) error) error {
 	write := e.db.writeTx
-	if rows > soloThreshold {
+	if rows > soloThreshold || rows == sqlstore.Many {
 		write = e.db.bigWriteTx
 	}
 	return write(ctx, func(ctx context.Context, tx *wtx) error { return f(ctx, stx(tx)) })

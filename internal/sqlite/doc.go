@@ -102,11 +102,20 @@
 // the decision a claim makes on it, the after-commit step and the
 // migrations' loading in internal/sqlstore; domain rules (a patch applied
 // and validated, a suspension, the not-found errors) in the root package.
-// Each method here keeps what is SQLite's own: the writes run under the
-// single writer (writeTx, group commit with savepoints), reads go through
-// the readers' prepared statements, SQL is written with ? placeholders and
+// Whole Store methods whose statements and logic are the same on both
+// engines (products, the license lists, bulk jobs, the renewer's pass and
+// a renewal's cancellation) are sqlstore.Shared's, which DB embeds: they
+// run over this engine's reader and write transactions (engineOf, the
+// shared querier in shared.go), with ? placeholders (rebound to $n on
+// PostgreSQL) and the locking clause by dialect (none here). Each method
+// still here keeps what is SQLite's own: the writes run under the single
+// writer (writeTx, group commit with savepoints), reads go through the
+// readers' prepared statements, SQL is written with ? placeholders and
 // without locking clauses (BEGIN IMMEDIATE serializes writers), and
 // errors are classified by SQLite's result codes. The methods of the two
-// engines therefore still look alike, method by method, where only those
-// things differ.
+// engines that remain therefore still look alike, method by method, where
+// only those things differ (API keys, licenses' creation and deletion,
+// suspensions, webhooks, the change feed): moving them too would need a
+// dialect hook in every statement, for code that differs in its
+// transactions and locking more than in its text.
 package sqlite

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/licensor/licensor"
-	"github.com/licensor/licensor/internal/sqlfilter"
 	"github.com/licensor/licensor/internal/sqlstore"
 )
 
@@ -20,14 +19,14 @@ func (db *DB) CreateLicenses(ctx context.Context, drafts []licensor.LicenseDraft
 	var out []licensor.License
 	err := db.writeTxSized(ctx, len(drafts), func(ctx context.Context, tx *sql.Tx) error {
 		q := db.wq(tx)
-		drafts, refused, err := sqlstore.SuccessorDrafts(ctx, shared{q}, drafts)
+		drafts, refused, err := sqlstore.SuccessorDrafts(ctx, shared{q: q}, drafts)
 		if err != nil {
 			return err
 		}
 		if out, err = createLicenses(ctx, q, drafts, c); err != nil || len(refused) > 0 {
 			return licensor.MergeItemErrors(refused, err)
 		}
-		renewed, err := sqlstore.LinkSuccessors(ctx, shared{q}, out, c)
+		renewed, err := sqlstore.LinkSuccessors(ctx, shared{q: q}, out, c)
 		if err != nil {
 			return err
 		}
@@ -51,7 +50,7 @@ func createLicenses(ctx context.Context, q querier, drafts []licensor.LicenseDra
 		if _, ok := products[d.ProductID]; ok {
 			continue
 		}
-		p, err := findProduct(ctx, q, d.ProductID)
+		p, err := sqlstore.FindProduct(ctx, shared{q: q}, d.ProductID, "")
 		if err != nil && licensor.ErrorCode(err) != licensor.CodeProductNotFound {
 			return nil, err
 		}
@@ -172,18 +171,3 @@ func (db *DB) DeleteLicenses(ctx context.Context, ids []int64, allowMissing bool
 const deleteLicense = `UPDATE licenses SET deleted_at = ?, deleted_by = ?, deleted_request_id = ?
 WHERE id = ? AND deleted_at IS NULL
 RETURNING ` + sqlstore.LicenseColumns
-
-// FindLicenses lists live licenses, one keyset page at a time, with their
-// effective status at q.Now.
-func (db *DB) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
-	list, err := sqlfilter.Licenses(sqlfilter.SQLite, q)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
-	}
-	page := &licensor.LicensePage{}
-	if page.Licenses, page.Total, err = readList(ctx, db, list, sqlstore.LicenseColumns, sqlstore.ScanLicense); err != nil {
-		return nil, fmt.Errorf("sqlite: find licenses: %w", err)
-	}
-	list.LicensePage(page, q.Now)
-	return page, nil
-}

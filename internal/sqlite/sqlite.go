@@ -15,7 +15,6 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/groupcommit"
-	"github.com/licensor/licensor/internal/sqlfilter"
 	"github.com/licensor/licensor/internal/sqlstore"
 )
 
@@ -241,31 +240,6 @@ func collect[T any](rows *sql.Rows, scan func(sqlstore.Scanner) (T, error)) ([]T
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-// readList reads the page of list, and with count=true its total in the
-// same read transaction, so that the two agree.
-func readList[T any](ctx context.Context, db *DB, list *sqlfilter.List, columns string, scan func(sqlstore.Scanner) (T, error)) ([]T, *int64, error) {
-	var items []T
-	var total *int64
-	read := func(qr querier) error {
-		rows, err := qr.QueryContext(ctx, fmt.Sprintf(list.Query, columns), list.Args...)
-		if err != nil {
-			return err
-		}
-		if items, err = collect(rows, scan); err != nil || list.Count == "" {
-			return err
-		}
-		total = new(int64)
-		return qr.QueryRowContext(ctx, list.Count, list.CountArgs...).Scan(total)
-	}
-	var err error
-	if list.Count != "" {
-		err = db.readTx(ctx, func(tx *sql.Tx) error { return read(db.rtx(tx)) })
-	} else {
-		err = read(db.rq())
-	}
-	return items, total, unavailable(err)
 }
 
 // isBusy reports whether err is SQLITE_BUSY (in any extended form).

@@ -5,10 +5,19 @@
 // the same on both (idempotency.go); and both embed numbered, forward-only
 // migrations (migrate.go).
 //
+// Whole Store methods are written here once when their statements and
+// logic are the same on both engines (Shared, store.go: products, the
+// license lists, bulk jobs, the renewer's pass, a renewal's cancellation).
+// They run over an Engine: its reader, its write transactions (Tx) and its
+// error classification; their statements use ? placeholders, which the
+// PostgreSQL engine rebinds to $n, and the locking clause is chosen by
+// dialect (ForUpdate: none on SQLite, whose writers are serialized).
+//
 // What differs stays in each engine: the driver (database/sql and pgx),
-// the SQL dialect (placeholders, locking reads, arrays), the transactions
-// (one writer with savepoints on SQLite, group-commit lanes on
-// PostgreSQL) and the classification of the driver's errors.
+// the SQL dialect where it is more than placeholders (locking reads,
+// SKIP LOCKED, arrays and unnest), the transactions (one writer with
+// savepoints on SQLite, group-commit lanes on PostgreSQL) and the
+// classification of the driver's errors.
 package sqlstore
 
 import (

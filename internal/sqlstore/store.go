@@ -16,18 +16,31 @@ import (
 type Engine interface {
 	// Name prefixes the errors: "sqlite", "postgres".
 	Name() string
-	// Reader is the querier of reads outside a write.
+	// Reader is the querier of reads outside a write whose texts are
+	// fixed (on SQLite through the readers' prepared statements).
 	Reader() Querier
+	// Scans is the querier of reads whose texts vary with a filter (a bulk
+	// job's counts and scans): not prepared.
+	Scans() Querier
+	// ReadSnapshot runs f in a read-only transaction: one snapshot (and
+	// again from the start when the engine retries it).
+	ReadSnapshot(ctx context.Context, f func(q Querier) error) error
 	// Write runs f in a write transaction that writes about rows rows
-	// (a large one may run in a transaction of its own).
+	// (a large one, or Many, runs in a transaction of its own).
 	Write(ctx context.Context, rows int, f func(ctx context.Context, tx Tx) error) error
 	// Unavailable classifies a driver's error (licensor.CodeUnavailable).
 	Unavailable(err error) error
+	// Conflict classifies a constraint violation (licensor.CodeConflict).
+	Conflict(err error) error
 	// Committed is the signal of committed events (Store.EventsCommitted).
 	Committed() *groupcommit.Signal
 	// Renewer is the engine's own part of a renewer's pass.
 	Renewer
 }
+
+// Many is the size of a write that may change any number of rows (a
+// cascade): Engine.Write runs it in a transaction of its own.
+const Many = -1
 
 // Shared implements the licensor.Store methods that are the same
 // statements and logic on both engines (bulk jobs, the renewer's pass and
@@ -42,7 +55,7 @@ func (s Shared) fail(op string, err error) error {
 // statement on a reader (one snapshot, and no write lock held while it
 // counts), then inserts the job.
 func (s Shared) CreateBulkJob(ctx context.Context, j *licensor.BulkJob, c licensor.Change) error {
-	err := s.Engine.Unavailable(countBulkJob(ctx, s.Engine.Reader(), j, c.Time))
+	err := s.Engine.Unavailable(countBulkJob(ctx, s.Engine.Scans(), j, c.Time))
 	if err == nil {
 		err = s.Engine.Write(ctx, 1, func(ctx context.Context, tx Tx) error { return insertBulkJob(ctx, tx, j, c) })
 	}
@@ -78,7 +91,7 @@ func (s Shared) CancelBulkJob(ctx context.Context, id int64, c licensor.Change) 
 // RunBulkJob runs one chunk: the next ids on a reader (nextBulkChunk),
 // then the changes in one write transaction (runBulkChunk).
 func (s Shared) RunBulkJob(ctx context.Context, claim licensor.BulkClaim, limit int, now int64) (*licensor.BulkChunk, error) {
-	next, err := nextBulkChunk(ctx, s.Engine.Reader(), claim, limit, now)
+	next, err := nextBulkChunk(ctx, s.Engine.Scans(), claim, limit, now)
 	if err != nil {
 		return nil, s.fail("run bulk job", s.Engine.Unavailable(err))
 	}

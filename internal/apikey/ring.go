@@ -1,4 +1,7 @@
-package api
+// Package apikey verifies the API keys that BSS systems present
+// (Authorization: Apikey <key>), with a short cache in front of the store,
+// and gathers their last use.
+package apikey
 
 import (
 	"context"
@@ -9,11 +12,11 @@ import (
 	"github.com/licensor/licensor"
 )
 
-// keyring verifies presented API keys. Lookups are cached for ttl, so a
+// Ring verifies presented API keys. Lookups are cached for ttl, so a
 // revoked or expired key stops working on every instance within ttl, and a
 // burst of requests costs one query per key per ttl. Last use is gathered in
 // memory and written by flush, never on the request path.
-type keyring struct {
+type Ring struct {
 	store licensor.Store
 	ttl   time.Duration
 	now   func() time.Time
@@ -28,15 +31,17 @@ type cachedKey struct {
 	fetched time.Time
 }
 
-func newKeyring(store licensor.Store, ttl time.Duration, now func() time.Time) *keyring {
-	return &keyring{store: store, ttl: ttl, now: now, cache: map[string]cachedKey{}, lastUsed: map[int64]int64{}}
+// NewRing returns a ring that caches lookups in store for ttl.
+func NewRing(store licensor.Store, ttl time.Duration, now func() time.Time) *Ring {
+	return &Ring{store: store, ttl: ttl, now: now, cache: map[string]cachedKey{}, lastUsed: map[int64]int64{}}
 }
 
 // maxCachedKeys bounds the cache against floods of made-up prefixes.
 const maxCachedKeys = 10000
 
-// verify returns the key that secret belongs to, if it is usable now.
-func (k *keyring) verify(ctx context.Context, secret string) (*licensor.APIKey, error) {
+// Verify returns the key that secret (without surrounding space) belongs
+// to, if it is usable now.
+func (k *Ring) Verify(ctx context.Context, secret string) (*licensor.APIKey, error) {
 	prefix, ok := keyPrefix(secret)
 	if !ok {
 		return nil, errInvalidKey()
@@ -89,16 +94,16 @@ func keyPrefix(secret string) (string, bool) {
 	return secret[:prefixLen], true
 }
 
-// used notes that key admitted a request now.
-func (k *keyring) used(key *licensor.APIKey) {
+// Used notes that key admitted a request now.
+func (k *Ring) Used(key *licensor.APIKey) {
 	now := k.now().Unix()
 	k.mu.Lock()
 	k.lastUsed[key.ID] = now
 	k.mu.Unlock()
 }
 
-// flush writes the gathered last-use times.
-func (k *keyring) flush(ctx context.Context) error {
+// Flush writes the gathered last-use times.
+func (k *Ring) Flush(ctx context.Context) error {
 	k.mu.Lock()
 	pending := k.lastUsed
 	k.lastUsed = map[int64]int64{}

@@ -1,4 +1,4 @@
-package api
+package ratelimit
 
 import (
 	"net/http/httptest"
@@ -12,11 +12,11 @@ import (
 // full again, so turning generations over never gives a client tokens back.
 func TestLimiterForgetsOnlyFullBuckets(t *testing.T) {
 	now := time.Unix(1_750_000_000, 0)
-	l := newLimiter[string](1, 4, func() time.Time { return now }, "the user's")
+	l := New[string](1, 4, func() time.Time { return now }, "the user's")
 	if l.refill != 4*time.Second {
 		t.Fatalf("refill %v, want 4s", l.refill)
 	}
-	spend := func(k string) bool { return l.spend(httptest.NewRecorder(), k) == nil }
+	spend := func(k string) bool { return l.Spend(httptest.NewRecorder(), k) == nil }
 	for i := range 4 {
 		if !spend("hot") {
 			t.Fatalf("request %d of a burst of 4 refused", i)
@@ -28,7 +28,7 @@ func TestLimiterForgetsOnlyFullBuckets(t *testing.T) {
 	for i := range 10000 {
 		spend("user" + strconv.Itoa(i))
 	}
-	if n := l.size(); n != 10001 {
+	if n := l.Size(); n != 10001 {
 		t.Fatalf("%d buckets, want 10001", n)
 	}
 	// Half a refill later "hot" has two tokens, and the generations turn
@@ -42,12 +42,12 @@ func TestLimiterForgetsOnlyFullBuckets(t *testing.T) {
 	}
 	now = now.Add(l.refill)
 	spend("hot")
-	if n := l.size(); n > 2 {
+	if n := l.Size(); n > 2 {
 		t.Fatalf("%d buckets after two refills of one user's traffic, want at most 2", n)
 	}
 	// An emptied bucket survives a turnover: still empty.
-	empty := newLimiter[string](1, 2, func() time.Time { return now }, "the user's")
-	spend2 := func() bool { return empty.spend(httptest.NewRecorder(), "u") == nil }
+	empty := New[string](1, 2, func() time.Time { return now }, "the user's")
+	spend2 := func() bool { return empty.Spend(httptest.NewRecorder(), "u") == nil }
 	now = now.Add(empty.refill - time.Nanosecond) // just before the turnover
 	for i, want := range []bool{true, true, false} {
 		if spend2() != want {

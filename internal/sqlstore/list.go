@@ -1,0 +1,60 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/sqlfilter"
+)
+
+// readList reads the page of list, and when it counts (list.Count) its
+// total in the same snapshot (Engine.ReadSnapshot).
+func readList[T any](ctx context.Context, e Engine, list *sqlfilter.List, columns string, scan func(Scanner) (T, error)) ([]T, *int64, error) {
+	var items []T
+	var total *int64
+	read := func(q Querier) (err error) {
+		total = nil // a retried snapshot starts again
+		if items, err = Collect(ctx, q, scan, fmt.Sprintf(list.Query, columns), list.Args...); err != nil || list.Count == "" {
+			return err
+		}
+		total = new(int64)
+		return q.QueryRow(ctx, list.Count, list.CountArgs...).Scan(total)
+	}
+	var err error
+	if list.Count != "" {
+		err = e.ReadSnapshot(ctx, read)
+	} else {
+		err = read(e.Reader())
+	}
+	return items, total, e.Unavailable(err)
+}
+
+// FindLicenses lists live licenses, one keyset page at a time, with their
+// effective status at q.Now.
+func (s Shared) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
+	list, err := sqlfilter.Licenses(s.Engine.Reader().Dialect(), q)
+	if err != nil {
+		return nil, s.fail("find licenses", err)
+	}
+	page := &licensor.LicensePage{}
+	if page.Licenses, page.Total, err = readList(ctx, s.Engine, list, LicenseColumns, ScanLicense); err != nil {
+		return nil, s.fail("find licenses", err)
+	}
+	list.LicensePage(page, q.Now)
+	return page, nil
+}
+
+// FindProducts lists live products, one keyset page at a time.
+func (s Shared) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licensor.ProductPage, error) {
+	list, err := sqlfilter.Products(s.Engine.Reader().Dialect(), q)
+	if err != nil {
+		return nil, err
+	}
+	page := &licensor.ProductPage{}
+	if page.Products, page.Total, err = readList(ctx, s.Engine, list, ProductColumns, Deref(ScanProduct)); err != nil {
+		return nil, s.fail("find products", err)
+	}
+	list.ProductPage(page)
+	return page, nil
+}
