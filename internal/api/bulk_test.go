@@ -122,7 +122,7 @@ func TestBulkJobs(t *testing.T) {
 			t.Errorf("replay: %s %s", again.Header, again.body)
 		}
 
-		en.runBulkWorker()
+		stopWorker := en.runBulkWorker()
 		done := en.waitJob(j.ID, "done")
 		if done.Attributes.Processed != 5 || done.Attributes.Changed != 5 || done.Attributes.StartedAt == nil || done.Attributes.FinishedAt == nil {
 			t.Errorf("done: %+v", done.Attributes)
@@ -160,7 +160,7 @@ func TestBulkJobs(t *testing.T) {
 		if !en.check(question("u1", "espn", "live"))[0] {
 			t.Error("not entitled after the reinstate")
 		}
-		en.runBulkWorker()() // stopped
+		stopWorker() // the next job waits: no worker runs
 		c := decodeBulkJob(t, en.must(202, req{method: "POST", path: base + "/bulk_jobs", body: bulkBody(map[string]any{
 			"action": "delete", "filter": map[string]any{"user_id": "u1"}})}))
 		for range 2 {
