@@ -29,6 +29,7 @@ type outboxConfig struct {
 	bulkRate            float64
 	bulkChunk           int
 	renewalMode         string
+	renewalRate         float64
 	renewalNotice       durationOrPeriod
 }
 
@@ -48,6 +49,7 @@ func (c *outboxConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.bulkChunk, "bulk-chunk", lifecycle.DefaultBulkChunk, "most licenses one transaction of a bulk job handles (how long it holds its locks; at most 1000)")
 	c.retention = durationOrPeriod(lifecycle.DefaultRetention)
 	fs.StringVar(&c.renewalMode, "renewal-mode", string(licensor.DefaultRenewalMode), "who makes the successor of a recurring license at its expiry_date, for products without a renewal_mode of their own: automatic (this server) or notify (the BSS, told by a license.renewal_due event)")
+	fs.Float64Var(&c.renewalRate, "renewal-rate", lifecycle.DefaultRenewalRate, "most licenses per second this instance renews (or sends their notice, or lapses), so that a backlog of renewals leaves the BSS's own requests their latency")
 	c.renewalNotice = durationOrPeriod(licensor.DefaultRenewalNotice)
 	fs.Var(&c.renewalNotice, "renewal-notice", "in notify mode, how long before expiry_date license.renewal_due is sent: a duration (72h) or a period (P3D)")
 	fs.Var(&c.retention, "retention", "how long events, finished webhook deliveries and license and product tombstones are kept: a duration (2160h) or a period (P90D); 0 keeps everything")
@@ -58,8 +60,10 @@ func (c *outboxConfig) check() error {
 	switch {
 	case c.maxAge <= 0 || c.timeout <= 0 || c.concurrency <= 0 || c.endpointConcurrency <= 0 || c.backoff <= 0 || c.maxBackoff <= 0:
 		return usageError{"--webhook-max-age, --webhook-timeout, --webhook-concurrency, --webhook-endpoint-concurrency, --webhook-backoff and --webhook-max-backoff must be positive"}
-	case c.bulkRate <= 0 || c.bulkChunk <= 0 || c.bulkChunk > licensor.MaxBulkChunk:
+	case !(c.bulkRate > 0) || c.bulkChunk <= 0 || c.bulkChunk > licensor.MaxBulkChunk:
 		return usageError{fmt.Sprintf("--bulk-rate must be positive and --bulk-chunk 1 to %d", licensor.MaxBulkChunk)}
+	case !(c.renewalRate > 0): // and not NaN
+		return usageError{"--renewal-rate must be positive"}
 	case !licensor.RenewalMode(c.renewalMode).Valid():
 		return usageError{fmt.Sprintf("--renewal-mode must be %s or %s", licensor.RenewalAutomatic, licensor.RenewalNotify)}
 	case c.renewalNotice < 0:
@@ -113,7 +117,7 @@ func (c *outboxConfig) start(ctx context.Context, store, writes licensor.Store, 
 			notice = -1 // at expiry_date
 		}
 		lifecycle.Run(ctx, writes, lifecycle.Options{Logger: logger, Retention: retention,
-			RenewalMode: licensor.RenewalMode(c.renewalMode), RenewalNotice: notice})
+			RenewalMode: licensor.RenewalMode(c.renewalMode), RenewalNotice: notice, RenewalRate: c.renewalRate})
 	}()
 	go func() {
 		defer wg.Done()

@@ -120,6 +120,12 @@ func TestServeOutboxFlags(t *testing.T) {
 		{[]string{"serve", "--webhook-timeout", "0s"}, "must be positive"},
 		{[]string{"serve", "--webhook-endpoint-concurrency", "0"}, "must be positive"},
 		{[]string{"serve", "--webhook-allow-cidr", "10.0.0.0/33"}, "not a CIDR"},
+		{[]string{"serve", "--bulk-rate", "0"}, "--bulk-rate must be positive"},
+		{[]string{"serve", "--renewal-rate", "0"}, "--renewal-rate must be positive"},
+		{[]string{"serve", "--renewal-rate", "-1"}, "--renewal-rate must be positive"},
+		{[]string{"serve", "--renewal-rate", "NaN"}, "--renewal-rate must be positive"},
+		{[]string{"serve", "--bulk-rate", "NaN"}, "--bulk-rate must be positive"},
+		{[]string{"serve", "--renewal-rate", "fast"}, "renewal-rate"},
 	} {
 		_, _, err := cli(t, env, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || exitCode(err) != 2 {

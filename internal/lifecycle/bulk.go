@@ -61,8 +61,8 @@ func (o *BulkOptions) defaults() {
 		o.Chunk = DefaultBulkChunk
 	}
 	o.Chunk = min(o.Chunk, licensor.MaxBulkChunk)
-	if o.Rate > 0 {
-		o.Chunk = max(1, min(o.Chunk, int(o.Rate)))
+	if o.Rate > 0 && o.Rate < float64(o.Chunk) { // not int(o.Rate): +Inf
+		o.Chunk = max(1, int(o.Rate))
 	}
 	if o.Lease <= 0 {
 		o.Lease = DefaultBulkLease

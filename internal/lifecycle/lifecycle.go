@@ -14,7 +14,10 @@
 // meanwhile. Each expiry is an UPDATE guarded by status = 'ACTIVE' (on
 // PostgreSQL over rows locked FOR UPDATE SKIP LOCKED), so with several
 // instances every license expires once. A backlog (after downtime) is
-// caught up in batches, earliest first.
+// caught up in transactions of ExpiryBatch (100), earliest first: on
+// SQLite the BSS's writes wait for the one in progress, and at 1000 a
+// create waited about a quarter of a second behind each
+// (TestRenewalBacklogBench).
 //
 // # Renewal
 //
@@ -22,13 +25,26 @@
 // Expirer makes expiries: it asks the store for the earliest expiry_date
 // of the pending automatic renewals and sleeps until then (at most Poll),
 // then runs passes (Store.RenewLicenses) of RenewalBatch licenses (100),
-// each its own transaction, until one is short. Each pass also sends the notices of notify mode (RenewalNotice
-// before expiry_date; found at the next Poll, so within a second) and
-// lapses what cannot be renewed. The store's locking makes each renewal
-// once however many instances run it; a successor that is itself due
-// (a backlog after downtime) is renewed by the next pass, so the periods
-// are caught up one after the other, each from the stop of the one
-// before. Its events carry the system actor and RequestIDRenewal.
+// each its own transaction, until one is short. Each pass also sends the
+// notices of notify mode (RenewalNotice before expiry_date; found at the
+// next Poll, so within a second) and lapses what cannot be renewed.
+//
+// The passes are throttled to RenewalRate licenses per second (200; the
+// flag --renewal-rate), renewals, notices and lapses alike (a notice or a
+// lapse writes less than a renewal's three rows and two events, but on
+// SQLite it takes the same single writer), by a token bucket of one pass:
+// a pass is charged for what it handled once it is done, so a renewal due
+// on its own, or the first pass of a backlog, runs at once, and the passes
+// that find nothing (one every Poll) cost nothing. Without it a backlog
+// takes the writer as fast as it can, and on SQLite the BSS's writes wait
+// behind it (TestRenewalBacklogBench: the BSS's requests per second fell
+// to a tenth). Each pass is made at the time it starts (its events' time
+// and the successors' purchase_timestamp), not when the backlog was found.
+//
+// The store's locking makes each renewal once however many instances run
+// it; a successor that is itself due (a backlog after downtime) is
+// renewed by the next pass, so the periods are caught up one after the
+// other, each from the stop of the one before. Its events carry the system actor and RequestIDRenewal.
 //
 // # Retention
 //
@@ -49,6 +65,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/licensor/licensor"
 )
 
@@ -56,10 +74,20 @@ import (
 const (
 	DefaultPoll  = time.Second
 	DefaultBatch = 1000
+	// DefaultExpiryBatch is how many licenses one expiry transaction
+	// handles: on SQLite a BSS's writes wait for it, and at 1000 an
+	// expiry backlog held them for a quarter of a second at a time
+	// (TestRenewalBacklogBench).
+	DefaultExpiryBatch = 100
 	// DefaultRenewalBatch is smaller: a renewal writes three rows and two
 	// events, and on SQLite a BSS's writes wait for the transaction
 	// (TestRenewalBacklogBench: at 1000 a create waited seconds).
-	DefaultRenewalBatch  = 100
+	DefaultRenewalBatch = 100
+	// DefaultRenewalRate is how many licenses per second one instance's
+	// renewer handles at most (renewals, notices and lapses): a backlog
+	// is worked off at this pace beside the BSS's own traffic (see the
+	// package comment).
+	DefaultRenewalRate   = 200
 	DefaultRetention     = 90 * 24 * time.Hour
 	DefaultPruneInterval = time.Hour
 	// DefaultKeyPruneInterval is how often expired idempotency keys are
@@ -75,11 +103,20 @@ type Options struct {
 	// Poll bounds how long the Expirer sleeps without asking the store
 	// for the next stop_date; default 1s.
 	Poll time.Duration
-	// Batch is how many rows one transaction expires or prunes; default 1000.
+	// Batch is how many rows one transaction prunes; default 1000.
 	Batch int
+	// ExpiryBatch is how many licenses one transaction expires; default
+	// DefaultExpiryBatch.
+	ExpiryBatch int
 	// RenewalBatch is how many licenses one renewal pass (one transaction)
-	// handles; default DefaultRenewalBatch.
+	// handles; default DefaultRenewalBatch, and no more than RenewalRate
+	// (so that the pause between two passes stays under a second).
 	RenewalBatch int
+	// RenewalRate is the most licenses per second the renewer handles
+	// (renewed, sent their notice or lapsed): the throttle that keeps the
+	// BSS's latency during a backlog; default DefaultRenewalRate.
+	// Negative: no throttle.
+	RenewalRate float64
 	// Retention is how long history is kept; default 90 days. A negative
 	// value turns pruning off.
 	Retention time.Duration
@@ -110,8 +147,17 @@ func (o *Options) defaults() {
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
 	}
+	if o.ExpiryBatch <= 0 {
+		o.ExpiryBatch = DefaultExpiryBatch
+	}
 	if o.RenewalBatch <= 0 {
 		o.RenewalBatch = DefaultRenewalBatch
+	}
+	if o.RenewalRate == 0 {
+		o.RenewalRate = DefaultRenewalRate
+	}
+	if o.RenewalRate > 0 && o.RenewalRate < float64(o.RenewalBatch) {
+		o.RenewalBatch = max(1, int(o.RenewalRate))
 	}
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
@@ -148,6 +194,15 @@ func Renew(ctx context.Context, store licensor.Store, opts Options) {
 	opts.defaults()
 	log := opts.Logger
 	pass := licensor.RenewalPass{Mode: opts.RenewalMode, Notice: int64(opts.RenewalNotice / time.Second), Limit: opts.RenewalBatch}
+	// The throttle charges each pass for what it handled once it is done,
+	// as the bulk jobs' does: the passes that find nothing (one every
+	// Poll) cost nothing, so the first pass of a backlog, or a renewal due
+	// on its own, is not delayed; from then on the passes of a backlog
+	// come at RenewalRate licenses per second.
+	var limiter *rate.Limiter
+	if opts.RenewalRate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(opts.RenewalRate), opts.RenewalBatch)
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -156,8 +211,8 @@ func Renew(ctx context.Context, store licensor.Store, opts Options) {
 			return
 		case <-timer.C:
 		}
-		now := opts.Now()
 		for ctx.Err() == nil {
+			now := opts.Now() // each pass's own: a throttled backlog takes minutes
 			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: licensor.RequestIDRenewal}
 			res, err := store.RenewLicenses(ctx, c, pass)
 			if err != nil {
@@ -176,7 +231,11 @@ func Renew(ctx context.Context, store licensor.Store, opts Options) {
 			if n := len(res.Lapsed); n > 0 {
 				log.Info("renewals lapsed (not ACTIVE at expiry_date)", "count", n)
 			}
-			if res.Len() < opts.RenewalBatch {
+			n := res.Len()
+			if limiter != nil && n > 0 && limiter.WaitN(ctx, min(n, opts.RenewalBatch)) != nil {
+				return
+			}
+			if n < opts.RenewalBatch {
 				break
 			}
 		}
@@ -216,7 +275,7 @@ func Expire(ctx context.Context, store licensor.Store, opts Options) {
 		now := opts.Now()
 		for {
 			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: licensor.RequestIDExpiry}
-			ls, err := store.ExpireLicenses(ctx, c, opts.Batch)
+			ls, err := store.ExpireLicenses(ctx, c, opts.ExpiryBatch)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Warn("expire licenses", "err", err)
@@ -226,7 +285,7 @@ func Expire(ctx context.Context, store licensor.Store, opts Options) {
 			if len(ls) > 0 {
 				log.Info("expired licenses", "count", len(ls), "lag", now.Sub(time.Unix(*ls[0].StopDate, 0)).Round(time.Millisecond).String())
 			}
-			if len(ls) < opts.Batch {
+			if len(ls) < opts.ExpiryBatch {
 				break
 			}
 		}

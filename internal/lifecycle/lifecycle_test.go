@@ -167,8 +167,8 @@ func TestExpiryBacklog(t *testing.T) {
 		}
 		ls := create(t, s, stops...)
 		// Two instances at once.
-		run(t, s, lifecycle.Options{Batch: 300})
-		run(t, s, lifecycle.Options{Batch: 300})
+		run(t, s, lifecycle.Options{ExpiryBatch: 300})
+		run(t, s, lifecycle.Options{ExpiryBatch: 300})
 		waitFor(t, "the backlog", func() bool { return len(expiredEvents(t, s)) == len(ls) })
 		for id, n := range expiredEvents(t, s) {
 			if n != 1 {
