@@ -232,13 +232,7 @@ func (r *runner) setUp(ctx context.Context) error {
 // startServer starts licensor serve on the run's database (pinned like
 // the reference server) and waits until it is ready; name names its log.
 func (r *runner) startServer(ctx context.Context, name, addr, pprof string) (*process, error) {
-	args := []string{r.bin, "serve", "--db", r.dsn, "--listen", addr,
-		"--log-format", "json", "--log-level", r.cfg.serverLogLevel}
-	if pprof != "" {
-		args = append(args, "--pprof-listen", pprof)
-	}
-	log := filepath.Join(r.dir, name+".log")
-	p, err := startProcess("licensor", log, nil, r.pinned(args...)...)
+	p, log, err := r.launchServer(name, addr, pprof)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +241,20 @@ func (r *runner) startServer(ctx context.Context, name, addr, pprof string) (*pr
 		return nil, fmt.Errorf("%w (log: %s)", err, tail(log))
 	}
 	return p, nil
+}
+
+// launchServer starts licensor serve on the run's database without
+// waiting for it: with its workers (--workers defaults to true), as a
+// production instance runs. It returns the process and its log's path.
+func (r *runner) launchServer(name, addr, pprof string) (*process, string, error) {
+	args := []string{r.bin, "serve", "--db", r.dsn, "--listen", addr,
+		"--log-format", "json", "--log-level", r.cfg.serverLogLevel}
+	if pprof != "" {
+		args = append(args, "--pprof-listen", pprof)
+	}
+	log := filepath.Join(r.dir, name+".log")
+	p, err := startProcess("licensor", log, nil, r.pinned(args...)...)
+	return p, log, err
 }
 
 // pinned prefixes a command line with taskset when the servers are pinned.

@@ -95,9 +95,11 @@ type Report struct {
 	// Generator is the run's HTTP load generator: "wrk" or "go".
 	Generator string `json:"generator,omitempty"`
 	// Pinning says which CPUs the servers and wrk ran on.
-	Pinning string   `json:"pinning,omitempty"`
-	Pairs   []Pair   `json:"pairs,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
+	Pinning string `json:"pinning,omitempty"`
+	Pairs   []Pair `json:"pairs,omitempty"`
+	// ColdStart is the cold-start scenario's timeline, when it ran.
+	ColdStart *ColdStart `json:"cold_start,omitempty"`
+	Notes     []string   `json:"notes,omitempty"`
 }
 
 func machineInfo() Machine {
@@ -458,6 +460,9 @@ func writeMarkdown(w io.Writer, rep *Report) error {
 		for _, n := range notes {
 			fmt.Fprintf(w, "- %s\n", n)
 		}
+	}
+	if rep.ColdStart != nil {
+		writeColdStartMarkdown(w, rep.ColdStart)
 	}
 	if len(rep.Targets) > 0 {
 		fmt.Fprintln(w, "\n| target | want | measured | |")
