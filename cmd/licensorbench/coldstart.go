@@ -161,10 +161,7 @@ func (r *runner) coldStart(ctx context.Context) {
 			s.Errors = 1
 			return s, false
 		}
-		var res Result
-		res.Unit = "req/s"
-		res.fillFromWrk(out, 1)
-		s.Requests, s.Errors, s.Rate, s.P99Ms = res.Ops, res.Errors, res.Rate, res.P99Ms
+		s.fillFromWrk(out)
 		return s, true
 	}
 	// timed runs a slice with a sample taken as it starts (beside it, so
@@ -315,6 +312,20 @@ func (r *runner) warmCache(ctx context.Context, spec wrkSpec, client *http.Clien
 		prev, prevOK = cur, curOK
 	}
 	return time.Since(t0), perRequest, false, ctx.Err()
+}
+
+// fillFromWrk sets a slice's counts from wrk's summary. Unlike
+// Result.fillFromWrk it does not take socket errors off the requests:
+// wrk's requests are the responses it read, which include those with a
+// status >= 400 but not the connections refused while the server was down
+// (which a slice around the restart has by the thousand).
+func (s *Slice) fillFromWrk(w *wrkResult) {
+	s.Requests = max(0, w.Requests-w.Errors.Status)
+	s.Errors = w.errorCount()
+	if w.DurationUS > 0 {
+		s.Rate = float64(s.Requests) / (float64(w.DurationUS) / 1e6)
+	}
+	s.P99Ms = float64(w.P99US) / 1000
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

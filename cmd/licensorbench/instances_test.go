@@ -169,3 +169,14 @@ func TestFormatWaits(t *testing.T) {
 		t.Fatal("no samples: want nothing")
 	}
 }
+
+func TestSliceFromWrk(t *testing.T) {
+	// Around a restart: connections refused by the thousand, and answers.
+	w := &wrkResult{Requests: 2000, DurationUS: 1_000_000, P99US: 1500}
+	w.Errors.Connect, w.Errors.Status = 5000, 100
+	var s Slice
+	s.fillFromWrk(w)
+	if s.Requests != 1900 || s.Errors != 5100 || s.Rate != 1900 || s.P99Ms != 1.5 {
+		t.Fatalf("got %+v", s)
+	}
+}
