@@ -120,7 +120,11 @@ func Renewable(st Status) bool { return st == StatusActive || st == StatusExpire
 // now from l's product p as it is then: the same user and product, from
 // l's stop_date for p's license_period (l's own length when p has none
 // now), at p's price, recurring, with the deterministic order id, the
-// purchase at now and l's payment method. Its ID is not set.
+// purchase at now and l's payment method. Its expiry_date keeps l's lead:
+// as far before its stop_date as l's was before l's (so that a deployment
+// that renews ahead, to leave the renewer time for a backlog, keeps doing
+// so period after period), at its stop_date when l's was, and never before
+// its start. Its ID is not set.
 func Successor(l *License, p *Product, now int64) (License, error) {
 	if l.StopDate == nil {
 		return License{}, fmt.Errorf("renew license %d: it has no stop_date", l.ID)
@@ -139,6 +143,10 @@ func Successor(l *License, p *Product, now int64) (License, error) {
 	if stop <= start {
 		return License{}, fmt.Errorf("renew license %d: the period from %d is empty", l.ID, start)
 	}
+	expiry := stop
+	if l.ExpiryDate != nil && *l.ExpiryDate < *l.StopDate {
+		expiry = max(start, stop-(*l.StopDate-*l.ExpiryDate))
+	}
 	order := RenewalOrderID(l.ID)
 	from := l.ID
 	s := License{
@@ -149,7 +157,7 @@ func Successor(l *License, p *Product, now int64) (License, error) {
 		StopDate:          &stop,
 		OrderID:           &order,
 		Recurring:         true,
-		ExpiryDate:        &stop,
+		ExpiryDate:        &expiry,
 		PriceAmount:       p.PriceAmount,
 		PriceCurrency:     p.PriceCurrency,
 		PurchaseTimestamp: now,
