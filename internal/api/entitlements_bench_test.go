@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +41,7 @@ const (
 
 type benchFixture struct {
 	srv *Server
+	db  licensor.Store
 	key string
 }
 
@@ -88,7 +91,7 @@ func newBenchFixture(b *testing.B) *benchFixture {
 		}
 	}
 	runtime.GC() // the set-up's garbage is not the benchmark's
-	return &benchFixture{srv: srv, key: secret}
+	return &benchFixture{srv: srv, db: db, key: secret}
 }
 
 // cpuTime is the CPU time (user and system) the process has used: on a
@@ -231,6 +234,63 @@ func BenchmarkGetEntitlementsHTTP(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				if w := get(users[i%len(users)], etags[i%len(users)]); w.Code != want {
 					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGetEntitlementsAPI is GET .../users/{id}/entitlements as
+// `licensor serve` answers it (every request logged as JSON, to
+// io.Discard here), without httptest's allocations: the requests are
+// built once, as net/http's server gives them, and written to a reusable
+// writer (see BenchmarkGetLicenseByID's "api"), so that what it counts is
+// this package's share of the request: middleware, API key, access log,
+// metrics, the cache lookup and the body.
+func BenchmarkGetEntitlementsAPI(b *testing.B) {
+	f := newBenchFixture(b)
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv := New(f.db, Options{Logger: logger, EndUser: EndUserOptions{Cache: entitlement.Options{TTL: 1 << 62}}})
+	ctx := context.Background()
+	for u := range benchUsers {
+		if _, err := srv.endUser.cache.Answer(ctx, strconv.Itoa(u), 1_750_000_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, conditional := range []bool{false, true} {
+		name, want := "200", http.StatusOK
+		if conditional {
+			name, want = "304", http.StatusNotModified
+		}
+		b.Run(name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(3, 4))
+			reqs := make([]*http.Request, 1024)
+			for i := range reqs {
+				req, err := http.NewRequest("GET", basePath+"/users/"+strconv.Itoa(r.IntN(benchUsers))+"/entitlements", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				req.Header.Set("Authorization", "Apikey "+f.key)
+				req.Body = http.NoBody // as net/http's server gives a GET
+				req.RemoteAddr = "192.0.2.1:50000"
+				req.RequestURI = req.URL.RequestURI()
+				if conditional {
+					w := httptest.NewRecorder()
+					srv.ServeHTTP(w, req)
+					req.Header.Set("If-None-Match", w.Header().Get("ETag"))
+				}
+				reqs[i] = req
+			}
+			w := &benchWriter{header: http.Header{}}
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer reportCPU(b, cpuTime())
+			for i := 0; b.Loop(); i++ {
+				w.reset()
+				srv.ServeHTTP(w, reqs[i%len(reqs)])
+				if w.status != want {
+					b.Fatalf("status %d", w.status)
 				}
 			}
 		})
