@@ -70,19 +70,22 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, cacheContr
 		return err
 	}
 	h := w.Header()
+	info := infoOf(r)
 	etag := ans.ETag()
-	h["Etag"] = []string{etag} // canonical already: no Set, no copy of the key
+	// Header keys canonical already (no Set, no copy of the key), values
+	// in the request's room or shared (never changed in place).
+	h["Etag"] = info.headerValue(etag)
 	if cacheControl != "" {
-		h.Set("Cache-Control", cacheControl)
+		h["Cache-Control"] = cacheControlValue(cacheControl)
 	}
-	if noneMatch(r.Header.Values("If-None-Match"), etag) {
+	if noneMatch(r.Header["If-None-Match"], etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
 	buf := bodyBuffers.Get().(*[]byte)
 	body := entitlementJSON{}.AppendAnswer(slices.Grow((*buf)[:0], ans.Size()), user, ans)
-	h["Content-Type"] = []string{jsonapi.MediaType}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Type"] = headerMediaType
+	h["Content-Length"] = info.headerValue(strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body) // copied or sent before Write returns: the buffer is free again
 	if cap(body) <= maxPooledBody {
@@ -149,15 +152,35 @@ var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledBody = 64 << 10
 
+// Shared header values of entitlement answers (never changed in place).
+var (
+	headerMediaType      = []string{jsonapi.MediaType}
+	headerPrivateNoCache = []string{"private, no-cache"}
+)
+
+// cacheControlValue is the header value of cacheControl, shared when it is
+// the end-user API's.
+func cacheControlValue(cacheControl string) []string {
+	if cacheControl == headerPrivateNoCache[0] {
+		return headerPrivateNoCache
+	}
+	return []string{cacheControl}
+}
+
 // noneMatch reports whether an If-None-Match header lists etag (weak
 // comparison, RFC 9110 §13.1.2) or is "*".
 func noneMatch(headers []string, etag string) bool {
 	for _, h := range headers {
-		for _, tag := range strings.Split(h, ",") {
+		for rest := h; ; {
+			tag, more, found := strings.Cut(rest, ",")
 			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
 			if tag == "*" || tag == etag {
 				return true
 			}
+			if !found {
+				break
+			}
+			rest = more
 		}
 	}
 	return false
