@@ -71,14 +71,23 @@ func (b *logBuffer) run(ctx context.Context, interval time.Duration) {
 // record at or above level: the server's own messages (level MinInt32: all
 // of them) are written at once, while access log lines (level Warn: only the
 // 5xx ones, logged at Error) wait for the next flush.
+//
+// With json set, Handler is slog.NewJSONHandler(buf, …) with no attributes
+// or groups of its own and no ReplaceAttr, and the records it can
+// (appendJSONRecord: every access line) are written without it, the same
+// bytes.
 type flushingHandler struct {
 	slog.Handler
 	buf   *logBuffer
 	level slog.Level
+	json  bool
 }
 
 func (h flushingHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
+	var err error
+	if !h.json || !h.buf.writeJSONRecord(r) {
+		err = h.Handler.Handle(ctx, r)
+	}
 	if r.Level >= h.level {
 		h.buf.Flush()
 	}
@@ -86,9 +95,20 @@ func (h flushingHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h flushingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return flushingHandler{h.Handler.WithAttrs(attrs), h.buf, h.level}
+	return flushingHandler{h.Handler.WithAttrs(attrs), h.buf, h.level, false}
 }
 
 func (h flushingHandler) WithGroup(name string) slog.Handler {
-	return flushingHandler{h.Handler.WithGroup(name), h.buf, h.level}
+	return flushingHandler{h.Handler.WithGroup(name), h.buf, h.level, false}
+}
+
+// writeJSONRecord writes r as a line of JSON (appendJSONRecord), reporting
+// false, having written nothing, when it cannot.
+func (b *logBuffer) writeJSONRecord(r slog.Record) bool {
+	var room [1024]byte // an access line is 300 to 500 bytes
+	line, ok := appendJSONRecord(room[:0], r)
+	if ok {
+		_, _ = b.Write(line)
+	}
+	return ok
 }

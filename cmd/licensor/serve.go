@@ -376,8 +376,8 @@ func newLogs(w io.Writer, format string, level slog.Level, flush time.Duration) 
 		buf.run(ctx, flush)
 	}()
 	return &logs{
-		server: slog.New(flushingHandler{h, buf, math.MinInt32}),
-		access: slog.New(flushingHandler{h, buf, slog.LevelWarn}),
+		server: slog.New(flushingHandler{h, buf, math.MinInt32, format == "json"}),
+		access: slog.New(flushingHandler{h, buf, slog.LevelWarn, format == "json"}),
 		close: func() {
 			stop()
 			<-done
