@@ -69,8 +69,8 @@ type ttlCache[K comparable, V any] struct {
 	admitMu sync.Mutex
 	epoch   atomic.Uint64 // bumped by dropInFlight
 
-	hits, misses, loads, evictions atomic.Uint64
-	bytes                          atomic.Int64 // estimated bytes held
+	loads, evictions atomic.Uint64
+	bytes            atomic.Int64 // estimated bytes held
 }
 
 type cacheShard[K comparable, V any] struct {
@@ -79,7 +79,10 @@ type cacheShard[K comparable, V any] struct {
 	head  *cacheSlot[K, V] // most recently used
 	tail  *cacheSlot[K, V] // least recently used
 	bytes int
-	_     [32]byte // keep shards' locks on separate cache lines
+	// hits and misses of get, counted under mu: a counter shared by the
+	// shards would be written by every lookup on every core.
+	hits, misses uint64
+	_            [16]byte // keep shards' locks on separate cache lines
 }
 
 type cacheSlot[K comparable, V any] struct {
@@ -170,12 +173,12 @@ func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now int64) (V, int64, e
 				c.start(ctx, sh, s, now)
 			}
 			v, f := s.val, s.fetched
+			sh.hits++
 			sh.mu.Unlock()
-			c.hits.Add(1)
 			return v, f, nil
 		}
 	}
-	c.misses.Add(1)
+	sh.misses++
 	if s == nil {
 		s = &cacheSlot[K, V]{key: k}
 		sh.pushFront(s)
@@ -305,6 +308,17 @@ func (c *ttlCache[K, V]) dropInFlight(decide func() bool) {
 		c.epoch.Add(1)
 	}
 	c.admitMu.Unlock()
+}
+
+// counts returns the hits and misses of get so far.
+func (c *ttlCache[K, V]) counts() (hits, misses uint64) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		hits, misses = hits+sh.hits, misses+sh.misses
+		sh.mu.Unlock()
+	}
+	return hits, misses
 }
 
 // len returns the number of keys held (stored or loading).

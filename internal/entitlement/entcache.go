@@ -636,14 +636,16 @@ type Stats struct {
 
 // Stats returns the cache's counters.
 func (ec *Cache) Stats() Stats {
+	userHits, userMisses := ec.users.counts()
+	productHits, productMisses := ec.products.counts()
 	return Stats{
 		Users:       ec.users.len(),
 		Products:    ec.products.len(),
 		Bytes:       ec.users.bytes.Load() + ec.products.bytes.Load(),
-		UserHits:    ec.users.hits.Load(),
-		UserMisses:  ec.users.misses.Load(),
-		ProductHits: ec.products.hits.Load(),
-		ProductMiss: ec.products.misses.Load(),
+		UserHits:    userHits,
+		UserMisses:  userMisses,
+		ProductHits: productHits,
+		ProductMiss: productMisses,
 		Loads:       ec.users.loads.Load() + ec.products.loads.Load(),
 		Evictions:   ec.users.evictions.Load() + ec.products.evictions.Load(),
 		FeedLag:     ec.feedLag(),
