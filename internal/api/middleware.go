@@ -279,11 +279,13 @@ func (s *Server) authenticate(need licensor.Scope, next http.Handler) http.Handl
 		}
 		info := infoOf(r)
 		info.keyID, info.keyName = key.ID, key.Name
-		if addr, bad := s.clientAddr(r); !key.AllowsAddr(addr) {
-			if bad != "" {
-				return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q is limited to networks, and the client address is unknown: the X-Forwarded-For hop %q is not an IP address", key.Name, jsonapi.Truncate(bad, 64))
+		if len(key.Networks) > 0 { // else usable from anywhere: no need of the client's address
+			if addr, bad := s.clientAddr(r); !key.AllowsAddr(addr) {
+				if bad != "" {
+					return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q is limited to networks, and the client address is unknown: the X-Forwarded-For hop %q is not an IP address", key.Name, jsonapi.Truncate(bad, 64))
+				}
+				return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
 			}
-			return licensor.Errorf(licensor.CodeAddressNotAllowed, "the API key %q may not be used from %s", key.Name, addr)
 		}
 		if !key.Scope.Covers(need) {
 			return licensor.Errorf(licensor.CodeInsufficientScope, "the API key %q has scope %s; this route needs %s", key.Name, key.Scope, need)
