@@ -9,6 +9,7 @@ import (
 	"iter"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -453,6 +454,8 @@ func (m *Answer) appendChannels(b []byte, s int, sep byte) []byte {
 			b = append(b, p.identifier(s, j)...)
 		}
 		return b
+	case 2:
+		return appendMerged(b, m.e.Products[0], m.e.Products[1], s, sep)
 	}
 	var posArr [8]int
 	pos := posArr[:0]
@@ -479,6 +482,36 @@ func (m *Answer) appendChannels(b []byte, s int, sep byte) []byte {
 		}
 		pos[best]++
 	}
+}
+
+// appendMerged is appendChannels of two products: their sorted lists
+// merged with one comparison an identifier.
+func appendMerged(b []byte, p, q *entProduct, s int, sep byte) []byte {
+	x, y := p.channels[s], q.channels[s]
+	i, j := 0, 0
+	for i < len(x) || j < len(y) {
+		if i > 0 || j > 0 {
+			b = append(b, sep)
+		}
+		c := -1
+		if i == len(x) {
+			c = 1
+		} else if j < len(y) {
+			c = strings.Compare(x[i], y[j])
+		}
+		switch {
+		case c < 0:
+			b = append(b, p.identifier(s, i)...)
+			i++
+		case c > 0:
+			b = append(b, q.identifier(s, j)...)
+			j++
+		default: // in both
+			b = append(b, p.identifier(s, i)...)
+			i, j = i+1, j+1
+		}
+	}
+	return b
 }
 
 // Product returns the product of the given id as the cache holds it (nil
