@@ -551,14 +551,26 @@ func TestEntitlementsFeedKeepsEntries(t *testing.T) {
 		if !b.check(q)[0] {
 			t.Fatal("not entitled on the other instance")
 		}
-		loads := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
-		for start := time.Now(); time.Since(start) < 3*ttl; time.Sleep(20 * time.Millisecond) {
-			if !b.check(q)[0] {
-				t.Fatal("lost the entitlement")
+		// Three windows at most: a window with a load passes only if a
+		// later one has none (a poll late by a TTL on a loaded machine
+		// rightly ages an entry out; a cache that reloads while the feed
+		// is followed loads in every window).
+		for attempt := 1; ; attempt++ {
+			loads := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
+			for start := time.Now(); time.Since(start) < 3*ttl; time.Sleep(20 * time.Millisecond) {
+				if !b.check(q)[0] {
+					t.Fatal("lost the entitlement")
+				}
 			}
-		}
-		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n != loads {
-			t.Errorf("%v loads in three TTLs while the feed was followed, want none", n-loads)
+			n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
+			if n == loads {
+				break
+			}
+			if attempt == 3 {
+				t.Errorf("%v loads in three TTLs while the feed was followed, in each of 3 windows; want none", n-loads)
+				break
+			}
+			t.Logf("window %d: %v loads in three TTLs (a late poll?); again", attempt, n-loads)
 		}
 
 		// stale polls the other instance until it answers want, and
