@@ -608,7 +608,7 @@ func TestEntitlementsFeedKeepsEntries(t *testing.T) {
 		if lag2 >= ttl {
 			t.Errorf("without the watcher, a check started %v after the create still missed it (TTL %v)", lag2, ttl)
 		}
-		loads = cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
+		loads := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
 		for start := time.Now(); time.Since(start) < 2*ttl; time.Sleep(20 * time.Millisecond) {
 			b.check(q)
 		}
