@@ -26,13 +26,19 @@ func GrantOf(l *License) (Grant, bool) {
 	if l.Status != StatusActive {
 		return Grant{}, false
 	}
-	g := Grant{license: l.ID, product: l.ProductID, start: l.StartDate}
-	if l.StopDate != nil {
-		g.stop = *l.StopDate
+	return NewGrant(l.ID, l.ProductID, l.StartDate, l.StopDate), true
+}
+
+// NewGrant is the grant of the ACTIVE license id of product, from start to
+// stop (nil: no stop_date), as GrantOf makes it.
+func NewGrant(id, product, start int64, stop *int64) Grant {
+	g := Grant{license: id, product: product, start: start}
+	if stop != nil {
+		g.stop = *stop
 	} else {
 		g.product = -g.product
 	}
-	return g, true
+	return g
 }
 
 // LicenseID is the id of the grant's license.

@@ -57,6 +57,10 @@ type Store interface {
 	// effective status at q.Now (License.EffectiveStatus); FindLicenseByID
 	// reports the stored status and callers apply EffectiveStatus.
 	FindLicenses(ctx context.Context, q LicenseQuery) (*LicensePage, error)
+	// FindGrants returns the grants (GrantOf) of the live licenses of user
+	// whose stored status is ACTIVE, in id order: what the entitlement
+	// cache loads, read without the rest of each license.
+	FindGrants(ctx context.Context, user string) ([]Grant, error)
 	// DeleteLicenses deletes licenses atomically, keeping tombstones. Ids
 	// that are not live licenses fail the whole call with ItemErrors
 	// (CodeLicenseNotFound) unless allowMissing is set; then they are

@@ -292,43 +292,18 @@ func sortedDistinct(ids []string) bool {
 	return true
 }
 
-// loadUserLicenses reads every live ACTIVE license of user, as stored
-// (Now = MinInt64 makes the store's effective status the stored one: the
-// entitlement rule applies the dates itself, at any instant). A license in
-// any other status can never entitle (licenses are immutable; only the
-// expiry changes a status, to EXPIRED, and says so on the change feed), so
-// it is neither read nor kept.
+// loadUserLicenses reads the grants of every live license of user whose
+// stored status is ACTIVE (Store.FindGrants): the entitlement rule applies
+// the dates itself, at any instant. A license in any other status can
+// never entitle (licenses are immutable; only the expiry changes a status,
+// to EXPIRED, and says so on the change feed), so it is neither read nor
+// kept.
 func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([]licensor.Grant, error) {
-	q := licensor.LicenseQuery{
-		// (effective status ACTIVE at MinInt64 = stored status ACTIVE)
-		Filter: licensor.LicenseFilter{UserID: &user, Statuses: []licensor.Status{licensor.StatusActive}},
-		Sort:   licensor.SortOrder{Field: "id"},
-		Limit:  licensor.MaxPageSize,
-		Now:    math.MinInt64,
+	gs, err := store.FindGrants(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("load licenses of user %q: %w", user, err)
 	}
-	var out []licensor.Grant
-	for {
-		page, err := store.FindLicenses(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("load licenses of user %q: %w", user, err)
-		}
-		active := 0
-		for i := range page.Licenses {
-			if page.Licenses[i].Status == licensor.StatusActive {
-				active++
-			}
-		}
-		out = slices.Grow(out, active) // exactly: entries live long
-		for i := range page.Licenses {
-			if g, ok := licensor.GrantOf(&page.Licenses[i]); ok {
-				out = append(out, g)
-			}
-		}
-		if page.Next == nil {
-			return out, nil
-		}
-		q.After = page.Next
-	}
+	return slices.Clip(gs), nil // exactly: entries live long
 }
 
 // Answer returns the entitlements of user at unix time t.

@@ -32,6 +32,22 @@ type userStore struct {
 	reads    atomic.Int64
 }
 
+// FindGrants answers from FindLicenses, as the engines' do from their
+// rows.
+func (s *userStore) FindGrants(ctx context.Context, user string) ([]licensor.Grant, error) {
+	page, err := s.FindLicenses(ctx, licensor.LicenseQuery{Filter: licensor.LicenseFilter{UserID: &user}})
+	if err != nil {
+		return nil, err
+	}
+	var out []licensor.Grant
+	for i := range page.Licenses {
+		if g, ok := licensor.GrantOf(&page.Licenses[i]); ok {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
 func (s *userStore) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
 	s.mu.Lock()
 	var out []licensor.License
@@ -533,7 +549,7 @@ func TestEntitlementCacheMemory(t *testing.T) {
 // errStore fails every read.
 type errStore struct{ licensor.Store }
 
-func (errStore) FindLicenses(context.Context, licensor.LicenseQuery) (*licensor.LicensePage, error) {
+func (errStore) FindGrants(context.Context, string) ([]licensor.Grant, error) {
 	return nil, errors.New("down")
 }
 

@@ -598,3 +598,33 @@ func testDeleteLicensesConcurrent(t *testing.T, s licensor.Store) {
 	}
 	wantLicenseGone(t, s, l.ID)
 }
+
+// testFindGrants: the grants of a user's live licenses stored ACTIVE, in id
+// order, the same as GrantOf makes from each license; not the user's
+// other statuses, deleted licenses, nor other users' licenses.
+func testFindGrants(t *testing.T, s licensor.Store) {
+	p := createProduct(t, s, licensor.NewProduct("Sports"), t0-day)
+	q := createProduct(t, s, monthly(), t0-day)
+	suspended := draft("u1", p.ID)
+	suspended.Status = new(licensor.StatusSuspended)
+	endless, dated, gone, other := draft("u1", p.ID), draft("u1", q.ID), draft("u1", p.ID), draft("u2", p.ID)
+	ls := createLicenses(t, s, t0, endless, suspended, dated, gone, other)
+	if _, _, err := s.DeleteLicenses(t.Context(), []int64{ls[3].ID}, false, at(t0+1)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindGrants(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []licensor.Grant
+	for _, i := range []int{0, 2} {
+		g, _ := licensor.GrantOf(&ls[i])
+		want = append(want, g)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("FindGrants(u1) = %+v, want %+v (licenses %d and %d)", got, want, ls[0].ID, ls[2].ID)
+	}
+	if got, err := s.FindGrants(t.Context(), "nobody"); err != nil || len(got) != 0 {
+		t.Errorf("FindGrants(nobody) = %+v, %v, want none", got, err)
+	}
+}

@@ -98,6 +98,9 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"KeysetWalk", testFindLicensesKeysetWalk},
 			{"Count", testFindLicensesCount},
 		}},
+		{"FindGrants", []test{
+			{"ActiveLiveOnly", testFindGrants},
+		}},
 		{"DeleteLicenses", []test{
 			{"Deletes", testDeleteLicenses},
 			{"UnknownID", testDeleteLicensesUnknown},
