@@ -239,24 +239,29 @@ func Renew(ctx context.Context, store licensor.Store, opts Options) {
 				break
 			}
 		}
-		wait := opts.Poll
 		next, ok, err := store.NextRenewal(ctx, opts.RenewalMode)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				log.Warn("find the next renewal", "err", err)
-			}
-		case ok:
-			if until := time.Unix(next, 0).Sub(opts.Now()); until > 0 {
-				wait = min(wait, until)
-			} else {
-				// Due already: another instance is renewing it. Look
-				// again soon, not at once.
-				wait = 50 * time.Millisecond
-			}
-		}
-		timer.Reset(wait)
+		timer.Reset(opts.wait(ctx, "find the next renewal", next, ok, err))
 	}
+}
+
+// wait is how long a worker sleeps before its next pass, given the time
+// of the next thing due (next, when ok; err when it could not be read,
+// logged as what): until then, at most Poll; when it is due already
+// (another instance is on it, or it was created just now), 50 ms: again
+// soon, not at once.
+func (o *Options) wait(ctx context.Context, what string, next int64, ok bool, err error) time.Duration {
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			o.Logger.Warn(what, "err", err)
+		}
+	case ok:
+		if until := time.Unix(next, 0).Sub(o.Now()); until > 0 {
+			return min(o.Poll, until)
+		}
+		return 50 * time.Millisecond
+	}
+	return o.Poll
 }
 
 // Expire moves ACTIVE licenses to EXPIRED at their stop_date until ctx
@@ -289,23 +294,8 @@ func Expire(ctx context.Context, store licensor.Store, opts Options) {
 				break
 			}
 		}
-		wait := opts.Poll
 		next, ok, err := store.NextExpiry(ctx)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				log.Warn("find the next expiry", "err", err)
-			}
-		case ok:
-			if until := time.Unix(next, 0).Sub(opts.Now()); until > 0 {
-				wait = min(wait, until)
-			} else {
-				// Due already: another instance is expiring it, or it
-				// was created just now. Look again soon, not at once.
-				wait = 50 * time.Millisecond
-			}
-		}
-		timer.Reset(wait)
+		timer.Reset(opts.wait(ctx, "find the next expiry", next, ok, err))
 	}
 }
 
