@@ -386,13 +386,6 @@ func TestDelivery(t *testing.T) {
 		t.Run("LastErrorSanitized", func(t *testing.T) {
 			t.Parallel()
 			s := open(t)
-			// A port nothing listens on.
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			closedPort := ln.Addr().String()
-			ln.Close()
 			// A listener that hangs up on every connection.
 			hangup, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -415,6 +408,15 @@ func TestDelivery(t *testing.T) {
 			tlsSrv.StartTLS()
 			t.Cleanup(tlsSrv.Close)
 			plain := newReceiver(t, ok)
+			// A port nothing listens on, freed only once the receivers
+			// above hold theirs: freed before, the kernel handed it to
+			// one of them (a 401 where "connection refused" was meant).
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closedPort := ln.Addr().String()
+			ln.Close()
 			cases := []struct {
 				url    string
 				want   []string // one of
