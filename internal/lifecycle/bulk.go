@@ -80,14 +80,7 @@ const maxChunkFailures = 5
 // it: each job runs in one of them at a time (licensor.Store.RunBulkJob).
 func Bulk(ctx context.Context, store licensor.Store, opts BulkOptions) {
 	opts.defaults()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	every(ctx, func() time.Duration {
 		now := opts.Now()
 		jobs, err := store.ClaimBulkJobs(ctx, now.Unix(), now.Add(opts.Lease).Unix(), 1)
 		if err != nil && ctx.Err() == nil {
@@ -100,8 +93,8 @@ func Bulk(ctx context.Context, store licensor.Store, opts BulkOptions) {
 		if len(jobs) > 0 {
 			wait = 0 // look for the next one at once
 		}
-		timer.Reset(wait)
-	}
+		return wait
+	})
 }
 
 // runBulkJob runs a claimed job's chunks until it ends or ctx does.

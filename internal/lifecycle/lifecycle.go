@@ -203,14 +203,7 @@ func Renew(ctx context.Context, store licensor.Store, opts Options) {
 	if opts.RenewalRate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(opts.RenewalRate), opts.RenewalBatch)
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	every(ctx, func() time.Duration {
 		for ctx.Err() == nil {
 			now := opts.Now() // each pass's own: a throttled backlog takes minutes
 			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: licensor.RequestIDRenewal}
@@ -233,15 +226,18 @@ func Renew(ctx context.Context, store licensor.Store, opts Options) {
 			}
 			n := res.Len()
 			if limiter != nil && n > 0 && limiter.WaitN(ctx, min(n, opts.RenewalBatch)) != nil {
-				return
+				// ctx ends before the throttle lets the next pass
+				// start (WaitN says so at once, at a deadline).
+				<-ctx.Done()
+				return 0
 			}
 			if n < opts.RenewalBatch {
 				break
 			}
 		}
 		next, ok, err := store.NextRenewal(ctx, opts.RenewalMode)
-		timer.Reset(opts.wait(ctx, "find the next renewal", next, ok, err))
-	}
+		return opts.wait(ctx, "find the next renewal", next, ok, err)
+	})
 }
 
 // wait is how long a worker sleeps before its next pass, given the time
@@ -264,11 +260,9 @@ func (o *Options) wait(ctx context.Context, what string, next int64, ok bool, er
 	return o.Poll
 }
 
-// Expire moves ACTIVE licenses to EXPIRED at their stop_date until ctx
-// ends.
-func Expire(ctx context.Context, store licensor.Store, opts Options) {
-	opts.defaults()
-	log := opts.Logger
+// every runs pass at once, then again after the wait each pass returns,
+// until ctx ends: the loop of every worker here.
+func every(ctx context.Context, pass func() time.Duration) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -277,6 +271,20 @@ func Expire(ctx context.Context, store licensor.Store, opts Options) {
 			return
 		case <-timer.C:
 		}
+		wait := pass()
+		if ctx.Err() != nil {
+			return
+		}
+		timer.Reset(wait)
+	}
+}
+
+// Expire moves ACTIVE licenses to EXPIRED at their stop_date until ctx
+// ends.
+func Expire(ctx context.Context, store licensor.Store, opts Options) {
+	opts.defaults()
+	log := opts.Logger
+	every(ctx, func() time.Duration {
 		now := opts.Now()
 		for {
 			c := licensor.Change{Time: now.Unix(), Actor: licensor.ActorSystem, RequestID: licensor.RequestIDExpiry}
@@ -295,8 +303,8 @@ func Expire(ctx context.Context, store licensor.Store, opts Options) {
 			}
 		}
 		next, ok, err := store.NextExpiry(ctx)
-		timer.Reset(opts.wait(ctx, "find the next expiry", next, ok, err))
-	}
+		return opts.wait(ctx, "find the next expiry", next, ok, err)
+	})
 }
 
 // Prune deletes old history every PruneInterval until ctx ends, starting
@@ -307,14 +315,7 @@ func Prune(ctx context.Context, store licensor.Store, opts Options) {
 		return
 	}
 	log := opts.Logger
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	every(ctx, func() time.Duration {
 		before := opts.Now().Add(-opts.Retention).Unix()
 		var total int64
 		for ctx.Err() == nil {
@@ -333,8 +334,8 @@ func Prune(ctx context.Context, store licensor.Store, opts Options) {
 		if total > 0 {
 			log.Info("pruned history", "rows", total, "before", time.Unix(before, 0).UTC())
 		}
-		timer.Reset(opts.PruneInterval)
-	}
+		return opts.PruneInterval
+	})
 }
 
 // PruneIdempotencyKeys deletes expired idempotency keys every
