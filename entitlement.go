@@ -19,6 +19,12 @@ type Grant struct {
 	stop    int64
 }
 
+// A UserGrant is a Grant with the user who holds it (Store.ListGrants).
+type UserGrant struct {
+	User string
+	Grant
+}
+
 // GrantOf returns the grant of l, and false when l is not ACTIVE (as
 // stored: an ACTIVE license past its stop_date is simply outside its
 // interval).

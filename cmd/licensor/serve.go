@@ -212,11 +212,13 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 	}()
 	waitOutbox := cfg.outbox.start(bgCtx, db, srv.Store(), logger) // idempotency keys, webhooks, expiry, renewal, retention, bulk jobs
 	waitFeed := cfg.endUser.follow(bgCtx, srv, db, logger)         // the entitlement cache follows the change feed
+	waitWarm := cfg.endUser.warm(bgCtx, srv)                       // and is filled ahead of the checks
 	defer func() {
 		stopBackground()
 		<-background
 		waitOutbox()
 		waitFeed()
+		waitWarm()
 	}()
 
 	root := http.NewServeMux() // the API, and the operator console beside it

@@ -25,6 +25,7 @@ type endUserConfig struct {
 	users                int
 	cacheBytes           int
 	feedPoll             time.Duration
+	warmTimeout          time.Duration
 
 	options api.EndUserOptions // set by load
 }
@@ -46,6 +47,8 @@ func (c *endUserConfig) register(fs *flag.FlagSet) {
 		"estimated memory of the cached users' licenses in bytes (least recently used out first; products may take an eighth more)")
 	fs.DurationVar(&c.feedPoll, "entitlement-feed-poll", 100*time.Millisecond,
 		"how often the entitlement cache reads the change feed for other instances' writes (0: rely on --entitlement-ttl alone)")
+	fs.DurationVar(&c.warmTimeout, "entitlement-warm-timeout", 10*time.Second,
+		"at start, longest time spent loading the users of ACTIVE licenses into the entitlement cache, a few thousand licenses a query, while /readyz answers 503 (0: no warm-up, every user loaded by their first check; none without the change feed)")
 }
 
 // load reads the key files and checks the configuration.
@@ -74,8 +77,8 @@ func (c *endUserConfig) load(getenv func(string) string) error {
 	if err := bearer.Check(o); err != nil {
 		return fmt.Errorf("end-user tokens: %w", err)
 	}
-	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.cacheBytes <= 0 || c.feedPoll < 0 {
-		return usageError{"--jwt-leeway and --entitlement-feed-poll must not be negative; --entitlement-ttl, --entitlement-cache-users and --entitlement-cache-bytes must be positive"}
+	if c.leeway < 0 || c.ttl <= 0 || c.users <= 0 || c.cacheBytes <= 0 || c.feedPoll < 0 || c.warmTimeout < 0 {
+		return usageError{"--jwt-leeway, --entitlement-feed-poll and --entitlement-warm-timeout must not be negative; --entitlement-ttl, --entitlement-cache-users and --entitlement-cache-bytes must be positive"}
 	}
 	c.options = api.EndUserOptions{Tokens: o, Cache: entitlement.Options{TTL: c.ttl, MaxUsers: c.users, MaxBytes: c.cacheBytes}}
 	return nil
@@ -97,4 +100,14 @@ func (c *endUserConfig) follow(ctx context.Context, srv *api.Server, store licen
 		}
 	}()
 	return func() { <-done }
+}
+
+// warm fills srv's entitlement cache at start (Server.WarmEntitlements),
+// when the change feed is followed (else entries would age out by the TTL
+// at once); the returned function waits for it to end.
+func (c *endUserConfig) warm(ctx context.Context, srv *api.Server) (wait func()) {
+	if c.feedPoll <= 0 || c.warmTimeout <= 0 {
+		return func() {}
+	}
+	return srv.WarmEntitlements(ctx, c.warmTimeout)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/bearer"
@@ -55,6 +56,46 @@ func (s *Server) initEndUser(store licensor.Store) {
 // ctx ends.
 func (s *Server) WatchChanges(ctx context.Context, w entitlement.ChangeWatcher) error {
 	return w.Watch(ctx, s.endUser.cache)
+}
+
+// WarmEntitlements fills the entitlement cache ahead of the checks
+// (entitlement.Cache.Warm) once the change feed's watcher, started beside
+// it with WatchChanges, has reached the feed's head (before that, a
+// warm-up would be forgotten by the watcher's start), all within timeout.
+// The server is marked warming before it returns, and /readyz answers 503
+// until the warm-up has ended, so that a load balancer sends checks to an
+// instance that can answer them from memory; the checks it receives
+// meanwhile are answered as without a warm-up. It works in the background;
+// wait waits for it.
+func (s *Server) WarmEntitlements(ctx context.Context, timeout time.Duration) (wait func()) {
+	s.warming.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.warming.Store(false)
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		start := time.Now()
+		cache := s.endUser.cache
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for !cache.Following() {
+			select {
+			case <-ctx.Done():
+				s.log.Warn("the entitlement cache was not warmed: the change feed was not read within --entitlement-warm-timeout; users are loaded by their first checks", "timeout", timeout)
+				return
+			case <-tick.C:
+			}
+		}
+		st, err := cache.Warm(ctx)
+		args := []any{"users", st.Users, "products", st.Products, "queries", st.Queries, "full", st.Full, "seconds", time.Since(start).Seconds()}
+		if err != nil {
+			s.log.Warn("the entitlement cache's warm-up stopped; the users not loaded are loaded by their first checks", append(args, "err", err)...)
+			return
+		}
+		s.log.Info("entitlement cache warmed", args...)
+	}()
+	return func() { <-done }
 }
 
 // endUserScope is the idempotency scope of a user's requests: a negative

@@ -386,5 +386,8 @@ func (s *Server) getReadiness(w http.ResponseWriter, r *http.Request) error {
 		s.log.Warn("readiness check failed", "err", err)
 		return licensor.Errorf(licensor.CodeUnavailable, "the database is not reachable")
 	}
+	if s.warming.Load() {
+		return licensor.Errorf(licensor.CodeUnavailable, "the entitlement cache is warming up (--entitlement-warm-timeout)")
+	}
 	return jsonapi.WriteJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
 }

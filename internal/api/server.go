@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/licensor/licensor"
@@ -111,6 +112,9 @@ type Server struct {
 	classify func(error) error
 	// corsOrigins are the allowed CORS origins of the end-user API; nil: off.
 	corsOrigins map[string]bool
+	// warming is set while the entitlement cache warms up
+	// (WarmEntitlements): /readyz answers 503 meanwhile.
+	warming atomic.Bool
 }
 
 // MetricsHandler serves the Prometheus metrics.

@@ -45,6 +45,10 @@ func (c *monoClock) nanos() int64 { return int64(c.now().Sub(c.base)) }
 //     after invalidate returns, every get loads afresh.
 //   - dropInFlight does the same for every load in flight, without
 //     dropping what is stored.
+//   - A bulk read (beginBulk, put, endBulk) stores many values read at
+//     once, each with the bulk's instant, except those invalidated since
+//     it began (and all of them after a dropInFlight): the same guarantee
+//     as a load's, for values no get asked for.
 //   - Each shard holds at most perShard keys and, when size is set, values
 //     whose estimated sizes add up to at most shardBytes, evicting the
 //     least recently used first.
@@ -71,6 +75,31 @@ type ttlCache[K comparable, V any] struct {
 
 	loads, evictions atomic.Uint64
 	bytes            atomic.Int64 // estimated bytes held
+
+	bulk atomic.Pointer[bulkRead[K]] // the bulk read in progress, if any
+}
+
+// bulkRead is a bulk read in progress: the instant it began (before the
+// database read), the epoch then, and the keys invalidated since, whose
+// values it read may be stale.
+type bulkRead[K comparable] struct {
+	fetched int64
+	epoch   uint64
+	mu      sync.Mutex
+	stale   map[K]struct{}
+}
+
+func (b *bulkRead[K]) mark(k K) {
+	b.mu.Lock()
+	b.stale[k] = struct{}{}
+	b.mu.Unlock()
+}
+
+func (b *bulkRead[K]) isStale(k K) bool {
+	b.mu.Lock()
+	_, ok := b.stale[k]
+	b.mu.Unlock()
+	return ok
 }
 
 type cacheShard[K comparable, V any] struct {
@@ -277,8 +306,12 @@ func (c *ttlCache[K, V]) evict(sh *cacheShard[K, V], s *cacheSlot[K, V]) {
 }
 
 // invalidate drops k: the next get loads it afresh, and a load in flight
-// is neither stored nor shared with later callers.
+// is neither stored nor shared with later callers, nor is k stored from a
+// bulk read in progress.
 func (c *ttlCache[K, V]) invalidate(k K) {
+	if b := c.bulk.Load(); b != nil {
+		b.mark(k) // before the eviction: a put after it must not store k
+	}
 	sh := c.shard(k)
 	sh.mu.Lock()
 	if s := sh.m[k]; s != nil {
@@ -308,6 +341,52 @@ func (c *ttlCache[K, V]) dropInFlight(decide func() bool) {
 		c.epoch.Add(1)
 	}
 	c.admitMu.Unlock()
+}
+
+// beginBulk starts a bulk read, before the database is read; one at a
+// time (its caller ends it with endBulk).
+func (c *ttlCache[K, V]) beginBulk() *bulkRead[K] {
+	b := &bulkRead[K]{stale: map[K]struct{}{}}
+	c.bulk.Store(b) // first: an invalidation from now on is marked
+	b.epoch = c.epoch.Load()
+	b.fetched = c.clock.nanos()
+	return b
+}
+
+// endBulk ends the bulk read b.
+func (c *ttlCache[K, V]) endBulk(b *bulkRead[K]) { c.bulk.CompareAndSwap(b, nil) }
+
+// put stores v, read by the bulk read b, as k's value, unless k is held
+// or loading already (a get's load is as recent), k was invalidated since
+// b began, everything in flight was dropped since, or k's shard is full
+// (put evicts nothing). It reports whether it stored v.
+func (c *ttlCache[K, V]) put(b *bulkRead[K], k K, v V) bool {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m[k] != nil || len(sh.m) >= c.perShard || (c.shardBytes > 0 && sh.bytes >= c.shardBytes) || b.isStale(k) {
+		return false
+	}
+	c.admitMu.Lock()
+	defer c.admitMu.Unlock()
+	if c.epoch.Load() != b.epoch {
+		return false
+	}
+	s := &cacheSlot[K, V]{key: k, val: v, has: true, fetched: b.fetched}
+	sh.pushFront(s)
+	sh.m[k] = s
+	c.resize(sh, s)
+	return true
+}
+
+// full reports whether the cache holds nine tenths of its bound in keys
+// or bytes, where a bulk read stops.
+func (c *ttlCache[K, V]) full() bool {
+	n := len(c.shards)
+	if c.shardBytes > 0 && c.bytes.Load()*10 >= int64(c.shardBytes*n)*9 {
+		return true
+	}
+	return c.len()*10 >= c.perShard*n*9
 }
 
 // counts returns the hits and misses of get so far.

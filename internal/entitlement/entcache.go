@@ -95,6 +95,7 @@ type ChangeWatcher interface {
 // the window in which it holds (ValidFrom to ValidUntil): a repeated
 // check is a map lookup and the encoding of the answer.
 type Cache struct {
+	store    licensor.Store
 	enc      Encoder
 	clock    *monoClock
 	users    *ttlCache[string, *userEntry]
@@ -112,6 +113,7 @@ type Cache struct {
 	// productEpoch changes whenever a product is invalidated, which
 	// retires every memoized answer (they may involve that product).
 	productEpoch atomic.Uint64
+	warmPage     int // grants per query of Warm: WarmPage (tests: fewer)
 	// caughtUp is the instant (clock nanos) before which every committed
 	// write has been applied through the change feed; math.MinInt64 while
 	// no watcher has reached the feed's head.
@@ -197,7 +199,7 @@ func New(store licensor.Store, enc Encoder, o Options) *Cache {
 	if o.MaxProducts <= 0 {
 		o.MaxProducts = DefaultProducts
 	}
-	ec := &Cache{enc: enc, clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
+	ec := &Cache{store: store, warmPage: WarmPage, enc: enc, clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
 	ec.caughtUp.Store(math.MinInt64)
 	floor := ec.caughtUp.Load
 	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, ec.clock, hashString, func(ctx context.Context, user string) (*userEntry, error) {
@@ -541,6 +543,95 @@ func (ec *Cache) Prefetch(ctx context.Context, n int, user func(i int) string, t
 	return firstErr
 }
 
+// WarmPage is how many grants one query of Warm reads.
+const WarmPage = 5000
+
+// WarmStats says what Warm did.
+type WarmStats struct {
+	Users, Products int  // entries stored
+	Queries         int  // database reads
+	Full            bool // stopped with the cache nine tenths full
+}
+
+// Warm fills the cache ahead of the checks: the users holding ACTIVE
+// licenses, in user id order, WarmPage grants a query
+// (Store.ListGrants), then the products, a page of MaxPageSize a query,
+// until all are held, the cache is nine tenths full (of its bytes or
+// entries), or ctx ends. A user with more than WarmPage grants, and users
+// and products that do not fit, are loaded by their first check, as
+// without a warm-up.
+//
+// It keeps the cache's guarantees: each page is stored with the instant
+// its read began, a user or product invalidated while the page was read
+// is not stored from it, and InvalidateAll rules out the page in flight.
+// Entries live on only while a ChangeWatcher follows the feed (otherwise
+// they age out by the TTL), and a watcher's start forgets everything: warm
+// the cache once the watcher has reached the feed's head (Following).
+func (ec *Cache) Warm(ctx context.Context) (WarmStats, error) {
+	var st WarmStats
+	after := ""
+	for !ec.users.full() {
+		b := ec.users.beginBulk()
+		gs, err := ec.store.ListGrants(ctx, after, ec.warmPage)
+		st.Queries++
+		if err != nil {
+			ec.users.endBulk(b)
+			return st, fmt.Errorf("warm the entitlement cache: %w", err)
+		}
+		last := len(gs) < ec.warmPage // else the last user's grants may go on
+		for i := 0; i < len(gs); {
+			j := i + 1
+			for j < len(gs) && gs[j].User == gs[i].User {
+				j++
+			}
+			if j == len(gs) && !last {
+				if i == 0 { // one user fills the page: left to their first check
+					after = gs[i].User
+				}
+				break
+			}
+			grants := make([]licensor.Grant, j-i)
+			for k := range grants {
+				grants[k] = gs[i+k].Grant
+			}
+			if ec.users.put(b, gs[i].User, &userEntry{licenses: grants}) {
+				st.Users++
+			}
+			after, i = gs[i].User, j
+		}
+		ec.users.endBulk(b)
+		if last {
+			break
+		}
+	}
+	var next *licensor.Cursor
+	for !ec.products.full() {
+		b := ec.products.beginBulk()
+		page, err := ec.store.FindProducts(ctx, licensor.ProductQuery{After: next, Limit: licensor.MaxPageSize})
+		st.Queries++
+		if err != nil {
+			ec.products.endBulk(b)
+			return st, fmt.Errorf("warm the entitlement cache: %w", err)
+		}
+		for i := range page.Products {
+			p := &page.Products[i]
+			if ec.products.put(b, p.ID, newEntProduct(p, ec.enc)) {
+				st.Products++
+			}
+		}
+		ec.products.endBulk(b)
+		if next = page.Next; next == nil {
+			break
+		}
+	}
+	st.Full = ec.users.full() || ec.products.full()
+	return st, nil
+}
+
+// Following reports whether a ChangeWatcher has reached the change feed's
+// head since the cache was made.
+func (ec *Cache) Following() bool { return ec.caughtUp.Load() != math.MinInt64 }
+
 // InvalidateUser implements Invalidator.
 func (ec *Cache) InvalidateUser(userID string) { ec.users.invalidate(userID) }
 
@@ -606,11 +697,14 @@ func (ec *Cache) InvalidateProduct(id int64) {
 }
 
 // InvalidateAll implements Invalidator.
+// Loads and bulk reads in flight are ruled out first, then what is stored
+// is dropped: the other way round, a load finishing in between would be
+// stored after the clear and kept.
 func (ec *Cache) InvalidateAll() {
-	ec.users.clear()
 	ec.users.dropInFlight(func() bool { return true })
-	ec.products.clear()
+	ec.users.clear()
 	ec.products.dropInFlight(func() bool { return true })
+	ec.products.clear()
 	ec.productEpoch.Add(1)
 }
 

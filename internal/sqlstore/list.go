@@ -71,6 +71,26 @@ WHERE user_id = ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY id`, use
 	return gs, nil
 }
 
+// ListGrants returns the grants of the live ACTIVE licenses of the users
+// after after, in (user_id, id) order, at most limit: a walk of the
+// licenses_live_user_id index.
+func (s Shared) ListGrants(ctx context.Context, after string, limit int) ([]licensor.UserGrant, error) {
+	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, `SELECT user_id, id, product_id, start_date, stop_date FROM licenses
+WHERE user_id > ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id, id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, s.fail("list grants", s.Engine.Unavailable(err))
+	}
+	return gs, nil
+}
+
+func scanUserGrant(r Scanner) (licensor.UserGrant, error) {
+	var user string
+	var id, product, start int64
+	var stop *int64
+	err := r.Scan(&user, &id, &product, &start, &stop)
+	return licensor.UserGrant{User: user, Grant: licensor.NewGrant(id, product, start, stop)}, err
+}
+
 func scanGrant(r Scanner) (licensor.Grant, error) {
 	var id, product, start int64
 	var stop *int64

@@ -628,3 +628,48 @@ func testFindGrants(t *testing.T, s licensor.Store) {
 		t.Errorf("FindGrants(nobody) = %+v, %v, want none", got, err)
 	}
 }
+
+// testListGrants: every user's grants, as FindGrants gives them, in user
+// then id order, a page of at most limit at a time from after; a page may
+// end inside a user's grants, and the next page (after the previous user)
+// gives them all again.
+func testListGrants(t *testing.T, s licensor.Store) {
+	p := createProduct(t, s, licensor.NewProduct("Sports"), t0-day)
+	suspended := draft("b", p.ID)
+	suspended.Status = new(licensor.StatusSuspended)
+	ls := createLicenses(t, s, t0, draft("c", p.ID), draft("a", p.ID), suspended, draft("b", p.ID), draft("a", p.ID), draft("d", p.ID))
+	if _, _, err := s.DeleteLicenses(t.Context(), []int64{ls[5].ID}, false, at(t0+1)); err != nil {
+		t.Fatal(err)
+	}
+	var want []licensor.UserGrant
+	for _, u := range []string{"a", "b", "c"} {
+		gs, err := s.FindGrants(t.Context(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gs {
+			want = append(want, licensor.UserGrant{User: u, Grant: g})
+		}
+	}
+	if len(want) != 4 {
+		t.Fatalf("FindGrants gave %d grants, want 4", len(want))
+	}
+	got, err := s.ListGrants(t.Context(), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ListGrants(\"\", 100) = %+v, want %+v", got, want)
+	}
+	got, err = s.ListGrants(t.Context(), "", 1)
+	if err != nil || !slices.Equal(got, want[:1]) {
+		t.Errorf("ListGrants(\"\", 1) = %+v, %v, want %+v", got, err, want[:1])
+	}
+	got, err = s.ListGrants(t.Context(), "a", 2)
+	if err != nil || !slices.Equal(got, want[2:4]) {
+		t.Errorf("ListGrants(a, 2) = %+v, %v, want %+v", got, err, want[2:4])
+	}
+	if got, err := s.ListGrants(t.Context(), "c", 100); err != nil || len(got) != 0 {
+		t.Errorf("ListGrants(c, 100) = %+v, %v, want none", got, err)
+	}
+}

@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 		}},
 		{"FindGrants", []test{
 			{"ActiveLiveOnly", testFindGrants},
+			{"ListInUserOrder", testListGrants},
 		}},
 		{"DeleteLicenses", []test{
 			{"Deletes", testDeleteLicenses},

@@ -1,0 +1,71 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/licensor/licensor"
+	"github.com/licensor/licensor/internal/api"
+	"github.com/licensor/licensor/internal/entitlement"
+)
+
+// TestEntitlementsWarmUp: an instance started over a database that holds
+// licenses warms its entitlement cache once it follows the change feed;
+// /readyz answers 503 until the warm-up has ended and 200 after; its checks
+// then load nothing from the database, and a revocation made through
+// another instance still reaches it through the feed.
+func TestEntitlementsWarmUp(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		storeA, storeB := openShared(t, e)
+		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
+		sports := a.product(map[string]any{"title": "Sports", "live": channels("espn")})
+		var lics []map[string]any
+		var qs []map[string]any
+		for i := range 30 {
+			u := fmt.Sprintf("w%02d", i)
+			lics = append(lics, a.createLicense(u, sports, nil))
+			qs = append(qs, question(u, "espn", "live"))
+		}
+
+		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
+		// A TTL of seconds: a poll late on a loaded machine must not age
+		// the warmed entries out (that is not what is tested here).
+		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
+			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: 3 * time.Second}}})
+		b.srv = httptest.NewServer(b.api)
+		t.Cleanup(b.srv.Close)
+		ctx, cancel := context.WithCancel(context.Background())
+		wait := b.api.WarmEntitlements(ctx, 10*time.Second)
+		// The watcher has not started, so the warm-up waits for it.
+		b.must(503, req{method: "GET", path: "/readyz", key: "-"})
+		watched := make(chan error, 1)
+		go func() {
+			watched <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-watched; err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		})
+		wait()
+		b.must(200, req{method: "GET", path: "/readyz", key: "-"})
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_users"); n != 30 {
+			t.Errorf("%v users in the cache after the warm-up, want the 30 holding licenses", n)
+		}
+		loads := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
+		for i, ok := range b.check(qs...) {
+			if !ok {
+				t.Errorf("user %d not entitled on the warmed instance", i)
+			}
+		}
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n != loads {
+			t.Errorf("%v database loads for 30 users' checks after the warm-up, want none", n-loads)
+		}
+		a.must(204, req{method: "DELETE", path: base + "/licenses/" + path(lics[0], "id").(string)})
+		waitUntil(t, "the revocation through the other instance on the warmed one", func() bool { return !b.check(qs[0])[0] })
+	})
+}

@@ -1,0 +1,195 @@
+package entitlement
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/licensor/licensor"
+)
+
+// listingStore is a userStore that also lists every user's grants
+// (Store.ListGrants) and its products (Store.FindProducts, one page), the
+// reads of a warm-up; listGate, when set, holds each ListGrants until a
+// value is received from it, after sending on listing.
+type listingStore struct {
+	*userStore
+	listGate chan struct{}
+	listing  chan struct{}
+	lists    int
+}
+
+func (s *listingStore) ListGrants(ctx context.Context, after string, limit int) ([]licensor.UserGrant, error) {
+	s.mu.Lock()
+	users := make([]string, 0, len(s.licenses))
+	for u := range s.licenses {
+		if u > after {
+			users = append(users, u)
+		}
+	}
+	slices.Sort(users)
+	var out []licensor.UserGrant
+	for _, u := range users {
+		for i := range s.licenses[u] {
+			if g, ok := licensor.GrantOf(&s.licenses[u][i]); ok && len(out) < limit {
+				out = append(out, licensor.UserGrant{User: u, Grant: g})
+			}
+		}
+	}
+	s.lists++
+	gate := s.listGate
+	s.mu.Unlock()
+	if gate != nil {
+		s.listing <- struct{}{}
+		<-gate
+	}
+	return out, nil
+}
+
+func (s *listingStore) FindProducts(ctx context.Context, q licensor.ProductQuery) (*licensor.ProductPage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page := &licensor.ProductPage{}
+	for _, p := range s.products {
+		page.Products = append(page.Products, *p)
+	}
+	return page, nil
+}
+
+// newListingStore is 40 users of three licenses each (one SUSPENDED), of
+// 5 products, and "big", with more ACTIVE licenses than a page holds.
+func newListingStore() *listingStore {
+	r := rand.New(rand.NewPCG(7, 7))
+	s := &listingStore{userStore: &userStore{licenses: map[string][]licensor.License{}, products: randomCatalog(r, 5)}}
+	id := int64(0)
+	lic := func(user string) licensor.License {
+		id++
+		return activeLicense(id, user, 1+id%5)
+	}
+	for i := range 40 {
+		u := "u" + strconv.Itoa(100+i)
+		suspended := lic(u)
+		suspended.Status = licensor.StatusSuspended
+		s.set(u, lic(u), suspended, lic(u))
+	}
+	var big []licensor.License
+	for range 9 {
+		big = append(big, lic("big"))
+	}
+	s.set("big", big...)
+	return s
+}
+
+// TestEntitlementCacheWarm: a warm-up pages through every user's grants
+// (7 a page here, so that pages end inside a user's), stores each user
+// whole, and the products: the checks that follow read nothing and
+// answer as a cold cache does. A user with more grants than a page is
+// left to their first check.
+func TestEntitlementCacheWarm(t *testing.T) {
+	s := newListingStore()
+	ec := New(s, plain{}, Options{})
+	ec.warmPage = 7
+	st, err := ec.Warm(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Users != 40 || st.Products != 5 || st.Full {
+		t.Errorf("Warm = %+v, want 40 users (not big), 5 products, not full", st)
+	}
+	if want := 40*2/6 + 3; st.Queries < want { // at least 2 grants of 40 users, 6 a page at most, and the big user's page
+		t.Errorf("Warm made %d queries, want at least %d", st.Queries, want)
+	}
+	cold := New(s, plain{}, Options{})
+	for u := range s.licenses {
+		if u == "big" {
+			continue
+		}
+		got, err := ec.Answer(t.Context(), u, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := cold.Answer(t.Context(), u, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ETag() != want.ETag() {
+			t.Errorf("warmed answer of %s = %q, a cold cache's %q", u, got.etag, want.etag)
+		}
+	}
+	if got := s.reads.Load(); got != 40 { // the cold cache's
+		t.Errorf("%d reads of users' licenses, want the cold cache's 40 only", got)
+	}
+	if _, err := ec.Answer(t.Context(), "big", 0); err != nil || s.reads.Load() != 41 {
+		t.Errorf("the big user: %v, reads %d, want one load", err, s.reads.Load())
+	}
+}
+
+// TestEntitlementCacheWarmInvalidated: a user invalidated while the page
+// holding them is read is not stored from it (their next check reads the
+// new state), and InvalidateAll during a read rules the page out.
+func TestEntitlementCacheWarmInvalidated(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		s := newListingStore()
+		s.listGate, s.listing = make(chan struct{}), make(chan struct{})
+		ec := New(s, plain{}, Options{})
+		done := make(chan WarmStats)
+		go func() {
+			st, err := ec.Warm(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			done <- st
+		}()
+		<-s.listing   // the first page is being read
+		s.set("u100") // its licenses revoked, after the read's snapshot
+		if all {
+			ec.InvalidateAll()
+		} else {
+			ec.InvalidateUser("u100")
+		}
+		s.mu.Lock()
+		gate := s.listGate
+		s.listGate = nil // the next pages are not held
+		s.mu.Unlock()
+		close(gate)
+		st := <-done
+		a, err := ec.Answer(t.Context(), "u100", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(slices.Collect(a.ProductIDs())); n != 0 {
+			t.Errorf("all=%v: u100 entitled to %d products after the revocation", all, n)
+		}
+		// One page of 41 users (the big one fits in a page of 5000).
+		if !all && st.Users != 40 {
+			t.Errorf("InvalidateUser: Warm stored %d users, want 40 (not u100)", st.Users)
+		}
+		if all && st.Users != 0 {
+			t.Errorf("InvalidateAll: Warm stored %d users, want none (its one page ruled out)", st.Users)
+		}
+	}
+}
+
+// TestEntitlementCacheWarmBounded: a warm-up stops once the cache is
+// nine tenths full, without reading the rest.
+func TestEntitlementCacheWarmBounded(t *testing.T) {
+	s := newListingStore()
+	ec := New(s, plain{}, Options{MaxUsers: 64 * 2}) // two users a shard: 128
+	for i := range 400 {
+		u := "v" + strconv.Itoa(1000+i)
+		s.set(u, activeLicense(int64(10000+i), u, 1))
+	}
+	ec.warmPage = 10
+	st, err := ec.Warm(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Full || st.Users > 128 || st.Users < 100 {
+		t.Errorf("Warm = %+v, want full at 100 to 128 users", st)
+	}
+	if s.lists >= 44 { // 440 users of one grant or three: far more pages
+		t.Errorf("Warm read %d pages, want it to stop when full", s.lists)
+	}
+}
