@@ -19,9 +19,11 @@ type Grant struct {
 	stop    int64
 }
 
-// A UserGrant is a Grant with the user who holds it (Store.ListGrants).
+// A UserGrant is a live license's user, with the license's Grant when it
+// is ACTIVE (Store.ListGrants).
 type UserGrant struct {
-	User string
+	User   string
+	Active bool // Grant is set
 	Grant
 }
 

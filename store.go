@@ -61,11 +61,13 @@ type Store interface {
 	// whose stored status is ACTIVE, in id order: what the entitlement
 	// cache loads, read without the rest of each license.
 	FindGrants(ctx context.Context, user string) ([]Grant, error)
-	// ListGrants returns the grants of the live licenses stored ACTIVE of
-	// the users whose id sorts after after ("" for the first), in order of
-	// user and then id, at most limit of them (the last user's may go on
-	// in the next call): what the entitlement cache warms itself with at
-	// start, a few thousand rows a query.
+	// ListGrants returns the live licenses of the users whose id sorts
+	// after after ("" for the first), one UserGrant each, in order of user
+	// and then id, at most limit of them (the last user's may go on in the
+	// next call): each license's user, and its grant when it is stored
+	// ACTIVE. It is what the entitlement cache warms itself with at start,
+	// a few thousand rows a query; a user whose licenses are none ACTIVE is
+	// known to have no grant.
 	ListGrants(ctx context.Context, after string, limit int) ([]UserGrant, error)
 	// DeleteLicenses deletes licenses atomically, keeping tombstones. Ids
 	// that are not live licenses fail the whole call with ItemErrors

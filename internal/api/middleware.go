@@ -387,7 +387,10 @@ func (s *Server) getReadiness(w http.ResponseWriter, r *http.Request) error {
 		return licensor.Errorf(licensor.CodeUnavailable, "the database is not reachable")
 	}
 	if s.warming.Load() {
-		return licensor.Errorf(licensor.CodeUnavailable, "the entitlement cache is warming up (--entitlement-warm-timeout)")
+		// Expected for a moment at every start, not a failure: written
+		// here, not returned, so that the access log has it at Info.
+		status, objs := jsonapi.ErrorResponse(licensor.Errorf(licensor.CodeUnavailable, "the entitlement cache is warming up (--entitlement-warm-timeout)"))
+		return jsonapi.Write(w, status, jsonapi.ErrorDocument{Errors: objs})
 	}
 	return jsonapi.WriteJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
 }

@@ -113,7 +113,9 @@ type Cache struct {
 	// productEpoch changes whenever a product is invalidated, which
 	// retires every memoized answer (they may involve that product).
 	productEpoch atomic.Uint64
-	warmPage     int // grants per query of Warm: WarmPage (tests: fewer)
+	warmPage     int // licenses per query of Warm: WarmPage (tests: fewer)
+	warm         warmProgress
+	warming      atomic.Bool // a Warm is in progress (warm.running, read without its lock)
 	// caughtUp is the instant (clock nanos) before which every committed
 	// write has been applied through the change feed; math.MinInt64 while
 	// no watcher has reached the feed's head.
@@ -199,7 +201,7 @@ func New(store licensor.Store, enc Encoder, o Options) *Cache {
 	if o.MaxProducts <= 0 {
 		o.MaxProducts = DefaultProducts
 	}
-	ec := &Cache{store: store, warmPage: WarmPage, enc: enc, clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
+	ec := &Cache{store: store, warmPage: WarmPage, warm: warmProgress{step: make(chan struct{})}, enc: enc, clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
 	ec.caughtUp.Store(math.MinInt64)
 	floor := ec.caughtUp.Load
 	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, ec.clock, hashString, func(ctx context.Context, user string) (*userEntry, error) {
@@ -310,6 +312,9 @@ func loadUserLicenses(ctx context.Context, store licensor.Store, user string) ([
 
 // Answer returns the entitlements of user at unix time t.
 func (ec *Cache) Answer(ctx context.Context, user string, t int64) (*Answer, error) {
+	if ec.warming.Load() {
+		ec.warm.await(ctx, user)
+	}
 	now := ec.clock.nanos()
 	e, fetched, err := ec.users.getAt(ctx, user, now)
 	if err != nil {
@@ -543,7 +548,7 @@ func (ec *Cache) Prefetch(ctx context.Context, n int, user func(i int) string, t
 	return firstErr
 }
 
-// WarmPage is how many grants one query of Warm reads.
+// WarmPage is how many licenses one query of Warm reads.
 const WarmPage = 5000
 
 // WarmStats says what Warm did.
@@ -553,13 +558,53 @@ type WarmStats struct {
 	Full            bool // stopped with the cache nine tenths full
 }
 
-// Warm fills the cache ahead of the checks: the users holding ACTIVE
-// licenses, in user id order, WarmPage grants a query
-// (Store.ListGrants), then the products, a page of MaxPageSize a query,
-// until all are held, the cache is nine tenths full (of its bytes or
-// entries), or ctx ends. A user with more than WarmPage grants, and users
-// and products that do not fit, are loaded by their first check, as
-// without a warm-up.
+// warmProgress is how far a Warm in progress has gone: every user whose id
+// sorts up to after has been stored, or left to their first check; step
+// is closed when it goes further, or ends (running false).
+type warmProgress struct {
+	mu      sync.Mutex
+	running bool
+	after   string
+	step    chan struct{}
+}
+
+// advance records that the warm-up has passed after (done: ended).
+func (w *warmProgress) advance(after string, done bool) {
+	w.mu.Lock()
+	w.after, w.running = after, !done
+	close(w.step)
+	w.step = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// await waits until the warm-up in progress, if any, has passed user, or
+// ctx ends: a check that arrives while the cache warms waits for the page
+// that holds its user instead of loading the user on its own.
+func (w *warmProgress) await(ctx context.Context, user string) {
+	for {
+		w.mu.Lock()
+		running, passed, step := w.running, w.after != "" && user <= w.after, w.step
+		w.mu.Unlock()
+		if !running || passed {
+			return
+		}
+		select {
+		case <-step:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Warm fills the cache ahead of the checks: first the products, a page of
+// MaxPageSize a query, then every user of a live license, in user id
+// order, WarmPage licenses a query (Store.ListGrants; a user none of whose
+// licenses is ACTIVE is stored with no grant), until all are held, the
+// cache is nine tenths full (of its bytes or entries), or ctx ends. A user
+// with more than WarmPage licenses, and users and products that do not
+// fit, are loaded by their first check, as without a warm-up. A check that
+// arrives meanwhile for a user the warm-up has not reached yet waits for
+// it (Answer), rather than loading the user alone.
 //
 // It keeps the cache's guarantees: each page is stored with the instant
 // its read began, a user or product invalidated while the page was read
@@ -567,48 +612,24 @@ type WarmStats struct {
 // Entries live on only while a ChangeWatcher follows the feed (otherwise
 // they age out by the TTL), and a watcher's start forgets everything: warm
 // the cache once the watcher has reached the feed's head (Following).
+// One Warm at a time.
 func (ec *Cache) Warm(ctx context.Context) (WarmStats, error) {
 	var st WarmStats
 	after := ""
-	for !ec.users.full() {
-		b := ec.users.beginBulk()
-		gs, err := ec.store.ListGrants(ctx, after, ec.warmPage)
-		st.Queries++
-		if err != nil {
-			ec.users.endBulk(b)
-			return st, fmt.Errorf("warm the entitlement cache: %w", err)
-		}
-		last := len(gs) < ec.warmPage // else the last user's grants may go on
-		for i := 0; i < len(gs); {
-			j := i + 1
-			for j < len(gs) && gs[j].User == gs[i].User {
-				j++
-			}
-			if j == len(gs) && !last {
-				if i == 0 { // one user fills the page: left to their first check
-					after = gs[i].User
-				}
-				break
-			}
-			grants := make([]licensor.Grant, j-i)
-			for k := range grants {
-				grants[k] = gs[i+k].Grant
-			}
-			if ec.users.put(b, gs[i].User, &userEntry{licenses: grants}) {
-				st.Users++
-			}
-			after, i = gs[i].User, j
-		}
-		ec.users.endBulk(b)
-		if last {
-			break
-		}
-	}
+	ec.warm.mu.Lock()
+	ec.warm.running, ec.warm.after = true, ""
+	ec.warm.mu.Unlock()
+	ec.warming.Store(true)
+	defer func() {
+		ec.warming.Store(false)
+		ec.warm.advance(after, true)
+	}()
 	var next *licensor.Cursor
 	for !ec.products.full() {
 		b := ec.products.beginBulk()
 		page, err := ec.store.FindProducts(ctx, licensor.ProductQuery{After: next, Limit: licensor.MaxPageSize})
 		st.Queries++
+		ec.products.loads.Add(1)
 		if err != nil {
 			ec.products.endBulk(b)
 			return st, fmt.Errorf("warm the entitlement cache: %w", err)
@@ -621,6 +642,49 @@ func (ec *Cache) Warm(ctx context.Context) (WarmStats, error) {
 		}
 		ec.products.endBulk(b)
 		if next = page.Next; next == nil {
+			break
+		}
+	}
+	for !ec.users.full() {
+		b := ec.users.beginBulk()
+		rows, err := ec.store.ListGrants(ctx, after, ec.warmPage)
+		st.Queries++
+		ec.users.loads.Add(1)
+		if err != nil {
+			ec.users.endBulk(b)
+			return st, fmt.Errorf("warm the entitlement cache: %w", err)
+		}
+		last := len(rows) < ec.warmPage // else the last user's licenses may go on
+		for i := 0; i < len(rows); {
+			j, n := i, 0
+			for ; j < len(rows) && rows[j].User == rows[i].User; j++ {
+				if rows[j].Active {
+					n++
+				}
+			}
+			if j == len(rows) && !last {
+				if i == 0 { // one user fills the page: left to their first check
+					after = rows[i].User
+				}
+				break
+			}
+			var grants []licensor.Grant
+			if n > 0 {
+				grants = make([]licensor.Grant, 0, n)
+				for k := i; k < j; k++ {
+					if rows[k].Active {
+						grants = append(grants, rows[k].Grant)
+					}
+				}
+			}
+			if ec.users.put(b, rows[i].User, &userEntry{licenses: grants}) {
+				st.Users++
+			}
+			after, i = rows[i].User, j
+		}
+		ec.users.endBulk(b)
+		ec.warm.advance(after, false)
+		if last {
 			break
 		}
 	}
@@ -728,7 +792,7 @@ type Stats struct {
 	Bytes                    int64  // estimated bytes held (users and products)
 	UserHits, UserMisses     uint64 // lookups of a user's licenses
 	ProductHits, ProductMiss uint64
-	Loads                    uint64 // database loads started
+	Loads                    uint64 // database loads started (each page a warm-up reads counts one)
 	Evictions                uint64 // entries dropped for room or by invalidation
 	// FeedLag is how long ago the change feed's watcher last started a
 	// read that reached the feed's head (entries are served while this is

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/licensor/licensor"
 )
@@ -33,8 +34,8 @@ func (s *listingStore) ListGrants(ctx context.Context, after string, limit int) 
 	var out []licensor.UserGrant
 	for _, u := range users {
 		for i := range s.licenses[u] {
-			if g, ok := licensor.GrantOf(&s.licenses[u][i]); ok && len(out) < limit {
-				out = append(out, licensor.UserGrant{User: u, Grant: g})
+			if g, ok := licensor.GrantOf(&s.licenses[u][i]); len(out) < limit {
+				out = append(out, licensor.UserGrant{User: u, Active: ok, Grant: g})
 			}
 		}
 	}
@@ -59,7 +60,8 @@ func (s *listingStore) FindProducts(ctx context.Context, q licensor.ProductQuery
 }
 
 // newListingStore is 40 users of three licenses each (one SUSPENDED), of
-// 5 products, and "big", with more ACTIVE licenses than a page holds.
+// 5 products, "lapsed", whose one license is EXPIRED, and "big", with more
+// ACTIVE licenses than a page holds.
 func newListingStore() *listingStore {
 	r := rand.New(rand.NewPCG(7, 7))
 	s := &listingStore{userStore: &userStore{licenses: map[string][]licensor.License{}, products: randomCatalog(r, 5)}}
@@ -74,6 +76,9 @@ func newListingStore() *listingStore {
 		suspended.Status = licensor.StatusSuspended
 		s.set(u, lic(u), suspended, lic(u))
 	}
+	lapsed := lic("lapsed")
+	lapsed.Status = licensor.StatusExpired
+	s.set("lapsed", lapsed)
 	var big []licensor.License
 	for range 9 {
 		big = append(big, lic("big"))
@@ -82,11 +87,11 @@ func newListingStore() *listingStore {
 	return s
 }
 
-// TestEntitlementCacheWarm: a warm-up pages through every user's grants
+// TestEntitlementCacheWarm: a warm-up pages through every user's licenses
 // (7 a page here, so that pages end inside a user's), stores each user
-// whole, and the products: the checks that follow read nothing and
-// answer as a cold cache does. A user with more grants than a page is
-// left to their first check.
+// whole (one with no ACTIVE license too, with no grant), and the products:
+// the checks that follow read nothing and answer as a cold cache does. A
+// user with more licenses than a page is left to their first check.
 func TestEntitlementCacheWarm(t *testing.T) {
 	s := newListingStore()
 	ec := New(s, plain{}, Options{})
@@ -95,10 +100,10 @@ func TestEntitlementCacheWarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Users != 40 || st.Products != 5 || st.Full {
-		t.Errorf("Warm = %+v, want 40 users (not big), 5 products, not full", st)
+	if st.Users != 41 || st.Products != 5 || st.Full {
+		t.Errorf("Warm = %+v, want 41 users (not big), 5 products, not full", st)
 	}
-	if want := 40*2/6 + 3; st.Queries < want { // at least 2 grants of 40 users, 6 a page at most, and the big user's page
+	if want := 40*3/6 + 2; st.Queries < want { // 3 licenses of 40 users, 6 a page at most, the big user's page, the products
 		t.Errorf("Warm made %d queries, want at least %d", st.Queries, want)
 	}
 	cold := New(s, plain{}, Options{})
@@ -118,10 +123,10 @@ func TestEntitlementCacheWarm(t *testing.T) {
 			t.Errorf("warmed answer of %s = %q, a cold cache's %q", u, got.etag, want.etag)
 		}
 	}
-	if got := s.reads.Load(); got != 40 { // the cold cache's
-		t.Errorf("%d reads of users' licenses, want the cold cache's 40 only", got)
+	if got := s.reads.Load(); got != 41 { // the cold cache's
+		t.Errorf("%d reads of users' licenses, want the cold cache's 41 only", got)
 	}
-	if _, err := ec.Answer(t.Context(), "big", 0); err != nil || s.reads.Load() != 41 {
+	if _, err := ec.Answer(t.Context(), "big", 0); err != nil || s.reads.Load() != 42 {
 		t.Errorf("the big user: %v, reads %d, want one load", err, s.reads.Load())
 	}
 }
@@ -162,9 +167,9 @@ func TestEntitlementCacheWarmInvalidated(t *testing.T) {
 		if n := len(slices.Collect(a.ProductIDs())); n != 0 {
 			t.Errorf("all=%v: u100 entitled to %d products after the revocation", all, n)
 		}
-		// One page of 41 users (the big one fits in a page of 5000).
-		if !all && st.Users != 40 {
-			t.Errorf("InvalidateUser: Warm stored %d users, want 40 (not u100)", st.Users)
+		// One page of 42 users (the big one fits in a page of 5000).
+		if !all && st.Users != 41 {
+			t.Errorf("InvalidateUser: Warm stored %d users, want 41 (not u100)", st.Users)
 		}
 		if all && st.Users != 0 {
 			t.Errorf("InvalidateAll: Warm stored %d users, want none (its one page ruled out)", st.Users)
@@ -189,7 +194,46 @@ func TestEntitlementCacheWarmBounded(t *testing.T) {
 	if !st.Full || st.Users > 128 || st.Users < 100 {
 		t.Errorf("Warm = %+v, want full at 100 to 128 users", st)
 	}
-	if s.lists >= 44 { // 440 users of one grant or three: far more pages
+	if s.lists >= 45 { // 440 users of one license or three: far more pages
 		t.Errorf("Warm read %d pages, want it to stop when full", s.lists)
+	}
+}
+
+// TestEntitlementCacheWarmWaits: a check that arrives while the warm-up
+// reads the page of its user waits for that page instead of loading the
+// user on its own, and is then answered from it.
+func TestEntitlementCacheWarmWaits(t *testing.T) {
+	s := newListingStore()
+	s.listGate, s.listing = make(chan struct{}), make(chan struct{})
+	ec := New(s, plain{}, Options{})
+	warmed := make(chan error, 1)
+	go func() {
+		_, err := ec.Warm(context.Background())
+		warmed <- err
+	}()
+	<-s.listing // the page is being read
+	answered := make(chan error, 1)
+	go func() {
+		_, err := ec.Answer(context.Background(), "u120", 0)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("the check returned (%v) before the warm-up's page was read", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.mu.Lock()
+	gate := s.listGate
+	s.listGate = nil
+	s.mu.Unlock()
+	close(gate)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-warmed; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.reads.Load(); n != 0 {
+		t.Errorf("%d loads of a user during the warm-up, want none (answered from its page)", n)
 	}
 }

@@ -71,12 +71,12 @@ WHERE user_id = ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY id`, use
 	return gs, nil
 }
 
-// ListGrants returns the grants of the live ACTIVE licenses of the users
-// after after, in (user_id, id) order, at most limit: a walk of the
-// licenses_live_user_id index.
+// ListGrants returns the live licenses of the users after after, with the
+// grants of the ACTIVE ones, in (user_id, id) order, at most limit: a walk
+// of the licenses_live_user_id index.
 func (s Shared) ListGrants(ctx context.Context, after string, limit int) ([]licensor.UserGrant, error) {
-	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, `SELECT user_id, id, product_id, start_date, stop_date FROM licenses
-WHERE user_id > ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id, id LIMIT ?`, after, limit)
+	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, `SELECT user_id, status = 'ACTIVE', id, product_id, start_date, stop_date FROM licenses
+WHERE user_id > ? AND deleted_at IS NULL ORDER BY user_id, id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, s.fail("list grants", s.Engine.Unavailable(err))
 	}
@@ -84,11 +84,16 @@ WHERE user_id > ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id,
 }
 
 func scanUserGrant(r Scanner) (licensor.UserGrant, error) {
-	var user string
+	var g licensor.UserGrant
 	var id, product, start int64
 	var stop *int64
-	err := r.Scan(&user, &id, &product, &start, &stop)
-	return licensor.UserGrant{User: user, Grant: licensor.NewGrant(id, product, start, stop)}, err
+	if err := r.Scan(&g.User, &g.Active, &id, &product, &start, &stop); err != nil {
+		return g, err
+	}
+	if g.Active {
+		g.Grant = licensor.NewGrant(id, product, start, stop)
+	}
+	return g, nil
 }
 
 func scanGrant(r Scanner) (licensor.Grant, error) {
