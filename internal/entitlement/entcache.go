@@ -577,10 +577,18 @@ func (w *warmProgress) advance(after string, done bool) {
 	w.mu.Unlock()
 }
 
-// await waits until the warm-up in progress, if any, has passed user, or
-// ctx ends: a check that arrives while the cache warms waits for the page
-// that holds its user instead of loading the user on its own.
+// warmWait bounds how long a check waits for the warm-up to reach its
+// user: a warm-up that covers every user takes about a second for 100k
+// licenses, and a user it will not reach (the cache full before) should
+// not wait for the whole of it.
+const warmWait = time.Second
+
+// await waits until the warm-up in progress, if any, has passed user, for
+// at most warmWait, or until ctx ends: a check that arrives while the cache
+// warms waits for the page that holds its user instead of loading the user
+// on its own.
 func (w *warmProgress) await(ctx context.Context, user string) {
+	var deadline <-chan time.Time
 	for {
 		w.mu.Lock()
 		running, passed, step := w.running, w.after != "" && user <= w.after, w.step
@@ -588,8 +596,15 @@ func (w *warmProgress) await(ctx context.Context, user string) {
 		if !running || passed {
 			return
 		}
+		if deadline == nil {
+			t := time.NewTimer(warmWait)
+			defer t.Stop()
+			deadline = t.C
+		}
 		select {
 		case <-step:
+		case <-deadline:
+			return
 		case <-ctx.Done():
 			return
 		}
@@ -604,7 +619,7 @@ func (w *warmProgress) await(ctx context.Context, user string) {
 // with more than WarmPage licenses, and users and products that do not
 // fit, are loaded by their first check, as without a warm-up. A check that
 // arrives meanwhile for a user the warm-up has not reached yet waits for
-// it (Answer), rather than loading the user alone.
+// it (Answer), up to a second, rather than loading the user alone.
 //
 // It keeps the cache's guarantees: each page is stored with the instant
 // its read began, a user or product invalidated while the page was read
