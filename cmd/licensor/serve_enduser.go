@@ -48,7 +48,7 @@ func (c *endUserConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.feedPoll, "entitlement-feed-poll", 100*time.Millisecond,
 		"how often the entitlement cache reads the change feed for other instances' writes (0: rely on --entitlement-ttl alone)")
 	fs.DurationVar(&c.warmTimeout, "entitlement-warm-timeout", 10*time.Second,
-		"at start, longest time spent loading the users of ACTIVE licenses into the entitlement cache, a few thousand licenses a query, while /readyz answers 503 (0: no warm-up, every user loaded by their first check; none without the change feed)")
+		"at start, longest time spent loading the users of live licenses into the entitlement cache, a few thousand licenses a query, while /readyz answers 503 (0: no warm-up, every user loaded by their first check; none without the change feed)")
 }
 
 // load reads the key files and checks the configuration.

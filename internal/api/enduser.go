@@ -64,9 +64,10 @@ func (s *Server) WatchChanges(ctx context.Context, w entitlement.ChangeWatcher) 
 // warm-up would be forgotten by the watcher's start), all within timeout.
 // The server is marked warming before it returns, and /readyz answers 503
 // until the warm-up has ended, so that a load balancer sends checks to an
-// instance that can answer them from memory; the checks it receives
-// meanwhile are answered as without a warm-up. It works in the background;
-// wait waits for it.
+// instance that can answer them from memory; a check it receives
+// meanwhile for a user the warm-up has not reached waits for it, up to a
+// second (entitlement.Cache.Warm). It works in the background; wait waits
+// for it.
 func (s *Server) WarmEntitlements(ctx context.Context, timeout time.Duration) (wait func()) {
 	s.warming.Store(true)
 	done := make(chan struct{})
