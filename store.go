@@ -69,6 +69,13 @@ type Store interface {
 	// a few thousand rows a query; a user whose licenses are none ACTIVE is
 	// known to have no grant.
 	ListGrants(ctx context.Context, after string, limit int) ([]UserGrant, error)
+	// FindUsersGrants is FindGrants of several users in one query: the
+	// grants of the live ACTIVE licenses of the users listed (distinct, at
+	// most MaxGrantUsers), one UserGrant each (Active set), in order of user
+	// and then id; a user with none has no row. It is what the entitlement
+	// cache loads when checks for many users it does not hold arrive at
+	// once (after a restart, or users drawn from millions).
+	FindUsersGrants(ctx context.Context, users []string) ([]UserGrant, error)
 	// DeleteLicenses deletes licenses atomically, keeping tombstones. Ids
 	// that are not live licenses fail the whole call with ItemErrors
 	// (CodeLicenseNotFound) unless allowMissing is set; then they are
@@ -302,6 +309,8 @@ type DeleteProductOptions struct {
 const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
+	// MaxGrantUsers bounds the users of one Store.FindUsersGrants.
+	MaxGrantUsers = 128
 )
 
 // SortOrder is a sort field and direction.

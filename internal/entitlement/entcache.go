@@ -100,6 +100,8 @@ type Cache struct {
 	clock    *monoClock
 	users    *ttlCache[string, *userEntry]
 	products *ttlCache[int64, *entProduct] // nil value: no such product
+	loader   *grantLoader                  // the users' loads
+	queries  atomic.Uint64                 // database queries sent
 	ttl      time.Duration
 
 	// deleted maps the ids of the licenses this instance deleted lately to
@@ -204,8 +206,9 @@ func New(store licensor.Store, enc Encoder, o Options) *Cache {
 	ec := &Cache{store: store, warmPage: WarmPage, warm: warmProgress{step: make(chan struct{})}, enc: enc, clock: newMonoClock(o.Now), ttl: o.TTL, deleted: map[int64]int64{}}
 	ec.caughtUp.Store(math.MinInt64)
 	floor := ec.caughtUp.Load
+	ec.loader = &grantLoader{store: store, limit: LoadQueries, queries: &ec.queries}
 	ec.users = newTTLCache(cacheShards, o.MaxUsers, o.TTL, ec.clock, hashString, func(ctx context.Context, user string) (*userEntry, error) {
-		licenses, err := loadUserLicenses(ctx, store, user)
+		licenses, err := ec.loader.load(ctx, user)
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +218,7 @@ func New(store licensor.Store, enc Encoder, o Options) *Cache {
 	ec.users.boundBytes(o.MaxBytes, userEntrySize)
 	ec.products = newTTLCache(cacheShards, o.MaxProducts, o.TTL, ec.clock, hashInt64, func(ctx context.Context, id int64) (*entProduct, error) {
 		p, err := store.FindProductByID(ctx, id)
+		ec.queries.Add(1)
 		if licensor.ErrorCode(err) == licensor.CodeProductNotFound {
 			return nil, nil // remembered as absent: its licenses grant nothing
 		}
@@ -644,6 +648,7 @@ func (ec *Cache) Warm(ctx context.Context) (WarmStats, error) {
 		b := ec.products.beginBulk()
 		page, err := ec.store.FindProducts(ctx, licensor.ProductQuery{After: next, Limit: licensor.MaxPageSize})
 		st.Queries++
+		ec.queries.Add(1)
 		ec.products.loads.Add(1)
 		if err != nil {
 			ec.products.endBulk(b)
@@ -664,6 +669,7 @@ func (ec *Cache) Warm(ctx context.Context) (WarmStats, error) {
 		b := ec.users.beginBulk()
 		rows, err := ec.store.ListGrants(ctx, after, ec.warmPage)
 		st.Queries++
+		ec.queries.Add(1)
 		ec.users.loads.Add(1)
 		if err != nil {
 			ec.users.endBulk(b)
@@ -808,7 +814,10 @@ type Stats struct {
 	UserHits, UserMisses     uint64 // lookups of a user's licenses
 	ProductHits, ProductMiss uint64
 	Loads                    uint64 // database loads started (each page a warm-up reads counts one)
-	Evictions                uint64 // entries dropped for room or by invalidation
+	// Queries counts the database queries sent: a load's own, a batch of
+	// loads' one (LoadQueries), each page of a warm-up.
+	Queries   uint64
+	Evictions uint64 // entries dropped for room or by invalidation
 	// FeedLag is how long ago the change feed's watcher last started a
 	// read that reached the feed's head (entries are served while this is
 	// under the TTL, however old they are); -1 when it never has.
@@ -828,6 +837,7 @@ func (ec *Cache) Stats() Stats {
 		ProductHits: productHits,
 		ProductMiss: productMisses,
 		Loads:       ec.users.loads.Load() + ec.products.loads.Load(),
+		Queries:     ec.queries.Load(),
 		Evictions:   ec.users.evictions.Load() + ec.products.evictions.Load(),
 		FeedLag:     ec.feedLag(),
 	}

@@ -48,6 +48,21 @@ func (s *userStore) FindGrants(ctx context.Context, user string) ([]licensor.Gra
 	return out, nil
 }
 
+// FindUsersGrants answers from FindGrants, user by user, as one read.
+func (s *userStore) FindUsersGrants(ctx context.Context, users []string) ([]licensor.UserGrant, error) {
+	var out []licensor.UserGrant
+	for _, u := range slices.Sorted(slices.Values(users)) {
+		gs, err := s.FindGrants(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			out = append(out, licensor.UserGrant{User: u, Active: true, Grant: g})
+		}
+	}
+	return out, nil
+}
+
 func (s *userStore) FindLicenses(ctx context.Context, q licensor.LicenseQuery) (*licensor.LicensePage, error) {
 	s.mu.Lock()
 	var out []licensor.License
@@ -550,6 +565,10 @@ func TestEntitlementCacheMemory(t *testing.T) {
 type errStore struct{ licensor.Store }
 
 func (errStore) FindGrants(context.Context, string) ([]licensor.Grant, error) {
+	return nil, errors.New("down")
+}
+
+func (errStore) FindUsersGrants(context.Context, []string) ([]licensor.UserGrant, error) {
 	return nil, errors.New("down")
 }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/licensor/licensor"
@@ -79,6 +80,33 @@ func (s Shared) ListGrants(ctx context.Context, after string, limit int) ([]lice
 WHERE user_id > ? AND deleted_at IS NULL ORDER BY user_id, id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, s.fail("list grants", s.Engine.Unavailable(err))
+	}
+	return gs, nil
+}
+
+// FindUsersGrants returns the grants of the live ACTIVE licenses of users,
+// in (user_id, id) order: one statement whatever the number of users (an
+// array on PostgreSQL, a JSON array through json_each on SQLite), each
+// user an index lookup.
+func (s Shared) FindUsersGrants(ctx context.Context, users []string) ([]licensor.UserGrant, error) {
+	if len(users) > licensor.MaxGrantUsers {
+		return nil, fmt.Errorf("find grants of %d users: more than %d", len(users), licensor.MaxGrantUsers)
+	}
+	if len(users) == 0 {
+		return nil, nil
+	}
+	in, arg := "user_id = ANY(?)", any(users)
+	if s.Engine.Reader().Dialect() == sqlfilter.SQLite {
+		b, err := json.Marshal(users)
+		if err != nil {
+			return nil, fmt.Errorf("find grants: %w", err)
+		}
+		in, arg = "user_id IN (SELECT value FROM json_each(?))", string(b)
+	}
+	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, `SELECT user_id, true, id, product_id, start_date, stop_date FROM licenses
+WHERE `+in+` AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id, id`, arg)
+	if err != nil {
+		return nil, s.fail("find grants", s.Engine.Unavailable(err))
 	}
 	return gs, nil
 }

@@ -666,3 +666,49 @@ func testListGrants(t *testing.T, s licensor.Store) {
 		t.Errorf("ListGrants(c, 100) = %+v, %v, want none", got, err)
 	}
 }
+
+// testFindUsersGrants: the grants of the live ACTIVE licenses of several
+// users in one call, in user then id order, each as GrantOf makes it;
+// not other statuses, deleted licenses, nor users not asked for; a user
+// with none, or unknown, has no row; too many users is an error.
+func testFindUsersGrants(t *testing.T, s licensor.Store) {
+	p := createProduct(t, s, licensor.NewProduct("Sports"), t0-day)
+	q := createProduct(t, s, monthly(), t0-day)
+	suspended := draft("b", p.ID)
+	suspended.Status = new(licensor.StatusSuspended)
+	ls := createLicenses(t, s, t0, draft("c", q.ID), draft("a", p.ID), suspended, draft("b", q.ID),
+		draft("a", q.ID), draft("d", p.ID), draft("e", p.ID), draft("b", p.ID))
+	if _, _, err := s.DeleteLicenses(t.Context(), []int64{ls[7].ID}, false, at(t0+1)); err != nil {
+		t.Fatal(err)
+	}
+	var want []licensor.UserGrant
+	for _, i := range []int{1, 4, 3, 0} { // a, a, b (its ACTIVE one), c; not d nor e
+		g, _ := licensor.GrantOf(&ls[i])
+		want = append(want, licensor.UserGrant{User: ls[i].UserID, Active: true, Grant: g})
+	}
+	got, err := s.FindUsersGrants(t.Context(), []string{"c", "nobody", "b", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("FindUsersGrants(c, nobody, b, a) = %+v, want %+v", got, want)
+	}
+	if got, err := s.FindUsersGrants(t.Context(), []string{"nobody"}); err != nil || len(got) != 0 {
+		t.Errorf("FindUsersGrants(nobody) = %+v, %v, want none", got, err)
+	}
+	if got, err := s.FindUsersGrants(t.Context(), nil); err != nil || len(got) != 0 {
+		t.Errorf("FindUsersGrants() = %+v, %v, want none", got, err)
+	}
+	many := make([]string, licensor.MaxGrantUsers)
+	for i := range many {
+		many[i] = fmt.Sprintf("user-%d", i)
+	}
+	many[len(many)-1] = "e"
+	got, err = s.FindUsersGrants(t.Context(), many)
+	if g, _ := licensor.GrantOf(&ls[6]); err != nil || !slices.Equal(got, []licensor.UserGrant{{User: "e", Active: true, Grant: g}}) {
+		t.Errorf("FindUsersGrants(%d users) = %+v, %v, want e's grant", len(many), got, err)
+	}
+	if _, err := s.FindUsersGrants(t.Context(), append(many, "f")); err == nil {
+		t.Errorf("FindUsersGrants(%d users) succeeded, want an error", len(many)+1)
+	}
+}

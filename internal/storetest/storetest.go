@@ -101,6 +101,7 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 		{"FindGrants", []test{
 			{"ActiveLiveOnly", testFindGrants},
 			{"ListInUserOrder", testListGrants},
+			{"OfManyUsers", testFindUsersGrants},
 		}},
 		{"DeleteLicenses", []test{
 			{"Deletes", testDeleteLicenses},

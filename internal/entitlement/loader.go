@@ -1,0 +1,126 @@
+package entitlement
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/licensor/licensor"
+)
+
+// LoadQueries is how many queries the user loads of one cache keep in
+// flight at most. A load that finds fewer running sends its own query
+// (Store.FindGrants) at once; beyond that, loads queue, and each query
+// that ends hands its place to one query for every load queued meanwhile
+// (Store.FindUsersGrants, up to licensor.MaxGrantUsers users). A lone miss
+// waits for nothing, and a burst of misses (an instance restarted under
+// load, users drawn from millions) costs the database a query a batch,
+// not a query a user: the rate of queries stays about what LoadQueries
+// queries back to back make, whatever the rate of misses.
+const LoadQueries = 4
+
+// grantLoader runs the user cache's loads (see LoadQueries).
+type grantLoader struct {
+	store   licensor.Store
+	limit   int            // queries in flight at most (LoadQueries; tests: others)
+	queries *atomic.Uint64 // counts every query sent
+
+	mu      sync.Mutex
+	running int          // queries in flight
+	queue   []*grantLoad // loads waiting for the next batch
+	batches atomic.Uint64
+	batched atomic.Uint64 // loads answered by a batch
+}
+
+// grantLoad is one queued load, answered by a batch.
+type grantLoad struct {
+	user   string
+	done   chan struct{}
+	grants []licensor.Grant
+	err    error
+}
+
+// load returns the grants of user's live ACTIVE licenses (see
+// loadUserLicenses). ctx bounds the wait, not a batch's query, which
+// answers other loads too.
+func (l *grantLoader) load(ctx context.Context, user string) ([]licensor.Grant, error) {
+	l.mu.Lock()
+	if l.running < l.limit {
+		l.running++
+		l.mu.Unlock()
+		gs, err := loadUserLicenses(ctx, l.store, user)
+		l.queries.Add(1)
+		l.release()
+		return gs, err
+	}
+	w := &grantLoad{user: user, done: make(chan struct{})}
+	l.queue = append(l.queue, w)
+	l.mu.Unlock()
+	select {
+	case <-w.done:
+		return w.grants, w.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// release ends a query: its place goes to a batch of the loads queued, if
+// any, run by a goroutine of its own (the caller has its answer to give).
+func (l *grantLoader) release() {
+	l.mu.Lock()
+	if len(l.queue) == 0 {
+		l.running--
+		l.mu.Unlock()
+		return
+	}
+	n := min(len(l.queue), licensor.MaxGrantUsers)
+	batch := slices.Clone(l.queue[:n])
+	l.queue = slices.Delete(l.queue, 0, n)
+	if len(l.queue) == 0 {
+		l.queue = nil // let a burst's backing array go
+	}
+	l.mu.Unlock()
+	go l.runBatch(batch)
+}
+
+// runBatch answers the loads of batch with one query, then releases its
+// place. Users may repeat (a load queued again after an invalidation);
+// each is asked for once.
+func (l *grantLoader) runBatch(batch []*grantLoad) {
+	defer l.release()
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	users := make([]string, 0, len(batch))
+	for _, w := range batch {
+		users = append(users, w.user)
+	}
+	slices.Sort(users)
+	users = slices.Compact(users)
+	rows, err := l.store.FindUsersGrants(ctx, users)
+	l.queries.Add(1)
+	l.batches.Add(1)
+	l.batched.Add(uint64(len(batch)))
+	if err != nil {
+		err = fmt.Errorf("load licenses of %d users: %w", len(users), err)
+	}
+	// rows are in user order: each user's grants are one run of them.
+	byUser := make(map[string][]licensor.Grant, len(users))
+	for i := 0; err == nil && i < len(rows); {
+		j := i
+		for j < len(rows) && rows[j].User == rows[i].User {
+			j++
+		}
+		gs := make([]licensor.Grant, j-i) // exactly: entries live long
+		for k := i; k < j; k++ {
+			gs[k-i] = rows[k].Grant
+		}
+		byUser[rows[i].User] = gs
+		i = j
+	}
+	for _, w := range batch {
+		w.grants, w.err = byUser[w.user], err
+		close(w.done)
+	}
+}
