@@ -63,6 +63,12 @@ type ColdStart struct {
 	RestartRowsRate   float64 `json:"restart_rows_rate,omitempty"`
 	SteadyCacheLoads  float64 `json:"steady_cache_loads_rate"` // licensor_entitlement_cache_loads_total /s
 	RestartCacheLoads float64 `json:"restart_cache_loads_rate"`
+	// The entitlement path's database reads
+	// (licensor_entitlement_cache_queries_total /s: the loads' queries,
+	// the warm-up's pages, the feed watcher's reads); 0 when the server
+	// does not export it.
+	SteadyCacheQueries  float64 `json:"steady_cache_queries_rate,omitempty"`
+	RestartCacheQueries float64 `json:"restart_cache_queries_rate,omitempty"`
 	Errors            int64   `json:"errors"`
 	// The warm-up before the steady slices: how long, the cache's loads
 	// per request in its last slice, and whether that fell under 1 %.
@@ -87,8 +93,9 @@ type Slice struct {
 	// DBRate is the database's rate over the slice (transactions/s on
 	// PostgreSQL; -1 unknown), CacheLoads the cache's loads/s (-1 when
 	// /metrics did not answer at either end).
-	DBRate     float64 `json:"db_rate"`
-	CacheLoads float64 `json:"cache_loads_rate"`
+	DBRate       float64 `json:"db_rate"`
+	CacheLoads   float64 `json:"cache_loads_rate"`
+	CacheQueries float64 `json:"cache_queries_rate"` // -1 unknown
 	// FeedLagS is licensor_entitlement_feed_lag_seconds at the slice's
 	// end (-1 unknown): how far the cache's feed watcher is behind; past
 	// the cache's TTL (500 ms) entries age out and are reloaded.
@@ -102,6 +109,8 @@ type dbSample struct {
 	pgOK       bool
 	loads      float64
 	loadsOK    bool
+	queries    float64 // licensor_entitlement_cache_queries_total (queriesOK)
+	queriesOK  bool
 	lag        float64 // feed lag, -1 unknown
 	epoch      int     // which server process the loads counter belongs to
 }
@@ -143,9 +152,11 @@ func (r *runner) coldStart(ctx context.Context) {
 			s.pgOK = admin.QueryRow(ctx, `SELECT xact_commit + xact_rollback, tup_returned FROM pg_stat_database WHERE datname = $1`, dbName).Scan(&s.xact, &s.rows) == nil
 			s.t = time.Now()
 		}
-		s.loads, s.lag, s.loadsOK = scrapeCache(ctx, client, wl.base+"/metrics")
+		var c cacheCounters
+		c, s.loadsOK = scrapeCache(ctx, client, wl.base+"/metrics")
+		s.loads, s.lag, s.queries, s.queriesOK = c.loads, c.lag, c.queries, s.loadsOK && c.queriesOK
 		if int(epoch.Load()) != s.epoch { // which process answered is unknown
-			s.loadsOK, s.lag = false, -1
+			s.loadsOK, s.queriesOK, s.lag = false, false, -1
 		}
 		return s
 	}
@@ -264,6 +275,16 @@ func (r *runner) coldStart(ctx context.Context) {
 	}
 	if admin != nil {
 		cs.DBUnit = "transactions/s (pg_stat_database xact_commit + xact_rollback)"
+	} else if cs.SteadyCacheQueries > 0 {
+		// SQLite keeps no count of the statements it runs; the entitlement
+		// path's own reads are what a restart changes (the rest of the
+		// server's reads, by its background workers, go on the same).
+		cs.DBUnit = "entitlement reads/s (licensor_entitlement_cache_queries_total: loads' queries, warm-up pages, feed reads)"
+		cs.SteadyDBRate, cs.RestartDBRate = cs.SteadyCacheQueries, cs.RestartCacheQueries
+		cs.DBRateRatio = ratioOrZero(cs.RestartDBRate, cs.SteadyDBRate)
+		for i := range cs.Slices {
+			cs.Slices[i].DBRate = cs.Slices[i].CacheQueries
+		}
 	} else {
 		cs.DBUnit = "entitlement cache loads/s (licensor_entitlement_cache_loads_total)"
 		cs.SteadyDBRate, cs.RestartDBRate = cs.SteadyCacheLoads, cs.RestartCacheLoads
@@ -281,8 +302,8 @@ func (r *runner) coldStart(ctx context.Context) {
 	}
 	r.report(row)
 	for _, s := range cs.Slices {
-		r.logf("  cold start %6.2f..%6.2f s %-9s %8s req/s errors %d db %s/s cache loads %s/s feed lag %.2f s",
-			s.Start, s.End, s.Phase, fmtRate(s.Rate), s.Errors, fmtUnknown(s.DBRate), fmtUnknown(s.CacheLoads), s.FeedLagS)
+		r.logf("  cold start %6.2f..%6.2f s %-9s %8s req/s errors %d db %s/s cache loads %s/s queries %s/s feed lag %.2f s",
+			s.Start, s.End, s.Phase, fmtRate(s.Rate), s.Errors, fmtUnknown(s.DBRate), fmtUnknown(s.CacheLoads), fmtUnknown(s.CacheQueries), s.FeedLagS)
 	}
 }
 
@@ -295,14 +316,16 @@ func (r *runner) warmCache(ctx context.Context, spec wrkSpec, client *http.Clien
 	t0 := time.Now()
 	minEnd, deadline := t0.Add(r.cfg.warmup), t0.Add(30*time.Second)
 	metrics := spec.url + "/metrics"
-	prev, _, prevOK := scrapeCache(ctx, client, metrics)
+	pc, prevOK := scrapeCache(ctx, client, metrics)
+	prev := pc.loads
 	var perRequest float64
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		out, err := r.wrk.run(ctx, spec)
 		if err != nil {
 			return time.Since(t0), perRequest, false, err
 		}
-		cur, _, curOK := scrapeCache(ctx, client, metrics)
+		cc, curOK := scrapeCache(ctx, client, metrics)
+		cur := cc.loads
 		if n := out.Requests - out.errorCount(); prevOK && curOK && n > 0 {
 			perRequest = (cur - prev) / float64(n)
 			if perRequest < 0.01 && !time.Now().Before(minEnd) {
@@ -364,7 +387,7 @@ func summarizeColdStart(tl coldTimeline, conc int) *ColdStart {
 		s := &all[i]
 		s.Start -= zero
 		s.End -= zero
-		s.DBRate, s.CacheLoads, s.FeedLagS = -1, -1, -1
+		s.DBRate, s.CacheLoads, s.CacheQueries, s.FeedLagS = -1, -1, -1, -1
 		if i+1 < len(tl.samples) {
 			a, b := tl.samples[i], tl.samples[i+1]
 			if d := b.t.Sub(a.t).Seconds(); d > 0 {
@@ -373,6 +396,9 @@ func summarizeColdStart(tl coldTimeline, conc int) *ColdStart {
 				}
 				if a.loadsOK && b.loadsOK && a.epoch == b.epoch {
 					s.CacheLoads = (b.loads - a.loads) / d
+				}
+				if a.queriesOK && b.queriesOK && a.epoch == b.epoch {
+					s.CacheQueries = (b.queries - a.queries) / d
 				}
 				if b.loadsOK {
 					s.FeedLagS = b.lag
@@ -403,6 +429,9 @@ func summarizeColdStart(tl coldTimeline, conc int) *ColdStart {
 		}
 		if a, b, d, ok := span(steady, loadsOK); ok {
 			cs.SteadyCacheLoads = (b.loads - a.loads) / d
+		}
+		if a, b, d, ok := span(steady, func(x dbSample) bool { return x.queriesOK && x.epoch == 0 }); ok {
+			cs.SteadyCacheQueries = (b.queries - a.queries) / d
 		}
 	}
 	// After the restart: from the last sample at or before it to the first
@@ -444,6 +473,9 @@ func summarizeColdStart(tl coldTimeline, conc int) *ColdStart {
 		x := tl.samples[last]
 		if d := x.t.Sub(tl.restartAt).Seconds(); d > 0 {
 			cs.RestartCacheLoads = x.loads / d
+			if x.queriesOK {
+				cs.RestartCacheQueries = x.queries / d
+			}
 		}
 	}
 	cs.DBRateRatio = ratioOrZero(cs.RestartDBRate, cs.SteadyDBRate)
@@ -470,28 +502,37 @@ func span(xs []dbSample, ok func(dbSample) bool) (a, b dbSample, d float64, foun
 	return a, b, d, d > 0
 }
 
-// scrapeCache reads the entitlement cache's loads and feed lag from the
-// server's /metrics (lag -1 when absent).
-func scrapeCache(ctx context.Context, client *http.Client, url string) (loads, lag float64, ok bool) {
+// cacheCounters is what scrapeCache reads.
+type cacheCounters struct {
+	loads     float64 // licensor_entitlement_cache_loads_total
+	queries   float64 // licensor_entitlement_cache_queries_total (queriesOK)
+	queriesOK bool    // the server exports it (not before 2026-12-04)
+	lag       float64 // licensor_entitlement_feed_lag_seconds; -1 when absent
+}
+
+// scrapeCache reads the entitlement cache's counters from the server's
+// /metrics; ok is whether it answered with the loads counter.
+func scrapeCache(ctx context.Context, client *http.Client, url string) (c cacheCounters, ok bool) {
+	c.lag = -1
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
-		return 0, -1, false
+		return c, false
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, -1, false
+		return c, false
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != 200 {
-		return 0, -1, false
+		return c, false
 	}
-	loads, ok = metricValue(b, "licensor_entitlement_cache_loads_total")
-	lag, found := metricValue(b, "licensor_entitlement_feed_lag_seconds")
-	if !found {
-		lag = -1
+	c.loads, ok = metricValue(b, "licensor_entitlement_cache_loads_total")
+	c.queries, c.queriesOK = metricValue(b, "licensor_entitlement_cache_queries_total")
+	if lag, found := metricValue(b, "licensor_entitlement_feed_lag_seconds"); found {
+		c.lag = lag
 	}
-	return loads, lag, ok
+	return c, ok
 }
 
 func metricValue(b []byte, name string) (float64, bool) {

@@ -797,6 +797,7 @@ func (ec *Cache) InvalidateAll() {
 // life of every entry (see DefaultTTL).
 func (ec *Cache) FeedRead() (caughtUp func()) {
 	start := ec.clock.nanos()
+	ec.queries.Add(1)
 	return func() {
 		for {
 			cur := ec.caughtUp.Load()
@@ -814,8 +815,9 @@ type Stats struct {
 	UserHits, UserMisses     uint64 // lookups of a user's licenses
 	ProductHits, ProductMiss uint64
 	Loads                    uint64 // database loads started (each page a warm-up reads counts one)
-	// Queries counts the database queries sent: a load's own, a batch of
-	// loads' one (LoadQueries), each page of a warm-up.
+	// Queries counts the database reads of the entitlement path: a load's
+	// own query, a batch of loads' one (LoadQueries), each page of a
+	// warm-up, each read of the change feed's watcher (FeedRead).
 	Queries   uint64
 	Evictions uint64 // entries dropped for room or by invalidation
 	// FeedLag is how long ago the change feed's watcher last started a

@@ -88,7 +88,7 @@ func (m *Metrics) EntitlementCache(stats func() entitlement.Stats) {
 			read(func(c entitlement.Stats) float64 { return float64(c.UserMisses) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_loads_total", Help: "Database loads made by the entitlement cache (users and products)."},
 			read(func(c entitlement.Stats) float64 { return float64(c.Loads) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_queries_total", Help: "Database queries sent by the entitlement cache: misses that arrive together share one."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "licensor_entitlement_cache_queries_total", Help: "Database reads of the entitlement cache (loads, of which misses that arrive together share one; warm-up pages; change-feed reads)."},
 			read(func(c entitlement.Stats) float64 { return float64(c.Queries) })),
 	)
 }
