@@ -69,7 +69,7 @@ type ColdStart struct {
 	// does not export it.
 	SteadyCacheQueries  float64 `json:"steady_cache_queries_rate,omitempty"`
 	RestartCacheQueries float64 `json:"restart_cache_queries_rate,omitempty"`
-	Errors            int64   `json:"errors"`
+	Errors              int64   `json:"errors"`
 	// The warm-up before the steady slices: how long, the cache's loads
 	// per request in its last slice, and whether that fell under 1 %.
 	WarmupSeconds       float64 `json:"warmup_seconds"`
