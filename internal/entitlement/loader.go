@@ -11,14 +11,17 @@ import (
 )
 
 // LoadQueries is how many queries the user loads of one cache keep in
-// flight at most. A load that finds fewer running sends its own query
-// (Store.FindGrants) at once; beyond that, loads queue, and each query
-// that ends hands its place to one query for every load queued meanwhile
-// (Store.FindUsersGrants, up to licensor.MaxGrantUsers users). A lone miss
-// waits for nothing, and a burst of misses (an instance restarted under
-// load, users drawn from millions) costs the database a query a batch,
-// not a query a user: the rate of queries stays about what LoadQueries
-// queries back to back make, whatever the rate of misses.
+// flight at most. A load that finds none running sends its own query
+// (Store.FindGrants) at once; otherwise it queues, and each query that
+// ends hands its place to one query for every load queued meanwhile
+// (Store.FindUsersGrants, up to licensor.MaxGrantUsers users). A queue
+// that reaches MaxGrantUsers sends its query at once if fewer than
+// LoadQueries run. A lone miss waits for nothing, two at once for at most
+// one query more, and a burst of misses (an instance restarted under load,
+// users drawn from millions) costs the database a query a batch, not a
+// query a user: the rate of queries stays about what one query back to
+// back makes while the misses fit in a batch, and at most what LoadQueries
+// make, whatever the rate of misses.
 const LoadQueries = 4
 
 // grantLoader runs the user cache's loads (see LoadQueries).
@@ -47,7 +50,7 @@ type grantLoad struct {
 // answers other loads too.
 func (l *grantLoader) load(ctx context.Context, user string) ([]licensor.Grant, error) {
 	l.mu.Lock()
-	if l.running < l.limit {
+	if l.running == 0 {
 		l.running++
 		l.mu.Unlock()
 		gs, err := loadUserLicenses(ctx, l.store, user)
@@ -57,7 +60,14 @@ func (l *grantLoader) load(ctx context.Context, user string) ([]licensor.Grant, 
 	}
 	w := &grantLoad{user: user, done: make(chan struct{})}
 	l.queue = append(l.queue, w)
-	l.mu.Unlock()
+	if len(l.queue) >= licensor.MaxGrantUsers && l.running < l.limit {
+		l.running++
+		batch := l.take()
+		l.mu.Unlock()
+		go l.runBatch(batch)
+	} else {
+		l.mu.Unlock()
+	}
 	select {
 	case <-w.done:
 		return w.grants, w.err
@@ -75,14 +85,21 @@ func (l *grantLoader) release() {
 		l.mu.Unlock()
 		return
 	}
+	batch := l.take()
+	l.mu.Unlock()
+	go l.runBatch(batch)
+}
+
+// take removes the first loads of the queue, up to licensor.MaxGrantUsers,
+// for a batch. l.mu is held.
+func (l *grantLoader) take() []*grantLoad {
 	n := min(len(l.queue), licensor.MaxGrantUsers)
 	batch := slices.Clone(l.queue[:n])
 	l.queue = slices.Delete(l.queue, 0, n)
 	if len(l.queue) == 0 {
 		l.queue = nil // let a burst's backing array go
 	}
-	l.mu.Unlock()
-	go l.runBatch(batch)
+	return batch
 }
 
 // runBatch answers the loads of batch with one query, then releases its

@@ -14,19 +14,22 @@ import (
 	"github.com/licensor/licensor/internal/testdb"
 )
 
-// heldStore is a real store whose single-user reads (FindGrants) wait
-// until release is closed, so that the loads of a cache pile up behind
-// them; it counts both kinds of read.
+// heldStore is a real store whose user reads (FindGrants, FindUsersGrants)
+// wait until release is closed, so that the loads of a cache pile up
+// behind them; it counts both kinds of read and the most in flight.
 type heldStore struct {
 	licensor.Store
 	release      chan struct{}
 	singles      atomic.Int64
 	batches      atomic.Int64
 	batchedUsers atomic.Int64
+	inflight     atomic.Int64
+	maxInflight  atomic.Int64
 }
 
 func (s *heldStore) FindGrants(ctx context.Context, user string) ([]licensor.Grant, error) {
 	s.singles.Add(1)
+	defer s.enter()()
 	<-s.release
 	return s.Store.FindGrants(ctx, user)
 }
@@ -34,7 +37,17 @@ func (s *heldStore) FindGrants(ctx context.Context, user string) ([]licensor.Gra
 func (s *heldStore) FindUsersGrants(ctx context.Context, users []string) ([]licensor.UserGrant, error) {
 	s.batches.Add(1)
 	s.batchedUsers.Add(int64(len(users)))
+	defer s.enter()()
+	<-s.release
 	return s.Store.FindUsersGrants(ctx, users)
+}
+
+// enter counts a read in flight until the returned func, keeping the most.
+func (s *heldStore) enter() (leave func()) {
+	n := s.inflight.Add(1)
+	for m := s.maxInflight.Load(); n > m && !s.maxInflight.CompareAndSwap(m, n); m = s.maxInflight.Load() {
+	}
+	return func() { s.inflight.Add(-1) }
 }
 
 type idsEncoder struct{}
@@ -44,10 +57,11 @@ func (idsEncoder) AppendAnswer(b []byte, user string, a *entitlement.Answer) []b
 	return fmt.Append(b, user, slices.Collect(a.ProductIDs()))
 }
 
-// TestLoadsShareQueries: while LoadQueries reads are in flight, the misses
-// of other users queue, and the reads that end answer them with one query
-// per licensor.MaxGrantUsers users, each user getting their own grants
-// (on both engines).
+// TestLoadsShareQueries: while a read is in flight, the misses of other
+// users queue; a full batch (licensor.MaxGrantUsers) starts its read at
+// once while fewer than LoadQueries are in flight, and the reads that end
+// answer the rest with one query each, every user getting their own
+// grants (on both engines).
 func TestLoadsShareQueries(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, e testdb.Engine) {
 		s := e.Open(t)
@@ -63,7 +77,9 @@ func TestLoadsShareQueries(t *testing.T) {
 		}
 		// user-i holds products i%3 and, for odd i, (i+1)%3; user-0's
 		// license is suspended: it holds nothing.
-		const users = entitlement.LoadQueries + licensor.MaxGrantUsers + 20
+		// One read alone, LoadQueries-1 full batches started at once, then a
+		// queue of MaxGrantUsers+20 that the first two reads to end take.
+		const users = 1 + (entitlement.LoadQueries-1)*licensor.MaxGrantUsers + licensor.MaxGrantUsers + 20
 		var drafts []licensor.LicenseDraft
 		want := map[string][]int64{}
 		for i := range users {
@@ -97,18 +113,19 @@ func TestLoadsShareQueries(t *testing.T) {
 			}
 			errs[i] = err
 		}
-		// The first LoadQueries users take every place; the others queue.
-		for i := range entitlement.LoadQueries {
-			wg.Add(1)
-			go answer(i)
-		}
-		waitFor(t, func() bool { return held.singles.Load() == entitlement.LoadQueries }, "the first reads")
-		for i := entitlement.LoadQueries; i < users; i++ {
+		// The first user's read is alone; the others queue behind it.
+		wg.Add(1)
+		go answer(0)
+		waitFor(t, func() bool { return held.singles.Load() == 1 }, "the first read")
+		for i := 1; i < users; i++ {
 			wg.Add(1)
 			go answer(i)
 		}
 		waitFor(t, func() bool { return ec.Stats().UserMisses == users }, "every miss")
 		time.Sleep(10 * time.Millisecond) // the misses' loads reach the queue
+		if b := held.batches.Load(); b != entitlement.LoadQueries-1 {
+			t.Errorf("%d batches started while the first read was held, want %d (full ones, up to %d in flight)", b, entitlement.LoadQueries-1, entitlement.LoadQueries)
+		}
 		close(held.release)
 		wg.Wait()
 		for i := range users {
@@ -117,12 +134,14 @@ func TestLoadsShareQueries(t *testing.T) {
 				t.Errorf("%s: %v, %v; want %v", u, got[i], errs[i], want[u])
 			}
 		}
-		if n := held.singles.Load(); n != entitlement.LoadQueries {
-			t.Errorf("%d single reads, want %d", n, entitlement.LoadQueries)
+		if n := held.singles.Load(); n != 1 {
+			t.Errorf("%d single reads, want 1", n)
 		}
-		queued := users - entitlement.LoadQueries
-		if b, n := held.batches.Load(), held.batchedUsers.Load(); n != int64(queued) || b < 2 || b > int64(queued+licensor.MaxGrantUsers-1)/licensor.MaxGrantUsers+entitlement.LoadQueries {
-			t.Errorf("%d users read in %d batches, want %d users in a few batches of up to %d", n, b, queued, licensor.MaxGrantUsers)
+		if b, n := held.batches.Load(), held.batchedUsers.Load(); n != users-1 || b != entitlement.LoadQueries+1 {
+			t.Errorf("%d users read in %d batches, want %d in %d", n, b, users-1, entitlement.LoadQueries+1)
+		}
+		if m := held.maxInflight.Load(); m != entitlement.LoadQueries {
+			t.Errorf("at most %d reads in flight, want %d", m, entitlement.LoadQueries)
 		}
 		st := ec.Stats()
 		if reads := held.singles.Load() + held.batches.Load(); st.Queries != uint64(reads)+uint64(len(products)) {
