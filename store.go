@@ -76,6 +76,15 @@ type Store interface {
 	// cache loads when checks for many users it does not hold arrive at
 	// once (after a restart, or users drawn from millions).
 	FindUsersGrants(ctx context.Context, users []string) ([]UserGrant, error)
+	// SaveHotUsers replaces the saved hot set with users (distinct, most
+	// recently checked first, at most MaxHotUsers), saved at now (unix
+	// seconds), atomically: the users an instance's entitlement cache was
+	// answering for when it stopped. A save that races another keeps the
+	// users of both.
+	SaveHotUsers(ctx context.Context, users []string, now int64) error
+	// HotUsers returns the saved hot set, most recently checked first, at
+	// most limit users, and when it was saved (0 and no users: none).
+	HotUsers(ctx context.Context, limit int) (users []string, savedAt int64, err error)
 	// DeleteLicenses deletes licenses atomically, keeping tombstones. Ids
 	// that are not live licenses fail the whole call with ItemErrors
 	// (CodeLicenseNotFound) unless allowMissing is set; then they are
@@ -310,7 +319,9 @@ const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
 	// MaxGrantUsers bounds the users of one Store.FindUsersGrants.
-	MaxGrantUsers = 128
+	MaxGrantUsers = 1000
+	// MaxHotUsers bounds the users of one Store.SaveHotUsers.
+	MaxHotUsers = 100_000
 )
 
 // SortOrder is a sort field and direction.

@@ -271,6 +271,7 @@ func serve(ctx context.Context, cfg serveConfig, logs *logs, ready chan<- string
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	cfg.endUser.saveHot(shutdownCtx, srv, logger) // for the next instance's warm-up
 	logger.Info("stopped")
 	return nil
 }

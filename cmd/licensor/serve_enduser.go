@@ -48,7 +48,7 @@ func (c *endUserConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.feedPoll, "entitlement-feed-poll", 100*time.Millisecond,
 		"how often the entitlement cache reads the change feed for other instances' writes (0: rely on --entitlement-ttl alone)")
 	fs.DurationVar(&c.warmTimeout, "entitlement-warm-timeout", 10*time.Second,
-		"at start, longest time spent loading the users of live licenses into the entitlement cache, a few thousand licenses a query, while /readyz answers 503 (0: no warm-up, every user loaded by their first check; none without the change feed)")
+		"at start, longest time spent loading users into the entitlement cache while /readyz answers 503: those the last instance to stop was answering for (saved at its SIGTERM), else every user of a live license, a few thousand licenses a query (0: no warm-up, every user loaded by their first check; none without the change feed)")
 }
 
 // load reads the key files and checks the configuration.
@@ -110,4 +110,19 @@ func (c *endUserConfig) warm(ctx context.Context, srv *api.Server) (wait func())
 		return func() {}
 	}
 	return srv.WarmEntitlements(ctx, c.warmTimeout)
+}
+
+// saveHot saves srv's hot set at a graceful stop (Server.SaveHotEntitlements),
+// where the next instance's warm-up starts from; a failure costs that
+// warm-up only, and is logged.
+func (c *endUserConfig) saveHot(ctx context.Context, srv *api.Server, logger *slog.Logger) {
+	start := time.Now()
+	n, err := srv.SaveHotEntitlements(ctx)
+	if err != nil {
+		logger.Warn("the entitlement cache's hot users were not saved: the next instance warms up with every user by id", "err", err)
+		return
+	}
+	if n > 0 {
+		logger.Info("entitlement cache: hot users saved for the next instance's warm-up", "users", n, "seconds", time.Since(start).Seconds())
+	}
 }

@@ -58,6 +58,14 @@ func (s *Server) WatchChanges(ctx context.Context, w entitlement.ChangeWatcher) 
 	return w.Watch(ctx, s.endUser.cache)
 }
 
+// SaveHotEntitlements saves the users the entitlement cache has answered
+// for and still holds (entitlement.Cache.SaveHot), for the warm-up of the
+// next instance to start: call it at a graceful stop, once the requests
+// have drained. It returns how many it saved.
+func (s *Server) SaveHotEntitlements(ctx context.Context) (int, error) {
+	return s.endUser.cache.SaveHot(ctx)
+}
+
 // WarmEntitlements fills the entitlement cache ahead of the checks
 // (entitlement.Cache.Warm) once the change feed's watcher, started beside
 // it with WatchChanges, has reached the feed's head (before that, a
@@ -89,7 +97,7 @@ func (s *Server) WarmEntitlements(ctx context.Context, timeout time.Duration) (w
 			}
 		}
 		st, err := cache.Warm(ctx)
-		args := []any{"users", st.Users, "products", st.Products, "queries", st.Queries, "full", st.Full, "seconds", time.Since(start).Seconds()}
+		args := []any{"users", st.Users, "products", st.Products, "queries", st.Queries, "full", st.Full, "hot_set", st.HotSet, "seconds", time.Since(start).Seconds()}
 		if err != nil {
 			s.log.Warn("the entitlement cache's warm-up stopped; the users not loaded are loaded by their first checks", append(args, "err", err)...)
 			return

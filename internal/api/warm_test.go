@@ -69,3 +69,67 @@ func TestEntitlementsWarmUp(t *testing.T) {
 		waitUntil(t, "the revocation through the other instance on the warmed one", func() bool { return !b.check(qs[0])[0] })
 	})
 }
+
+// TestEntitlementsWarmUpHotSet: an instance that stops saves the users it
+// answered checks for (SaveHotEntitlements); the next instance over the
+// same database warms up with those users only, not every user, and
+// answers their checks without loading anything (on both engines).
+func TestEntitlementsWarmUpHotSet(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		storeA, storeB := openShared(t, e)
+		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
+		sports := a.product(map[string]any{"title": "Sports", "live": channels("espn")})
+		var qs []map[string]any
+		for i := range 30 {
+			u := fmt.Sprintf("h%02d", i)
+			a.createLicense(u, sports, nil)
+			qs = append(qs, question(u, "espn", "live"))
+		}
+		watched := qs[:5]
+		for i, ok := range a.check(watched...) {
+			if !ok {
+				t.Fatalf("user %d not entitled", i)
+			}
+		}
+		if n, err := a.api.SaveHotEntitlements(t.Context()); err != nil || n != len(watched) {
+			t.Fatalf("SaveHotEntitlements = %d, %v; want the %d users checked", n, err, len(watched))
+		}
+
+		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
+		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
+			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: 3 * time.Second}}})
+		b.srv = httptest.NewServer(b.api)
+		t.Cleanup(b.srv.Close)
+		ctx, cancel := context.WithCancel(context.Background())
+		wait := b.api.WarmEntitlements(ctx, 10*time.Second)
+		done := make(chan error, 1)
+		go func() {
+			done <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Watch: %v", err)
+			}
+		})
+		wait()
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_users"); n != float64(len(watched)) {
+			t.Errorf("%v users in the cache after the warm-up, want the %d of the hot set", n, len(watched))
+		}
+		loads := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total")
+		for i, ok := range b.check(watched...) {
+			if !ok {
+				t.Errorf("user %d not entitled on the warmed instance", i)
+			}
+		}
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n != loads {
+			t.Errorf("%v database loads for the hot users' checks after the warm-up, want none", n-loads)
+		}
+		if !b.check(qs[20])[0] {
+			t.Errorf("a user outside the hot set not entitled")
+		}
+		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n != loads+1 {
+			t.Errorf("%v database loads for a user outside the hot set, want 1", n-loads)
+		}
+	})
+}

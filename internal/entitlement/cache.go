@@ -118,6 +118,7 @@ type cacheSlot[K comparable, V any] struct {
 	key        K
 	val        V
 	has        bool
+	used       bool // asked for by a get (not only stored by a bulk read)
 	size       int32
 	fetched    int64 // when the load that produced val started
 	loading    *loadCall[V]
@@ -198,6 +199,7 @@ func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now int64) (V, int64, e
 	if s != nil && s.has {
 		if age := c.age(s.fetched, now); age < c.ttl {
 			sh.touch(s)
+			s.used = true
 			if age >= c.ttl-c.ttl/4 && !c.joinable(s.loading, now) {
 				c.start(ctx, sh, s, now)
 			}
@@ -209,7 +211,7 @@ func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now int64) (V, int64, e
 	}
 	sh.misses++
 	if s == nil {
-		s = &cacheSlot[K, V]{key: k}
+		s = &cacheSlot[K, V]{key: k, used: true}
 		sh.pushFront(s)
 		sh.m[k] = s
 		for len(sh.m) > c.perShard && sh.tail != s {
@@ -217,6 +219,7 @@ func (c *ttlCache[K, V]) getAt(ctx context.Context, k K, now int64) (V, int64, e
 		}
 	} else {
 		sh.touch(s)
+		s.used = true
 	}
 	call := s.loading
 	if !c.joinable(call, now) {
@@ -398,6 +401,37 @@ func (c *ttlCache[K, V]) counts() (hits, misses uint64) {
 		sh.mu.Unlock()
 	}
 	return hits, misses
+}
+
+// hot returns up to limit keys held that a get asked for (not those only
+// a bulk read stored), the most recently used first: each shard's in its
+// LRU order, the shards taken in turn.
+func (c *ttlCache[K, V]) hot(limit int) []K {
+	per := make([][]K, len(c.shards))
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for s := sh.head; s != nil && len(per[i]) < limit; s = s.next {
+			if s.has && s.used {
+				per[i] = append(per[i], s.key)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	var out []K
+	for j := 0; len(out) < limit; j++ {
+		more := false
+		for i := range per {
+			if j < len(per[i]) && len(out) < limit {
+				out = append(out, per[i][j])
+				more = true
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	return out
 }
 
 // len returns the number of keys held (stored or loading).

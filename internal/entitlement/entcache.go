@@ -560,6 +560,67 @@ type WarmStats struct {
 	Users, Products int  // entries stored
 	Queries         int  // database reads
 	Full            bool // stopped with the cache nine tenths full
+	// HotSet: the users were those of the hot set saved by the last
+	// instance to stop (Store.HotUsers), not every user by id.
+	HotSet bool
+}
+
+// HotSetMaxAge is how old a saved hot set may be for Warm to take it
+// instead of every user by id: a restart, a rolling upgrade, an instance
+// added the same day.
+const HotSetMaxAge = 24 * time.Hour
+
+// SaveHot saves the users this cache has answered for and still holds
+// (Store.SaveHotUsers), the most recently checked first, up to
+// licensor.MaxHotUsers, for the next instance's Warm; users only a warm-up
+// stored are left out. A cache that answered for no one saves nothing,
+// leaving the set saved before. It returns how many users it saved.
+func (ec *Cache) SaveHot(ctx context.Context) (int, error) {
+	users := ec.users.hot(licensor.MaxHotUsers)
+	if len(users) == 0 {
+		return 0, nil
+	}
+	if err := ec.store.SaveHotUsers(ctx, users, ec.clock.now().Unix()); err != nil {
+		return 0, fmt.Errorf("save the entitlement cache's hot users: %w", err)
+	}
+	return len(users), nil
+}
+
+// warmHot stores the users of the saved hot set, if there is one younger
+// than HotSetMaxAge, licensor.MaxGrantUsers a query (Store.FindUsersGrants),
+// until all are held or the cache is nine tenths full. It reports whether
+// there was one.
+func (ec *Cache) warmHot(ctx context.Context, st *WarmStats) (bool, error) {
+	users, savedAt, err := ec.store.HotUsers(ctx, licensor.MaxHotUsers)
+	st.Queries++
+	ec.queries.Add(1)
+	if err != nil {
+		return false, fmt.Errorf("warm the entitlement cache: %w", err)
+	}
+	if len(users) == 0 || ec.clock.now().Sub(time.Unix(savedAt, 0)) > HotSetMaxAge {
+		return false, nil
+	}
+	st.HotSet = true
+	for i := 0; i < len(users) && !ec.users.full(); i += licensor.MaxGrantUsers {
+		chunk := users[i:min(i+licensor.MaxGrantUsers, len(users))]
+		b := ec.users.beginBulk()
+		rows, err := ec.store.FindUsersGrants(ctx, chunk)
+		st.Queries++
+		ec.queries.Add(1)
+		ec.users.loads.Add(1)
+		if err != nil {
+			ec.users.endBulk(b)
+			return true, fmt.Errorf("warm the entitlement cache: %w", err)
+		}
+		byUser := grantsByUser(rows, len(chunk))
+		for _, u := range chunk {
+			if ec.users.put(b, u, &userEntry{licenses: byUser[u]}) {
+				st.Users++
+			}
+		}
+		ec.users.endBulk(b)
+	}
+	return true, nil
 }
 
 // warmProgress is how far a Warm in progress has gone: every user whose id
@@ -616,14 +677,19 @@ func (w *warmProgress) await(ctx context.Context, user string) {
 }
 
 // Warm fills the cache ahead of the checks: first the products, a page of
-// MaxPageSize a query, then every user of a live license, in user id
-// order, WarmPage licenses a query (Store.ListGrants; a user none of whose
-// licenses is ACTIVE is stored with no grant), until all are held, the
-// cache is nine tenths full (of its bytes or entries), or ctx ends. A user
-// with more than WarmPage licenses, and users and products that do not
-// fit, are loaded by their first check, as without a warm-up. A check that
-// arrives meanwhile for a user the warm-up has not reached yet waits for
-// it (Answer), up to a second, rather than loading the user alone.
+// MaxPageSize a query, then the users. When the last instance to stop
+// saved its hot set (SaveHot) less than HotSetMaxAge ago, the users are
+// those, MaxGrantUsers a query, the most recently checked first: the
+// users being watched, not the first by id. Otherwise they are every user
+// of a live license, in user id order, WarmPage licenses a query
+// (Store.ListGrants; a user none of whose licenses is ACTIVE is stored
+// with no grant). Either until all are held, the cache is nine tenths
+// full (of its bytes or entries), or ctx ends. A user with more than
+// WarmPage licenses, and users and products that do not fit or were not
+// in the hot set, are loaded by their first check, as without a warm-up.
+// A check that arrives meanwhile for a user the warm-up has not reached
+// yet waits for it (Answer), up to a second, rather than loading the user
+// alone (while the hot set loads: for its end).
 //
 // It keeps the cache's guarantees: each page is stored with the instant
 // its read began, a user or product invalidated while the page was read
@@ -664,6 +730,10 @@ func (ec *Cache) Warm(ctx context.Context) (WarmStats, error) {
 		if next = page.Next; next == nil {
 			break
 		}
+	}
+	if hot, err := ec.warmHot(ctx, &st); err != nil || hot {
+		st.Full = ec.users.full() || ec.products.full()
+		return st, err
 	}
 	for !ec.users.full() {
 		b := ec.users.beginBulk()

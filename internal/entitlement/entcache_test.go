@@ -30,6 +30,21 @@ type userStore struct {
 	gen      func(user string) []licensor.License
 	gate     chan struct{}
 	reads    atomic.Int64
+	hot      []string // the saved hot set (SaveHotUsers), and when
+	hotAt    int64
+}
+
+func (s *userStore) SaveHotUsers(ctx context.Context, users []string, now int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hot, s.hotAt = slices.Clone(users), now
+	return nil
+}
+
+func (s *userStore) HotUsers(ctx context.Context, limit int) ([]string, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.hot[:min(limit, len(s.hot))]), s.hotAt, nil
 }
 
 // FindGrants answers from FindLicenses, as the engines' do from their

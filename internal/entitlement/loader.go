@@ -14,15 +14,19 @@ import (
 // flight at most. A load that finds none running sends its own query
 // (Store.FindGrants) at once; otherwise it queues, and each query that
 // ends hands its place to one query for every load queued meanwhile
-// (Store.FindUsersGrants, up to licensor.MaxGrantUsers users). A queue
-// that reaches MaxGrantUsers sends its query at once if fewer than
-// LoadQueries run. A lone miss waits for nothing, two at once for at most
-// one query more, and a burst of misses (an instance restarted under load,
-// users drawn from millions) costs the database a query a batch, not a
-// query a user: the rate of queries stays about what one query back to
-// back makes while the misses fit in a batch, and at most what LoadQueries
-// make, whatever the rate of misses.
+// (Store.FindUsersGrants, up to LoadBatch users). A queue that reaches
+// LoadBatch sends its query at once if fewer than LoadQueries run. A lone
+// miss waits for nothing, two at once for at most one query more, and a
+// burst of misses (an instance restarted under load, users drawn from
+// millions) costs the database a query a batch, not a query a user: the
+// rate of queries stays about what one query back to back makes while the
+// misses fit in a batch, and at most what LoadQueries make, whatever the
+// rate of misses.
 const LoadQueries = 4
+
+// LoadBatch is how many users one query of the loads asks for at most: a
+// batch's misses wait for all of its rows.
+const LoadBatch = 128
 
 // grantLoader runs the user cache's loads (see LoadQueries).
 type grantLoader struct {
@@ -60,7 +64,7 @@ func (l *grantLoader) load(ctx context.Context, user string) ([]licensor.Grant, 
 	}
 	w := &grantLoad{user: user, done: make(chan struct{})}
 	l.queue = append(l.queue, w)
-	if len(l.queue) >= licensor.MaxGrantUsers && l.running < l.limit {
+	if len(l.queue) >= LoadBatch && l.running < l.limit {
 		l.running++
 		batch := l.take()
 		l.mu.Unlock()
@@ -90,10 +94,10 @@ func (l *grantLoader) release() {
 	go l.runBatch(batch)
 }
 
-// take removes the first loads of the queue, up to licensor.MaxGrantUsers,
+// take removes the first loads of the queue, up to LoadBatch,
 // for a batch. l.mu is held.
 func (l *grantLoader) take() []*grantLoad {
-	n := min(len(l.queue), licensor.MaxGrantUsers)
+	n := min(len(l.queue), LoadBatch)
 	batch := slices.Clone(l.queue[:n])
 	l.queue = slices.Delete(l.queue, 0, n)
 	if len(l.queue) == 0 {
@@ -122,9 +126,18 @@ func (l *grantLoader) runBatch(batch []*grantLoad) {
 	if err != nil {
 		err = fmt.Errorf("load licenses of %d users: %w", len(users), err)
 	}
-	// rows are in user order: each user's grants are one run of them.
-	byUser := make(map[string][]licensor.Grant, len(users))
-	for i := 0; err == nil && i < len(rows); {
+	byUser := grantsByUser(rows, len(users))
+	for _, w := range batch {
+		w.grants, w.err = byUser[w.user], err
+		close(w.done)
+	}
+}
+
+// grantsByUser groups the rows of Store.FindUsersGrants, which are in user
+// order (each user's grants one run of them), by user; n is a size hint.
+func grantsByUser(rows []licensor.UserGrant, n int) map[string][]licensor.Grant {
+	byUser := make(map[string][]licensor.Grant, n)
+	for i := 0; i < len(rows); {
 		j := i
 		for j < len(rows) && rows[j].User == rows[i].User {
 			j++
@@ -136,8 +149,5 @@ func (l *grantLoader) runBatch(batch []*grantLoad) {
 		byUser[rows[i].User] = gs
 		i = j
 	}
-	for _, w := range batch {
-		w.grants, w.err = byUser[w.user], err
-		close(w.done)
-	}
+	return byUser
 }

@@ -58,7 +58,7 @@ func (idsEncoder) AppendAnswer(b []byte, user string, a *entitlement.Answer) []b
 }
 
 // TestLoadsShareQueries: while a read is in flight, the misses of other
-// users queue; a full batch (licensor.MaxGrantUsers) starts its read at
+// users queue; a full batch (entitlement.LoadBatch) starts its read at
 // once while fewer than LoadQueries are in flight, and the reads that end
 // answer the rest with one query each, every user getting their own
 // grants (on both engines).
@@ -78,8 +78,8 @@ func TestLoadsShareQueries(t *testing.T) {
 		// user-i holds products i%3 and, for odd i, (i+1)%3; user-0's
 		// license is suspended: it holds nothing.
 		// One read alone, LoadQueries-1 full batches started at once, then a
-		// queue of MaxGrantUsers+20 that the first two reads to end take.
-		const users = 1 + (entitlement.LoadQueries-1)*licensor.MaxGrantUsers + licensor.MaxGrantUsers + 20
+		// queue of LoadBatch+20 that the first two reads to end take.
+		const users = 1 + (entitlement.LoadQueries-1)*entitlement.LoadBatch + entitlement.LoadBatch + 20
 		var drafts []licensor.LicenseDraft
 		want := map[string][]int64{}
 		for i := range users {

@@ -131,6 +131,87 @@ func TestEntitlementCacheWarm(t *testing.T) {
 	}
 }
 
+// TestEntitlementCacheWarmHotSet: a cache saves the users it answered for
+// and still holds (not those only its warm-up stored); the next cache's
+// warm-up loads those users, one query for all, and walks no page by id;
+// they are answered as a cold cache does, others load on their first
+// check; a hot set older than HotSetMaxAge, or none, means every user by
+// id again; a cache that answered for no one leaves the saved set alone.
+func TestEntitlementCacheWarmHotSet(t *testing.T) {
+	s := newListingStore()
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	first := New(s, plain{}, Options{Now: clock})
+	first.warmPage = 7
+	if st, err := first.Warm(t.Context()); err != nil || st.HotSet || s.lists == 0 {
+		t.Fatalf("Warm with no saved set = %+v, %v, %d pages; want every user by id", st, err, s.lists)
+	}
+	watched := []string{"u105", "lapsed", "u110", "u139"}
+	for _, u := range watched {
+		if _, err := first.Answer(t.Context(), u, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := first.SaveHot(t.Context()); err != nil || n != len(watched) {
+		t.Fatalf("SaveHot = %d, %v; want the %d users answered for", n, err, len(watched))
+	}
+	if got := slices.Sorted(slices.Values(s.hot)); !slices.Equal(got, slices.Sorted(slices.Values(watched))) || s.hotAt != now.Unix() {
+		t.Fatalf("saved %v at %d, want %v at %d", s.hot, s.hotAt, watched, now.Unix())
+	}
+
+	lists, reads := s.lists, s.reads.Load()
+	second := New(s, plain{}, Options{Now: clock})
+	st, err := second.Warm(t.Context())
+	if err != nil || !st.HotSet || st.Users != len(watched) || st.Products != 5 || st.Queries != 3 {
+		t.Errorf("Warm with a hot set = %+v, %v; want its %d users, 5 products, 3 queries (products, hot set, one batch)", st, err, len(watched))
+	}
+	if s.lists != lists {
+		t.Errorf("the warm-up walked %d pages by id, want none", s.lists-lists)
+	}
+	if got := s.reads.Load() - reads; got != int64(len(watched)) { // the batch, user by user in this fake
+		t.Errorf("%d user reads by the warm-up, want %d", got, len(watched))
+	}
+	cold := New(s, plain{}, Options{Now: clock})
+	reads = s.reads.Load()
+	for _, u := range watched {
+		got, err := second.Answer(t.Context(), u, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := cold.Answer(t.Context(), u, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ETag() != want.ETag() {
+			t.Errorf("warmed answer of %s = %q, a cold cache's %q", u, got.etag, want.etag)
+		}
+	}
+	if got := s.reads.Load() - reads; got != int64(len(watched)) {
+		t.Errorf("%d reads, want the cold cache's %d only", got, len(watched))
+	}
+	if _, err := second.Answer(t.Context(), "u120", 0); err != nil || s.reads.Load()-reads != int64(len(watched))+1 {
+		t.Errorf("a user not in the hot set: %v, want one load on the first check", err)
+	}
+
+	// A cache that answered for no one saves nothing.
+	idle := New(s, plain{}, Options{Now: clock})
+	if _, err := idle.Warm(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := idle.SaveHot(t.Context()); err != nil || n != 0 || len(s.hot) != len(watched) {
+		t.Errorf("SaveHot of a cache only warmed = %d, %v, saved set %v; want nothing saved, the set kept", n, err, s.hot)
+	}
+
+	// A day later the set is too old: every user by id again.
+	later := func() time.Time { return now.Add(HotSetMaxAge + time.Second) }
+	stale := New(s, plain{}, Options{Now: later})
+	stale.warmPage = 7
+	lists = s.lists
+	if st, err := stale.Warm(t.Context()); err != nil || st.HotSet || s.lists == lists || st.Users != 41 {
+		t.Errorf("Warm with a stale hot set = %+v, %v, %d pages; want every user by id (41)", st, err, s.lists-lists)
+	}
+}
+
 // TestEntitlementCacheWarmInvalidated: a user invalidated while the page
 // holding them is read is not stored from it (their next check reads the
 // new state), and InvalidateAll during a read rules the page out.

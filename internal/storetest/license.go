@@ -712,3 +712,46 @@ func testFindUsersGrants(t *testing.T, s licensor.Store) {
 		t.Errorf("FindUsersGrants(%d users) succeeded, want an error", len(many)+1)
 	}
 }
+
+// testHotUsers: no saved set at first; a save is read back in its order,
+// up to the limit, with its time; the next save replaces it whole (an
+// empty one leaves none); more than MaxHotUsers is refused and changes
+// nothing; a set larger than one INSERT's chunk survives whole.
+func testHotUsers(t *testing.T, s licensor.Store) {
+	ctx := t.Context()
+	if users, at, err := s.HotUsers(ctx, 10); err != nil || len(users) != 0 || at != 0 {
+		t.Fatalf("HotUsers before a save = %v, %d, %v; want none", users, at, err)
+	}
+	if err := s.SaveHotUsers(ctx, []string{"c", "a", "b"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if users, at, err := s.HotUsers(ctx, 10); err != nil || !slices.Equal(users, []string{"c", "a", "b"}) || at != t0 {
+		t.Errorf("HotUsers = %v, %d, %v; want [c a b] saved at %d", users, at, err, t0)
+	}
+	if users, _, err := s.HotUsers(ctx, 2); err != nil || !slices.Equal(users, []string{"c", "a"}) {
+		t.Errorf("HotUsers(limit 2) = %v, %v; want [c a]", users, err)
+	}
+	big := make([]string, 1234)
+	for i := range big {
+		big[i] = fmt.Sprintf("user-%04d", len(big)-i)
+	}
+	if err := s.SaveHotUsers(ctx, big, t0+60); err != nil {
+		t.Fatal(err)
+	}
+	if users, at, err := s.HotUsers(ctx, licensor.MaxHotUsers); err != nil || !slices.Equal(users, big) || at != t0+60 {
+		t.Errorf("HotUsers after the second save: %d users (first %v), saved at %d, %v; want the %d saved at %d, in order", len(users), users[:min(3, len(users))], at, err, len(big), t0+60)
+	}
+	tooMany := make([]string, licensor.MaxHotUsers+1)
+	if err := s.SaveHotUsers(ctx, tooMany, t0+120); err == nil {
+		t.Errorf("SaveHotUsers(%d users) succeeded, want an error", len(tooMany))
+	}
+	if users, at, err := s.HotUsers(ctx, 5); err != nil || len(users) != 5 || at != t0+60 {
+		t.Errorf("after a refused save: %v, %d, %v; want the earlier set", users, at, err)
+	}
+	if err := s.SaveHotUsers(ctx, nil, t0+180); err != nil {
+		t.Fatal(err)
+	}
+	if users, at, err := s.HotUsers(ctx, 10); err != nil || len(users) != 0 || at != 0 {
+		t.Errorf("after an empty save: %v, %d, %v; want none", users, at, err)
+	}
+}

@@ -102,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) licensor.Store) {
 			{"ActiveLiveOnly", testFindGrants},
 			{"ListInUserOrder", testListGrants},
 			{"OfManyUsers", testFindUsersGrants},
+			{"HotUsers", testHotUsers},
 		}},
 		{"DeleteLicenses", []test{
 			{"Deletes", testDeleteLicenses},
