@@ -601,6 +601,7 @@ func (ec *Cache) warmHot(ctx context.Context, st *WarmStats) (bool, error) {
 		return false, nil
 	}
 	st.HotSet = true
+	ec.warm.startHot(users, licensor.MaxGrantUsers)
 	for i := 0; i < len(users) && !ec.users.full(); i += licensor.MaxGrantUsers {
 		chunk := users[i:min(i+licensor.MaxGrantUsers, len(users))]
 		b := ec.users.beginBulk()
@@ -619,17 +620,22 @@ func (ec *Cache) warmHot(ctx context.Context, st *WarmStats) (bool, error) {
 			}
 		}
 		ec.users.endBulk(b)
+		ec.warm.advanceHot(i/licensor.MaxGrantUsers + 1)
 	}
 	return true, nil
 }
 
 // warmProgress is how far a Warm in progress has gone: every user whose id
-// sorts up to after has been stored, or left to their first check; step
-// is closed when it goes further, or ends (running false).
+// sorts up to after has been stored, or left to their first check; or,
+// while a hot set loads (hot not nil), the users of its first hotDone
+// chunks (hot maps each user to their chunk). step is closed when it goes
+// further, or ends (running false).
 type warmProgress struct {
 	mu      sync.Mutex
 	running bool
 	after   string
+	hot     map[string]int
+	hotDone int
 	step    chan struct{}
 }
 
@@ -637,9 +643,45 @@ type warmProgress struct {
 func (w *warmProgress) advance(after string, done bool) {
 	w.mu.Lock()
 	w.after, w.running = after, !done
+	if done {
+		w.hot = nil
+	}
 	close(w.step)
 	w.step = make(chan struct{})
 	w.mu.Unlock()
+}
+
+// startHot records that the warm-up loads users, in chunks of n.
+func (w *warmProgress) startHot(users []string, n int) {
+	hot := make(map[string]int, len(users))
+	for i, u := range users {
+		hot[u] = i / n
+	}
+	w.mu.Lock()
+	w.hot, w.hotDone = hot, 0
+	w.mu.Unlock()
+}
+
+// advanceHot records that the hot set's first chunks are stored.
+func (w *warmProgress) advanceHot(chunks int) {
+	w.mu.Lock()
+	w.hotDone = chunks
+	close(w.step)
+	w.step = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// passed reports whether the warm-up has no more to do for user; the
+// caller holds w.mu.
+func (w *warmProgress) passed(user string) bool {
+	if !w.running {
+		return true
+	}
+	if w.hot != nil {
+		i, ok := w.hot[user]
+		return !ok || i < w.hotDone // not in the hot set: never reached
+	}
+	return w.after != "" && user <= w.after
 }
 
 // warmWait bounds how long a check waits for the warm-up to reach its
@@ -656,9 +698,9 @@ func (w *warmProgress) await(ctx context.Context, user string) {
 	var deadline <-chan time.Time
 	for {
 		w.mu.Lock()
-		running, passed, step := w.running, w.after != "" && user <= w.after, w.step
+		passed, step := w.passed(user), w.step
 		w.mu.Unlock()
-		if !running || passed {
+		if passed {
 			return
 		}
 		if deadline == nil {
@@ -689,7 +731,8 @@ func (w *warmProgress) await(ctx context.Context, user string) {
 // in the hot set, are loaded by their first check, as without a warm-up.
 // A check that arrives meanwhile for a user the warm-up has not reached
 // yet waits for it (Answer), up to a second, rather than loading the user
-// alone (while the hot set loads: for its end).
+// alone (while the hot set loads: a user of the set waits for their
+// query, any other user waits for nothing).
 //
 // It keeps the cache's guarantees: each page is stored with the instant
 // its read began, a user or product invalidated while the page was read

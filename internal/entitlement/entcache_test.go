@@ -32,6 +32,9 @@ type userStore struct {
 	reads    atomic.Int64
 	hot      []string // the saved hot set (SaveHotUsers), and when
 	hotAt    int64
+	// batchGate, when set, holds each FindUsersGrants until a value is
+	// received from it, after sending on batching.
+	batchGate, batching chan struct{}
 }
 
 func (s *userStore) SaveHotUsers(ctx context.Context, users []string, now int64) error {
@@ -65,6 +68,13 @@ func (s *userStore) FindGrants(ctx context.Context, user string) ([]licensor.Gra
 
 // FindUsersGrants answers from FindGrants, user by user, as one read.
 func (s *userStore) FindUsersGrants(ctx context.Context, users []string) ([]licensor.UserGrant, error) {
+	s.mu.Lock()
+	gate := s.batchGate
+	s.mu.Unlock()
+	if gate != nil {
+		s.batching <- struct{}{}
+		<-gate
+	}
 	var out []licensor.UserGrant
 	for _, u := range slices.Sorted(slices.Values(users)) {
 		gs, err := s.FindGrants(ctx, u)

@@ -212,6 +212,54 @@ func TestEntitlementCacheWarmHotSet(t *testing.T) {
 	}
 }
 
+// TestEntitlementCacheWarmHotSetWaits: while the hot set loads, a check
+// for a user outside it waits for nothing, and a check for a user in it
+// waits for that user's query.
+func TestEntitlementCacheWarmHotSetWaits(t *testing.T) {
+	s := newListingStore()
+	s.hot, s.hotAt = []string{"u101", "u102"}, time.Now().Unix()
+	s.batchGate, s.batching = make(chan struct{}), make(chan struct{})
+	ec := New(s, plain{}, Options{})
+	warmed := make(chan error, 1)
+	go func() {
+		_, err := ec.Warm(context.Background())
+		warmed <- err
+	}()
+	<-s.batching // the hot set's query is held
+	start := time.Now()
+	if _, err := ec.Answer(t.Context(), "u120", 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= warmWait/2 { // it loads at once; waiting would take warmWait
+		t.Errorf("a check for a user outside the hot set took %v, as if it waited for the warm-up", d)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		_, err := ec.Answer(context.Background(), "u101", 0)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("a hot user's check answered (%v) before the hot set's query", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.mu.Lock()
+	gate := s.batchGate
+	s.batchGate = nil // later batches are not held
+	s.mu.Unlock()
+	reads := s.reads.Load()
+	close(gate)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-warmed; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.reads.Load() - reads; got != 2 { // the hot set's two users, not u101 alone
+		t.Errorf("%d reads after the hot set's query was let go, want its 2", got)
+	}
+}
+
 // TestEntitlementCacheWarmInvalidated: a user invalidated while the page
 // holding them is read is not stored from it (their next check reads the
 // new state), and InvalidateAll during a read rules the page out.

@@ -9,8 +9,8 @@ import (
 )
 
 // hotChunk is how many users one INSERT of SaveHotUsers carries (three
-// parameters each: within SQLite's and PostgreSQL's limits).
-const hotChunk = 500
+// parameters each: 15,000, within SQLite's 32,766 and PostgreSQL's 65,535).
+const hotChunk = 5000
 
 // SaveHotUsers replaces the hot set in one transaction: the rows of
 // earlier saves go, users' are inserted in chunks. On PostgreSQL a

@@ -731,7 +731,7 @@ func testHotUsers(t *testing.T, s licensor.Store) {
 	if users, _, err := s.HotUsers(ctx, 2); err != nil || !slices.Equal(users, []string{"c", "a"}) {
 		t.Errorf("HotUsers(limit 2) = %v, %v; want [c a]", users, err)
 	}
-	big := make([]string, 1234)
+	big := make([]string, 12_345) // more than one INSERT's worth
 	for i := range big {
 		big[i] = fmt.Sprintf("user-%04d", len(big)-i)
 	}
