@@ -21,6 +21,7 @@ import (
 
 	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/client"
+	"github.com/licensor/licensor/internal/sqlite"
 	"github.com/licensor/licensor/internal/testdb"
 )
 
@@ -283,6 +284,9 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil || len(page.Licenses) != 1 {
 		t.Fatalf("UserLicenses: %v, %+v", err, page)
 	}
+	if ents, _, err := c.UserEntitlements(ctx, "41", 0); err != nil || ents == nil {
+		t.Fatalf("UserEntitlements: %v, %+v", err, ents)
+	}
 
 	// Graceful shutdown: a request whose body is still arriving when
 	// SIGTERM comes completes, then the process exits 0.
@@ -317,13 +321,22 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("licensor serve exited with %v after SIGTERM\n%s", err, p.logs.String())
 	}
 	logs := p.logs.String()
-	for _, want := range []string{`"msg":"request"`, `"status":201`, `"request_id"`, `"msg":"stopped"`} {
+	for _, want := range []string{`"msg":"request"`, `"status":201`, `"request_id"`, `"msg":"stopped"`, `hot users saved`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
 	if strings.Contains(logs, key) || strings.Contains(logs, key[12:]) {
 		t.Errorf("the API key appears in the log")
+	}
+	// The stop saved the user checked, for the next instance's warm-up.
+	store, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if users, _, err := store.HotUsers(ctx, 10); err != nil || len(users) != 1 || users[0] != "41" {
+		t.Errorf("hot users saved at SIGTERM: %v, %v; want [41]", users, err)
 	}
 }
 

@@ -30,27 +30,11 @@ func TestEntitlementsWarmUp(t *testing.T) {
 			qs = append(qs, question(u, "espn", "live"))
 		}
 
-		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
-		// A TTL of seconds: a poll late on a loaded machine must not age
-		// the warmed entries out (that is not what is tested here).
-		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
-			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: 3 * time.Second}}})
-		b.srv = httptest.NewServer(b.api)
-		t.Cleanup(b.srv.Close)
-		ctx, cancel := context.WithCancel(context.Background())
-		wait := b.api.WarmEntitlements(ctx, 10*time.Second)
+		b := otherInstance(t, a, storeB)
+		wait := b.api.WarmEntitlements(t.Context(), 10*time.Second)
 		// The watcher has not started, so the warm-up waits for it.
 		b.must(503, req{method: "GET", path: "/readyz", key: "-"})
-		watched := make(chan error, 1)
-		go func() {
-			watched <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
-		}()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-watched; err != nil {
-				t.Errorf("Watch: %v", err)
-			}
-		})
+		follow(t, b, storeB)
 		wait()
 		b.must(200, req{method: "GET", path: "/readyz", key: "-"})
 		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_users"); n != 30 {
@@ -95,23 +79,9 @@ func TestEntitlementsWarmUpHotSet(t *testing.T) {
 			t.Fatalf("SaveHotEntitlements = %d, %v; want the %d users checked", n, err, len(watched))
 		}
 
-		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
-		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
-			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: 3 * time.Second}}})
-		b.srv = httptest.NewServer(b.api)
-		t.Cleanup(b.srv.Close)
-		ctx, cancel := context.WithCancel(context.Background())
-		wait := b.api.WarmEntitlements(ctx, 10*time.Second)
-		done := make(chan error, 1)
-		go func() {
-			done <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
-		}()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Watch: %v", err)
-			}
-		})
+		b := otherInstance(t, a, storeB)
+		wait := b.api.WarmEntitlements(t.Context(), 10*time.Second)
+		follow(t, b, storeB)
 		wait()
 		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_users"); n != float64(len(watched)) {
 			t.Errorf("%v users in the cache after the warm-up, want the %d of the hot set", n, len(watched))
@@ -130,6 +100,35 @@ func TestEntitlementsWarmUpHotSet(t *testing.T) {
 		}
 		if n := cacheMetric(t, b.api, "licensor_entitlement_cache_loads_total"); n != loads+1 {
 			t.Errorf("%v database loads for a user outside the hot set, want 1", n-loads)
+		}
+	})
+}
+
+// otherInstance is a second server over store, the database of a's, with
+// a's keys and clock.
+func otherInstance(t *testing.T, a *env, store licensor.Store) *env {
+	b := &env{t: t, store: store, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
+	// A TTL of seconds: a poll late on a loaded machine must not age the
+	// warmed entries out (that is not what is tested here).
+	b.api = api.New(store, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
+		EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: 3 * time.Second}}})
+	b.srv = httptest.NewServer(b.api)
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+// follow has b's entitlement cache follow store's change feed until the
+// test ends.
+func follow(t *testing.T, b *env, store licensor.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan error, 1)
+	go func() {
+		watched <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: store, Poll: 20 * time.Millisecond})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-watched; err != nil {
+			t.Errorf("Watch: %v", err)
 		}
 	})
 }
