@@ -459,22 +459,8 @@ func TestEntitlementsFollowTheFeed(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		storeA, storeB := openShared(t, e)
 		a := newEnv(t, engine{Name: e.Name, Open: func(testing.TB) licensor.Store { return storeA }})
-		b := &env{t: t, store: storeB, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
-		b.api = api.New(storeB, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
-			EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: time.Hour}}})
-		b.srv = httptest.NewServer(b.api)
-		t.Cleanup(b.srv.Close)
-		ctx, cancel := context.WithCancel(context.Background())
-		watched := make(chan error, 1)
-		go func() {
-			watched <- b.api.WatchChanges(ctx, entitlement.FeedWatcher{Store: storeB, Poll: 20 * time.Millisecond})
-		}()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-watched; err != nil {
-				t.Errorf("Watch: %v", err)
-			}
-		})
+		b := otherInstance(t, a, storeB, time.Hour)
+		follow(t, b, storeB)
 
 		sports := a.product(map[string]any{"title": "Sports", "live": channels("espn")})
 		lic := a.createLicense("41", sports, nil)

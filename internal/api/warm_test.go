@@ -30,7 +30,7 @@ func TestEntitlementsWarmUp(t *testing.T) {
 			qs = append(qs, question(u, "espn", "live"))
 		}
 
-		b := otherInstance(t, a, storeB)
+		b := otherInstance(t, a, storeB, 3*time.Second)
 		wait := b.api.WarmEntitlements(t.Context(), 10*time.Second)
 		// The watcher has not started, so the warm-up waits for it.
 		b.must(503, req{method: "GET", path: "/readyz", key: "-"})
@@ -79,7 +79,7 @@ func TestEntitlementsWarmUpHotSet(t *testing.T) {
 			t.Fatalf("SaveHotEntitlements = %d, %v; want the %d users checked", n, err, len(watched))
 		}
 
-		b := otherInstance(t, a, storeB)
+		b := otherInstance(t, a, storeB, 3*time.Second)
 		wait := b.api.WarmEntitlements(t.Context(), 10*time.Second)
 		follow(t, b, storeB)
 		wait()
@@ -105,13 +105,13 @@ func TestEntitlementsWarmUpHotSet(t *testing.T) {
 }
 
 // otherInstance is a second server over store, the database of a's, with
-// a's keys and clock.
-func otherInstance(t *testing.T, a *env, store licensor.Store) *env {
+// a's keys and clock, and an entitlement cache of that TTL. (Warm-up
+// tests: seconds, so that a poll late on a loaded machine does not age
+// the warmed entries out, which is not what they test.)
+func otherInstance(t *testing.T, a *env, store licensor.Store, ttl time.Duration) *env {
 	b := &env{t: t, store: store, clock: a.clock, writeKey: a.writeKey, readKey: a.readKey}
-	// A TTL of seconds: a poll late on a loaded machine must not age the
-	// warmed entries out (that is not what is tested here).
 	b.api = api.New(store, api.Options{Now: a.clock.Now, KeyCacheTTL: time.Nanosecond,
-		EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: 3 * time.Second}}})
+		EndUser: api.EndUserOptions{Cache: entitlement.Options{TTL: ttl}}})
 	b.srv = httptest.NewServer(b.api)
 	t.Cleanup(b.srv.Close)
 	return b

@@ -646,9 +646,14 @@ func (w *warmProgress) advance(after string, done bool) {
 	if done {
 		w.hot = nil
 	}
+	w.stepLocked()
+	w.mu.Unlock()
+}
+
+// stepLocked wakes the checks waiting for the warm-up; w.mu is held.
+func (w *warmProgress) stepLocked() {
 	close(w.step)
 	w.step = make(chan struct{})
-	w.mu.Unlock()
 }
 
 // startHot records that the warm-up loads users, in chunks of n.
@@ -666,8 +671,7 @@ func (w *warmProgress) startHot(users []string, n int) {
 func (w *warmProgress) advanceHot(chunks int) {
 	w.mu.Lock()
 	w.hotDone = chunks
-	close(w.step)
-	w.step = make(chan struct{})
+	w.stepLocked()
 	w.mu.Unlock()
 }
 

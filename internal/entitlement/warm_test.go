@@ -233,16 +233,8 @@ func TestEntitlementCacheWarmHotSetWaits(t *testing.T) {
 	if d := time.Since(start); d >= warmWait/2 { // it loads at once; waiting would take warmWait
 		t.Errorf("a check for a user outside the hot set took %v, as if it waited for the warm-up", d)
 	}
-	answered := make(chan error, 1)
-	go func() {
-		_, err := ec.Answer(context.Background(), "u101", 0)
-		answered <- err
-	}()
-	select {
-	case err := <-answered:
-		t.Fatalf("a hot user's check answered (%v) before the hot set's query", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	answered := answerLater(ec, "u101")
+	notYet(t, answered, "a hot user's check, before the hot set's query")
 	s.mu.Lock()
 	gate := s.batchGate
 	s.batchGate = nil // later batches are not held
@@ -341,16 +333,8 @@ func TestEntitlementCacheWarmWaits(t *testing.T) {
 		warmed <- err
 	}()
 	<-s.listing // the page is being read
-	answered := make(chan error, 1)
-	go func() {
-		_, err := ec.Answer(context.Background(), "u120", 0)
-		answered <- err
-	}()
-	select {
-	case err := <-answered:
-		t.Fatalf("the check returned (%v) before the warm-up's page was read", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	answered := answerLater(ec, "u120")
+	notYet(t, answered, "the check, before the warm-up's page was read")
 	s.mu.Lock()
 	gate := s.listGate
 	s.listGate = nil
@@ -364,5 +348,26 @@ func TestEntitlementCacheWarmWaits(t *testing.T) {
 	}
 	if n := s.reads.Load(); n != 0 {
 		t.Errorf("%d loads of a user during the warm-up, want none (answered from its page)", n)
+	}
+}
+
+// answerLater answers for user in the background; the result arrives on
+// the returned channel.
+func answerLater(ec *Cache, user string) <-chan error {
+	answered := make(chan error, 1)
+	go func() {
+		_, err := ec.Answer(context.Background(), user, 0)
+		answered <- err
+	}()
+	return answered
+}
+
+// notYet fails the test if answered delivers within 50 ms.
+func notYet(t *testing.T, answered <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-answered:
+		t.Fatalf("%s returned (%v)", what, err)
+	case <-time.After(50 * time.Millisecond):
 	}
 }
