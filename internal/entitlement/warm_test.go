@@ -2,6 +2,7 @@ package entitlement
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -369,5 +370,67 @@ func notYet(t *testing.T, answered <-chan error, what string) {
 	case err := <-answered:
 		t.Fatalf("%s returned (%v)", what, err)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// hotFailStore is a listingStore whose hot-set reads and writes fail as
+// set: reading the set, saving it, or the set's batch query.
+type hotFailStore struct {
+	*listingStore
+	read, save, batch bool
+}
+
+func (s *hotFailStore) HotUsers(ctx context.Context, limit int) ([]string, int64, error) {
+	if s.read {
+		return nil, 0, errors.New("down")
+	}
+	return s.listingStore.HotUsers(ctx, limit)
+}
+
+func (s *hotFailStore) SaveHotUsers(ctx context.Context, users []string, now int64) error {
+	if s.save {
+		return errors.New("down")
+	}
+	return s.listingStore.SaveHotUsers(ctx, users, now)
+}
+
+func (s *hotFailStore) FindUsersGrants(ctx context.Context, users []string) ([]licensor.UserGrant, error) {
+	if s.batch {
+		return nil, errors.New("down")
+	}
+	return s.listingStore.FindUsersGrants(ctx, users)
+}
+
+// TestEntitlementCacheHotSetErrors: a hot set that cannot be read, or
+// whose query fails, fails the warm-up (which then holds no one from it,
+// and keeps no check waiting); one that cannot be saved is an error of
+// SaveHot, and the set saved before stays.
+func TestEntitlementCacheHotSetErrors(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		read, batch bool
+	}{{"read", true, false}, {"batch", false, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &hotFailStore{listingStore: newListingStore(), read: c.read, batch: c.batch}
+			s.hot, s.hotAt = []string{"u101"}, time.Now().Unix()
+			ec := New(s, plain{}, Options{})
+			if st, err := ec.Warm(t.Context()); err == nil || st.Users != 0 {
+				t.Errorf("Warm = %+v, %v; want an error and no user", st, err)
+			}
+			s.read, s.batch = false, false
+			start := time.Now()
+			if _, err := ec.Answer(t.Context(), "u101", 0); err != nil || time.Since(start) >= warmWait/2 {
+				t.Errorf("a check after the failed warm-up: %v after %v; want an answer without waiting", err, time.Since(start))
+			}
+		})
+	}
+	s := &hotFailStore{listingStore: newListingStore(), save: true}
+	s.hot, s.hotAt = []string{"u101"}, 7
+	ec := New(s, plain{}, Options{})
+	if _, err := ec.Answer(t.Context(), "u120", 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ec.SaveHot(t.Context()); err == nil || n != 0 || len(s.hot) != 1 || s.hot[0] != "u101" {
+		t.Errorf("SaveHot with the store down = %d, %v, set %v; want an error and the earlier set kept", n, err, s.hot)
 	}
 }
