@@ -171,7 +171,8 @@ func walkTokenObject(b []byte, what string, known []string, member func(string, 
 
 // skipJSONValue consumes the value of member name (at depth, the top
 // object's members being at 1), refusing duplicate member names in nested
-// objects and nesting deeper than maxTokenJSONDepth. It keeps its own
+// objects, nesting deeper than maxTokenJSONDepth and numbers beyond a
+// float64 (which encoding/json refuses). It keeps its own
 // stack: a deep value costs no goroutine stack.
 func skipJSONValue(dec *json.Decoder, name string, depth int) error {
 	type open struct {
@@ -192,6 +193,13 @@ func skipJSONValue(dec *json.Decoder, name string, depth int) error {
 				stack[n-1].names[key] = true
 				stack[n-1].wantKey = false
 				continue
+			}
+		}
+		if n, ok := t.(json.Number); ok {
+			// encoding/json, which reads the claims after this walk (as
+			// the jwt library does), refuses a number beyond float64.
+			if _, err := n.Float64(); err != nil {
+				return formatErr("%s holds a number beyond the range of a float64", quoteName(name))
 			}
 		}
 		switch t {
