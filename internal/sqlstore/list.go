@@ -60,12 +60,47 @@ func (s Shared) FindProducts(ctx context.Context, q licensor.ProductQuery) (*lic
 	return page, nil
 }
 
+// The entitlement cache's reads: each is a walk of the licenses_live_user_id
+// index, which holds every column they read (migration 0011), so that they
+// never visit a license's row (TestGrantQueriesReadTheIndexOnly).
+const (
+	findGrantsSQL = `SELECT id, product_id, start_date, stop_date FROM licenses
+WHERE user_id = ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY id`
+	listGrantsSQL = `SELECT user_id, status = 'ACTIVE', id, product_id, start_date, stop_date FROM licenses
+WHERE user_id > ? AND deleted_at IS NULL ORDER BY user_id, id LIMIT ?`
+)
+
+// findUsersGrantsSQL is FindUsersGrants' query: its one argument is an
+// array on PostgreSQL, a JSON array (through json_each) on SQLite.
+func findUsersGrantsSQL(d sqlfilter.Dialect) string {
+	in := "user_id = ANY(?)"
+	if d == sqlfilter.SQLite {
+		in = "user_id IN (SELECT value FROM json_each(?))"
+	}
+	return `SELECT user_id, true, id, product_id, start_date, stop_date FROM licenses
+WHERE ` + in + ` AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id, id`
+}
+
+// GrantQueries returns the entitlement cache's queries on d (FindGrants,
+// ListGrants, FindUsersGrants, with ? placeholders) with example
+// arguments: for the engines' tests of their plans.
+func GrantQueries(d sqlfilter.Dialect) map[string][]any {
+	users := any([]string{"u1", "u2"})
+	if d == sqlfilter.SQLite {
+		users = `["u1","u2"]`
+	}
+	return map[string][]any{
+		findGrantsSQL:         {"u1"},
+		listGrantsSQL:         {"", 100},
+		findUsersGrantsSQL(d): {users},
+	}
+}
+
 // FindGrants returns the grants of user's live ACTIVE licenses, in id
 // order: four columns of each (on the readers' prepared statement), not
 // the whole license.
 func (s Shared) FindGrants(ctx context.Context, user string) ([]licensor.Grant, error) {
-	gs, err := Collect(ctx, s.Engine.Reader(), scanGrant, `SELECT id, product_id, start_date, stop_date FROM licenses
-WHERE user_id = ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY id`, user)
+	gs, err := Collect(ctx, s.Engine.Reader(), scanGrant, findGrantsSQL, user)
 	if err != nil {
 		return nil, s.fail("find grants", s.Engine.Unavailable(err))
 	}
@@ -76,8 +111,7 @@ WHERE user_id = ? AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY id`, use
 // grants of the ACTIVE ones, in (user_id, id) order, at most limit: a walk
 // of the licenses_live_user_id index.
 func (s Shared) ListGrants(ctx context.Context, after string, limit int) ([]licensor.UserGrant, error) {
-	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, `SELECT user_id, status = 'ACTIVE', id, product_id, start_date, stop_date FROM licenses
-WHERE user_id > ? AND deleted_at IS NULL ORDER BY user_id, id LIMIT ?`, after, limit)
+	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, listGrantsSQL, after, limit)
 	if err != nil {
 		return nil, s.fail("list grants", s.Engine.Unavailable(err))
 	}
@@ -95,16 +129,16 @@ func (s Shared) FindUsersGrants(ctx context.Context, users []string) ([]licensor
 	if len(users) == 0 {
 		return nil, nil
 	}
-	in, arg := "user_id = ANY(?)", any(users)
-	if s.Engine.Reader().Dialect() == sqlfilter.SQLite {
+	d := s.Engine.Reader().Dialect()
+	arg := any(users)
+	if d == sqlfilter.SQLite {
 		b, err := json.Marshal(users)
 		if err != nil {
 			return nil, fmt.Errorf("find grants: %w", err)
 		}
-		in, arg = "user_id IN (SELECT value FROM json_each(?))", string(b)
+		arg = string(b)
 	}
-	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, `SELECT user_id, true, id, product_id, start_date, stop_date FROM licenses
-WHERE `+in+` AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id, id`, arg)
+	gs, err := Collect(ctx, s.Engine.Reader(), scanUserGrant, findUsersGrantsSQL(d), arg)
 	if err != nil {
 		return nil, s.fail("find grants", s.Engine.Unavailable(err))
 	}
