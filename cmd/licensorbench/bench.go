@@ -252,8 +252,9 @@ func (r *runner) launchServer(name, addr, pprof string) (*process, string, error
 	if pprof != "" {
 		args = append(args, "--pprof-listen", pprof)
 	}
+	args = append(args, r.cfg.serverArgs...)
 	log := filepath.Join(r.dir, name+".log")
-	p, err := startProcess("licensor", log, nil, r.pinned(args...)...)
+	p, err := startProcess("licensor", log, r.cfg.serverEnv, r.pinned(args...)...)
 	return p, log, err
 }
 

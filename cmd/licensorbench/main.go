@@ -92,6 +92,8 @@ type config struct {
 	licensor         string
 	keep             bool
 	serverLogLevel   string
+	serverArgs       listFlag // more licensor serve flags (--server-arg)
+	serverEnv        listFlag // KEY=VALUE for the licensor server only (--server-env)
 	tmp              string
 	generator        string // "wrk" or "go"
 	rounds           int
@@ -137,6 +139,8 @@ Flags:
 	fs.StringVar(&cfg.licensor, "licensor", "", "a licensor binary to use instead of building ./cmd/licensor")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (SQLite files, server logs) and the PostgreSQL databases")
 	fs.StringVar(&cfg.serverLogLevel, "server-log-level", "info", "licensor serve --log-level (info, the default in production, logs every request)")
+	fs.Var(&cfg.serverArgs, "server-arg", "a licensor serve flag to add, e.g. --server-arg=--entitlement-cache-bytes=134217728 (repeatable)")
+	fs.Var(&cfg.serverEnv, "server-env", "an environment variable KEY=VALUE for the licensor server only, e.g. --server-env GOGC=200 (repeatable)")
 	fs.StringVar(&cfg.tmp, "tmp", "", "parent directory of the temporary directory (default: the system's)")
 	fs.StringVar(&cfg.generator, "generator", "", "the HTTP load generator: wrk (Debian's wrk with Lua scripts: the scenario/reference pairs of issue 17, A B A B) or go (the harness's own closed-loop generator: every scenario of the first rounds); default wrk when it is on PATH")
 	fs.IntVar(&cfg.rounds, "rounds", 2, "with --generator wrk: how many times each scenario and its reference are measured, alternately")
@@ -150,6 +154,16 @@ Flags:
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	for _, kv := range cfg.serverEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, usageError{fmt.Sprintf("--server-env %q: want KEY=VALUE", kv)}
+		}
+	}
+	for _, a := range cfg.serverArgs {
+		if !strings.HasPrefix(a, "-") {
+			return nil, usageError{fmt.Sprintf("--server-arg %q: want a flag of licensor serve, like --entitlement-cache-bytes=134217728", a)}
+		}
 	}
 	var err error
 	if cfg.scale, err = parseCount(scale); err != nil || cfg.scale < 1000 {
@@ -244,5 +258,15 @@ func runMarkdown(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
 	return nil
 }
