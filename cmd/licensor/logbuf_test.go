@@ -4,10 +4,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/licensor/licensor/internal/testdb"
 )
 
 // TestLogsBuffered: access lines wait in memory until the next flush, an
@@ -116,36 +119,76 @@ func TestParseBytes(t *testing.T) {
 }
 
 // TestServeMemoryLimit runs the binary: the runtime's limit, as its
-// metrics show it, is the flag's, else GOMEMLIMIT's, else the default.
+// metrics show it, is the flag's, else GOMEMLIMIT's, else the default; its
+// GOGC is GOGC's when set, else 400 on PostgreSQL under a memory limit,
+// else the runtime's 100.
 func TestServeMemoryLimit(t *testing.T) {
+	pg := os.Getenv("LICENSOR_POSTGRES_URL") != ""
 	for _, c := range []struct {
-		name, env string
-		args      []string
-		want      string // go_gc_gomemlimit_bytes
-		log       string
+		name, env, gogc string
+		postgres        bool
+		args            []string
+		want            string // go_gc_gomemlimit_bytes
+		log             string
+		wantGC          string // go_gc_gogc_percent
+		logGC           string
 	}{
-		{"default", "", nil, "1.048576e+08", `"limit":"100MiB (default)"`},
-		{"flag", "", []string{"--memory-limit", "123MiB"}, "1.28974848e+08", `"limit":"123MiB (--memory-limit)"`},
-		{"GOMEMLIMIT", "100MiB", nil, "1.048576e+08", `"limit":"100MiB (GOMEMLIMIT)"`},
-		{"flag over GOMEMLIMIT", "100MiB", []string{"--memory-limit", "200MiB"}, "2.097152e+08", `"limit":"200MiB (--memory-limit)"`},
-		{"off", "", []string{"--memory-limit", "off"}, "9.223372036854776e+18", `"limit":"off (--memory-limit)"`},
+		{"default", "", "", false, nil, "1.048576e+08", `"limit":"100MiB (default)"`, "100", `"gogc":"100 (default)"`},
+		{"flag", "", "", false, []string{"--memory-limit", "123MiB"}, "1.28974848e+08", `"limit":"123MiB (--memory-limit)"`, "100", `"gogc":"100 (default)"`},
+		{"GOMEMLIMIT", "100MiB", "", false, nil, "1.048576e+08", `"limit":"100MiB (GOMEMLIMIT)"`, "100", ""},
+		{"flag over GOMEMLIMIT", "100MiB", "", false, []string{"--memory-limit", "200MiB"}, "2.097152e+08", `"limit":"200MiB (--memory-limit)"`, "100", ""},
+		{"off", "", "", false, []string{"--memory-limit", "off"}, "9.223372036854776e+18", `"limit":"off (--memory-limit)"`, "100", ""},
+		{"GOGC", "", "250", false, nil, "1.048576e+08", "", "250", `"gogc":"250 (GOGC)"`},
+		{"postgres", "", "", true, nil, "1.572864e+08", `"limit":"150MiB (default)"`, "400", `"gogc":"400 (default)"`},
+		{"postgres, no limit", "", "", true, []string{"--memory-limit", "0"}, "9.223372036854776e+18", "", "100", `"gogc":"100 (default)"`},
+		{"postgres, GOGC", "", "150", true, nil, "1.572864e+08", "", "150", `"gogc":"150 (GOGC)"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "m.db")
+			if c.postgres {
+				if !pg {
+					t.Skip("LICENSOR_POSTGRES_URL is not set")
+				}
+				db = testdb.PostgresURL(t)
+			}
 			t.Setenv("GOMEMLIMIT", c.env)
-			p := startServer(t, filepath.Join(t.TempDir(), "m.db"), c.args...)
+			t.Setenv("GOGC", c.gogc)
+			p := startServer(t, db, c.args...)
 			resp, err := http.Get(p.url + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if want := "go_gc_gomemlimit_bytes " + c.want + "\n"; !strings.Contains(string(b), want) {
-				t.Errorf("metrics lack %q", want)
+			for _, want := range []string{"go_gc_gomemlimit_bytes " + c.want + "\n", "go_gc_gogc_percent " + c.wantGC + "\n"} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("metrics lack %q", want)
+				}
 			}
-			if !strings.Contains(p.logs.String(), c.log) {
-				t.Errorf("log lacks %s:\n%s", c.log, p.logs.String())
+			for _, l := range []string{c.log, c.logGC} {
+				if !strings.Contains(p.logs.String(), l) {
+					t.Errorf("log lacks %s:\n%s", l, p.logs.String())
+				}
 			}
 		})
+	}
+}
+
+// TestDefaultGCPercent: 400 only on PostgreSQL under a memory limit.
+func TestDefaultGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		dsn   string
+		limit int64
+		want  int
+	}{
+		{"postgres://db.example/licensor", 150 << 20, 400},
+		{"postgres://db.example/licensor", 0, 0},
+		{"licensor.db", 100 << 20, 0},
+		{"licensor.db", 0, 0},
+	} {
+		if got := defaultGCPercent(c.dsn, c.limit); got != c.want {
+			t.Errorf("defaultGCPercent(%q, %d) = %d, want %d", c.dsn, c.limit, got, c.want)
+		}
 	}
 }
 

@@ -32,6 +32,66 @@ func defaultMemoryLimit(dsn string) int64 {
 	return 100 << 20
 }
 
+// postgresGCPercent is serve's GOGC on PostgreSQL while a memory limit
+// applies and GOGC is not set: the collector then runs when the heap has
+// grown by four times what is live, or earlier as it nears the limit,
+// which stays the bound of the process's memory. On PostgreSQL the live
+// heap at rest is far below the limit (30-60 MB against 150 MiB), and at
+// the default GOGC of 100 the collector ran every 0.3 s under entitlement
+// load and took about a sixth of the server's CPU: licensorbench at 1M
+// (BENCHMARKS.md, "Round three, final"), 10k users watching, went from
+// 0.50-0.51 x to 0.59-0.60 x the empty-work handler with it, peak RSS 158
+// MB. On SQLite the live heap is already near its 100 MiB limit with the
+// cache full, and the same measurement showed no gain, so SQLite keeps
+// the runtime's 100.
+const postgresGCPercent = 400
+
+// defaultGCPercent is serve's GOGC on dsn with a memory limit of
+// limitBytes (0: none): 0 means the runtime's own (100). Without a limit
+// the heap would have no bound but GOGC, so it stays at the runtime's.
+func defaultGCPercent(dsn string, limitBytes int64) int {
+	if limitBytes > 0 && isPostgres(dsn) {
+		return postgresGCPercent
+	}
+	return 0
+}
+
+// appliedGC is what applyGCPercent did, for the log and for restore.
+type appliedGC struct {
+	source  string // "GOGC", "default"
+	percent int    // the collector's GOGC now
+	prev    int    // before, -1 when untouched
+}
+
+func (a appliedGC) String() string {
+	if a.percent < 0 {
+		return "off (" + a.source + ")"
+	}
+	return strconv.Itoa(a.percent) + " (" + a.source + ")"
+}
+
+func (a appliedGC) restore() {
+	if a.prev >= 0 {
+		debug.SetGCPercent(a.prev)
+	}
+}
+
+// applyGCPercent sets the collector's GOGC to def (0: leave the runtime's)
+// unless the GOGC environment variable is set, which the runtime has
+// read already and which wins.
+func applyGCPercent(getenv func(string) string, def int) appliedGC {
+	if getenv("GOGC") != "" || def == 0 {
+		cur := debug.SetGCPercent(100)
+		debug.SetGCPercent(cur)
+		source := "default"
+		if getenv("GOGC") != "" {
+			source = "GOGC"
+		}
+		return appliedGC{source: source, percent: cur, prev: -1}
+	}
+	return appliedGC{source: "default", percent: def, prev: debug.SetGCPercent(def)}
+}
+
 // memoryLimit is the --memory-limit flag: bytes, 0 for none.
 type memoryLimit struct{ bytes int64 }
 

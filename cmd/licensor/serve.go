@@ -152,7 +152,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer logs.close()
 	limit := cfg.memoryLimit.apply(fs, getenv, defaultMemoryLimit(cfg.db))
 	defer limit.restore()
-	logs.server.Info("memory limit", "limit", limit.String())
+	gc := applyGCPercent(getenv, defaultGCPercent(cfg.db, limit.bytes))
+	defer gc.restore()
+	logs.server.Info("memory limit", "limit", limit.String(), "gogc", gc.String())
 	return serve(ctx, cfg, logs, nil)
 }
 
