@@ -23,7 +23,9 @@ func configReference(w io.Writer) {
 the default. A repeatable flag's variable holds a comma-separated list. The command line wins
 over the environment; `+"`-h`"+` shows the built-in defaults, never the environment's values.
 Besides these, `+"`LICENSOR_JWT_HS256_SECRET`"+` may hold the HS256 secret itself (instead of a file)
-and `+"`GOMEMLIMIT`"+` applies when `+"`--memory-limit`"+` is not set.
+and `+"`GOMEMLIMIT`"+` applies when `+"`--memory-limit`"+` is not set. The collector's `+"`GOGC`"+` is the
+runtime's 100, except on PostgreSQL under a memory limit, where it is 400 (the limit stays the
+bound; `+"`GOGC`"+`, when set, wins).
 
 | flag | environment | default | meaning |
 |---|---|---|---|
