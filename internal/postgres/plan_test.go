@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
 	"github.com/licensor/licensor/internal/sqlstore"
 	"github.com/licensor/licensor/internal/storetest"
@@ -16,21 +14,11 @@ import (
 // (migration 0011), which visit no license's row (Heap Fetches: 0).
 func TestGrantQueriesReadTheIndexOnly(t *testing.T) {
 	db := openAt(t, schemaURL(t), Options{})
-	p := storetest.NewProduct(t, db)
-	for chunk := range 10 {
-		drafts := make([]licensor.LicenseDraft, 1000)
-		for i := range drafts {
-			n := chunk*len(drafts) + i
-			drafts[i] = licensor.LicenseDraft{UserID: fmt.Sprint("u", n%2500), ProductID: p.ID, OrderID: new(fmt.Sprint("o", n))}
-		}
-		if _, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.NewUsersLicenses(t, db, 10_000, 2500)
 	if _, err := db.pool.Exec(t.Context(), "VACUUM ANALYZE licenses"); err != nil {
 		t.Fatal(err)
 	}
-	for query, args := range sqlstore.GrantQueries(sqlfilter.PostgreSQL) {
+	for query, args := range sqlstore.GrantQueries(sqlfilter.PostgreSQL, storetest.UserID(1), storetest.UserID(2)) {
 		rows, err := db.pool.Query(t.Context(), "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "+sqlfilter.PostgreSQL.Rebind(query), args...)
 		if err != nil {
 			t.Fatal(err)

@@ -1,11 +1,9 @@
 package sqlite
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/licensor/licensor"
 	"github.com/licensor/licensor/internal/sqlfilter"
 	"github.com/licensor/licensor/internal/sqlstore"
 	"github.com/licensor/licensor/internal/storetest"
@@ -16,18 +14,11 @@ import (
 // never a visit of the licenses' rows, and need no sort of their own.
 func TestGrantQueriesReadTheIndexOnly(t *testing.T) {
 	db := openTest(t, "plan.db")
-	p := storetest.NewProduct(t, db)
-	drafts := make([]licensor.LicenseDraft, 2000)
-	for i := range drafts {
-		drafts[i] = licensor.LicenseDraft{UserID: fmt.Sprint("u", i%500), ProductID: p.ID, OrderID: new(fmt.Sprint("o", i))}
-	}
-	if _, err := db.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.NewUsersLicenses(t, db, 2000, 500)
 	if _, err := db.write.ExecContext(t.Context(), "ANALYZE"); err != nil {
 		t.Fatal(err)
 	}
-	for query, args := range sqlstore.GrantQueries(sqlfilter.SQLite) {
+	for query, args := range sqlstore.GrantQueries(sqlfilter.SQLite, storetest.UserID(1), storetest.UserID(2)) {
 		rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 		if err != nil {
 			t.Fatal(err)

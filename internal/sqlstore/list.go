@@ -82,15 +82,16 @@ WHERE ` + in + ` AND status = 'ACTIVE' AND deleted_at IS NULL ORDER BY user_id, 
 }
 
 // GrantQueries returns the entitlement cache's queries on d (FindGrants,
-// ListGrants, FindUsersGrants, with ? placeholders) with example
-// arguments: for the engines' tests of their plans.
-func GrantQueries(d sqlfilter.Dialect) map[string][]any {
-	users := any([]string{"u1", "u2"})
+// ListGrants, FindUsersGrants, with ? placeholders) with their arguments
+// for users a and b: for the engines' tests of their plans.
+func GrantQueries(d sqlfilter.Dialect, a, b string) map[string][]any {
+	users := any([]string{a, b})
 	if d == sqlfilter.SQLite {
-		users = `["u1","u2"]`
+		j, _ := json.Marshal(users) // []string: cannot fail
+		users = string(j)
 	}
 	return map[string][]any{
-		findGrantsSQL:         {"u1"},
+		findGrantsSQL:         {a},
 		listGrantsSQL:         {"", 100},
 		findUsersGrantsSQL(d): {users},
 	}

@@ -21,24 +21,14 @@ type GrantsIndex struct {
 // (1,000 users) on the schema's index and then on the index of schema
 // version 10, in the same run: the loads of the entitlement cache.
 func BenchFindGrants(b *testing.B, s licensor.Store, ix GrantsIndex) {
-	p := NewProduct(b, s)
-	for n := 0; n < ix.Licenses; {
-		drafts := make([]licensor.LicenseDraft, min(1000, ix.Licenses-n))
-		for i := range drafts {
-			drafts[i] = licensor.LicenseDraft{UserID: benchUser(n % ix.Users), ProductID: p.ID, OrderID: new(fmt.Sprint("o", n))}
-			n++
-		}
-		if _, err := s.CreateLicenses(b.Context(), drafts, licensor.Change{Time: 2}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	NewUsersLicenses(b, s, ix.Licenses, ix.Users)
 	users := make([]string, licensor.MaxGrantUsers)
 	run := func(name string) {
 		b.Run(name+"/user", func(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				gs, err := s.FindGrants(b.Context(), benchUser(i*7919%ix.Users))
+				gs, err := s.FindGrants(b.Context(), UserID(i*7919%ix.Users))
 				if err != nil || len(gs) == 0 {
 					b.Fatal(len(gs), err)
 				}
@@ -49,7 +39,7 @@ func BenchFindGrants(b *testing.B, s licensor.Store, ix GrantsIndex) {
 			for b.Loop() {
 				for j := range users {
 					i++
-					users[j] = benchUser(i * 7919 % ix.Users)
+					users[j] = UserID(i * 7919 % ix.Users)
 				}
 				gs, err := s.FindUsersGrants(b.Context(), users)
 				if err != nil || len(gs) < len(users) {
@@ -73,5 +63,3 @@ func exec(b *testing.B, f func(string) error, statements []string) {
 		}
 	}
 }
-
-func benchUser(i int) string { return fmt.Sprintf("user-%07d", i) }

@@ -309,6 +309,28 @@ func NewProduct(t testing.TB, s licensor.Store) licensor.Product {
 	return p
 }
 
+// NewUsersLicenses creates a product and n licenses of it spread over
+// users users (user-0000000, user-0000001, ...; see UserID), 1,000 a
+// batch, for the engines' own tests and benchmarks of the per-user reads.
+func NewUsersLicenses(t testing.TB, s licensor.Store, n, users int) licensor.Product {
+	t.Helper()
+	p := NewProduct(t, s)
+	for i := 0; i < n; {
+		drafts := make([]licensor.LicenseDraft, min(1000, n-i))
+		for j := range drafts {
+			drafts[j] = licensor.LicenseDraft{UserID: UserID(i % users), ProductID: p.ID, OrderID: new(fmt.Sprint("o", i))}
+			i++
+		}
+		if _, err := s.CreateLicenses(t.Context(), drafts, licensor.Change{Time: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// UserID is the id of user i of NewUsersLicenses.
+func UserID(i int) string { return fmt.Sprintf("user-%07d", i) }
+
 // Migrator is a store that can migrate itself: both engines' *DB.
 type Migrator interface {
 	licensor.Store
