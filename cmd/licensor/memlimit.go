@@ -38,10 +38,10 @@ func defaultMemoryLimit(dsn string) int64 {
 // which stays the bound of the process's memory. On PostgreSQL the live
 // heap at rest is far below the limit (30-60 MB against 150 MiB), and at
 // the default GOGC of 100 the collector ran every 0.3 s under entitlement
-// load and took about a sixth of the server's CPU: licensorbench at 1M
+// load and took about an eighth of a check's CPU: licensorbench at 1M
 // (BENCHMARKS.md, "Round three, final"), 10k users watching, went from
-// 0.50-0.51 x to 0.59-0.60 x the empty-work handler with it, peak RSS 158
-// MB. On SQLite the live heap is already near its 100 MiB limit with the
+// 0.50-0.51 x to 0.59-0.60 x the empty-work handler with it (38 to 33 µs
+// of server CPU a check), peak RSS 163 MB. On SQLite the live heap is already near its 100 MiB limit with the
 // cache full, and the same measurement showed no gain, so SQLite keeps
 // the runtime's 100.
 const postgresGCPercent = 400
@@ -80,11 +80,11 @@ func (a appliedGC) restore() {
 // unless the GOGC environment variable is set, which the runtime has
 // read already and which wins.
 func applyGCPercent(getenv func(string) string, def int) appliedGC {
-	if getenv("GOGC") != "" || def == 0 {
-		cur := debug.SetGCPercent(100)
+	if set := getenv("GOGC") != ""; set || def == 0 {
+		cur := debug.SetGCPercent(100) // read it: put back at once
 		debug.SetGCPercent(cur)
 		source := "default"
-		if getenv("GOGC") != "" {
+		if set {
 			source = "GOGC"
 		}
 		return appliedGC{source: source, percent: cur, prev: -1}
